@@ -1,0 +1,41 @@
+"""Shared FastAPI dependencies: settings, the market source, and the tabular answer format.
+
+Tests swap any of them with ``app.dependency_overrides[get_source] = ...``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from qmtgate.api.encoding import TabularFormat, negotiate
+from qmtgate.config import Settings
+from qmtgate.errors import SourceUnavailable
+from qmtgate.source.base import MarketSource
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_source(request: Request) -> MarketSource:
+    source: MarketSource | None = getattr(request.app.state, "source", None)
+    if source is None:
+        raise SourceUnavailable("no market source is running")
+    return source
+
+
+def get_tabular_format(
+    request: Request,
+    format: Annotated[
+        TabularFormat | None,
+        Query(description="Answer format; overrides the Accept header (json | arrow | csv)."),
+    ] = None,
+) -> TabularFormat:
+    return negotiate(request.headers.get("accept"), format.value if format is not None else None)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SourceDep = Annotated[MarketSource, Depends(get_source)]
+TabularFormatDep = Annotated[TabularFormat, Depends(get_tabular_format)]

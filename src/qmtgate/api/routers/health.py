@@ -1,0 +1,65 @@
+"""Liveness, readiness and capabilities.
+
+Liveness answers from the event loop alone: it must keep answering while the xtdata thread is busy or
+stuck, or a supervisor would restart a healthy gateway in the middle of a long query. Readiness reads the
+source's cached status (never an upstream call). Capabilities are static per source.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+
+from qmtgate.api.deps import SourceDep
+from qmtgate.api.encoding import MEDIA_TYPES
+from qmtgate.api.schemas import CapabilitiesResponse, ExecutorInfo, LiveResponse, ReadyResponse
+from qmtgate.config import package_version
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live", response_model=LiveResponse, summary="Is the process answering?")
+async def live(request: Request) -> LiveResponse:
+    source = getattr(request.app.state, "source", None)
+    return LiveResponse(
+        source=source.name if source is not None else "none",
+        version=package_version(),
+        time_ms=int(time.time() * 1000),
+    )
+
+
+@router.get(
+    "/health/ready",
+    response_model=ReadyResponse,
+    responses={503: {"model": ReadyResponse, "description": "Not ready; the body says why."}},
+    summary="Can the source serve data now?",
+)
+async def ready(source: SourceDep, response: Response) -> ReadyResponse:
+    status = source.status()
+    executor = None
+    if status.executor is not None:
+        executor = ExecutorInfo(
+            state=status.executor.state.value,
+            queue_depths=status.executor.queue_depths,
+            current_call=status.executor.current_call,
+            current_running_seconds=status.executor.current_running_seconds,
+            degraded_call=status.executor.degraded_call,
+        )
+    if not status.ready:
+        response.status_code = 503
+    return ReadyResponse(
+        ready=status.ready,
+        source=status.name,
+        state=status.state.value,
+        connected=status.connected,
+        message=status.message,
+        since_ms=int(status.since * 1000) if status.since is not None else None,
+        executor=executor,
+    )
+
+
+@router.get("/capabilities", response_model=CapabilitiesResponse, summary="What the active source supports")
+async def capabilities(source: SourceDep) -> CapabilitiesResponse:
+    caps = source.capabilities()
+    return CapabilitiesResponse(**caps.to_dict(), formats=list(MEDIA_TYPES.values()))

@@ -1,0 +1,219 @@
+"""qmtgate settings: CLI flags > ``QMTGATE_*`` environment > optional TOML file > defaults.
+
+Nothing is read at import time; call :func:`load_settings` (the CLI does) and pass the frozen result down.
+
+Environment variables use the ``QMTGATE_`` prefix and ``__`` for nesting, e.g. ``QMTGATE_PORT=9000``,
+``QMTGATE_SIM__SEED=7``, ``QMTGATE_EXECUTOR__HISTORY_TIMEOUT=60``. The TOML file has the same keys::
+
+    host = "127.0.0.1"
+    port = 8000
+    source = "auto"
+
+    [sim]
+    seed = 7
+    speed = 60.0
+    clock = "accelerated"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: Environment variable naming a TOML file when ``--config`` is not given.
+CONFIG_ENV_VAR = "QMTGATE_CONFIG"
+
+_toml_file: ContextVar[Path | None] = ContextVar("qmtgate_toml_file", default=None)
+
+
+class SourceKind(str, enum.Enum):
+    """Which market-data source serves: ``auto`` tries xtquant (QMT) and falls back to the simulator."""
+
+    SIM = "sim"
+    XTQUANT = "xtquant"
+    AUTO = "auto"
+
+
+class SimClock(str, enum.Enum):
+    """How simulated time advances."""
+
+    REALTIME = "realtime"  # follows the wall clock in Asia/Shanghai
+    ACCELERATED = (
+        "accelerated"  # starts at ``sim.start`` and runs ``sim.speed`` times faster than the wall clock
+    )
+    MANUAL = "manual"  # advances only when told to (tests, replays)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SimSettings(_Frozen):
+    """Options of the built-in simulated market."""
+
+    seed: int = Field(
+        42, description="Seed of the simulated price paths; the same seed gives the same market."
+    )
+    speed: float = Field(
+        1.0,
+        gt=0,
+        description="Simulated seconds per wall-clock second (used by clock='accelerated'). Default 1.",
+    )
+    clock: SimClock = Field(SimClock.REALTIME, description="How simulated time advances. Default 'realtime'.")
+    start: str | None = Field(
+        None,
+        pattern=r"^\d{8}(\d{6})?$",
+        description="Simulated start time 'YYYYMMDD[HHMMSS]' Asia/Shanghai for accelerated/manual clocks; "
+        "None = now.",
+    )
+
+
+class XtquantSettings(_Frozen):
+    """How to reach QMT's xtdata service."""
+
+    ip: str = Field("", description="xtdata.connect ip; '' = local discovery (xtquant's default).")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="xtdata.connect port; None = discovered instances, then 58610."
+    )
+    connect_timeout: float = Field(
+        15.0, gt=0, description="Seconds one connect attempt may take. Default 15."
+    )
+    reconnect_interval: float = Field(
+        5.0, gt=0, description="Seconds between reconnect attempts while QMT is unreachable. Default 5."
+    )
+
+
+class ExecutorSettings(_Frozen):
+    """Deadlines (seconds, queue wait + run time) and queue bounds (jobs) of the xtdata executor lanes."""
+
+    control_timeout: float = Field(5.0, gt=0, description="Status/connect calls, seconds. Default 5.")
+    snapshot_timeout: float = Field(
+        5.0, gt=0, description="get_full_tick and reference lookups, seconds. Default 5."
+    )
+    history_timeout: float = Field(
+        30.0, gt=0, description="get_market_data_ex and similar, seconds. Default 30."
+    )
+    download_timeout: float = Field(600.0, gt=0, description="One download chunk, seconds. Default 600.")
+    control_queue: int = Field(64, ge=1, description="Max queued control calls. Default 64.")
+    snapshot_queue: int = Field(256, ge=1, description="Max queued snapshot calls. Default 256.")
+    history_queue: int = Field(64, ge=1, description="Max queued history calls. Default 64.")
+    download_queue: int = Field(16, ge=1, description="Max queued download chunks. Default 16.")
+
+
+class Settings(BaseSettings):
+    """All qmtgate settings; frozen once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QMTGATE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    host: str = Field(
+        "127.0.0.1", description="Bind address. Default loopback; binding a LAN address exposes the API."
+    )
+    port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 = any free port. Default 8000.")
+    source: SourceKind = Field(
+        SourceKind.AUTO, description="Market-data source: sim | xtquant | auto. Default auto."
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Log level of qmtgate and uvicorn. Default info."
+    )
+    max_codes_per_request: int = Field(
+        1000, ge=1, description="Most codes one snapshot/history/detail request may name. Default 1000."
+    )
+    download_chunk_size: int = Field(
+        20,
+        ge=1,
+        description="Codes per download_history_data2 call; smaller lets snapshots interleave. Default 20.",
+    )
+    static_refresh_time: dt.time = Field(
+        dt.time(9, 0),
+        description="CST time of day at which cached reference data (instrument details, sectors, calendars) "
+        "is refreshed. Default 09:00.",
+    )
+    sim: SimSettings = Field(default_factory=SimSettings, description="Simulated-market options.")
+    xtquant: XtquantSettings = Field(default_factory=XtquantSettings, description="QMT connection options.")
+    executor: ExecutorSettings = Field(
+        default_factory=ExecutorSettings, description="xtdata executor limits."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: CLI flags (init kwargs), then environment, then the TOML file. No .env files.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+class ConfigFileError(ValueError):
+    """The TOML file named by ``--config`` or ``QMTGATE_CONFIG`` does not exist."""
+
+
+@contextmanager
+def _using_toml(path: Path | None) -> Iterator[None]:
+    token = _toml_file.set(path)
+    try:
+        yield
+    finally:
+        _toml_file.reset(token)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from ``overrides`` (CLI flags; None values are ignored), environment and TOML file.
+
+    Nested overrides are dicts (``sim={"seed": 7}``) and are merged with the other sources key by key.
+    """
+    path_text = config_file if config_file is not None else os.environ.get(CONFIG_ENV_VAR)
+    path = Path(path_text) if path_text else None
+    if path is not None and not path.is_file():
+        raise ConfigFileError(f"config file not found: {path}")
+    values = _drop_none(overrides)
+    with _using_toml(path):
+        return Settings(**values)
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _drop_none(value)
+            if not value:
+                continue
+        if value is not None:
+            cleaned[key] = value
+    return cleaned
+
+
+def package_version() -> str:
+    """Installed qmtgate version (from package metadata), or ``0+unknown`` when running from a bare tree."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qmtgate")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,246 @@
+"""The one error envelope, its stable codes, and the exceptions that carry them.
+
+Every failure a client can see has the same shape::
+
+    {"error": {"code": "source_timeout", "message": "...", "details": {...} | [...] | null}}
+
+``code`` is a stable, machine-readable token (clients branch on it; never rename one), ``message`` is for
+humans and may change, ``details`` is optional structured context. Exceptions are raised by any layer
+(codes, source, api) and turned into the envelope in one place, :func:`install_error_handlers`, so that no
+route builds an error body by hand and no traceback ever reaches the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorCode(str, Enum):
+    """Stable error codes; the value is what goes on the wire."""
+
+    BAD_REQUEST = "bad_request"
+    VALIDATION_ERROR = "validation_error"
+    INVALID_CODE = "invalid_code"
+    AMBIGUOUS_CODE = "ambiguous_code"
+    UNKNOWN_CODE = "unknown_code"
+    INVALID_PERIOD = "invalid_period"
+    INVALID_DATE = "invalid_date"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    UNSUPPORTED = "unsupported"
+    SOURCE_ERROR = "source_error"
+    SOURCE_UNAVAILABLE = "source_unavailable"
+    SOURCE_BUSY = "source_busy"
+    SOURCE_TIMEOUT = "source_timeout"
+    INTERNAL_ERROR = "internal_error"
+
+
+#: HTTP status per code. Kept in one table so the wire contract is reviewable at a glance.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.VALIDATION_ERROR: 422,
+    ErrorCode.INVALID_CODE: 400,
+    ErrorCode.AMBIGUOUS_CODE: 400,
+    ErrorCode.UNKNOWN_CODE: 404,
+    ErrorCode.INVALID_PERIOD: 400,
+    ErrorCode.INVALID_DATE: 400,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.NOT_ACCEPTABLE: 406,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNSUPPORTED: 501,
+    ErrorCode.SOURCE_ERROR: 502,
+    ErrorCode.SOURCE_UNAVAILABLE: 503,
+    ErrorCode.SOURCE_BUSY: 503,
+    ErrorCode.SOURCE_TIMEOUT: 504,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+
+#: Codes after which a client may retry; the handler adds ``Retry-After`` (seconds) for these.
+RETRY_AFTER_SECONDS: dict[ErrorCode, int] = {
+    ErrorCode.SOURCE_BUSY: 1,
+    ErrorCode.RATE_LIMITED: 1,
+    ErrorCode.SOURCE_UNAVAILABLE: 5,
+}
+
+
+class QmtgateError(Exception):
+    """Base of every error that maps to the envelope; subclasses fix ``code``."""
+
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    @property
+    def status_code(self) -> int:
+        return HTTP_STATUS[self.code]
+
+    def to_body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, self.details)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code.value!r}, message={self.message!r})"
+
+
+class BadRequest(QmtgateError):
+    code = ErrorCode.BAD_REQUEST
+
+
+class InvalidCode(BadRequest):
+    """A security code that is malformed or names a market qmtgate does not serve."""
+
+    code = ErrorCode.INVALID_CODE
+
+
+class AmbiguousCode(BadRequest):
+    """Bare digits that cannot be mapped to one market; the client must add a suffix."""
+
+    code = ErrorCode.AMBIGUOUS_CODE
+
+
+class InvalidPeriod(BadRequest):
+    code = ErrorCode.INVALID_PERIOD
+
+
+class InvalidDate(BadRequest):
+    code = ErrorCode.INVALID_DATE
+
+
+class NotAcceptable(QmtgateError):
+    code = ErrorCode.NOT_ACCEPTABLE
+
+
+class NotFound(QmtgateError):
+    code = ErrorCode.NOT_FOUND
+
+
+class UnknownCode(NotFound):
+    """A well-formed code that the source does not know (instead of answering 200 with empty data)."""
+
+    code = ErrorCode.UNKNOWN_CODE
+
+
+class RateLimited(QmtgateError):
+    code = ErrorCode.RATE_LIMITED
+
+
+class Unsupported(QmtgateError):
+    """The active source cannot do this; say so instead of faking success."""
+
+    code = ErrorCode.UNSUPPORTED
+
+
+class SourceError(QmtgateError):
+    """The upstream call (xtdata or the simulator) raised; the message names the call, not a traceback."""
+
+    code = ErrorCode.SOURCE_ERROR
+
+
+class SourceUnavailable(SourceError):
+    """The source is not connected (QMT not running, executor stopped, simulator missing)."""
+
+    code = ErrorCode.SOURCE_UNAVAILABLE
+
+
+class SourceBusy(SourceError):
+    """A lane queue of the source executor is full; retry later."""
+
+    code = ErrorCode.SOURCE_BUSY
+
+
+class SourceTimeout(SourceError):
+    """The caller stopped waiting; the upstream call may still be running on the executor thread."""
+
+    code = ErrorCode.SOURCE_TIMEOUT
+
+
+def error_body(code: ErrorCode | str, message: str, details: Any = None) -> dict[str, Any]:
+    """Build the envelope dict; the only place its shape is spelled out."""
+    value = code.value if isinstance(code, ErrorCode) else code
+    return {"error": {"code": value, "message": message, "details": details}}
+
+
+_STATUS_TO_CODE: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.RATE_LIMITED,
+    501: ErrorCode.UNSUPPORTED,
+    503: ErrorCode.SOURCE_UNAVAILABLE,
+}
+
+
+def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    # Imported here so that the source layer can import this module without pulling the API package.
+    from qmtgate.api.responses import OrjsonResponse
+
+    return OrjsonResponse(body, status_code=status, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Keep loc/msg/type only: `input` echoes client data back and `ctx` may hold exception objects.
+    return [
+        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in exc.errors()
+    ]
+
+
+async def _handle_qmtgate_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, QmtgateError)
+    headers = None
+    retry_after = RETRY_AFTER_SECONDS.get(exc.code)
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
+    return _json_error(exc.status_code, exc.to_body(), headers)
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    body = error_body(ErrorCode.VALIDATION_ERROR, "request validation failed", _validation_details(exc))
+    return _json_error(422, body)
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_TO_CODE.get(exc.status_code)
+    if code is None:
+        code = ErrorCode.BAD_REQUEST if exc.status_code < 500 else ErrorCode.INTERNAL_ERROR
+    message = exc.detail if isinstance(exc.detail, str) else code.value.replace("_", " ")
+    details = None if isinstance(exc.detail, str) else exc.detail
+    return _json_error(exc.status_code, error_body(code, message, details), dict(exc.headers or {}) or None)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    # Log the traceback for the operator; the client only learns that it was our fault.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _json_error(500, error_body(ErrorCode.INTERNAL_ERROR, "internal server error"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception through the envelope: ours, validation, HTTP, and anything unexpected."""
+    app.add_exception_handler(QmtgateError, _handle_qmtgate_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(Exception, _handle_unexpected)

@@ -1,0 +1,806 @@
+"""The daily layer of the simulated market: one bar per instrument per session, and the intraday
+"knots" (prices at the 16 segment boundaries of continuous trading) that the intraday layer fills in.
+
+Design
+------
+A day is: opening auction, 16 continuous segments (15 min each, the last 12 min) and the closing
+auction. For each segment the daily layer draws its boundary prices, high, low, volume and amount;
+the daily bar is exactly the aggregate of those. The intraday layer then draws 3 s paths that hit each
+segment's boundary prices, high and low exactly, with exactly its volume and amount. So a daily bar
+always aggregates its minute bars, which aggregate its snapshots, while a day costs 18 numbers.
+
+Each instrument's history is generated on its own, vectorised over days (a "chain"): a shock path
+clipped to the day's limits, pinned to a realistic price level at the calendar's end, rounded to the
+tick grid and re-clipped against the previous close until every close is within its limits. Random
+streams are keyed by (seed, code, purpose[, year]), never by call order, so any subset of instruments
+and dates can be generated in any order with identical results. Indices are computed from their
+members' prices; ETFs track their index.
+
+Prices are integers in ticks (0.01, or 0.001 for funds; indices 0.01 points); volume in lots (手);
+amount in 元.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .calendar import TradingCalendar
+from .rules import CHINEXT_REFORM, ST_LIMIT_CHANGE, Board, limit_ticks
+from .timeutil import N_SEG, SEG_SIZES
+from .universe import Universe
+
+#: Relative intraday volume per segment (U-shaped), proportional to segment length.
+SEG_PROFILE = np.array(
+    [1.9, 1.4, 1.15, 1.0, 0.9, 0.85, 0.8, 0.8, 0.95, 0.85, 0.8, 0.8, 0.85, 0.95, 1.15, 1.35]
+)
+SEG_PROFILE = SEG_PROFILE * SEG_SIZES / SEG_SIZES.max()
+_SEG_FRAC = np.concatenate([[0.0], np.cumsum(SEG_PROFILE) / SEG_PROFILE.sum()])
+_SEG_W = np.sqrt(SEG_PROFILE / SEG_PROFILE.sum())
+_SEG_SPAN = np.sqrt(SEG_PROFILE / SEG_PROFILE.max())
+
+NO_LIMIT = -1
+#: Members join an index only after this many sessions (new listings' first days are excluded).
+INDEX_SEASONING = 10
+#: Margin kept inside the limits by the continuous path so rounding never breaches them.
+LIMIT_MARGIN = 0.005
+
+FLAG_SUSPENDED = 1
+FLAG_RESUMED = 2
+FLAG_LOCKED = 4  # one-price day at the limit (一字板)
+
+
+def code_key(code: str) -> int:
+    """A stable integer per code for keying random streams (independent of universe order)."""
+    return zlib.crc32(code.encode())
+
+
+@dataclass(frozen=True)
+class DividendEvent:
+    """One ex-rights/ex-dividend day, per share: cash in 元 (pre-tax), bonus/gift/rights in shares."""
+
+    day: dt.date
+    interest: float
+    stock_bonus: float
+    stock_gift: float
+    allot_num: float
+    allot_price: float
+    dr: float  # ex-rights factor: previous close / adjusted previous close
+
+
+@dataclass
+class Chain:
+    """One instrument's daily path over calendar indices ``start`` .. end of calendar."""
+
+    start: int
+    close: np.ndarray  # int64 ticks
+    pre: np.ndarray  # int64 ticks (adjusted previous close; issue price on the listing day)
+    open: np.ndarray  # int64 ticks
+    volume: np.ndarray  # int64 lots
+    flags: np.ndarray  # int8 FLAG_*
+    limit_pct: np.ndarray  # int8, NO_LIMIT for none
+    dividends: list[DividendEvent] = field(default_factory=list)
+
+    def rows(self, lo: int, hi: int) -> slice:
+        """Slice of chain rows for calendar indices [lo, hi] (clamped)."""
+        return slice(max(lo - self.start, 0), max(hi - self.start + 1, 0))
+
+
+@dataclass
+class Knots:
+    """Intraday skeleton of consecutive sessions for one instrument (rows = sessions)."""
+
+    first: int  # calendar index of row 0
+    knots: np.ndarray  # (d, 17) ticks: [open, boundaries..., last continuous price]
+    seg_high: np.ndarray  # (d, 16)
+    seg_low: np.ndarray  # (d, 16)
+    seg_volume: np.ndarray  # (d, 18) lots: opening auction, 16 segments, closing auction
+    seg_amount: np.ndarray  # (d, 18) 元
+    close: np.ndarray  # (d,) closing-auction price
+
+    @property
+    def high(self) -> np.ndarray:
+        ends = np.maximum(np.maximum(self.knots[:, 0], self.knots[:, -1]), self.close)
+        return np.maximum(self.seg_high.max(axis=1), ends) if len(self.knots) else ends
+
+    @property
+    def low(self) -> np.ndarray:
+        ends = np.minimum(np.minimum(self.knots[:, 0], self.knots[:, -1]), self.close)
+        return np.minimum(self.seg_low.min(axis=1), ends) if len(self.knots) else ends
+
+
+@dataclass
+class DailyBars:
+    """Daily bars of one instrument for a range of sessions (aligned arrays, ticks/lots/元)."""
+
+    index: np.ndarray  # calendar indices
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    pre: np.ndarray
+    volume: np.ndarray
+    amount: np.ndarray
+    flags: np.ndarray
+    limit_pct: np.ndarray
+
+
+class DailyModel:
+    """Deterministic daily bars and intraday knots for every instrument of a universe."""
+
+    def __init__(
+        self, universe: Universe, calendar: TradingCalendar, seed: int, cache_size: int = 8000
+    ) -> None:
+        self.u = universe
+        self.cal = calendar
+        self.seed = seed
+        self.n_days = len(calendar)
+        self._lock = threading.RLock()
+        self._chains: OrderedDict[int, Chain] = OrderedDict()
+        self._knots: OrderedDict[tuple[int, int], Knots] = OrderedDict()
+        self._cache_size = cache_size
+        # session index of each listing; negative (days before the first session) for older listings
+        self.list_index = np.array(
+            [
+                calendar.index_on_or_after(dt.date.fromordinal(int(o)))
+                if o >= calendar.first.toordinal()
+                else int(o) - calendar.first.toordinal()
+                for o in universe.list_ordinal
+            ],
+            dtype=np.int64,
+        )
+        self.days = np.array([calendar.day(i) for i in range(self.n_days)], dtype=object)
+        ordinals = calendar.ordinals
+        self._after_st_change = ordinals >= ST_LIMIT_CHANGE.toordinal()
+        self._after_chinext = ordinals >= CHINEXT_REFORM.toordinal()
+        years = np.array([d.year for d in self.days])
+        self._year_bounds = {
+            int(y): (int(np.argmax(years == y)), int(len(years) - np.argmax(years[::-1] == y) - 1))
+            for y in np.unique(years)
+        }
+        mrng = np.random.default_rng([seed, 2])
+        self.market = mrng.standard_t(5, size=(self.n_days, 7)) * np.sqrt(3 / 5)
+        self.index_codes = [universe.instruments[i].code for i in universe.index_idx]
+
+    # ------------------------------------------------------------------ public
+
+    def chain(self, i: int) -> Chain:
+        with self._lock:
+            c = self._chains.get(i)
+            if c is not None:
+                self._chains.move_to_end(i)
+                return c
+        kind = self.u.kind[i]
+        c = (
+            self._index_chain(i)
+            if kind == "index"
+            else self._etf_chain(i)
+            if kind == "etf"
+            else self._stock_chain(i)
+        )
+        with self._lock:
+            self._chains[i] = c
+            while len(self._chains) > self._cache_size:
+                self._chains.popitem(last=False)
+        return c
+
+    def knots(self, i: int, year: int) -> Knots:
+        """Knots for every session of ``year`` on which the instrument exists (may be empty)."""
+        key = (i, year)
+        with self._lock:
+            k = self._knots.get(key)
+            if k is not None:
+                self._knots.move_to_end(key)
+                return k
+        kind = self.u.kind[i]
+        if kind == "index":
+            k = self._index_knots(i, year)
+        elif kind == "etf":
+            k = self._etf_knots(i, year)
+        else:
+            k = self._stock_knots(i, year)
+        with self._lock:
+            self._knots[key] = k
+            while len(self._knots) > 4 * self._cache_size:
+                self._knots.popitem(last=False)
+        return k
+
+    def day_knots(self, i: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(knots, seg_high, seg_low, seg_volume, seg_amount) of one session, for the intraday layer."""
+        k = self.knots(i, self.days[d].year)
+        r = d - k.first
+        if r < 0 or r >= len(k.knots):
+            raise KeyError(f"{self.u.instruments[i].code} has no session {self.days[d]}")
+        return k.knots[r], k.seg_high[r], k.seg_low[r], k.seg_volume[r], k.seg_amount[r]
+
+    def bars(self, i: int, lo: int, hi: int) -> DailyBars:
+        """Daily bars for calendar indices [lo, hi] (clipped to the instrument's life)."""
+        c = self.chain(i)
+        lo = max(lo, c.start)
+        hi = min(hi, self.n_days - 1)
+        if hi < lo:
+            empty = np.zeros(0, np.int64)
+            return DailyBars(empty, empty, empty, empty, empty, empty, empty, np.zeros(0), empty, empty)
+        highs, lows, amounts = [], [], []
+        for year in range(self.days[lo].year, self.days[hi].year + 1):
+            k = self.knots(i, year)
+            a, b = max(lo, k.first) - k.first, min(hi, k.first + len(k.knots) - 1) - k.first
+            if b < a:
+                continue
+            highs.append(k.high[a : b + 1])
+            lows.append(k.low[a : b + 1])
+            amounts.append(k.seg_amount[a : b + 1].sum(axis=1))
+        rows = c.rows(lo, hi)
+        return DailyBars(
+            index=np.arange(lo, hi + 1),
+            open=c.open[rows],
+            high=np.concatenate(highs),
+            low=np.concatenate(lows),
+            close=c.close[rows],
+            pre=c.pre[rows],
+            volume=c.volume[rows],
+            amount=np.concatenate(amounts),
+            flags=c.flags[rows],
+            limit_pct=c.limit_pct[rows],
+        )
+
+    def limits(self, i: int, d: int) -> tuple[int, int] | None:
+        """(down, up) limit prices in ticks on session ``d``; None when the day has no limit."""
+        c = self.chain(i)
+        r = d - c.start
+        pct = int(c.limit_pct[r])
+        if pct == NO_LIMIT:
+            return None
+        down, up = limit_ticks(int(c.pre[r]), pct)
+        return int(down), int(up)
+
+    # ------------------------------------------------------------------ stocks
+
+    def _stock_chain(self, i: int) -> Chain:
+        return self._stock_chains([i])[i]
+
+    def _limit_matrix(self, idx: np.ndarray, since: np.ndarray) -> np.ndarray:
+        """Limit percent per (instrument, session); NO_LIMIT where none applies."""
+        board = self.u.board[idx][:, None]
+        st = self.u.is_st[idx][:, None]
+        after_st = self._after_st_change[None, :]
+        after_cn = self._after_chinext[None, :]
+        pct = np.full(since.shape, 10, np.int64)
+        pct = np.where(board == Board.STAR, 20, pct)
+        pct = np.where(board == Board.BJ, 30, pct)
+        pct = np.where(board == Board.CHINEXT, np.where(after_cn, 20, np.where(st, 5, 10)), pct)
+        main_st = st & ((board == Board.SH_MAIN) | (board == Board.SZ_MAIN))
+        pct = np.where(main_st, np.where(after_st, 10, 5), pct)
+        fresh = np.where(board == Board.BJ, 1, np.where(board == Board.ETF, 0, 5))
+        pct = np.where(since < fresh, NO_LIMIT, pct)
+        return np.where(board == Board.INDEX, NO_LIMIT, pct)
+
+    def _stock_chains(self, idx_list: list[int] | np.ndarray) -> dict[int, Chain]:
+        """Chains of many stocks at once: (instruments x sessions) arrays, one random stream per code."""
+        u = self.u
+        idx = np.asarray(idx_list, dtype=np.int64)
+        k, n = len(idx), self.n_days
+        draws_n = np.empty((k, 3, n))
+        draws_u = np.empty((k, 4, n))
+        scalars = np.empty((k, 2))
+        n_years = self.days[-1].year - self.days[0].year + 1
+        div_u = np.empty((k, n_years, 4))
+        for r, i in enumerate(idx):
+            rng = np.random.default_rng([self.seed, 10, code_key(u.instruments[i].code)])
+            draws_n[r] = rng.standard_normal((3, n))
+            draws_u[r] = rng.random((4, n))
+            scalars[r] = rng.random(2)
+            div_u[r] = rng.random((n_years, 4))
+        eps, gap_eps, vol_eps = draws_n[:, 0], draws_n[:, 1], draws_n[:, 2]
+        # fat tails: a normal scaled by a lognormal mixing variable (unit variance overall)
+        eps = eps * np.exp(0.45 * draws_n[:, 1] * draws_n[:, 2] - 0.2)
+        jump_u, lock_u, susp_u, size_u = draws_u[:, 0], draws_u[:, 1], draws_u[:, 2], draws_u[:, 3]
+        ipo_pop = 0.3 + 2.2 * scalars[:, 0]
+        level0 = u.anchor[idx] * np.exp(0.35 * (scalars[:, 1] - 0.5) * 3.4)
+
+        cal_idx = np.arange(n)[None, :]
+        list_index = self.list_index[idx][:, None]
+        start = np.maximum(list_index, 0)
+        alive = cal_idx >= start
+        since = cal_idx - list_index
+        listed_here = (list_index[:, 0] >= 0) & (list_index[:, 0] < n)
+        ipo_day = (cal_idx == list_index) & listed_here[:, None]
+        pct = self._limit_matrix(idx, since)
+        limited = pct != NO_LIMIT
+        lim = np.log1p(np.maximum(pct, 0) / 100.0)
+        tick = u.tick[idx][:, None]
+        sigma = u.sigma[idx][:, None]
+        beta = u.beta[idx][:, None]
+        board = np.minimum(u.board[idx], 5)
+
+        # suspensions: runs of sessions without trading
+        suspended = np.zeros((k, n), bool)
+        resumed = np.zeros((k, n), bool)
+        rs, ts = np.nonzero((susp_u < 0.0004) & (since > 10))
+        for r, t in zip(rs.tolist(), ts.tolist(), strict=True):
+            e = min(t + 1 + int(size_u[r, t] * 14), n)
+            suspended[r, t:e] = True
+            if e < n:
+                resumed[r, e] = True
+        resumed &= ~suspended
+
+        m = self.market
+        factor = 0.011 * m[None, :, 0] + 0.006 * m[:, 1 + board].T
+        shock = beta * factor + sigma * eps
+        jump = (0.04 + 0.12 * size_u) * np.where(jump_u < 0.0036, 1.0, -1.0)
+        shock = shock + np.where(jump_u < 0.006, jump, 0.0)
+        lock_up = limited & (shock > lim + 0.04) & (lock_u < 0.5) & ~suspended
+        lock_dn = limited & (shock < -lim - 0.04) & (lock_u < 0.5) & ~suspended
+        bound = np.where(limited, lim - LIMIT_MARGIN, 0.5)
+        step = np.where(suspended | ~alive | ipo_day, 0.0, np.clip(shock, -bound, bound))
+
+        # dividends: yearly cash (a yield on the previous close) in June/July, sometimes bonus shares
+        ev_r, ev_t, ev_y, ev_b, ev_g = [], [], [], [], []
+        first_year = self.days[0].year
+        rates = u.dividend_yield[idx]
+        for r in range(k):
+            y_rate = float(rates[r])
+            for yk in range(n_years):
+                du = div_u[r, yk]
+                pays = y_rate > 0 and du[0] < 0.85
+                bonus = du[1] < 0.05
+                if not (pays or bonus):
+                    continue
+                t = self.cal.index_on_or_after(
+                    dt.date(first_year + yk, 6, 1) + dt.timedelta(days=int(du[2] * 55))
+                )
+                if t >= n or t <= start[r, 0] + 60 or suspended[r, t]:
+                    continue
+                total = [0.2, 0.3, 0.4, 0.5, 1.0][int(du[3] * 5)] if bonus else 0.0
+                b = round(total * du[3], 1) if bonus else 0.0
+                ev_r.append(r)
+                ev_t.append(t)
+                ev_y.append(y_rate if pays else 0.0)
+                ev_b.append(b)
+                ev_g.append(round(total - b, 1))
+        ev_r_a, ev_t_a = np.array(ev_r, np.int64), np.array(ev_t, np.int64)
+        ev_y_a, ev_bg = np.array(ev_y), np.array(ev_b) + np.array(ev_g)
+        log_adj = np.zeros((k, n))
+        log_adj[ev_r_a, ev_t_a] = np.log((1.0 - ev_y_a) / (1.0 + ev_bg))
+
+        # continuous log path from the listing level, pinned to the anchor at the calendar's end
+        logx = np.log(level0)[:, None] + np.cumsum(step + log_adj, axis=1)
+        live = alive & ~suspended
+        n_live = np.maximum(live.sum(axis=1), 1)
+        drift = (np.log(u.anchor[idx]) - logx[:, -1]) / n_live
+        logx = logx + drift[:, None] * np.cumsum(live, axis=1)
+        x = np.exp(logx) / tick
+        xr = np.maximum(np.rint(x), 1).astype(np.int64)
+        issue = np.maximum(
+            np.rint(x[np.arange(k), np.minimum(start[:, 0], n - 1)] / (1.0 + ipo_pop)), 1
+        ).astype(np.int64)
+
+        # close_t = the path rounded to the grid, clipped to limits set by the (clipped) previous close.
+        # Clipping only bites after lock days and rounding edges, so iterate on the rows still moving.
+        ev_tick = tick[ev_r_a, 0]
+        close = xr.copy()
+        pre, down, up = self._pre_and_limits(
+            close, issue, ipo_day, pct, limited, ev_r_a, ev_t_a, ev_tick, ev_y_a, ev_bg
+        )
+        rows = np.arange(k)
+        for _ in range(12):
+            new = np.clip(xr[rows], down[rows], up[rows])
+            new = np.where(lock_up[rows], up[rows], np.where(lock_dn[rows], down[rows], new))
+            new = np.where(suspended[rows], pre[rows], new)
+            moved = (new != close[rows]).any(axis=1)
+            if not moved.any():
+                break
+            close[rows] = new
+            rows = rows[moved]
+            pre, down, up = self._pre_and_limits(
+                close, issue, ipo_day, pct, limited, ev_r_a, ev_t_a, ev_tick, ev_y_a, ev_bg
+            )
+        gap = 0.3 * step + 0.5 * sigma * gap_eps
+        opn = np.clip(np.rint(pre * np.exp(gap)), down, up).astype(np.int64)
+        ipo_open = np.rint(pre * (1.0 + ipo_pop[:, None]) * np.exp(0.1 * gap_eps))
+        opn = np.where(ipo_day, np.clip(ipo_open, 1, up), opn).astype(np.int64)
+        opn = np.where(lock_up, up, np.where(lock_dn, down, opn))
+        opn = np.where(suspended, pre, opn)
+
+        move = np.abs(np.log(close / np.maximum(pre, 1)))
+        activity = np.exp(0.5 * np.minimum(move / np.maximum(sigma, 0.004), 4.0) - 0.5 + 0.35 * vol_eps)
+        turnover = np.where(ipo_day, 0.6, u.turnover[idx][:, None])
+        lots = (u.float_shares[idx] / 100.0)[:, None] * turnover * activity
+        lots = np.where(lock_up | lock_dn, lots * 0.12, lots)
+        volume = np.where(suspended, 0, np.maximum(np.rint(lots), 200)).astype(np.int64)
+        flags = (
+            suspended * FLAG_SUSPENDED + resumed * FLAG_RESUMED + (lock_up | lock_dn) * FLAG_LOCKED
+        ).astype(np.int8)
+
+        events_by_row: dict[int, list[DividendEvent]] = {}
+        prev_all = close[ev_r_a, ev_t_a - 1] if len(ev_r_a) else np.zeros(0, np.int64)
+        for e in range(len(ev_r_a)):
+            r, t = int(ev_r_a[e]), int(ev_t_a[e])
+            cash = round(int(prev_all[e]) * float(ev_tick[e]) * ev_y[e], 3)
+            events_by_row.setdefault(r, []).append(
+                DividendEvent(
+                    self.days[t], cash, ev_b[e], ev_g[e], 0.0, 0.0, int(prev_all[e]) / int(pre[r, t])
+                )
+            )
+        out: dict[int, Chain] = {}
+        for r, i in enumerate(idx.tolist()):
+            s0 = int(start[r, 0])
+            sl = slice(s0, n)
+            out[i] = Chain(
+                s0,
+                close[r, sl].copy(),
+                pre[r, sl].copy(),
+                opn[r, sl].copy(),
+                volume[r, sl].copy(),
+                flags[r, sl].copy(),
+                pct[r, sl].astype(np.int8),
+                sorted(events_by_row.get(r, []), key=lambda ev: ev.day),
+            )
+        return out
+
+    @staticmethod
+    def _pre_and_limits(
+        close: np.ndarray,
+        issue: np.ndarray,
+        ipo_day: np.ndarray,
+        pct: np.ndarray,
+        limited: np.ndarray,
+        ev_r: np.ndarray,
+        ev_t: np.ndarray,
+        ev_tick: np.ndarray,
+        ev_y: np.ndarray,
+        ev_bg: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """preClose (previous close; adjusted on ex-dates; the issue price on listing day) and limits."""
+        pre = np.empty_like(close)
+        pre[:, 1:] = close[:, :-1]
+        pre[:, 0] = close[:, 0]
+        pre = np.where(ipo_day, issue[:, None], pre)
+        prev = close[ev_r, ev_t - 1]
+        cash = np.round(prev * ev_tick * ev_y, 3)
+        pre[ev_r, ev_t] = np.maximum(np.floor((prev * ev_tick - cash) / (1.0 + ev_bg) / ev_tick + 0.5), 1)
+        down, up = limit_ticks(pre, np.maximum(pct, 0))
+        return pre, np.where(limited, down, 1), np.where(limited, up, pre * 20)
+
+    def warm(self, indices: list[int] | np.ndarray | None = None, chunk: int = 32) -> None:
+        """Compute (and cache) chains for many instruments in vectorised batches."""
+        todo = list(range(len(self.u))) if indices is None else [int(i) for i in indices]
+        with self._lock:
+            todo = [i for i in todo if i not in self._chains]
+        stocks = [i for i in todo if self.u.kind[i] == "stock"]
+        for a in range(0, len(stocks), chunk):
+            chains = self._stock_chains(stocks[a : a + chunk])
+            with self._lock:
+                self._chains.update(chains)
+        for i in todo:
+            if self.u.kind[i] != "stock":
+                self.chain(i)
+
+    def _year_rows(self, c: Chain, year: int) -> tuple[int, int]:
+        """Calendar index range [lo, hi] of ``year`` within the chain's life (hi < lo if none)."""
+        lo, hi = self._year_bounds[year]
+        return max(lo, c.start), hi
+
+    def _stock_knots(self, i: int, year: int) -> Knots:
+        return self._stock_knots_many([i], year)[i]
+
+    def warm_knots(self, indices: list[int] | np.ndarray, year: int, chunk: int = 48) -> None:
+        """Compute (and cache) one year's knots for many instruments in vectorised batches."""
+        with self._lock:
+            todo = [int(i) for i in indices if (int(i), year) not in self._knots]
+        self.warm(todo)
+        stocks = [i for i in todo if self.u.kind[i] == "stock"]
+        for a in range(0, len(stocks), chunk):
+            got = self._stock_knots_many(stocks[a : a + chunk], year)
+            with self._lock:
+                for i, k in got.items():
+                    self._knots[(i, year)] = k
+        for i in todo:
+            if self.u.kind[i] != "stock":
+                self.knots(i, year)
+
+    def _stock_knots_many(self, idx_list: list[int], year: int) -> dict[int, Knots]:
+        ylo, yhi = self._year_bounds[year]
+        span = yhi - ylo + 1
+        chains = [self.chain(i) for i in idx_list]
+        parts = []
+        for i, c in zip(idx_list, chains, strict=True):
+            lo = max(ylo, c.start)
+            rng = np.random.default_rng([self.seed, 11, code_key(self.u.instruments[i].code), year])
+            block = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo :]
+            share = rng.random((span, 2))[lo - ylo :]
+            rows = c.rows(lo, yhi)
+            parts.append((i, lo, rows, block, share))
+        if not parts:
+            return {}
+        block = np.concatenate([p[3] for p in parts])
+        share = np.concatenate([p[4] for p in parts])
+        cat = lambda attr: np.concatenate(
+            [getattr(c, attr)[p[2]] for c, p in zip(chains, parts, strict=True)]
+        )  # noqa: E731
+        pre, opn, close, volume = cat("pre"), cat("open"), cat("close"), cat("volume")
+        flags, pct = cat("flags"), cat("limit_pct").astype(np.int64)
+        sizes = [len(p[3]) for p in parts]
+        rep = lambda arr: np.repeat(arr[np.asarray(idx_list)], sizes)  # noqa: E731
+        sigma = np.maximum(rep(self.u.sigma), 0.004)
+        tick = rep(self.u.tick)
+        limited = pct != NO_LIMIT
+        down, up = limit_ticks(pre, np.maximum(pct, 0))
+        down = np.where(limited, down, 1)
+        up = np.where(limited, up, pre * 20)
+        z = block[:, :N_SEG]
+        exc = np.abs(block[:, N_SEG : 3 * N_SEG]).reshape(-1, 2, N_SEG)
+        auction_eps = block[:, -1]
+        vol_noise = np.exp(0.25 * z[:, ::-1])
+        auc_share = 0.005 + 0.02 * share
+        knots, seg_high, seg_low = _draw_knots(opn, close, down, up, sigma, z, exc, auction_eps)
+        locked = ((flags & FLAG_LOCKED) > 0)[:, None]
+        knots = np.where(locked, close[:, None], knots)
+        seg_high = np.where(locked, close[:, None], seg_high)
+        seg_low = np.where(locked, close[:, None], seg_low)
+        seg_volume = _split_volume(volume, vol_noise, auc_share)
+        seg_amount = _amounts(knots, seg_high, seg_low, close, seg_volume, tick)
+        out: dict[int, Knots] = {}
+        a = 0
+        for (i, lo, *_), size in zip(parts, sizes, strict=True):
+            sl = slice(a, a + size)
+            out[i] = Knots(
+                lo, knots[sl], seg_high[sl], seg_low[sl], seg_volume[sl], seg_amount[sl], close[sl]
+            )
+            a += size
+        return out
+
+    # ------------------------------------------------------------------ indices
+
+    def _members(self, i: int) -> np.ndarray:
+        return self.u.index_members[self.u.instruments[i].code]
+
+    def _member_weights(self, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, list[Chain]]:
+        """(weights (m, d), trading mask (m, d), chains) of an index's members over [lo, hi]."""
+        members = self._members(i)
+        chains = [self.chain(int(j)) for j in members]
+        d = hi - lo + 1
+        cal_idx = np.arange(lo, hi + 1)
+        weights = np.zeros((len(members), d))
+        trading = np.zeros((len(members), d), bool)
+        for r, (j, c) in enumerate(zip(members, chains, strict=True)):
+            seasoned = cal_idx >= self.list_index[j] + INDEX_SEASONING
+            inside = cal_idx >= c.start
+            live = seasoned & inside
+            if live.any():
+                rows = np.clip(cal_idx - c.start, 0, max(len(c.flags) - 1, 0))
+                live &= (c.flags[rows] & FLAG_SUSPENDED) == 0 if len(c.flags) else False
+            trading[r] = live
+            weights[r] = self.u.float_shares[j] * self.u.tick[j] * live
+        return weights, trading, chains
+
+    @staticmethod
+    def _member_matrix(chains: list[Chain], attr: str, lo: int, hi: int) -> np.ndarray:
+        out = np.zeros((len(chains), hi - lo + 1))
+        for r, c in enumerate(chains):
+            a = max(lo, c.start)
+            if a > hi:
+                continue
+            arr = getattr(c, attr)
+            out[r, a - lo :] = arr[a - c.start : hi - c.start + 1]
+        return out
+
+    def _index_chain(self, i: int) -> Chain:
+        """Level_t = level_{t-1} x sum(w x close_t) / sum(w x preClose_t) over seasoned, trading members;
+        the chain is then scaled so that the level at the calendar's end is the index's anchor."""
+        lo, hi = 0, self.n_days - 1
+        w, _trading, chains = self._member_weights(i, lo, hi)
+        close = self._member_matrix(chains, "close", lo, hi)
+        pre = self._member_matrix(chains, "pre", lo, hi)
+        opn = self._member_matrix(chains, "open", lo, hi)
+        cap_pre = (w * pre).sum(axis=0)
+        has = cap_pre > 0
+        safe = np.where(has, cap_pre, 1.0)
+        ratio = np.where(has, (w * close).sum(axis=0) / safe, 1.0)
+        open_ratio = np.where(has, (w * opn).sum(axis=0) / safe, 1.0)
+        level = np.cumprod(ratio)
+        level = level * (self.u.anchor[i] / level[-1]) / 0.01  # ticks of 0.01 points
+        pre_level = np.concatenate([[level[0] / ratio[0]], level[:-1]])
+        vol = self._member_matrix(chains, "volume", lo, hi)
+        volume = (vol * (w > 0)).sum(axis=0).astype(np.int64)
+        n = self.n_days
+        return Chain(
+            0,
+            np.rint(level).astype(np.int64),
+            np.rint(pre_level).astype(np.int64),
+            np.rint(pre_level * open_ratio).astype(np.int64),
+            volume,
+            np.zeros(n, np.int8),
+            np.full(n, NO_LIMIT, np.int8),
+        )
+
+    def _index_knots(self, i: int, year: int) -> Knots:
+        """Index knots = member knots weighted as in the chain (exact at every segment boundary);
+        segment highs/lows add half the members' average excursion (their extremes do not coincide)."""
+        c = self.chain(i)
+        lo, hi = self._year_rows(c, year)
+        d = hi - lo + 1
+        w, trading, chains = self._member_weights(i, lo, hi)
+        members = self._members(i)
+        pre = self._member_matrix(chains, "pre", lo, hi)
+        knots = np.zeros((d, N_SEG + 1))
+        exc_up = np.zeros((d, N_SEG))
+        exc_dn = np.zeros((d, N_SEG))
+        seg_volume = np.zeros((d, N_SEG + 2), np.int64)
+        seg_amount = np.zeros((d, N_SEG + 2))
+        for r, j in enumerate(members):
+            if not trading[r].any():
+                continue
+            k = self.knots(int(j), year)
+            a = k.first - lo
+            cols = slice(a, a + len(k.knots))
+            wr = w[r, cols][:, None]
+            tr = trading[r, cols][:, None]
+            knots[cols] += wr * k.knots
+            hi_end = np.maximum(k.knots[:, :-1], k.knots[:, 1:])
+            lo_end = np.minimum(k.knots[:, :-1], k.knots[:, 1:])
+            exc_up[cols] += wr * (k.seg_high - hi_end)
+            exc_dn[cols] += wr * (lo_end - k.seg_low)
+            seg_volume[cols] += k.seg_volume * tr
+            seg_amount[cols] += k.seg_amount * tr
+        cap_pre = (w * pre).sum(axis=0)
+        scale = np.where(
+            cap_pre > 0, c.pre[lo - c.start : hi - c.start + 1] / np.where(cap_pre > 0, cap_pre, 1), 0.0
+        )
+        flat = cap_pre <= 0
+        knots = np.rint(knots * scale[:, None]).astype(np.int64)
+        knots[flat] = c.pre[lo - c.start : hi - c.start + 1][flat, None]
+        # the chain's open/close are authoritative (same weights); pin the ends to them exactly
+        knots[:, 0] = c.open[lo - c.start : hi - c.start + 1]
+        hi_end = np.maximum(knots[:, :-1], knots[:, 1:])
+        lo_end = np.minimum(knots[:, :-1], knots[:, 1:])
+        seg_high = hi_end + np.rint(0.5 * exc_up * scale[:, None]).astype(np.int64)
+        seg_low = lo_end - np.rint(0.5 * exc_dn * scale[:, None]).astype(np.int64)
+        return Knots(
+            lo, knots, seg_high, seg_low, seg_volume, seg_amount, c.close[lo - c.start : hi - c.start + 1]
+        )
+
+    # ------------------------------------------------------------------ ETFs
+
+    def _tracked(self, i: int) -> int:
+        return self.u.by_code[self.u.instruments[i].tracks]
+
+    def _etf_chain(self, i: int) -> Chain:
+        """ETF close = previous close x its index's daily ratio x a small tracking difference."""
+        u = self.u
+        inst = u.instruments[i]
+        start = int(max(self.list_index[i], 0))
+        idx = self.chain(self._tracked(i))
+        n = self.n_days - start
+        rng = np.random.default_rng([self.seed, 12, code_key(inst.code)])
+        noise = rng.normal(size=self.n_days)[start:] * float(u.sigma[i])
+        vol_eps = rng.normal(size=self.n_days)[start:]
+        ratio = idx.close[start:] / np.maximum(idx.pre[start:], 1)
+        open_ratio = idx.open[start:] / np.maximum(idx.pre[start:], 1)
+        tick = float(u.tick[i])
+        logx = np.log(u.anchor[i]) + np.cumsum(np.log(ratio) + noise)
+        logx = logx - (logx[-1] - np.log(u.anchor[i]))
+        x = np.exp(logx) / tick
+        close = np.maximum(np.rint(x), 1).astype(np.int64)
+        since = np.arange(self.n_days)[None, :] - self.list_index[i]
+        pct = self._limit_matrix(np.array([i]), since)[0, start:]
+        pre = np.empty(n, np.int64)
+        for _ in range(4):
+            pre[1:] = close[:-1]
+            pre[0] = close[0]
+            down, up = limit_ticks(pre, np.maximum(pct, 0))
+            new = np.clip(close, down, up)
+            if np.array_equal(new, close):
+                break
+            close = new
+        opn = np.clip(np.rint(pre * open_ratio), down, up).astype(np.int64)
+        lots = u.float_shares[i] / 100.0 * u.turnover[i] * np.exp(0.35 * vol_eps - 0.06)
+        volume = np.maximum(np.rint(lots), 200).astype(np.int64)
+        return Chain(start, close, pre, opn, volume, np.zeros(n, np.int8), pct.astype(np.int8))
+
+    def _etf_knots(self, i: int, year: int) -> Knots:
+        c = self.chain(i)
+        lo, hi = self._year_rows(c, year)
+        rows = c.rows(lo, hi)
+        ik = self.knots(self._tracked(i), year)
+        ic = self.chain(self._tracked(i))
+        a = lo - ik.first
+        d = hi - lo + 1
+        scale = (c.pre[rows] / np.maximum(ic.pre[lo - ic.start : hi - ic.start + 1], 1))[:, None]
+        pct = c.limit_pct[rows]
+        down, up = limit_ticks(c.pre[rows], np.maximum(pct, 0))
+
+        def track(arr: np.ndarray) -> np.ndarray:
+            return np.clip(np.rint(scale * arr), down[:, None], up[:, None]).astype(np.int64)
+
+        knots = track(ik.knots[a : a + d])
+        knots[:, 0] = c.open[rows]
+        knots[:, -1] = np.clip(knots[:, -1], down, up)
+        seg_high = np.maximum(track(ik.seg_high[a : a + d]), np.maximum(knots[:, :-1], knots[:, 1:]))
+        seg_low = np.minimum(track(ik.seg_low[a : a + d]), np.minimum(knots[:, :-1], knots[:, 1:]))
+        rng = np.random.default_rng([self.seed, 13, code_key(self.u.instruments[i].code), year])
+        span = self._year_bounds[year][1] - self._year_bounds[year][0] + 1
+        off = lo - self._year_bounds[year][0]
+        vol_noise = np.exp(0.25 * rng.normal(size=(span, N_SEG)))[off : off + d]
+        auc_share = rng.uniform(0.005, 0.025, size=(span, 2))[off : off + d]
+        seg_volume = _split_volume(c.volume[rows], vol_noise, auc_share)
+        seg_amount = _amounts(knots, seg_high, seg_low, c.close[rows], seg_volume, float(self.u.tick[i]))
+        return Knots(lo, knots, seg_high, seg_low, seg_volume, seg_amount, c.close[rows])
+
+
+# ---------------------------------------------------------------------- pure helpers
+
+
+def _draw_knots(
+    opn: np.ndarray,
+    close: np.ndarray,
+    down: np.ndarray,
+    up: np.ndarray,
+    sigma: np.ndarray | float,
+    z: np.ndarray,
+    exc: np.ndarray,
+    auction_eps: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment boundary prices (a Brownian bridge in log space from the open to the last continuous
+    price), and each segment's high/low as excursions beyond its end points, all within the limits."""
+    cc = np.clip(np.rint(close * np.exp(0.002 * auction_eps)), down, up)
+    walk = np.concatenate([np.zeros((len(z), 1)), np.cumsum(z * _SEG_W, axis=1)], axis=1)
+    bridge = walk - _SEG_FRAC * walk[:, -1:]
+    lo, lc = np.log(np.maximum(opn, 1)), np.log(np.maximum(cc, 1))
+    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), lo.shape)[:, None]
+    logk = lo[:, None] + _SEG_FRAC * (lc - lo)[:, None] + 0.8 * sig * bridge
+    knots = np.clip(np.rint(np.exp(logk)), down[:, None], up[:, None]).astype(np.int64)
+    knots[:, 0] = opn
+    knots[:, -1] = cc
+    hi_end = np.maximum(knots[:, :-1], knots[:, 1:])
+    lo_end = np.minimum(knots[:, :-1], knots[:, 1:])
+    span = 0.35 * sig * _SEG_SPAN
+    seg_high = np.minimum(np.ceil(hi_end * np.exp(span * exc[:, 0])), up[:, None]).astype(np.int64)
+    seg_low = np.maximum(np.floor(lo_end * np.exp(-span * exc[:, 1])), down[:, None]).astype(np.int64)
+    return knots, np.maximum(seg_high, hi_end), np.minimum(seg_low, lo_end)
+
+
+def _split_volume(volume: np.ndarray, noise: np.ndarray, auction_share: np.ndarray) -> np.ndarray:
+    """Opening auction, 16 U-shaped segments and closing auction; integers summing to the day's volume,
+    with at least 3 lots per segment and 1 per auction so every segment has trades to place."""
+    weights = np.concatenate([auction_share[:, :1], SEG_PROFILE * noise, auction_share[:, 1:]], axis=1)
+    weights[:, 1:-1] *= (1.0 - auction_share.sum(axis=1, keepdims=True)) / weights[:, 1:-1].sum(
+        axis=1, keepdims=True
+    )
+    floor = np.array([1] + [3] * N_SEG + [1])
+    spare = np.maximum(volume - floor.sum(), 0)
+    out = apportion(weights, spare) + floor
+    return np.where(volume[:, None] > 0, out, 0).astype(np.int64)
+
+
+def _amounts(
+    knots: np.ndarray,
+    seg_high: np.ndarray,
+    seg_low: np.ndarray,
+    close: np.ndarray,
+    seg_volume: np.ndarray,
+    tick: np.ndarray | float,
+) -> np.ndarray:
+    """Turnover per part in 元: auctions at their price; segments at a VWAP inside their range."""
+    tick = np.broadcast_to(np.asarray(tick, dtype=np.float64), close.shape)
+    vwap = 0.25 * (knots[:, :-1] + knots[:, 1:] + seg_high + seg_low)
+    out = np.empty(seg_volume.shape)
+    out[:, 0] = seg_volume[:, 0] * 100.0 * knots[:, 0] * tick
+    out[:, 1:-1] = seg_volume[:, 1:-1] * 100.0 * vwap * tick[:, None]
+    out[:, -1] = seg_volume[:, -1] * 100.0 * close * tick
+    return out
+
+
+def apportion(weights: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Split integer ``totals`` (n,) across columns by ``weights`` (n, k): non-negative integers that
+    sum exactly to each total (cumulative rounding; no sort needed)."""
+    w = np.asarray(weights, dtype=np.float64)
+    cum = np.cumsum(w, axis=1)
+    cum /= np.where(cum[:, -1:] > 0, cum[:, -1:], 1.0)
+    edges = np.rint(cum * np.asarray(totals, dtype=np.float64)[:, None]).astype(np.int64)
+    return np.diff(np.concatenate([np.zeros((len(w), 1), np.int64), edges], axis=1), axis=1)

@@ -1,0 +1,336 @@
+"""SimMarket: the simulated A-share market as one object (universe, calendar, daily and intraday
+models, clock), queried by the xtquant-shaped facade and the live engine.
+
+Everything here speaks in calendar indices, instrument positions, ticks and lots; the facade turns
+that into xtquant's shapes and units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calendar import DEFAULT_HISTORY_START, TradingCalendar
+from .clock import MarketClock
+from .daily import DailyModel, code_key
+from .daypath import (
+    CLOSE_SLOT,
+    N_SLOTS,
+    OPEN_SLOT,
+    SLOT_PHASE,
+    SLOT_SECONDS,
+    DayInputs,
+    DayPath,
+    build_day_paths,
+    minute_bars,
+    slot_at,
+)
+from .intraday import order_book
+from .rules import Board
+from .timeutil import cst_date_of_ms, ms_of, seconds_of_day_of_ms
+from .universe import Universe, build_universe
+
+_SHARED: dict[tuple[int, dt.date], tuple[Universe, TradingCalendar, DailyModel]] = {}
+_SHARED_LOCK = threading.Lock()
+
+#: legacy `stockStatus` per openInt phase code (values observed on real feeds)
+STOCK_STATUS = {11: 0, 12: 2, 13: 3, 14: 3, 15: 5, 18: 8}
+
+
+@dataclass(frozen=True)
+class MarketTime:
+    """Where the market is: ``day_index`` is the latest session that has started (or -1), ``slot``
+    the latest snapshot slot of that session that has happened (-1 before 09:15)."""
+
+    now_ms: int
+    day_index: int
+    slot: int
+
+    @property
+    def in_day(self) -> bool:
+        return self.day_index >= 0 and self.slot >= 0
+
+
+class SimMarket:
+    """A deterministic simulated market. Two markets with the same seed produce identical data."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        clock: MarketClock | None = None,
+        history_start: dt.date = DEFAULT_HISTORY_START,
+    ) -> None:
+        self.seed = int(seed)
+        with _SHARED_LOCK:
+            shared = _SHARED.get((self.seed, history_start))
+            if shared is None:
+                universe = build_universe(self.seed)
+                calendar = TradingCalendar(history_start)
+                shared = (universe, calendar, DailyModel(universe, calendar, self.seed))
+                _SHARED[(self.seed, history_start)] = shared
+        self.universe, self.calendar, self.daily = shared
+        self.clock = clock or MarketClock(self.calendar)
+        self._paths: OrderedDict[tuple[int, int], DayPath] = OrderedDict()
+        self._lock = threading.RLock()
+        self.keys = np.array([code_key(inst.code) for inst in self.universe.instruments], dtype=np.int64)
+
+    # ------------------------------------------------------------------ time
+
+    def time(self, now_ms: int | None = None) -> MarketTime:
+        now = self.clock.now_ms() if now_ms is None else now_ms
+        day = cst_date_of_ms(now)
+        if day > self.calendar.last:
+            return MarketTime(now, len(self.calendar) - 1, N_SLOTS - 1)
+        d = self.calendar.index_on_or_before(day)
+        if d < 0:
+            return MarketTime(now, -1, -1)
+        if self.calendar.day(d) == day:
+            slot = slot_at(seconds_of_day_of_ms(now))
+            if slot < 0:  # before today's auction: the previous session is the latest complete one
+                return MarketTime(now, d - 1, N_SLOTS - 1) if d > 0 else MarketTime(now, -1, -1)
+            return MarketTime(now, d, slot)
+        return MarketTime(now, d, N_SLOTS - 1)
+
+    def last_complete_day(self, t: MarketTime | None = None) -> int:
+        """Index of the latest session whose closing match has happened."""
+        t = t or self.time()
+        return t.day_index if t.slot >= CLOSE_SLOT else t.day_index - 1
+
+    # ------------------------------------------------------------------ instruments
+
+    def index_of(self, code: str) -> int | None:
+        return self.universe.by_code.get(code)
+
+    def listed_by(self, i: int, d: int) -> bool:
+        return int(self.daily.list_index[i]) <= d
+
+    def codes(
+        self, market: str | None = None, kinds: tuple[str, ...] = ("stock", "index", "etf")
+    ) -> list[str]:
+        return [
+            inst.code
+            for inst in self.universe.instruments
+            if inst.kind in kinds and (market is None or inst.market == market)
+        ]
+
+    # ------------------------------------------------------------------ intraday
+
+    def day_inputs(self, i: int, d: int) -> DayInputs:
+        knots, seg_high, seg_low, seg_volume, seg_amount = self.daily.day_knots(i, d)
+        c = self.daily.chain(i)
+        r = d - c.start
+        lim = self.daily.limits(i, d)
+        pre = int(c.pre[r])
+        down, up = lim if lim is not None else (1, pre * 20)
+        return DayInputs(
+            knots=knots,
+            seg_high=seg_high,
+            seg_low=seg_low,
+            seg_volume=seg_volume,
+            seg_amount=seg_amount,
+            close=int(c.close[r]),
+            pre=pre,
+            down=down,
+            up=up,
+            tick=float(self.universe.tick[i]),
+            p_trade=float(self.universe.p_trade[i]),
+            key=int(self.keys[i]),
+            day_ordinal=self.calendar.day(d).toordinal(),
+            seed=self.seed,
+        )
+
+    def day_path(self, i: int, d: int) -> DayPath:
+        """The 3 s path of one instrument-day (LRU-cached)."""
+        key = (i, d)
+        with self._lock:
+            p = self._paths.get(key)
+            if p is not None:
+                self._paths.move_to_end(key)
+                return p
+        p = build_day_paths([self.day_inputs(i, d)])[0]
+        with self._lock:
+            self._paths[key] = p
+            while len(self._paths) > 512:
+                self._paths.popitem(last=False)
+        return p
+
+    def day_paths(self, i: int, days: list[int]) -> list[DayPath]:
+        """Paths of many days of one instrument, vectorised (used for minute history)."""
+        with self._lock:
+            missing = [d for d in days if (i, d) not in self._paths]
+        if missing:
+            self.daily.warm_knots([i], self.calendar.day(missing[0]).year)
+            for a in range(0, len(missing), 16):
+                chunk = missing[a : a + 16]
+                built = build_day_paths([self.day_inputs(i, d) for d in chunk])
+                with self._lock:
+                    for d, p in zip(chunk, built, strict=True):
+                        self._paths[(i, d)] = p
+                    while len(self._paths) > 512:
+                        self._paths.popitem(last=False)
+        out = []
+        for d in days:
+            with self._lock:
+                p = self._paths.get((i, d))
+            out.append(p if p is not None else self.day_path(i, d))
+        return out
+
+    def minute_bars(self, i: int, d: int, upto_slot: int = N_SLOTS - 1) -> dict[str, np.ndarray]:
+        return minute_bars(self.day_path(i, d), upto_slot)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def tick_dict(self, i: int, d: int, slot: int, path: DayPath | None = None) -> dict:
+        """The xtquant tick dict (field set of the 2024-12 builds) of one instrument at a slot."""
+        return self.tick_dicts([i], d, slot, [path] if path is not None else None)[0]
+
+    def tick_dicts(self, idx: list[int], d: int, slot: int, paths: list[DayPath] | None = None) -> list[dict]:
+        """Tick dicts of several instruments at one slot (each one's latest snapshot at or before
+        ``slot``); vectorised book generation. Units: prices 元, volume 手, amount 元."""
+        if paths is None:
+            paths = [self.day_path(i, d) for i in idx]
+        n = len(idx)
+        s = np.full(n, slot, np.int64)
+        last_emitted = np.array([_last_emitted(p, slot) for p in paths], np.int64)
+        s = np.where(last_emitted >= 0, last_emitted, slot)
+        price = np.array([p.price[k] for p, k in zip(paths, s, strict=True)], np.int64)
+        down = np.array([p.down for p in paths], np.int64)
+        up = np.array([p.up for p in paths], np.int64)
+        ia = np.asarray(idx, dtype=np.int64)
+        is_index = self.universe.kind[ia] == "index"
+        bids, bid_vol, asks, ask_vol = order_book(
+            price, down, up, self.universe.p_trade[ia], self.keys[ia], s
+        )
+        day = self.calendar.day(d)
+        out = []
+        for r, p in enumerate(paths):
+            k = int(s[r])
+            tick = p.tick
+            dec = 3 if tick < 0.01 else 2
+            auction = k < OPEN_SLOT
+            phase = int(SLOT_PHASE[k])
+            cum_v = int(p.cum_volume[k])
+            opened = k >= OPEN_SLOT and p.volume[OPEN_SLOT] > 0
+            last = round(float(price[r]) * tick, dec)
+            if is_index[r]:
+                bp = ap = [0.0] * 5
+                bv = av = [0] * 5
+            elif auction:
+                bp = [last, 0.0, 0.0, 0.0, 0.0]
+                ap = [last, 0.0, 0.0, 0.0, 0.0]
+                matched = int(p.volume[OPEN_SLOT] * (0.6 + 0.4 * k / OPEN_SLOT))
+                bv = [matched, 0, 0, 0, 0]
+                av = [matched, 0, 0, 0, 0]
+            else:
+                bp = [round(float(x) * tick, dec) for x in bids[r]]
+                ap = [round(float(x) * tick, dec) for x in asks[r]]
+                bv = [int(x) for x in bid_vol[r]]
+                av = [int(x) for x in ask_vol[r]]
+            pre = round(p.pre * tick, dec)
+            out.append(
+                {
+                    "time": ms_of(day, int(SLOT_SECONDS[k])),
+                    "lastPrice": last,
+                    "open": round(p.open_price * tick, dec) if opened else 0.0,
+                    "high": round(float(p.running_high[k]) * tick, dec) if opened else 0.0,
+                    "low": round(float(p.running_low[k]) * tick, dec) if opened else 0.0,
+                    "lastClose": pre,
+                    "amount": round(float(p.cum_amount[k]), 2),
+                    "volume": cum_v,
+                    "pvolume": cum_v * 100,
+                    "stockStatus": STOCK_STATUS.get(phase, 0),
+                    "openInt": phase,
+                    "transactionNum": int(p.cum_trades[k]),
+                    "lastSettlementPrice": pre,
+                    "settlementPrice": 0.0,
+                    "pe": 0.0,
+                    "askPrice": ap,
+                    "bidPrice": bp,
+                    "askVol": av,
+                    "bidVol": bv,
+                    "volRatio": 0.0,
+                    "speed1Min": 0.0,
+                    "speed5Min": 0.0,
+                }
+            )
+        return out
+
+    def has_snapshot(self, i: int, d: int, slot: int) -> bool:
+        """Whether the instrument has published any snapshot in session ``d`` by ``slot``."""
+        if not self.listed_by(i, d):
+            return False
+        return _last_emitted(self.day_path(i, d), slot) >= 0
+
+    # ------------------------------------------------------------------ reference data
+
+    def instrument_detail(self, i: int, d: int) -> dict:
+        """get_instrument_detail's 31 keys for session ``d`` (limits and preClose of that day)."""
+        inst = self.universe.instruments[i]
+        c = self.daily.chain(i)
+        r = min(max(d - c.start, 0), len(c.pre) - 1)
+        tick = inst.tick
+        dec = 3 if tick < 0.01 else 2
+        pre = round(float(c.pre[r]) * tick, dec) if len(c.pre) else 0.0
+        lim = self.daily.limits(i, d) if d >= c.start else None
+        if inst.kind == "index" or lim is None:
+            up = down = 0.0 if inst.kind == "index" else None
+            if up is None:  # no limit (first days of a listing): vendors publish sentinels
+                up, down = 1.7976931348623157e308, 0.0
+        else:
+            down, up = round(lim[0] * tick, dec), round(lim[1] * tick, dec)
+        susp_days = 0
+        if len(c.flags) and d >= c.start:
+            k = r
+            while k >= 0 and c.flags[k] & 1:
+                susp_days += 1
+                k -= 1
+        dbl_max = 1.7976931348623157e308
+        int_max = 2147483647
+        return {
+            "ExchangeID": inst.market,
+            "InstrumentID": inst.symbol,
+            "InstrumentName": inst.name,
+            "ProductID": "",
+            "ProductName": "",
+            "ProductType": -1,
+            "ExchangeCode": inst.symbol,
+            "UniCode": inst.symbol,
+            "CreateDate": "0",
+            "OpenDate": inst.list_date.strftime("%Y%m%d"),
+            "ExpireDate": 99999999,
+            "PreClose": pre,
+            "SettlementPrice": pre,
+            "UpStopPrice": up,
+            "DownStopPrice": down,
+            "FloatVolume": float(inst.float_shares),
+            "TotalVolume": float(inst.total_shares),
+            "LongMarginRatio": dbl_max,
+            "ShortMarginRatio": dbl_max,
+            "PriceTick": tick,
+            "VolumeMultiple": 1,
+            "MainContract": int_max,
+            "LastVolume": int_max,
+            "InstrumentStatus": susp_days,
+            "IsTrading": False,
+            "IsRecent": False,
+            "ProductTradeQuota": None,
+            "ContractTradeQuota": None,
+            "ProductOpenInterestQuota": None,
+            "ContractOpenInterestQuota": None,
+            "TradingDay": self.calendar.day(d).strftime("%Y%m%d"),
+        }
+
+    def board(self, i: int) -> Board:
+        return Board(int(self.universe.board[i]))
+
+
+def _last_emitted(path: DayPath, slot: int) -> int:
+    """Latest slot <= ``slot`` with a published snapshot, or -1."""
+    if slot < 0:
+        return -1
+    em = np.flatnonzero(path.emitted[: slot + 1])
+    return int(em[-1]) if len(em) else -1

@@ -1,0 +1,247 @@
+"""What the API layer needs from a market-data source, and the contract every source must meet.
+
+The API layer only ever talks to a :class:`MarketSource`; it never imports xtquant or the simulator. Two
+implementations exist: ``XtdataSource`` over the real ``xtquant.xtdata`` (name ``"xtquant"``) and the same
+class over the simulator's xtdata-shaped module (name ``"simulated"``).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qmtgate.errors import InvalidPeriod, UnknownCode
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from qmtgate.source.executor import ExecutorStatus
+
+#: K-line periods xtdata accepts (exact lower-case strings; ``60m`` and ``1h`` are the same).
+KLINE_PERIODS: tuple[str, ...] = (
+    "1m",
+    "5m",
+    "15m",
+    "30m",
+    "60m",
+    "1h",
+    "1d",
+    "1w",
+    "1mon",
+    "1q",
+    "1hy",
+    "1y",
+)
+#: Level-1 snapshot history.
+TICK_PERIODS: tuple[str, ...] = ("tick",)
+#: Periods qmtgate passes to ``history``; Level-2 and feature periods are deliberately not exposed yet.
+HISTORY_PERIODS: tuple[str, ...] = KLINE_PERIODS + TICK_PERIODS
+#: xtdata ``dividend_type`` values: none, 前复权, 后复权, 等比前复权, 等比后复权.
+DIVIDEND_TYPES: tuple[str, ...] = ("none", "front", "back", "front_ratio", "back_ratio")
+
+
+class SourceState(str, enum.Enum):
+    STARTING = "starting"
+    READY = "ready"  # connected, executor healthy
+    DEGRADED = "degraded"  # connected, but an upstream call overran its deadline (thread may be stuck)
+    UNAVAILABLE = "unavailable"  # not connected (QMT down) or executor faulted; reconnect is attempted
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """Cheap status for health checks; building it never waits on the executor."""
+
+    name: str
+    state: SourceState
+    connected: bool
+    message: str | None = None
+    since: float | None = None  # epoch seconds of the last state change
+    executor: ExecutorStatus | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state is SourceState.READY
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a source can do, so that unsupported features answer ``unsupported`` instead of faking success."""
+
+    source: str
+    markets: tuple[str, ...]
+    periods: tuple[str, ...]
+    dividend_types: tuple[str, ...]
+    features: Mapping[str, bool]
+    max_codes_per_request: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "markets": list(self.markets),
+            "periods": list(self.periods),
+            "dividend_types": list(self.dividend_types),
+            "features": dict(self.features),
+            "max_codes_per_request": self.max_codes_per_request,
+        }
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """One progress report of a download; counts are codes, over the whole request."""
+
+    finished: int
+    total: int
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    codes: tuple[str, ...]
+    period: str
+    start: str
+    end: str
+    chunks: int
+    elapsed_seconds: float
+    info: Mapping[str, Any] = field(default_factory=dict)  # xtdata's per-code answer, often empty
+
+
+ProgressCallback = Callable[[DownloadProgress], None]
+
+
+class MarketSource(ABC):
+    """A market-data source for the API layer.
+
+    Contract every implementation must meet:
+
+    * **Lifecycle.** ``start()`` before any data call, ``stop()`` once; both are awaited by the app's
+      lifespan. ``start()`` must not raise just because the upstream is down: it reports ``UNAVAILABLE`` in
+      :meth:`status` and keeps trying to reconnect. Data calls while unavailable raise ``SourceUnavailable``.
+    * **Never block the event loop.** Every data method is ``async`` and does its blocking work elsewhere
+      (for xtdata: on the one executor thread). :meth:`status`, :meth:`capabilities` and :attr:`name` are
+      synchronous, cheap, and must never wait on upstream work: liveness and readiness use them.
+    * **Canonical inputs.** Codes are canonical ``XXXXXX.SH|SZ|BJ`` (see :mod:`qmtgate.codes`), dates are
+      strings ``''`` / ``'YYYYMMDD'`` / ``'YYYYMMDDHHMMSS'`` in Asia/Shanghai (never ``datetime``: xtdata
+      converts those in the host's zone). The API layer validates; sources may re-check cheaply.
+    * **xtdata shapes and units.** Results keep xtdata's own shapes so that the xtquant drop-in can serve them
+      unchanged: ``snapshot`` -> ``{code: tick dict}``, ``history`` -> ``{code: DataFrame(times x fields)}``
+      with string index labels and ``time`` in epoch ms, volume in 手, amount in 元. Results may be shared
+      between concurrent callers: treat them as read-only.
+    * **Empty is not an error, failure is.** Unknown codes are simply absent from ``snapshot`` and map to
+      empty frames in ``history``, as in xtdata. Upstream failures raise typed errors from
+      :mod:`qmtgate.errors`: ``SourceTimeout``, ``SourceBusy``, ``SourceUnavailable``, ``SourceError``,
+      ``Unsupported``, ``InvalidPeriod``/``BadRequest`` for arguments the source rejects.
+    * **Capabilities tell the truth.** A feature reported False must raise ``Unsupported`` when used.
+    """
+
+    #: "xtquant" for the real terminal, "simulated" for the built-in market.
+    name: str
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Start workers and connect; do not raise when the upstream is merely down."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Release everything started by :meth:`start`, in reverse order."""
+
+    @abstractmethod
+    def status(self) -> SourceStatus:
+        """Return the current state without touching the upstream."""
+
+    @abstractmethod
+    def capabilities(self) -> Capabilities:
+        """Return what this source supports (static per source instance)."""
+
+    @abstractmethod
+    async def snapshot(self, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Latest L1 snapshot per code (xtdata ``get_full_tick`` dicts); codes without data are absent."""
+
+    @abstractmethod
+    async def history(
+        self,
+        codes: Sequence[str],
+        period: str = "1d",
+        start: str = "",
+        end: str = "",
+        count: int = -1,
+        dividend_type: str = "none",
+        fill_data: bool = True,
+        fields: Sequence[str] = (),
+    ) -> dict[str, pd.DataFrame]:
+        """Bars or ticks per code, exactly as ``get_market_data_ex`` (``fields=()`` means all fields).
+
+        ``count=-1`` is everything in ``[start, end]``; ``count=n`` the last n bars ending at ``end``.
+        Reads local data only: call :meth:`download_history` first for ranges not yet downloaded.
+        """
+
+    @abstractmethod
+    async def instrument_details(
+        self, codes: Sequence[str], complete: bool = False
+    ) -> dict[str, dict[str, Any] | None]:
+        """``get_instrument_detail`` per code; None for unknown codes. Cached per trading day."""
+
+    @abstractmethod
+    async def instrument_type(self, code: str) -> dict[str, bool]:
+        """``get_instrument_type``: only the True flags, e.g. ``{'stock': True}``; ``{}`` when unknown."""
+
+    @abstractmethod
+    async def sector_list(self) -> list[str]:
+        """Names of the sectors the source knows (``沪深A股``, ``科创板``...)."""
+
+    @abstractmethod
+    async def sector_members(self, sector: str) -> list[str]:
+        """Codes in a sector; ``[]`` for an unknown sector (as xtdata)."""
+
+    @abstractmethod
+    async def trading_dates(self, market: str, start: str = "", end: str = "", count: int = -1) -> list[int]:
+        """Trading days of ``market`` as epoch ms of 00:00 CST."""
+
+    @abstractmethod
+    async def trading_calendar(self, market: str, start: str = "", end: str = "") -> list[str]:
+        """Past trading days and coming non-holiday weekdays as ``'YYYYMMDD'`` (SH/SZ only)."""
+
+    @abstractmethod
+    async def holidays(self) -> list[str]:
+        """Exchange holidays as ``'YYYYMMDD'`` up to the end of the current year."""
+
+    @abstractmethod
+    async def divid_factors(self, code: str, start: str = "", end: str = "") -> pd.DataFrame:
+        """Ex-rights events of one code, one row per ex-date (``get_divid_factors``)."""
+
+    @abstractmethod
+    async def download_history(
+        self,
+        codes: Sequence[str],
+        period: str,
+        start: str = "",
+        end: str = "",
+        *,
+        incrementally: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        """Download history into the local store, in short chunks so snapshots are not starved.
+
+        ``progress`` is called on the event loop, never on an xtdata thread.
+        """
+
+    async def instrument_detail(self, code: str, complete: bool = False) -> dict[str, Any]:
+        """One instrument's detail; raises :class:`UnknownCode` instead of returning None."""
+        detail = (await self.instrument_details([code], complete)).get(code)
+        if detail is None:
+            raise UnknownCode(f"unknown code {code!r}", {"code": code, "source": self.name})
+        return detail
+
+
+def check_period(period: str, allowed: Sequence[str] = HISTORY_PERIODS) -> str:
+    """Return ``period`` if xtdata accepts it, else raise :class:`InvalidPeriod` listing the valid ones."""
+    if period not in allowed:
+        raise InvalidPeriod(
+            f"invalid period {period!r}; expected one of {', '.join(allowed)}",
+            {"period": period, "allowed": list(allowed)},
+        )
+    return period

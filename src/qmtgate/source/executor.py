@@ -1,0 +1,552 @@
+"""One dedicated thread that owns xtdata, fed by priority lanes from asyncio code.
+
+Why one thread: concurrent xtdata calls can crash the native client, and the xtdata client object is
+created lazily by whichever thread calls first. So every upstream call goes through this executor, whose
+single worker thread is the only thread that ever touches the xtdata module.
+
+Why lanes: a long history query must not make a snapshot or a status probe wait behind it more than the
+one call already running. The worker always takes the next job from the highest-priority non-empty lane
+(``CONTROL`` > ``SNAPSHOT`` > ``HISTORY`` > ``DOWNLOAD``), FIFO within a lane. A running call is never
+preempted, so callers that issue long work (downloads) must split it into short jobs.
+
+Why merged jobs: many clients asking for snapshots at the same moment should cost one ``get_full_tick``.
+Jobs submitted with :meth:`XtdataExecutor.submit_merged` and the same ``merge_key`` that are queued when the
+worker reaches the first of them are run as ONE upstream call with the union of their items; each caller
+gets back only its own items.
+
+Timeouts: each call has a deadline covering queue wait plus run time. On expiry the caller gets
+:class:`~qmtgate.errors.SourceTimeout`. A job still queued is dropped (it never runs); a job already
+running cannot be interrupted, so the executor reports itself DEGRADED until that call returns. It never
+starts a second thread that would touch xtdata.
+
+Queues are bounded per lane; a full lane raises :class:`~qmtgate.errors.SourceBusy` at submit time.
+Only portable primitives are used (``threading``, ``asyncio``): production is Windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from qmtgate.errors import SourceBusy, SourceTimeout, SourceUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Lane(enum.IntEnum):
+    """Priority lanes; a lower value runs first."""
+
+    CONTROL = 0  # cheap status/connect calls; must never wait behind data
+    SNAPSHOT = 1  # get_full_tick and cheap reference lookups
+    HISTORY = 2  # get_market_data_ex and other range queries
+    DOWNLOAD = 3  # download_history_data2 chunks
+
+
+class ExecutorState(str, enum.Enum):
+    """Component state, reported by health: a boolean ``alive`` would hide DEGRADED."""
+
+    NEW = "new"
+    RUNNING = "running"
+    DEGRADED = "degraded"  # a call outlived its caller's deadline; the thread may be stuck in xtdata
+    FAULTED = "faulted"  # the worker thread died; nothing will run again
+    STOPPED = "stopped"
+
+
+DEFAULT_CAPACITY: Mapping[Lane, int] = {
+    Lane.CONTROL: 64,
+    Lane.SNAPSHOT: 256,
+    Lane.HISTORY: 64,
+    Lane.DOWNLOAD: 16,
+}
+DEFAULT_TIMEOUT: Mapping[Lane, float] = {
+    Lane.CONTROL: 5.0,
+    Lane.SNAPSHOT: 5.0,
+    Lane.HISTORY: 30.0,
+    Lane.DOWNLOAD: 600.0,
+}
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Executor limits.
+
+    ``capacity``: maximum queued (not running) jobs per lane. ``timeout``: default per-call deadline per lane,
+    in seconds, covering queue wait and run time. ``thread_name``: name of the worker thread (shows up in
+    debuggers and thread dumps).
+    """
+
+    capacity: Mapping[Lane, int] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
+    timeout: Mapping[Lane, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUT))
+    thread_name: str = "qmtgate-xtdata"
+
+
+@dataclass(frozen=True)
+class CallStats:
+    """Per upstream-function statistics; ``count`` counts upstream calls (a merged call counts once)."""
+
+    count: int = 0
+    errors: int = 0
+    requests: int = 0  # caller requests served; > count when calls were merged
+    total_seconds: float = 0.0
+    max_seconds: float = 0.0
+
+    @property
+    def mean_seconds(self) -> float:
+        return self.total_seconds / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True)
+class LaneStats:
+    """Per-lane counters; ``depth`` is the current number of queued jobs."""
+
+    depth: int = 0
+    capacity: int = 0
+    submitted: int = 0
+    rejected: int = 0  # SourceBusy at submit
+    timeouts: int = 0
+    completed: int = 0
+    errors: int = 0
+    wait_total_seconds: float = 0.0
+    wait_max_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExecutorStatus:
+    """A consistent snapshot of the executor for health and metrics; cheap, never waits on the worker."""
+
+    state: ExecutorState
+    lanes: Mapping[str, LaneStats]
+    calls: Mapping[str, CallStats]
+    current_call: str | None
+    current_running_seconds: float | None
+    degraded_call: str | None
+
+    @property
+    def queue_depths(self) -> dict[str, int]:
+        return {name: lane.depth for name, lane in self.lanes.items()}
+
+
+class _JobState(enum.Enum):
+    QUEUED = 1
+    RUNNING = 2
+    DONE = 3
+    DROPPED = 4  # the caller gave up while it was queued; it will never run
+
+
+class _Job:
+    __slots__ = (
+        "args",
+        "enqueued_at",
+        "fn",
+        "future",
+        "kwargs",
+        "lane",
+        "loop",
+        "merge_items",
+        "merge_key",
+        "name",
+        "started_at",
+        "state",
+    )
+
+    def __init__(
+        self,
+        lane: Lane,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        loop: asyncio.AbstractEventLoop,
+        merge_key: Hashable | None = None,
+        merge_items: tuple[Hashable, ...] = (),
+    ) -> None:
+        self.lane = lane
+        self.name = name
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.merge_key = merge_key
+        self.merge_items = merge_items
+        self.state = _JobState.QUEUED
+        self.enqueued_at = time.monotonic()
+        self.started_at = 0.0
+
+
+class _MutableLane:
+    __slots__ = (
+        "completed",
+        "errors",
+        "rejected",
+        "submitted",
+        "timeouts",
+        "wait_max",
+        "wait_total",
+    )
+
+    def __init__(self) -> None:
+        self.submitted = self.rejected = self.timeouts = self.completed = self.errors = 0
+        self.wait_total = self.wait_max = 0.0
+
+
+class _MutableCall:
+    __slots__ = ("count", "errors", "max", "requests", "total")
+
+    def __init__(self) -> None:
+        self.count = self.errors = self.requests = 0
+        self.total = self.max = 0.0
+
+
+def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    # Runs on the caller's loop. The caller may have timed out or been cancelled meanwhile.
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class XtdataExecutor:
+    """Run blocking callables on one worker thread, with priority lanes, deadlines and merging.
+
+    Usage (from asyncio code)::
+
+        executor = XtdataExecutor()
+        executor.start()
+        ticks = await executor.submit_merged(Lane.SNAPSHOT, "get_full_tick", codes, xtdata.get_full_tick)
+        frames = await executor.submit(Lane.HISTORY, xtdata.get_market_data_ex, [], codes, period="1d")
+        await executor.stop()
+
+    All public methods are safe to call from any thread and any event loop; results are delivered on the
+    loop that submitted the job.
+    """
+
+    def __init__(self, config: ExecutorConfig | None = None) -> None:
+        self._config = config or ExecutorConfig()
+        self._cond = threading.Condition()
+        self._queues: dict[Lane, collections.deque[_Job]] = {lane: collections.deque() for lane in Lane}
+        self._lane_stats: dict[Lane, _MutableLane] = {lane: _MutableLane() for lane in Lane}
+        self._call_stats: dict[str, _MutableCall] = {}
+        self._thread: threading.Thread | None = None
+        self._state = ExecutorState.NEW
+        self._current: list[_Job] = []
+        self._current_name: str | None = None
+        self._degraded_jobs: list[_Job] = []
+
+    @property
+    def config(self) -> ExecutorConfig:
+        return self._config
+
+    @property
+    def state(self) -> ExecutorState:
+        return self._state
+
+    @property
+    def thread_ident(self) -> int | None:
+        """Identifier of the worker thread (for tests and diagnostics)."""
+        return self._thread.ident if self._thread is not None else None
+
+    def start(self) -> None:
+        """Start the worker thread; idempotent while running."""
+        with self._cond:
+            if self._thread is not None:
+                if self._state in (ExecutorState.STOPPED, ExecutorState.FAULTED):
+                    raise RuntimeError("Cannot restart a stopped executor; create a new one.")
+                return
+            # Daemon: a call stuck inside native code must not keep the process alive at exit.
+            self._thread = threading.Thread(target=self._run, name=self._config.thread_name, daemon=True)
+            self._state = ExecutorState.RUNNING
+            self._thread.start()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting work, fail queued jobs with SourceUnavailable, wait up to ``timeout`` s for the thread."""
+        with self._cond:
+            if self._state in (ExecutorState.STOPPED, ExecutorState.NEW) and self._thread is None:
+                self._state = ExecutorState.STOPPED
+                return
+            self._state = ExecutorState.STOPPED
+            pending = [job for queue in self._queues.values() for job in queue]
+            for queue in self._queues.values():
+                queue.clear()
+            for job in pending:
+                job.state = _JobState.DROPPED
+            self._cond.notify_all()
+        for job in pending:
+            self._deliver(job, False, SourceUnavailable("source executor stopped", {"call": job.name}))
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            await asyncio.to_thread(thread.join, timeout)
+            if thread.is_alive():
+                logger.warning("xtdata executor thread still busy in %s after stop", self._current_name)
+
+    async def submit(
+        self,
+        lane: Lane,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        timeout: float | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """Run ``fn(*args, **kwargs)`` on the worker thread and return its result.
+
+        ``timeout`` (seconds, default: the lane's) covers queue wait and run time. Raises SourceBusy when the
+        lane is full, SourceUnavailable when the executor is not running, SourceTimeout on expiry, and
+        whatever ``fn`` raised otherwise.
+        """
+        loop = asyncio.get_running_loop()
+        job = _Job(lane, name or _name_of(fn), fn, args, kwargs, loop)
+        self._enqueue(job)
+        return await self._wait(job, timeout)
+
+    async def submit_merged(
+        self,
+        lane: Lane,
+        merge_key: Hashable,
+        items: Sequence[Hashable],
+        fn: Callable[[list[Any]], Mapping[Any, Any]],
+        *,
+        timeout: float | None = None,
+        name: str | None = None,
+    ) -> dict[Any, Any]:
+        """Run ``fn(items)`` merged with other queued jobs of the same ``merge_key``; return this job's subset.
+
+        ``fn`` takes a list of items and returns a mapping keyed by item (like ``get_full_tick``). Jobs that
+        share a key must be interchangeable: the first queued job's ``fn`` serves the whole group. Items absent
+        from the upstream answer are absent from each caller's answer.
+        """
+        loop = asyncio.get_running_loop()
+        unique = tuple(dict.fromkeys(items))
+        job = _Job(lane, name or str(merge_key), fn, (), {}, loop, merge_key=merge_key, merge_items=unique)
+        self._enqueue(job)
+        return await self._wait(job, timeout)
+
+    def status(self) -> ExecutorStatus:
+        """Return a snapshot of state, queue depths and call statistics."""
+        now = time.monotonic()
+        with self._cond:
+            lanes = {
+                lane.name.lower(): LaneStats(
+                    depth=len(self._queues[lane]),
+                    capacity=self._config.capacity.get(lane, DEFAULT_CAPACITY[lane]),
+                    submitted=s.submitted,
+                    rejected=s.rejected,
+                    timeouts=s.timeouts,
+                    completed=s.completed,
+                    errors=s.errors,
+                    wait_total_seconds=s.wait_total,
+                    wait_max_seconds=s.wait_max,
+                )
+                for lane, s in self._lane_stats.items()
+            }
+            calls = {
+                name: CallStats(
+                    count=c.count,
+                    errors=c.errors,
+                    requests=c.requests,
+                    total_seconds=c.total,
+                    max_seconds=c.max,
+                )
+                for name, c in self._call_stats.items()
+            }
+            running = now - self._current[0].started_at if self._current else None
+            return ExecutorStatus(
+                state=self._state,
+                lanes=lanes,
+                calls=calls,
+                current_call=self._current_name if self._current else None,
+                current_running_seconds=running,
+                degraded_call=self._degraded_jobs[0].name if self._degraded_jobs else None,
+            )
+
+    def queue_depths(self) -> dict[str, int]:
+        """Queued jobs per lane name."""
+        with self._cond:
+            return {lane.name.lower(): len(queue) for lane, queue in self._queues.items()}
+
+    # -- caller side -------------------------------------------------------------------------------------
+
+    def _enqueue(self, job: _Job) -> None:
+        with self._cond:
+            if self._state not in (ExecutorState.RUNNING, ExecutorState.DEGRADED):
+                raise SourceUnavailable(
+                    f"source executor is {self._state.value}", {"call": job.name, "state": self._state.value}
+                )
+            stats = self._lane_stats[job.lane]
+            capacity = self._config.capacity.get(job.lane, DEFAULT_CAPACITY[job.lane])
+            queue = self._queues[job.lane]
+            if len(queue) >= capacity:
+                stats.rejected += 1
+                raise SourceBusy(
+                    f"source {job.lane.name.lower()} queue is full ({capacity} waiting)",
+                    {"lane": job.lane.name.lower(), "capacity": capacity, "call": job.name},
+                )
+            stats.submitted += 1
+            queue.append(job)
+            self._cond.notify()
+
+    async def _wait(self, job: _Job, timeout: float | None) -> Any:
+        deadline = (
+            timeout if timeout is not None else self._config.timeout.get(job.lane, DEFAULT_TIMEOUT[job.lane])
+        )
+        try:
+            # Not shielded: on expiry wait_for cancels job.future, so a late result is discarded quietly.
+            return await asyncio.wait_for(job.future, deadline)
+        except asyncio.TimeoutError:
+            phase = self._give_up(job, timed_out=True)
+            raise SourceTimeout(
+                f"{job.name} did not answer within {deadline:g} s",
+                {
+                    "call": job.name,
+                    "lane": job.lane.name.lower(),
+                    "timeout_seconds": deadline,
+                    "phase": phase,
+                },
+            ) from None
+        except asyncio.CancelledError:
+            self._give_up(job, timed_out=False)
+            raise
+
+    def _give_up(self, job: _Job, *, timed_out: bool) -> str:
+        # Returns where the job was when its caller gave up: "queued" (now dropped) or "running"/"done".
+        with self._cond:
+            if timed_out:
+                self._lane_stats[job.lane].timeouts += 1
+            if job.state is _JobState.QUEUED:
+                job.state = _JobState.DROPPED
+                self._queues[job.lane].remove(job)
+                return "queued"
+            if job.state is _JobState.RUNNING and timed_out:
+                if not self._degraded_jobs:
+                    logger.warning(
+                        "xtdata call %s is still running after its %s-lane deadline; executor DEGRADED",
+                        job.name,
+                        job.lane.name.lower(),
+                    )
+                self._degraded_jobs.append(job)
+                if self._state is ExecutorState.RUNNING:
+                    self._state = ExecutorState.DEGRADED
+                return "running"
+            return job.state.name.lower()
+
+    # -- worker side -------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while self._state is not ExecutorState.STOPPED and not any(self._queues.values()):
+                        self._cond.wait()
+                    if self._state is ExecutorState.STOPPED:
+                        return
+                    batch = self._take_locked()
+                self._execute(batch)
+        except BaseException:
+            logger.critical("xtdata executor thread died", exc_info=True)
+            with self._cond:
+                self._state = ExecutorState.FAULTED
+                pending = [job for queue in self._queues.values() for job in queue]
+                for queue in self._queues.values():
+                    queue.clear()
+            for job in pending:
+                self._deliver(
+                    job, False, SourceUnavailable("source executor thread died", {"call": job.name})
+                )
+            raise
+
+    def _take_locked(self) -> list[_Job]:
+        for lane in Lane:
+            queue = self._queues[lane]
+            if not queue:
+                continue
+            head = queue.popleft()
+            batch = [head]
+            if head.merge_key is not None:
+                mates = [job for job in queue if job.merge_key == head.merge_key]
+                for job in mates:
+                    queue.remove(job)
+                batch.extend(mates)
+            now = time.monotonic()
+            stats = self._lane_stats[lane]
+            for job in batch:
+                job.state = _JobState.RUNNING
+                job.started_at = now
+                wait = now - job.enqueued_at
+                stats.wait_total += wait
+                stats.wait_max = max(stats.wait_max, wait)
+            self._current = batch
+            self._current_name = head.name
+            return batch
+        raise AssertionError("called with all queues empty")
+
+    def _execute(self, batch: list[_Job]) -> None:
+        head = batch[0]
+        started = time.monotonic()
+        ok = True
+        value: Any
+        try:
+            if head.merge_key is not None:
+                union = list(dict.fromkeys(item for job in batch for item in job.merge_items))
+                value = head.fn(union)
+                if not isinstance(value, Mapping):
+                    raise TypeError(f"{head.name} returned {type(value).__name__}, expected a mapping")
+            else:
+                value = head.fn(*head.args, **head.kwargs)
+        except Exception as e:
+            ok, value = False, e
+        elapsed = time.monotonic() - started
+        with self._cond:
+            self._record_locked(batch, ok, elapsed)
+        for job in batch:
+            if not ok:
+                self._deliver(job, False, value)
+            elif job.merge_key is not None:
+                self._deliver(job, True, {item: value[item] for item in job.merge_items if item in value})
+            else:
+                self._deliver(job, True, value)
+
+    def _record_locked(self, batch: list[_Job], ok: bool, elapsed: float) -> None:
+        head = batch[0]
+        call = self._call_stats.setdefault(head.name, _MutableCall())
+        call.count += 1
+        call.requests += len(batch)
+        call.total += elapsed
+        call.max = max(call.max, elapsed)
+        lane = self._lane_stats[head.lane]
+        lane.completed += len(batch)
+        if not ok:
+            call.errors += 1
+            lane.errors += len(batch)
+        for job in batch:
+            job.state = _JobState.DONE
+        self._current = []
+        if self._degraded_jobs and any(job in batch for job in self._degraded_jobs):
+            self._degraded_jobs = [job for job in self._degraded_jobs if job not in batch]
+            if not self._degraded_jobs and self._state is ExecutorState.DEGRADED:
+                self._state = ExecutorState.RUNNING
+                logger.warning(
+                    "xtdata call %s returned after %.1f s; executor RUNNING again", head.name, elapsed
+                )
+
+    @staticmethod
+    def _deliver(job: _Job, ok: bool, value: Any) -> None:
+        # RuntimeError: the caller's loop is closed; nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            job.loop.call_soon_threadsafe(_resolve, job.future, ok, value)
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None) or repr(fn)

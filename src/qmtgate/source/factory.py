@@ -1,0 +1,160 @@
+"""Choose, build and start the market-data source: ``--source sim|xtquant|auto``.
+
+``auto`` prefers the real terminal: it imports ``xtquant.xtdata`` and connects; if either fails it falls back
+to the built-in simulator. Whichever source serves is logged loudly, because an operator who believes they
+are looking at live QMT data while the simulator answers is the worst failure this gateway can have.
+
+The simulator (``qmtgate.sim``) is imported lazily so that production never loads it, and so that this
+module works while the simulator is still being written.
+
+Simulator hook: if ``qmtgate.sim`` defines ``create_xtdata(settings: SimSettings)``, it is called and must
+return an xtdata-shaped object configured with the seed, speed and clock; otherwise the module
+``qmtgate.sim.xtquant.xtdata`` is used as is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from qmtgate.config import ExecutorSettings, Settings, SourceKind
+from qmtgate.errors import SourceUnavailable
+from qmtgate.source.base import MarketSource
+from qmtgate.source.executor import ExecutorConfig, Lane, XtdataExecutor
+from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
+
+logger = logging.getLogger(__name__)
+
+ImportModule = Callable[[str], Any]
+
+SIMULATED = "simulated"
+XTQUANT = "xtquant"
+
+
+def executor_config(settings: ExecutorSettings) -> ExecutorConfig:
+    """Translate the user-facing executor settings into the executor's lane tables."""
+    return ExecutorConfig(
+        capacity={
+            Lane.CONTROL: settings.control_queue,
+            Lane.SNAPSHOT: settings.snapshot_queue,
+            Lane.HISTORY: settings.history_queue,
+            Lane.DOWNLOAD: settings.download_queue,
+        },
+        timeout={
+            Lane.CONTROL: settings.control_timeout,
+            Lane.SNAPSHOT: settings.snapshot_timeout,
+            Lane.HISTORY: settings.history_timeout,
+            Lane.DOWNLOAD: settings.download_timeout,
+        },
+    )
+
+
+def source_config(settings: Settings) -> XtdataSourceConfig:
+    return XtdataSourceConfig(
+        connect_ip=settings.xtquant.ip,
+        connect_port=settings.xtquant.port,
+        connect_timeout=settings.xtquant.connect_timeout,
+        reconnect_interval=settings.xtquant.reconnect_interval,
+        max_codes_per_request=settings.max_codes_per_request,
+        download_chunk_size=settings.download_chunk_size,
+        static_roll_time=settings.static_refresh_time,
+    )
+
+
+def build_xtquant_source(
+    settings: Settings, import_module: ImportModule = importlib.import_module
+) -> XtdataSource:
+    """Wrap the real ``xtquant.xtdata``; raise SourceUnavailable when it cannot be imported (not Windows...)."""
+    try:
+        xtdata = import_module("xtquant.xtdata")
+    except (
+        Exception
+    ) as e:  # xtquant raises plain Exception('rpc init failed...') at import, not only ImportError
+        raise SourceUnavailable(
+            f"xtquant is not importable: {type(e).__name__}: {e}", {"source": XTQUANT}
+        ) from e
+    return XtdataSource(
+        xtdata,
+        name=XTQUANT,
+        config=source_config(settings),
+        executor=XtdataExecutor(executor_config(settings.executor)),
+    )
+
+
+def build_simulated_source(
+    settings: Settings, import_module: ImportModule = importlib.import_module
+) -> XtdataSource:
+    """Wrap the simulator's xtdata module; raise SourceUnavailable when the simulator is not installed."""
+    try:
+        sim = import_module("qmtgate.sim")
+        factory = getattr(sim, "create_xtdata", None)
+        if callable(factory):
+            xtdata = factory(settings.sim)
+        else:
+            xtdata = import_module("qmtgate.sim.xtquant.xtdata")
+            logger.warning(
+                "qmtgate.sim has no create_xtdata(); simulator options %s are not applied", settings.sim
+            )
+    except ImportError as e:
+        raise SourceUnavailable(f"the simulated market is not available: {e}", {"source": SIMULATED}) from e
+    return XtdataSource(
+        xtdata,
+        name=SIMULATED,
+        config=source_config(settings),
+        executor=XtdataExecutor(executor_config(settings.executor)),
+    )
+
+
+async def open_source(
+    settings: Settings, import_module: ImportModule = importlib.import_module
+) -> MarketSource:
+    """Build and start the source selected by ``settings.source``; the caller must ``await source.stop()``.
+
+    ``xtquant`` starts even when QMT is not running yet (the source reports unavailable and keeps
+    reconnecting); ``auto`` falls back to the simulator in that case instead.
+    """
+    kind = settings.source
+    if kind is SourceKind.SIM:
+        source = build_simulated_source(settings, import_module)
+        await source.start()
+        _announce(source, "selected with --source sim")
+        return source
+    if kind is SourceKind.XTQUANT:
+        source = build_xtquant_source(settings, import_module)
+        await source.start()
+        _announce(source, "selected with --source xtquant")
+        return source
+
+    try:
+        real = build_xtquant_source(settings, import_module)
+    except SourceUnavailable as e:
+        reason = e.message
+    else:
+        await real.start()
+        status = real.status()
+        if status.connected:
+            _announce(real, "auto: connected to QMT")
+            return real
+        reason = f"xtquant imported but not connected: {status.message}"
+        await real.stop()
+    source = build_simulated_source(settings, import_module)
+    await source.start()
+    _announce(source, f"auto fallback, {reason}")
+    return source
+
+
+def _announce(source: MarketSource, why: str) -> None:
+    status = source.status()
+    line = "=" * 78
+    what = "SIMULATED MARKET (not real quotes)" if source.name == SIMULATED else "REAL QMT via xtquant"
+    logger.warning(
+        "\n%s\n  qmtgate data source: %s\n  source=%s state=%s (%s)\n%s",
+        line,
+        what,
+        source.name,
+        status.state.value,
+        why,
+        line,
+    )

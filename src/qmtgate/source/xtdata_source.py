@@ -1,0 +1,475 @@
+"""MarketSource over an xtdata-shaped module: the real ``xtquant.xtdata`` or the simulator's.
+
+The module object is passed in and only ever called through :class:`XtdataExecutor`, so the same code
+drives production (Windows, QMT) and the simulated market (any OS) and no xtdata call can run concurrently.
+Functions are looked up by their real xtquant names; a function the module lacks makes the feature
+``unsupported`` rather than failing obscurely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qmtgate.errors import BadRequest, QmtgateError, SourceError, SourceUnavailable, Unsupported
+from qmtgate.source.base import (
+    DIVIDEND_TYPES,
+    HISTORY_PERIODS,
+    Capabilities,
+    DownloadProgress,
+    DownloadResult,
+    MarketSource,
+    ProgressCallback,
+    SourceState,
+    SourceStatus,
+    check_period,
+)
+from qmtgate.source.coalesce import Coalescer
+from qmtgate.source.executor import ExecutorState, Lane, XtdataExecutor
+from qmtgate.source.static_cache import StaticCache
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+#: Substrings of xtquant's plain ``Exception`` messages that mean "not connected to QMT" (§1.2, §6).
+_DISCONNECTED_MARKERS = ("无法连接xtquant服务", "行情服务连接断开", "rpc init failed")
+
+#: Feature name -> xtdata functions it needs.
+_FEATURE_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "snapshot": ("get_full_tick",),
+    "history": ("get_market_data_ex",),
+    "instrument_detail": ("get_instrument_detail",),
+    "instrument_type": ("get_instrument_type",),
+    "sectors": ("get_sector_list", "get_stock_list_in_sector"),
+    "calendar": ("get_trading_dates", "get_holidays", "get_trading_calendar"),
+    "divid_factors": ("get_divid_factors",),
+    "download": ("download_history_data2",),
+    "subscribe": ("subscribe_quote", "subscribe_whole_quote", "unsubscribe_quote"),
+}
+
+
+@dataclass(frozen=True)
+class XtdataSourceConfig:
+    """Behaviour of :class:`XtdataSource`.
+
+    ``connect_ip``/``connect_port``: passed to ``xtdata.connect`` (``''``/None = local discovery, as xtquant).
+    ``connect_timeout``: seconds one ``connect`` attempt may take (xtquant scans local instances).
+    ``reconnect_interval``: seconds between reconnect attempts while unavailable.
+    ``max_codes_per_request``: upper bound on codes per snapshot/history/detail call.
+    ``detail_chunk_size``: codes per executor job when loading instrument details (keeps jobs short).
+    ``download_chunk_size``: codes per ``download_history_data2`` call (a running call is never preempted).
+    ``static_roll_time``: CST time of day at which the reference-data cache rolls over.
+    """
+
+    connect_ip: str = ""
+    connect_port: int | None = None
+    connect_timeout: float = 15.0
+    reconnect_interval: float = 5.0
+    max_codes_per_request: int = 1000
+    detail_chunk_size: int = 200
+    download_chunk_size: int = 20
+    static_roll_time: dt.time = dt.time(9, 0)
+
+
+class XtdataSource(MarketSource):
+    """Serve market data from an xtdata-shaped module through one executor thread."""
+
+    def __init__(
+        self,
+        xtdata: Any,
+        *,
+        name: str,
+        config: XtdataSourceConfig | None = None,
+        executor: XtdataExecutor | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self._xt = xtdata
+        self._config = config or XtdataSourceConfig()
+        self._executor = executor or XtdataExecutor()
+        self._clock = clock
+        self._cache = StaticCache(clock=clock, roll_at=self._config.static_roll_time)
+        self._history_calls: Coalescer[tuple[Any, ...], dict[str, Any]] = Coalescer()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._connected = False
+        self._stopped = False
+        self._started = False
+        self._message: str | None = "not started"
+        self._since = clock()
+
+    @property
+    def executor(self) -> XtdataExecutor:
+        return self._executor
+
+    @property
+    def cache(self) -> StaticCache:
+        return self._cache
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._executor.start()
+        self._started = True
+        if hasattr(self._xt, "watch_xtquant_status"):
+            # Must be registered before the first connect: xtquant attaches it only to new connections.
+            with contextlib.suppress(QmtgateError):
+                await self._call(Lane.CONTROL, "watch_xtquant_status", self._on_xt_status)
+        await self.connect()
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"qmtgate-{self.name}-supervisor")
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        await self._executor.stop()
+        self._connected, self._message, self._since = False, "stopped", self._clock()
+
+    async def connect(self) -> bool:
+        """Try ``xtdata.connect`` once on the control lane; return whether the source is connected."""
+        try:
+            await self._call(
+                Lane.CONTROL,
+                "connect",
+                ip=self._config.connect_ip,
+                port=self._config.connect_port,
+                timeout=self._config.connect_timeout,
+            )
+        except QmtgateError as e:
+            self._set_connected(False, f"connect failed: {e.message}")
+            return False
+        self._set_connected(True, None)
+        return True
+
+    async def _supervise(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(self._config.reconnect_interval)
+            disconnected = not self._connected and self._executor.state is ExecutorState.RUNNING
+            if disconnected and await self.connect():
+                logger.warning("%s source reconnected", self.name)
+
+    def _on_xt_status(self, data: Any) -> None:
+        # Called on an xtquant callback thread: only hop onto the loop, never call xtdata here.
+        status = data.get("status") if isinstance(data, dict) else None
+        loop = self._loop
+        if status in ("connected", "disconnected") and loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(
+                    self._set_connected,
+                    status == "connected",
+                    None if status == "connected" else "QMT disconnected",
+                )
+
+    def _set_connected(self, connected: bool, message: str | None) -> None:
+        if connected != self._connected or message != self._message:
+            self._since = self._clock()
+        if connected != self._connected:
+            log = logger.warning if not connected else logger.info
+            log(
+                "%s source %s%s",
+                self.name,
+                "connected" if connected else "unavailable",
+                f": {message}" if message else "",
+            )
+        self._connected = connected
+        self._message = message
+
+    # -- status ----------------------------------------------------------------------------------------
+
+    def status(self) -> SourceStatus:
+        executor = self._executor.status()
+        if self._stopped:
+            state = SourceState.STOPPED
+        elif not self._started:
+            state = SourceState.STARTING
+        elif executor.state is ExecutorState.FAULTED or not self._connected:
+            state = SourceState.UNAVAILABLE
+        elif executor.state is ExecutorState.DEGRADED:
+            state = SourceState.DEGRADED
+        else:
+            state = SourceState.READY
+        message = self._message
+        if state is SourceState.DEGRADED:
+            message = f"upstream call {executor.degraded_call} overran its deadline and is still running"
+        elif executor.state is ExecutorState.FAULTED:
+            message = "executor thread died"
+        return SourceStatus(
+            name=self.name,
+            state=state,
+            connected=self._connected,
+            message=message,
+            since=self._since,
+            executor=executor,
+        )
+
+    def capabilities(self) -> Capabilities:
+        features = {
+            feature: all(callable(getattr(self._xt, fn, None)) for fn in functions)
+            for feature, functions in _FEATURE_FUNCTIONS.items()
+        }
+        features.update({"level2": False, "financial": False, "trading": False})
+        return Capabilities(
+            source=self.name,
+            markets=("SH", "SZ", "BJ"),
+            periods=HISTORY_PERIODS,
+            dividend_types=DIVIDEND_TYPES,
+            features=features,
+            max_codes_per_request=self._config.max_codes_per_request,
+        )
+
+    # -- market data -----------------------------------------------------------------------------------
+
+    async def snapshot(self, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        codes = self._check_codes(codes)
+        if not codes:
+            return {}
+        fn = self._function("get_full_tick")
+        # Queued snapshot requests are merged by the executor into one get_full_tick(union).
+        return await self._guard(
+            "get_full_tick",
+            self._executor.submit_merged(Lane.SNAPSHOT, "get_full_tick", codes, fn, name="get_full_tick"),
+        )
+
+    async def history(
+        self,
+        codes: Sequence[str],
+        period: str = "1d",
+        start: str = "",
+        end: str = "",
+        count: int = -1,
+        dividend_type: str = "none",
+        fill_data: bool = True,
+        fields: Sequence[str] = (),
+    ) -> dict[str, pd.DataFrame]:
+        codes = self._check_codes(codes)
+        check_period(period)
+        if dividend_type not in DIVIDEND_TYPES:
+            raise BadRequest(
+                f"invalid dividend_type {dividend_type!r}; expected one of {', '.join(DIVIDEND_TYPES)}",
+                {"dividend_type": dividend_type, "allowed": list(DIVIDEND_TYPES)},
+            )
+        if not codes:
+            return {}
+        key = (tuple(codes), period, start, end, count, dividend_type, fill_data, tuple(fields))
+        return await self._history_calls.run(
+            key,
+            lambda: self._call(
+                Lane.HISTORY,
+                "get_market_data_ex",
+                field_list=list(fields),
+                stock_list=list(codes),
+                period=period,
+                start_time=start,
+                end_time=end,
+                count=count,
+                dividend_type=dividend_type,
+                fill_data=fill_data,
+            ),
+        )
+
+    # -- reference data (cached per trading day) -------------------------------------------------------
+
+    async def instrument_details(
+        self, codes: Sequence[str], complete: bool = False
+    ) -> dict[str, dict[str, Any] | None]:
+        codes = self._check_codes(codes)
+        keyed = await self._cache.get_many(
+            [("detail", code, complete) for code in codes],
+            lambda keys: self._load_details([key[1] for key in keys], complete),
+        )
+        return {key[1]: value for key, value in keyed.items()}
+
+    async def _load_details(self, codes: list[str], complete: bool) -> dict[tuple[str, str, bool], Any]:
+        fn = self._function("get_instrument_detail")
+        loaded: dict[tuple[str, str, bool], Any] = {}
+        size = self._config.detail_chunk_size
+        for i in range(0, len(codes), size):
+            chunk = codes[i : i + size]
+            # One short job per chunk: a loop of cheap local reads on the executor thread.
+            details = await self._guard(
+                "get_instrument_detail",
+                self._executor.submit(
+                    Lane.SNAPSHOT, _detail_many, fn, chunk, complete, name="get_instrument_detail"
+                ),
+            )
+            loaded.update({("detail", code, complete): details.get(code) for code in chunk})
+        return loaded
+
+    async def instrument_type(self, code: str) -> dict[str, bool]:
+        return (
+            await self._cache.get(
+                ("type", code), lambda: self._call(Lane.SNAPSHOT, "get_instrument_type", code)
+            )
+            or {}
+        )
+
+    async def sector_list(self) -> list[str]:
+        return list(await self._cache.get(("sectors",), lambda: self._call(Lane.SNAPSHOT, "get_sector_list")))
+
+    async def sector_members(self, sector: str) -> list[str]:
+        return list(
+            await self._cache.get(
+                ("sector", sector), lambda: self._call(Lane.SNAPSHOT, "get_stock_list_in_sector", sector)
+            )
+            or []
+        )
+
+    async def trading_dates(self, market: str, start: str = "", end: str = "", count: int = -1) -> list[int]:
+        return list(
+            await self._cache.get(
+                ("trading_dates", market, start, end, count),
+                lambda: self._call(Lane.SNAPSHOT, "get_trading_dates", market, start, end, count),
+            )
+        )
+
+    async def trading_calendar(self, market: str, start: str = "", end: str = "") -> list[str]:
+        if market not in ("SH", "SZ"):
+            # xtquant raises a plain Exception for other markets; say it precisely instead.
+            raise BadRequest(
+                f"trading calendar is available for SH and SZ only, not {market!r}", {"market": market}
+            )
+        return list(
+            await self._cache.get(
+                ("trading_calendar", market, start, end),
+                lambda: self._call(Lane.SNAPSHOT, "get_trading_calendar", market, start, end),
+            )
+        )
+
+    async def holidays(self) -> list[str]:
+        return [
+            str(day)
+            for day in await self._cache.get(("holidays",), lambda: self._call(Lane.SNAPSHOT, "get_holidays"))
+        ]
+
+    async def divid_factors(self, code: str, start: str = "", end: str = "") -> pd.DataFrame:
+        return await self._cache.get(
+            ("divid_factors", code, start, end),
+            lambda: self._call(Lane.HISTORY, "get_divid_factors", code, start, end),
+        )
+
+    # -- downloads -------------------------------------------------------------------------------------
+
+    async def download_history(
+        self,
+        codes: Sequence[str],
+        period: str,
+        start: str = "",
+        end: str = "",
+        *,
+        incrementally: bool | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DownloadResult:
+        codes = self._check_codes(codes)
+        check_period(period)
+        self._function("download_history_data2")
+        began = time.monotonic()
+        total = len(codes)
+        size = self._config.download_chunk_size
+        info: dict[str, Any] = {}
+        chunks = 0
+        for offset in range(0, total, size):
+            chunk = codes[offset : offset + size]
+            callback = self._progress_relay(progress, offset, total) if progress is not None else None
+            answer = await self._call(
+                Lane.DOWNLOAD,
+                "download_history_data2",
+                chunk,
+                period,
+                start,
+                end,
+                callback=callback,
+                incrementally=incrementally,
+            )
+            chunks += 1
+            if isinstance(answer, dict):
+                info.update(answer)
+            if progress is not None:
+                progress(DownloadProgress(finished=offset + len(chunk), total=total, code=chunk[-1]))
+        return DownloadResult(
+            codes=tuple(codes),
+            period=period,
+            start=start,
+            end=end,
+            chunks=chunks,
+            elapsed_seconds=time.monotonic() - began,
+            info=info,
+        )
+
+    def _progress_relay(self, progress: ProgressCallback, offset: int, total: int) -> Callable[[Any], None]:
+        loop = self._loop
+        assert loop is not None
+
+        def relay(data: Any) -> None:
+            # Runs on the executor (or an xtquant) thread: translate and hop onto the loop.
+            if not isinstance(data, dict):
+                return
+            report = DownloadProgress(
+                finished=min(total, offset + int(data.get("finished", 0) or 0)),
+                total=total,
+                code=str(data.get("stockcode", "") or ""),
+                message=str(data.get("message", "") or ""),
+            )
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(progress, report)
+
+        return relay
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    def _check_codes(self, codes: Sequence[str]) -> list[str]:
+        if isinstance(codes, str):
+            codes = [codes]
+        unique = list(dict.fromkeys(codes))
+        limit = self._config.max_codes_per_request
+        if len(unique) > limit:
+            raise BadRequest(
+                f"too many codes: {len(unique)} > {limit} per request", {"count": len(unique), "limit": limit}
+            )
+        return unique
+
+    def _function(self, fn_name: str) -> Callable[..., Any]:
+        fn = getattr(self._xt, fn_name, None)
+        if not callable(fn):
+            raise Unsupported(f"the {self.name} source does not provide {fn_name}", {"call": fn_name})
+        return fn
+
+    async def _call(
+        self, lane: Lane, fn_name: str, *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> Any:
+        fn = self._function(fn_name)
+        return await self._guard(
+            fn_name, self._executor.submit(lane, fn, *args, timeout=timeout, name=fn_name, **kwargs)
+        )
+
+    async def _guard(self, fn_name: str, awaitable: Any) -> Any:
+        """Await an executor job and translate upstream exceptions into typed errors."""
+        try:
+            result = await awaitable
+        except QmtgateError:
+            raise
+        except Exception as e:
+            text = str(e)
+            if any(marker in text for marker in _DISCONNECTED_MARKERS):
+                self._set_connected(False, text[:200])
+                raise SourceUnavailable(
+                    f"{self.name} source is not connected: {text[:200]}", {"call": fn_name}
+                ) from e
+            raise SourceError(
+                f"{fn_name} failed: {type(e).__name__}: {text[:200]}", {"call": fn_name, "source": self.name}
+            ) from e
+        return result
+
+
+def _detail_many(fn: Callable[..., Any], codes: list[str], complete: bool) -> dict[str, Any]:
+    return {code: fn(code, complete) for code in codes}

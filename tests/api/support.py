@@ -1,0 +1,53 @@
+"""Helpers for API tests: the fake xtdata, a source over it, and a real uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
+
+try:  # tests/ on sys.path (tests/source is a package)
+    from source.fake_xtdata import FakeXtdata
+except ImportError:  # tests/ itself is a package
+    from tests.source.fake_xtdata import FakeXtdata  # type: ignore[no-redef]
+
+__all__ = ["FakeXtdata", "LiveServer", "make_source", "start_server"]
+
+
+def make_source(fake: FakeXtdata, name: str = "simulated") -> XtdataSource:
+    return XtdataSource(fake, name=name, config=XtdataSourceConfig(reconnect_interval=0.05))
+
+
+@dataclass
+class LiveServer:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_server(app: FastAPI) -> LiveServer:
+    """Run ``app`` in a real uvicorn (lifespan included) on a free 127.0.0.1 port, in a thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    return LiveServer(f"http://127.0.0.1:{port}", server, thread)
