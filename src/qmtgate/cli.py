@@ -40,12 +40,14 @@ def serve(
     sim_seed: Annotated[int | None, typer.Option(help="Simulator seed.")] = None,
     sim_speed: Annotated[
         float | None,
-        typer.Option(help="Simulated seconds per wall-clock second (accelerated clock)."),
+        typer.Option(help="Simulated seconds per wall-clock second while replaying."),
     ] = None,
-    sim_clock: Annotated[SimClock | None, typer.Option(help="Simulator clock mode.")] = None,
+    sim_clock: Annotated[
+        SimClock | None, typer.Option(help="Simulator clock: live, real, replay, manual.")
+    ] = None,
     sim_start: Annotated[
         str | None,
-        typer.Option(help="Simulated start time YYYYMMDD[HHMMSS] (Asia/Shanghai)."),
+        typer.Option(help="Replay start YYYYMMDD[HHMMSS] (Asia/Shanghai) for --sim-clock replay."),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="critical|error|warning|info|debug.")] = None,
 ) -> None:

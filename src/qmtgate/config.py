@@ -12,7 +12,8 @@ Environment variables use the ``QMTGATE_`` prefix and ``__`` for nesting, e.g. `
     [sim]
     seed = 7
     speed = 60.0
-    clock = "accelerated"
+    clock = "replay"
+    start = "20250102093000"
 """
 
 from __future__ import annotations
@@ -49,13 +50,12 @@ class SourceKind(str, enum.Enum):
 
 
 class SimClock(str, enum.Enum):
-    """How simulated time advances."""
+    """How simulated time advances (the modes of the simulator's MarketClock)."""
 
-    REALTIME = "realtime"  # follows the wall clock in Asia/Shanghai
-    ACCELERATED = (
-        "accelerated"  # starts at ``sim.start`` and runs ``sim.speed`` times faster than the wall clock
-    )
-    MANUAL = "manual"  # advances only when told to (tests, replays)
+    LIVE = "live"  # wall time in session; outside sessions replays the last session so prices move
+    REAL = "real"  # wall time exactly as real QMT: nothing moves outside sessions
+    REPLAY = "replay"  # replays the session day of ``sim.start`` from its time of day, at ``sim.speed``
+    MANUAL = "manual"  # stands still until advanced explicitly (tests)
 
 
 class _Frozen(BaseModel):
@@ -66,19 +66,21 @@ class SimSettings(_Frozen):
     """Options of the built-in simulated market."""
 
     seed: int = Field(
-        42, description="Seed of the simulated price paths; the same seed gives the same market."
+        0, description="Seed of the simulated market; the same seed gives the same market. Default 0."
     )
     speed: float = Field(
         1.0,
         gt=0,
-        description="Simulated seconds per wall-clock second (used by clock='accelerated'). Default 1.",
+        description="Simulated seconds per wall-clock second while replaying (live/replay). Default 1.",
     )
-    clock: SimClock = Field(SimClock.REALTIME, description="How simulated time advances. Default 'realtime'.")
+    clock: SimClock = Field(
+        SimClock.LIVE, description="Clock mode: live | real | replay | manual. Default live."
+    )
     start: str | None = Field(
         None,
         pattern=r"^\d{8}(\d{6})?$",
-        description="Simulated start time 'YYYYMMDD[HHMMSS]' Asia/Shanghai for accelerated/manual clocks; "
-        "None = now.",
+        description="Replay start 'YYYYMMDD[HHMMSS]' Asia/Shanghai (session day, time of day) for clock='replay'; "
+        "None = the latest session from 09:29:00.",
     )
 
 

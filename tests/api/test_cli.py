@@ -58,14 +58,14 @@ def test_serve_flags_reach_the_settings(uvicorn_calls: list[dict[str, Any]], tmp
             "--sim-seed",
             "9",
             "--sim-clock",
-            "accelerated",
+            "replay",
         ],
     )
     assert result.exit_code == 0, result.output
     settings = uvicorn_calls[0]["app"].state.settings
     assert settings.port == 9100 and uvicorn_calls[0]["port"] == 9100
     assert settings.source is SourceKind.SIM
-    assert (settings.sim.seed, settings.sim.speed, settings.sim.clock) == (9, 30.0, SimClock.ACCELERATED)
+    assert (settings.sim.seed, settings.sim.speed, settings.sim.clock) == (9, 30.0, SimClock.REPLAY)
 
 
 def test_serve_rejects_bad_settings(uvicorn_calls: list[dict[str, Any]], tmp_path: Path) -> None:

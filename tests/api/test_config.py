@@ -34,7 +34,8 @@ def test_defaults_bind_loopback() -> None:
     assert settings.host == "127.0.0.1"
     assert settings.port == 8000
     assert settings.source is SourceKind.AUTO
-    assert settings.sim.clock is SimClock.REALTIME
+    assert settings.sim.clock is SimClock.LIVE
+    assert settings.sim.seed == 0
     assert settings.static_refresh_time == dt.time(9, 0)
 
 

@@ -520,9 +520,9 @@ class DailyModel:
             return {}
         block = np.concatenate([p[3] for p in parts])
         share = np.concatenate([p[4] for p in parts])
-        cat = lambda attr: np.concatenate(
-            [getattr(c, attr)[p[2]] for c, p in zip(chains, parts, strict=True)]
-        )  # noqa: E731
+        def cat(attr: str) -> np.ndarray:
+            return np.concatenate([getattr(c, attr)[p[2]] for c, p in zip(chains, parts, strict=True)])
+
         pre, opn, close, volume = cat("pre"), cat("open"), cat("close"), cat("volume")
         flags, pct = cat("flags"), cat("limit_pct").astype(np.int64)
         sizes = [len(p[3]) for p in parts]

@@ -21,24 +21,19 @@ from .daypath import (
     CLOSE_SLOT,
     N_SLOTS,
     OPEN_SLOT,
-    SLOT_PHASE,
-    SLOT_SECONDS,
     DayInputs,
     DayPath,
     build_day_paths,
     minute_bars,
     slot_at,
 )
-from .intraday import order_book
 from .rules import Board
+from .snapshot import SnapshotArrays, build_tick_dicts
 from .timeutil import cst_date_of_ms, ms_of, seconds_of_day_of_ms
 from .universe import Universe, build_universe
 
 _SHARED: dict[tuple[int, dt.date], tuple[Universe, TradingCalendar, DailyModel]] = {}
 _SHARED_LOCK = threading.Lock()
-
-#: legacy `stockStatus` per openInt phase code (values observed on real feeds)
-STOCK_STATUS = {11: 0, 12: 2, 13: 3, 14: 3, 15: 5, 18: 8}
 
 
 @dataclass(frozen=True)
@@ -184,80 +179,54 @@ class SimMarket:
 
     # ------------------------------------------------------------------ snapshots
 
-    def tick_dict(self, i: int, d: int, slot: int, path: DayPath | None = None) -> dict:
-        """The xtquant tick dict (field set of the 2024-12 builds) of one instrument at a slot."""
-        return self.tick_dicts([i], d, slot, [path] if path is not None else None)[0]
+    def tick_dict(self, i: int, d: int, slot: int) -> dict | None:
+        """The xtquant tick dict of one instrument's latest snapshot at or before ``slot`` of session
+        ``d`` (None if it has published none yet that day)."""
+        out = self.tick_dicts([i], d, slot)
+        return out[0] if out else None
 
-    def tick_dicts(self, idx: list[int], d: int, slot: int, paths: list[DayPath] | None = None) -> list[dict]:
-        """Tick dicts of several instruments at one slot (each one's latest snapshot at or before
-        ``slot``); vectorised book generation. Units: prices 元, volume 手, amount 元."""
-        if paths is None:
-            paths = [self.day_path(i, d) for i in idx]
-        n = len(idx)
-        s = np.full(n, slot, np.int64)
-        last_emitted = np.array([_last_emitted(p, slot) for p in paths], np.int64)
-        s = np.where(last_emitted >= 0, last_emitted, slot)
-        price = np.array([p.price[k] for p, k in zip(paths, s, strict=True)], np.int64)
-        down = np.array([p.down for p in paths], np.int64)
-        up = np.array([p.up for p in paths], np.int64)
-        ia = np.asarray(idx, dtype=np.int64)
-        is_index = self.universe.kind[ia] == "index"
-        bids, bid_vol, asks, ask_vol = order_book(
-            price, down, up, self.universe.p_trade[ia], self.keys[ia], s
+    def snapshot_arrays(self, idx: list[int], d: int, slot: int) -> tuple[list[int], SnapshotArrays]:
+        """Latest-snapshot state of instruments from their day paths (history path; the live
+        session keeps the same arrays incrementally). Instruments without a snapshot are dropped."""
+        kept, rows = [], []
+        for i in idx:
+            if not self.listed_by(i, d):
+                continue
+            p = self.day_path(i, d)
+            k = _last_emitted(p, slot)
+            if k >= 0:
+                kept.append(i)
+                rows.append((p, k))
+        arr = lambda f: np.array([f(p, k) for p, k in rows])  # noqa: E731
+        a = SnapshotArrays(
+            slot=arr(lambda p, k: k).astype(np.int64),
+            price=arr(lambda p, k: p.price[k]).astype(np.int64),
+            open=arr(lambda p, k: p.open_price if k >= OPEN_SLOT else 0).astype(np.int64),
+            high=arr(lambda p, k: p.running_high[k]).astype(np.int64),
+            low=arr(lambda p, k: p.running_low[k]).astype(np.int64),
+            cum_volume=arr(lambda p, k: p.cum_volume[k]).astype(np.int64),
+            cum_amount=arr(lambda p, k: p.cum_amount[k]).astype(np.float64),
+            cum_trades=arr(lambda p, k: p.cum_trades[k]).astype(np.int64),
+            pre=arr(lambda p, k: p.pre).astype(np.int64),
+            down=arr(lambda p, k: p.down).astype(np.int64),
+            up=arr(lambda p, k: p.up).astype(np.int64),
+            tick=arr(lambda p, k: p.tick).astype(np.float64),
+            auction_volume=arr(lambda p, k: p.volume[OPEN_SLOT]).astype(np.int64),
         )
-        day = self.calendar.day(d)
-        out = []
-        for r, p in enumerate(paths):
-            k = int(s[r])
-            tick = p.tick
-            dec = 3 if tick < 0.01 else 2
-            auction = k < OPEN_SLOT
-            phase = int(SLOT_PHASE[k])
-            cum_v = int(p.cum_volume[k])
-            opened = k >= OPEN_SLOT and p.volume[OPEN_SLOT] > 0
-            last = round(float(price[r]) * tick, dec)
-            if is_index[r]:
-                bp = ap = [0.0] * 5
-                bv = av = [0] * 5
-            elif auction:
-                bp = [last, 0.0, 0.0, 0.0, 0.0]
-                ap = [last, 0.0, 0.0, 0.0, 0.0]
-                matched = int(p.volume[OPEN_SLOT] * (0.6 + 0.4 * k / OPEN_SLOT))
-                bv = [matched, 0, 0, 0, 0]
-                av = [matched, 0, 0, 0, 0]
-            else:
-                bp = [round(float(x) * tick, dec) for x in bids[r]]
-                ap = [round(float(x) * tick, dec) for x in asks[r]]
-                bv = [int(x) for x in bid_vol[r]]
-                av = [int(x) for x in ask_vol[r]]
-            pre = round(p.pre * tick, dec)
-            out.append(
-                {
-                    "time": ms_of(day, int(SLOT_SECONDS[k])),
-                    "lastPrice": last,
-                    "open": round(p.open_price * tick, dec) if opened else 0.0,
-                    "high": round(float(p.running_high[k]) * tick, dec) if opened else 0.0,
-                    "low": round(float(p.running_low[k]) * tick, dec) if opened else 0.0,
-                    "lastClose": pre,
-                    "amount": round(float(p.cum_amount[k]), 2),
-                    "volume": cum_v,
-                    "pvolume": cum_v * 100,
-                    "stockStatus": STOCK_STATUS.get(phase, 0),
-                    "openInt": phase,
-                    "transactionNum": int(p.cum_trades[k]),
-                    "lastSettlementPrice": pre,
-                    "settlementPrice": 0.0,
-                    "pe": 0.0,
-                    "askPrice": ap,
-                    "bidPrice": bp,
-                    "askVol": av,
-                    "bidVol": bv,
-                    "volRatio": 0.0,
-                    "speed1Min": 0.0,
-                    "speed5Min": 0.0,
-                }
-            )
-        return out
+        return kept, a
+
+    def tick_dicts(self, idx: list[int], d: int, slot: int) -> list[dict]:
+        kept, a = self.snapshot_arrays(idx, d, slot)
+        if not kept:
+            return []
+        ia = np.asarray(kept, dtype=np.int64)
+        return build_tick_dicts(
+            a,
+            ms_of(self.calendar.day(d), 0),
+            self.universe.kind[ia] == "index",
+            self.universe.p_trade[ia],
+            self.keys[ia],
+        )
 
     def has_snapshot(self, i: int, d: int, slot: int) -> bool:
         """Whether the instrument has published any snapshot in session ``d`` by ``slot``."""

@@ -1,0 +1,58 @@
+"""qmtgate's simulated A-share market and its xtquant-shaped facade.
+
+``install()`` registers :mod:`qmtgate.sim.xtquant` as the top-level ``xtquant`` package, so that
+``from xtquant import xtdata`` anywhere in the process talks to the simulator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+from .clock import MarketClock
+from .market import SimMarket
+
+__all__ = ["MarketClock", "SimMarket", "create_xtdata", "install"]
+
+
+def install(
+    seed: int = 0,
+    *,
+    market: SimMarket | None = None,
+    clock: str | MarketClock = "live",
+    speed: float = 1.0,
+    replay_day: dt.date | None = None,
+    start_ms: int | None = None,
+    daily_preloaded: bool = True,
+    download_seconds_per_code: float = 0.002,
+) -> Any:
+    """Bind a simulated QMT (a fresh market with ``seed`` and clock, or ``market``) and register the
+    simulated package as ``xtquant``. Returns the environment (its ``faults`` drive fault injection).
+    """
+    from .xtquant import _env, xtconstant, xtdata, xttype
+
+    if market is None:
+        universe_market = SimMarket(seed=seed)
+        if not isinstance(clock, MarketClock):
+            clock = MarketClock(universe_market.calendar, mode=clock, speed=speed, replay_day=replay_day, start_ms=start_ms)
+        market = SimMarket(seed=seed, clock=clock)
+    env = _env.SimEnv(market, daily_preloaded=daily_preloaded, download_seconds_per_code=download_seconds_per_code)
+    _env.bind(env)
+    package = sys.modules["qmtgate.sim.xtquant"]
+    sys.modules["xtquant"] = package
+    sys.modules["xtquant.xtdata"] = xtdata
+    sys.modules["xtquant.xtconstant"] = xtconstant
+    sys.modules["xtquant.xttype"] = xttype
+    return env
+
+
+def create_xtdata(sim_settings: Any) -> Any:
+    """The gateway's hook: a simulated xtdata module configured from the gateway's sim settings."""
+    seed = int(getattr(sim_settings, "seed", 0))
+    mode = str(getattr(sim_settings, "clock", "live"))
+    speed = float(getattr(sim_settings, "speed", 1.0))
+    install(seed, clock=mode, speed=speed)
+    from .xtquant import xtdata
+
+    return xtdata

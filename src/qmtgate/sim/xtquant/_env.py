@@ -1,0 +1,171 @@
+"""The state behind the simulated ``xtdata`` module: the market, its faults, the "local data" store,
+the live session and its publisher, and the subscription registry.
+
+The real SDK keeps this state in a native client object per process; here it lives in one
+:class:`SimEnv`, bound by :func:`qmtgate.sim.install` (or created with defaults on first use).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from ..clock import MarketClock
+from ..faults import FaultInjector
+from ..live import LiveSession, Publisher, Subscription
+from ..market import MarketTime, SimMarket
+
+#: Minute-type periods share the base they are built from in QMT's local store.
+BASE_PERIOD = {
+    "1m": "1m",
+    "5m": "5m",
+    "15m": "5m",
+    "30m": "5m",
+    "60m": "1h",
+    "1h": "1h",
+    "1d": "1d",
+    "1w": "1d",
+    "1mon": "1d",
+    "1q": "1d",
+    "1hy": "1d",
+    "1y": "1d",
+    "tick": "tick",
+}
+#: Which downloaded bases can serve a base (finer minute data builds coarser minute bars).
+SERVES = {"1m": ("1m",), "5m": ("5m", "1m"), "1h": ("1h", "5m", "1m"), "1d": ("1d",), "tick": ("tick",)}
+
+
+class LocalStore:
+    """What has been "downloaded" into QMT's local cache: (code, base period) -> set of session indices.
+
+    Daily data is present for every instrument from the start (as a QMT client that has run its
+    after-close download); minute and tick history need ``download_history_data*`` first, as on real QMT.
+    """
+
+    def __init__(self, market: SimMarket, daily_preloaded: bool = True) -> None:
+        self.m = market
+        self.daily_preloaded = daily_preloaded
+        self._have: dict[tuple[str, str], set[int]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, code: str, base: str, days: range | list[int]) -> None:
+        with self._lock:
+            self._have.setdefault((code, base), set()).update(days)
+
+    def days(self, code: str, period: str) -> set[int] | None:
+        """Session indices with local data for ``period``; None means "all" (preloaded daily)."""
+        base = BASE_PERIOD.get(period)
+        if base is None:
+            return set()
+        if base == "1d" and self.daily_preloaded:
+            return None
+        with self._lock:
+            out: set[int] = set()
+            for b in SERVES[base]:
+                out |= self._have.get((code, b), set())
+            return out
+
+
+class SimEnv:
+    """Everything one simulated QMT instance holds."""
+
+    def __init__(
+        self,
+        market: SimMarket | None = None,
+        *,
+        seed: int = 0,
+        clock: MarketClock | None = None,
+        daily_preloaded: bool = True,
+        download_seconds_per_code: float = 0.002,
+    ) -> None:
+        self.market = market or SimMarket(seed=seed, clock=clock)
+        self.faults = FaultInjector()
+        self.store = LocalStore(self.market, daily_preloaded)
+        self.session = LiveSession(self.market)
+        self.download_seconds_per_code = download_seconds_per_code
+        self.sector_data_downloaded = False
+        self._seq = itertools.count(1)
+        self._lock = threading.RLock()
+        self.status_callback: Callable[[dict], None] | None = None
+        self.connected = False
+        self.publisher = Publisher(self.market, self.session, self.faults, self._bar_payload)
+        self.faults.add_listener(self._on_fault_status)
+
+    # ------------------------------------------------------------------ time & session
+
+    def now(self) -> MarketTime:
+        return self.market.time()
+
+    def sync(self) -> MarketTime:
+        """Bring the live session to the clock (no pushes) and return the time it reached."""
+        t = self.now()
+        self.session.advance(t)
+        return t
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def subscribe(self, sub: Subscription) -> int:
+        self.publisher.add(sub)
+        return sub.sub_id
+
+    def unsubscribe(self, seq: int) -> bool:
+        return self.publisher.remove(seq)
+
+    def subscribed_rows(self) -> np.ndarray:
+        """Instruments covered by any live subscription (today's data is visible for them)."""
+        mask = np.zeros(len(self.market.universe), bool)
+        for sub in self.publisher.subscriptions():
+            mask |= sub.rows
+        return mask
+
+    def _bar_payload(self, sub: Subscription, slot: int) -> dict | None:
+        from .xtdata import _bar_push  # K-line pushes are built by the facade, in xtquant's shape
+
+        return _bar_push(sub, slot)
+
+    # ------------------------------------------------------------------ connection status
+
+    def _on_fault_status(self, status: str) -> None:
+        if status == "disconnected":
+            self.connected = False
+        cb = self.status_callback
+        if cb is not None:
+            try:
+                cb({"address": "127.0.0.1:58610", "status": status})
+            except Exception:  # as the SDK's wrapper: a broken user callback is printed, not raised
+                import traceback
+
+                print("subscribe callback error:")
+                traceback.print_exc()
+
+    def close(self) -> None:
+        self.publisher.stop()
+
+
+_ENV: SimEnv | None = None
+_ENV_LOCK = threading.Lock()
+
+
+def bind(env: SimEnv | None) -> None:
+    """Make ``env`` the instance the simulated ``xtdata`` module talks to (None: forget it)."""
+    global _ENV
+    with _ENV_LOCK:
+        old = _ENV
+        _ENV = env
+    if old is not None and old is not env:
+        old.close()
+
+
+def current() -> SimEnv:
+    """The bound environment, created with defaults (seed 0, live clock) on first use."""
+    global _ENV
+    with _ENV_LOCK:
+        if _ENV is None:
+            _ENV = SimEnv()
+        return _ENV

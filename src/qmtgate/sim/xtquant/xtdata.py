@@ -1,0 +1,538 @@
+"""Simulated ``xtquant.xtdata`` (250807): the real names, signatures, defaults, return shapes and units,
+served by qmtgate's simulated A-share market.
+
+Only functions the simulator can answer truthfully exist here; calling a name that the real SDK lacks,
+or one we do not simulate, fails with AttributeError as it would in the real module.
+Times given as ``datetime`` are read as Asia/Shanghai wall time (the real SDK uses the host's zone,
+which on a QMT PC is China time); all timestamps are epoch milliseconds.
+"""
+
+
+import datetime as _dt
+import time as _time
+import traceback as _traceback
+
+import numpy as _np
+import pandas as _pd
+
+from .. import timeutil as _tu
+from ..daypath import OPEN_SLOT as _OPEN_SLOT
+from ..live import Subscription as _Subscription
+from . import _env
+from . import _query as _q
+
+debug_mode = 0
+default_data_dir = "../userdata_mini/datadir"
+data_dir = None
+enable_hello = True
+
+_MARKETS = {
+    "SH": "上交所", "SZ": "深交所", "BJ": "北交所", "HK": "港交所", "HGT": "沪港通", "SGT": "深港通",
+    "IF": "中金所", "SF": "上期所", "DF": "大商所", "ZF": "郑商所", "GF": "广期所", "INE": "能源交易所",
+    "SHO": "上证期权", "SZO": "深证期权", "BKZS": "板块指数",
+}  # fmt: skip
+_DISCONNECTED = "行情服务连接断开"
+
+
+class _SimClient:
+    """Stands for the native client object ``get_client()`` returns."""
+
+    def __init__(self, env: _env.SimEnv) -> None:
+        self._env = env
+
+    def is_connected(self) -> bool:
+        return self._env.faults.connected and self._env.connected
+
+
+# ---------------------------------------------------------------------- connection
+
+
+def _enter(name: str) -> _env.SimEnv:
+    """Every call: apply injected faults, then connect lazily as the real ``get_client()`` does."""
+    env = _env.current()
+    env.faults.on_call(name)
+    if not env.connected:
+        env.connected = True
+        if enable_hello:
+            hello()
+    return env
+
+
+def hello():
+    env = _env.current()
+    status = env.market.clock.status()
+    print(
+        f"***** xtdata连接成功 {_dt.datetime.now():%Y-%m-%d %H:%M:%S} *****\n"
+        f"服务信息: qmtgate simulated market (seed {env.market.seed})\n"
+        f"行情时钟: {status.note}\n"
+        "******************************"
+    )
+
+
+def connect(ip="", port=None, remember_if_success=True):
+    env = _env.current()
+    if ip and ip not in ("127.0.0.1", "localhost") and port is None:
+        raise Exception("远程地址不支持仅输入IP")
+    env.faults.on_call("connect")
+    if not env.connected:
+        env.connected = True
+        if enable_hello:
+            hello()
+        if env.status_callback is not None:
+            env.status_callback({"address": "127.0.0.1:58610", "status": "connected"})
+    return get_client()
+
+
+def reconnect(ip="", port=None, remember_if_success=True):
+    env = _env.current()
+    env.connected = False
+    return connect(ip, port, remember_if_success)
+
+
+def disconnect():
+    _env.current().connected = False
+
+
+def get_client():
+    env = _env.current()
+    if not env.connected:
+        connect()
+    return _SimClient(env)
+
+
+def watch_xtquant_status(callback):
+    _env.current().status_callback = callback
+
+
+def get_data_dir():
+    return data_dir if data_dir is not None else default_data_dir
+
+
+def run():
+    env = _env.current()
+    while True:
+        _time.sleep(3)
+        if not env.faults.connected:
+            raise Exception(_DISCONNECTED)
+
+
+# ---------------------------------------------------------------------- time helpers
+
+
+def timetag_to_datetime(timetag, format):
+    try:
+        return _tu.format_ms(int(timetag), format)
+    except Exception:
+        _traceback.print_exc()
+        return None
+
+
+def datetime_to_timetag(datetime, format="%Y%m%d%H%M%S"):
+    value = _dt.datetime.strptime(datetime, format) if isinstance(datetime, str) else datetime
+    return float(_tu.datetime_to_ms(value))
+
+
+def _to_ms(value, is_end: bool) -> int | None:
+    """'', 'YYYYMMDD', 'YYYYMMDDHHMMSS', int/float ms or datetime -> epoch ms (None = open)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.datetime):
+        return _tu.datetime_to_ms(value)
+    if isinstance(value, int | float):
+        return int(value)
+    text = str(value).strip()
+    ms = _tu.parse_timetag(text)
+    if is_end and len(text) == 8:
+        return ms  # the real SDK treats 'YYYYMMDD' as 00:00 of that day on both ends
+    return ms
+
+
+# ---------------------------------------------------------------------- market data
+
+
+def _kline_frames(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data):
+    env = _enter("get_market_data_ex")
+    fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
+    start_ms, end_ms = _to_ms(start_time, False), _to_ms(end_time, True)
+    daily = period not in _q.MINUTE_SIZE
+    out = {}
+    for code in stock_list:
+        bars = _q.query_kline(env, code, period, start_ms, end_ms, int(count), dividend_type or "none", bool(fill_data))
+        if bars is None:
+            out[code] = _pd.DataFrame(columns=fields)
+            continue
+        labels, cols = _q.bars_to_columns(bars, fields, daily)
+        frame = _pd.DataFrame({f: cols[f] for f in fields if f in cols}, index=labels)
+        for f in fields:
+            if f not in frame.columns:
+                frame[f] = _np.nan
+        out[code] = frame[fields]
+    return out
+
+
+def _tick_frames(field_list, stock_list, start_time, end_time, count):
+    env = _enter("get_market_data_ex")
+    fields = [f for f in (field_list or _q.TICK_FIELDS) if f != "time"]
+    start_ms, end_ms = _to_ms(start_time, False), _to_ms(end_time, True)
+    out = {}
+    for code in stock_list:
+        recs = _q.query_ticks(env, code, start_ms, end_ms, int(count))
+        if not recs:
+            continue
+        frame = _pd.DataFrame(recs, columns=["time", *fields])
+        frame.index = _tu.labels_from_ms(frame["time"].to_numpy(), False)
+        out[code] = frame[[c for c in (field_list or _q.TICK_FIELDS) if c in frame.columns]]
+    return out
+
+
+def get_market_data_ex(field_list=[], stock_list=[], period="1d", start_time="", end_time="", count=-1, dividend_type="none", fill_data=True):  # noqa: B006
+    if period in _q.KLINE_PERIODS:
+        return _kline_frames(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data)
+    if period == "tick":
+        return _tick_frames(field_list, stock_list, start_time, end_time, count)
+    _enter("get_market_data_ex")
+    return {}
+
+
+def get_local_data(field_list=[], stock_list=[], period="1d", start_time="", end_time="", count=-1, dividend_type="none", fill_data=True, data_dir=None):  # noqa: B006
+    return get_market_data_ex(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data)
+
+
+def get_market_data(field_list=[], stock_list=[], period="1d", start_time="", end_time="", count=-1, dividend_type="none", fill_data=True):  # noqa: B006
+    if period == "tick":
+        frames = _tick_frames(field_list, stock_list, start_time, end_time, count)
+        return {code: _tick_records(frame) for code, frame in frames.items()}
+    if period not in _q.KLINE_PERIODS:
+        _enter("get_market_data")
+        return {}
+    frames = _kline_frames(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data)
+    fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
+    labels = sorted(set().union(*[set(f.index) for f in frames.values()])) if frames else []
+    out = {}
+    for f in fields:
+        table = _pd.DataFrame({code: frame[f] for code, frame in frames.items()}).T if frames else _pd.DataFrame()
+        out[f] = table.reindex(index=list(stock_list), columns=labels)
+    return out
+
+
+def _tick_records(frame: _pd.DataFrame) -> _np.ndarray:
+    """A tick DataFrame as the structured ndarray the real get_market_data returns for ticks."""
+    dtypes = []
+    for col in frame.columns:
+        if col in ("askPrice", "bidPrice"):
+            dtypes.append((col, "<f8", (5,)))
+        elif col in ("askVol", "bidVol"):
+            dtypes.append((col, "<i4", (5,)))
+        elif col in ("time", "volume", "pvolume", "transactionNum"):
+            dtypes.append((col, "<i8"))
+        elif col in ("stockStatus", "openInt"):
+            dtypes.append((col, "<i4"))
+        else:
+            dtypes.append((col, "<f8"))
+    arr = _np.zeros(len(frame), dtype=dtypes)
+    for col in frame.columns:
+        arr[col] = _np.array(frame[col].tolist())
+    return arr
+
+
+def get_full_kline(field_list=[], stock_list=[], period="1m", start_time="", end_time="", count=1, dividend_type="none", fill_data=True):  # noqa: B006
+    env = _enter("get_full_kline")
+    t = env.now()
+    day = env.market.calendar.day(max(t.day_index, 0)).strftime("%Y%m%d")
+    return get_market_data(field_list, stock_list, period, start_time or day, end_time, count, dividend_type, fill_data)
+
+
+def _resolve_codes(env: _env.SimEnv, code_list) -> list[int]:
+    """Codes and market tokens ('SH', 'SZ', 'BJ') -> instrument rows (unknown codes dropped)."""
+    m = env.market
+    if isinstance(code_list, str):
+        code_list = [code_list]
+    rows: list[int] = []
+    for code in code_list:
+        if code in ("SH", "SZ", "BJ"):
+            rows.extend(i for i, inst in enumerate(m.universe.instruments) if inst.market == code)
+        else:
+            i = m.index_of(code)
+            if i is not None:
+                rows.append(i)
+    return rows
+
+
+def get_full_tick(code_list):
+    env = _enter("get_full_tick")
+    env.sync()
+    rows = env.session.rows_with_data(_np.asarray(sorted(set(_resolve_codes(env, code_list))), dtype=_np.int64))
+    if not len(rows):
+        return {}
+    codes = [env.market.universe.instruments[int(r)].code for r in rows]
+    return dict(zip(codes, env.session.tick_dicts(rows), strict=True))
+
+
+# ---------------------------------------------------------------------- subscriptions
+
+
+def subscribe_quote(stock_code, period="1d", start_time="", end_time="", count=0, callback=None):
+    return subscribe_quote2(stock_code, period, start_time, end_time, count, None, callback)
+
+
+def subscribe_quote2(stock_code, period="1d", start_time="", end_time="", count=0, dividend_type=None, callback=None):
+    env = _enter("subscribe_quote")
+    if period not in _q.KLINE_PERIODS and period != "tick":
+        return -1
+    rows = _np.zeros(len(env.market.universe), bool)
+    i = env.market.index_of(stock_code)
+    if i is not None:
+        rows[i] = True
+    seq = env.next_seq()
+    sub = _Subscription(seq, callback, env.faults.generation, rows, code=stock_code, period=period, whole=False, pending_first=False)
+    sub.extra["dividend_type"] = dividend_type or "none"
+    return env.subscribe(sub)
+
+
+def subscribe_whole_quote(code_list, callback=None):
+    env = _enter("subscribe_whole_quote")
+    rows = _np.zeros(len(env.market.universe), bool)
+    rows[_resolve_codes(env, code_list)] = True
+    seq = env.next_seq()
+    return env.subscribe(_Subscription(seq, callback, env.faults.generation, rows, whole=True))
+
+
+def unsubscribe_quote(seq):
+    env = _enter("unsubscribe_quote")
+    env.unsubscribe(int(seq))
+
+
+def _bar_push(sub: _Subscription, slot: int):
+    """Payload of a K-line subscription: the code's current (forming) bar, as a list of one dict."""
+    env = _env.current()
+    if slot < _OPEN_SLOT:
+        return None
+    frames = _kline_frames([], [sub.code], sub.period, "", "", 1, sub.extra.get("dividend_type", "none"), True)
+    frame = frames.get(sub.code)
+    if frame is None or frame.empty:
+        return None
+    row = frame.iloc[-1]
+    item = {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in frame.columns}
+    _ = env
+    return {sub.code: [item]}
+
+
+# ---------------------------------------------------------------------- reference data
+
+
+def get_markets():
+    return dict(_MARKETS)
+
+
+def get_instrument_detail(stock_code, iscomplete=False):
+    env = _enter("get_instrument_detail")
+    i = env.market.index_of(stock_code)
+    if i is None:
+        return None
+    t = env.now()
+    d = max(t.day_index, 0)
+    if not env.market.listed_by(i, d):
+        return None
+    detail = env.market.instrument_detail(i, d)
+    if iscomplete:
+        inst = env.market.universe.instruments[i]
+        detail.update(
+            {
+                "Abbreviation": "",
+                "ExtendName": "",
+                "UnderlyingCode": "",
+                "DayCountFromIPO": d - int(env.market.daily.list_index[i]),
+                "IsContinuous": 0,
+                "bNotProfitable": False,
+                "bDualClass": False,
+                "Ccy": "CNY",
+                "MaxLimitOrderVolume": 1000000,
+                "MinLimitOrderVolume": 200 if inst.board == 1 else 100,
+                "MaxMarketOrderVolume": 50000,
+                "MinMarketOrderVolume": 200 if inst.board == 1 else 100,
+                "OptionType": -1,
+            }
+        )
+    return detail
+
+
+def get_instrument_detail_list(stock_list, iscomplete=False):
+    return {code: get_instrument_detail(code, iscomplete) for code in stock_list}
+
+
+def get_instrument_type(stock_code, variety_list=None):
+    env = _enter("get_instrument_type")
+    i = env.market.index_of(stock_code)
+    if i is None:
+        return {}
+    kind = env.market.universe.kind[i]
+    flags = {
+        "index": kind == "index",
+        "stock": kind == "stock",
+        "fund": kind == "etf",
+        "etf": kind == "etf",
+        "bond": False,
+    }
+    if variety_list is None:
+        return {k: True for k, v in flags.items() if v}
+    return {k: bool(flags.get(k, False)) for k in variety_list}
+
+
+def get_sector_list():
+    env = _enter("get_sector_list")
+    from .. import sectors as _sectors
+
+    return _sectors.sector_names(env.market, env.sector_data_downloaded)
+
+
+def get_stock_list_in_sector(sector_name, real_timetag=-1):
+    env = _enter("get_stock_list_in_sector")
+    from .. import sectors as _sectors
+
+    for ch in '\\/:*?"<>|':
+        sector_name = sector_name.replace(ch, "")
+    at = None
+    if real_timetag not in (-1, "", None):
+        ms = _to_ms(real_timetag, False)
+        at = _tu.cst_date_of_ms(ms) if ms is not None else None
+    return _sectors.members(env.market, sector_name, env.sector_data_downloaded, at)
+
+
+def download_sector_data():
+    env = _enter("download_sector_data")
+    env.sector_data_downloaded = True
+
+
+def get_trading_dates(market, start_time="", end_time="", count=-1):
+    env = _enter("get_trading_dates")
+    if market not in ("SH", "SZ", "BJ", "IF", "SHO", "SZO"):
+        return []
+    cal = env.market.calendar
+    t = env.now()
+    last = cal.day(max(t.day_index, 0))
+    lo = _to_ms(start_time, False)
+    hi = _to_ms(end_time, True)
+    days = [cal.day(k) for k in range(0, cal.index_on_or_before(last) + 1)]
+    out = [_tu.day_start_ms(d) for d in days]
+    out = [x for x in out if (lo is None or x >= lo) and (hi is None or x <= hi)]
+    if count is not None and count >= 0:
+        out = out[-count:] if count else []
+    return out
+
+
+def get_holidays():
+    env = _enter("get_holidays")
+    return [d.strftime("%Y%m%d") for d in env.market.calendar.holidays]
+
+
+def get_trading_calendar(market, start_time="", end_time=""):
+    env = _enter("get_trading_calendar")
+    if market not in ("SH", "SZ"):
+        raise Exception("暂不支持除SH,SZ以外市场的交易日历")
+    cal = env.market.calendar
+    year_end = _dt.date(cal.last.year, 12, 31)
+    lo = _tu.cst_date_of_ms(_to_ms(start_time, False)) if start_time else cal.first
+    hi = _tu.cst_date_of_ms(_to_ms(end_time, True)) if end_time else year_end
+    if hi > year_end:
+        raise Exception(f"end_time超出节假日数据范围：{year_end:%Y%m%d}")
+    return [d.strftime("%Y%m%d") for d in cal.between(lo, hi)]
+
+
+def get_market_last_trade_date(market):
+    env = _enter("get_market_last_trade_date")
+    t = env.now()
+    return _tu.day_start_ms(env.market.calendar.day(max(t.day_index, 0)))
+
+
+def get_divid_factors(stock_code, start_time="", end_time=""):
+    env = _enter("get_divid_factors")
+    i = env.market.index_of(stock_code)
+    cols = ["time", "interest", "stockBonus", "stockGift", "allotNum", "allotPrice", "gugai", "dr"]
+    if i is None:
+        return _pd.DataFrame(columns=cols)
+    t = env.now()
+    today = env.market.calendar.day(max(t.day_index, 0))
+    lo, hi = _to_ms(start_time, False), _to_ms(end_time, True)
+    rows = {}
+    for e in env.market.daily.chain(i).dividends:
+        ms = _tu.day_start_ms(e.day)
+        if e.day > today or (lo is not None and ms < lo) or (hi is not None and ms > hi):
+            continue
+        rows[e.day.strftime("%Y%m%d")] = {
+            "time": float(ms),
+            "interest": e.interest,
+            "stockBonus": e.stock_bonus,
+            "stockGift": e.stock_gift,
+            "allotNum": e.allot_num,
+            "allotPrice": e.allot_price,
+            "gugai": 0.0,
+            "dr": e.dr,
+        }
+    if not rows:
+        return _pd.DataFrame(columns=cols)
+    return _pd.DataFrame(rows).T[cols]
+
+
+def get_period_list():
+    _enter("get_period_list")
+    names = [
+        ("tick", "分笔数据"), ("1m", "1分钟线"), ("5m", "5分钟线"), ("15m", "15分钟线"), ("30m", "30分钟线"),
+        ("1h", "1小时线"), ("1d", "日线"), ("1w", "周线"), ("1mon", "月线"), ("1q", "季线"), ("1hy", "半年线"),
+        ("1y", "年线"),
+    ]  # fmt: skip
+    return [{"name": n, "desc": d} for n, d in names]
+
+
+# ---------------------------------------------------------------------- downloads
+
+
+def download_history_data(stock_code, period, start_time="", end_time="", incrementally=None):
+    return download_history_data2([stock_code], period, start_time, end_time, None, incrementally)
+
+
+def download_history_data2(stock_list, period, start_time="", end_time="", callback=None, incrementally=None):
+    env = _enter("download_history_data2")
+    if isinstance(stock_list, str):
+        stock_list = [stock_list]
+    base = _env.BASE_PERIOD.get(period)
+    if base is None:
+        raise Exception(f"下载数据失败：不支持的周期 {period}")
+    cal = env.market.calendar
+    t = env.now()
+    last = env.market.last_complete_day(t)
+    lo_ms, hi_ms = _to_ms(start_time, False), _to_ms(end_time, True)
+    lo = cal.index_on_or_after(_tu.cst_date_of_ms(lo_ms)) if lo_ms is not None else 0
+    hi = min(cal.index_on_or_before(_tu.cst_date_of_ms(hi_ms)) if hi_ms is not None else last, last)
+    total = len(stock_list)
+    out = {}
+    for k, code in enumerate(stock_list, start=1):
+        env.faults.on_call("download_history_data2")
+        i = env.market.index_of(code)
+        if i is not None and hi >= lo:
+            start = max(lo, env.market.daily.chain(i).start)
+            env.store.add(code, base, range(start, hi + 1))
+            out[code] = {
+                "start_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(start))).replace(tzinfo=None),
+                "end_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(hi))).replace(tzinfo=None),
+            }
+        if env.download_seconds_per_code:
+            _time.sleep(env.download_seconds_per_code)
+        if callback is not None:
+            try:
+                callback({"finished": k, "total": total, "stockcode": code, "message": ""})
+            except Exception:
+                pass
+    return out
+
+
+def download_holiday_data(incrementally=True):
+    _enter("download_holiday_data")
+
+
+gmd = get_market_data
+gmd2 = get_market_data_ex
+gld = get_local_data
+t2d = timetag_to_datetime
+gsl = get_stock_list_in_sector
+supply_history_data = download_history_data
+get_stock_type = get_instrument_type
