@@ -12,7 +12,7 @@ always aggregates its minute bars, which aggregate its snapshots, while a day co
 Each instrument's history is generated on its own, vectorised over days (a "chain"): a shock path
 clipped to the day's limits, pinned to a realistic price level at the calendar's end, rounded to the
 tick grid and re-clipped against the previous close until every close is within its limits. Random
-streams are keyed by (seed, code, purpose[, year]), never by call order, so any subset of instruments
+streams are keyed by (seed, code, purpose[, month]), never by call order, so any subset of instruments
 and dates can be generated in any order with identical results. Indices are computed from their
 members' prices; ETFs track their index.
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from .calendar import TradingCalendar
 from .rules import CHINEXT_REFORM, ST_LIMIT_CHANGE, Board, limit_ticks
-from .timeutil import N_SEG, SEG_SIZES
+from .timeutil import N_SEG, SEG_SIZES, day_start_ms
 from .universe import Universe
 
 #: Relative intraday volume per segment (U-shaped), proportional to segment length.
@@ -143,6 +143,7 @@ class DailyModel:
         self._lock = threading.RLock()
         self._chains: OrderedDict[int, Chain] = OrderedDict()
         self._knots: OrderedDict[tuple[int, int], Knots] = OrderedDict()
+        self._summaries: OrderedDict[tuple[int, int], tuple[int, np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
         # session index of each listing; negative (days before the first session) for older listings
         self.list_index = np.array(
@@ -155,13 +156,17 @@ class DailyModel:
             dtype=np.int64,
         )
         self.days = np.array([calendar.day(i) for i in range(self.n_days)], dtype=object)
+        #: epoch ms of 00:00 Asia/Shanghai of every session (a daily bar's `time`)
+        self.day_ms = np.array([day_start_ms(d) for d in self.days], dtype=np.int64)
         ordinals = calendar.ordinals
         self._after_st_change = ordinals >= ST_LIMIT_CHANGE.toordinal()
         self._after_chinext = ordinals >= CHINEXT_REFORM.toordinal()
-        years = np.array([d.year for d in self.days])
-        self._year_bounds = {
-            int(y): (int(np.argmax(years == y)), int(len(years) - np.argmax(years[::-1] == y) - 1))
-            for y in np.unique(years)
+        # knots are generated in monthly blocks (block id = year * 12 + month - 1): a live session
+        # needs one month for the whole market, a year of daily bars twelve blocks per instrument
+        self.block_id = np.array([d.year * 12 + d.month - 1 for d in self.days], dtype=np.int64)
+        self._block_bounds = {
+            int(b): (int(np.argmax(self.block_id == b)), int(len(self.block_id) - np.argmax(self.block_id[::-1] == b) - 1))
+            for b in np.unique(self.block_id)
         }
         mrng = np.random.default_rng([seed, 2])
         self.market = mrng.standard_t(5, size=(self.n_days, 7)) * np.sqrt(3 / 5)
@@ -189,9 +194,9 @@ class DailyModel:
                 self._chains.popitem(last=False)
         return c
 
-    def knots(self, i: int, year: int) -> Knots:
-        """Knots for every session of ``year`` on which the instrument exists (may be empty)."""
-        key = (i, year)
+    def knots(self, i: int, block: int) -> Knots:
+        """Knots for every session of a monthly ``block`` on which the instrument exists (may be empty)."""
+        key = (i, block)
         with self._lock:
             k = self._knots.get(key)
             if k is not None:
@@ -199,20 +204,47 @@ class DailyModel:
                 return k
         kind = self.u.kind[i]
         if kind == "index":
-            k = self._index_knots(i, year)
+            k = self._index_knots(i, block)
         elif kind == "etf":
-            k = self._etf_knots(i, year)
+            k = self._etf_knots(i, block)
         else:
-            k = self._stock_knots(i, year)
+            k = self._stock_knots(i, block)
+        self._remember(key, k)
+        return k
+
+    def _remember(self, key: tuple[int, int], k: Knots) -> None:
+        k = Knots(k.first, k.knots.astype(np.int32), k.seg_high.astype(np.int32), k.seg_low.astype(np.int32),
+                  k.seg_volume.astype(np.int32), k.seg_amount, k.close.astype(np.int32))  # fmt: skip
+        self._summarize(key, k)
         with self._lock:
             self._knots[key] = k
-            while len(self._knots) > 4 * self._cache_size:
+            self._knots.move_to_end(key)
+            while len(self._knots) > 2 * self._cache_size:
                 self._knots.popitem(last=False)
-        return k
+
+    def summary(self, i: int, block: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """(first session, daily high, daily low, daily amount) of a monthly block: all a daily bar
+        needs from the knots, kept in a larger cache than the knots themselves."""
+        key = (i, block)
+        with self._lock:
+            got = self._summaries.get(key)
+            if got is not None:
+                return got
+        k = self.knots(i, block)
+        got = self._summarize(key, k)
+        return got
+
+    def _summarize(self, key: tuple[int, int], k: Knots) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        got = (k.first, k.high.astype(np.int64), k.low.astype(np.int64), k.seg_amount.sum(axis=1))
+        with self._lock:
+            self._summaries[key] = got
+            while len(self._summaries) > 250_000:
+                self._summaries.popitem(last=False)
+        return got
 
     def day_knots(self, i: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(knots, seg_high, seg_low, seg_volume, seg_amount) of one session, for the intraday layer."""
-        k = self.knots(i, self.days[d].year)
+        k = self.knots(i, int(self.block_id[d]))
         r = d - k.first
         if r < 0 or r >= len(k.knots):
             raise KeyError(f"{self.u.instruments[i].code} has no session {self.days[d]}")
@@ -227,14 +259,16 @@ class DailyModel:
             empty = np.zeros(0, np.int64)
             return DailyBars(empty, empty, empty, empty, empty, empty, empty, np.zeros(0), empty, empty)
         highs, lows, amounts = [], [], []
-        for year in range(self.days[lo].year, self.days[hi].year + 1):
-            k = self.knots(i, year)
-            a, b = max(lo, k.first) - k.first, min(hi, k.first + len(k.knots) - 1) - k.first
+        for block in range(int(self.block_id[lo]), int(self.block_id[hi]) + 1):
+            if block not in self._block_bounds:
+                continue
+            first, high, low, amount = self.summary(i, block)
+            a, b = max(lo, first) - first, min(hi, first + len(high) - 1) - first
             if b < a:
                 continue
-            highs.append(k.high[a : b + 1])
-            lows.append(k.low[a : b + 1])
-            amounts.append(k.seg_amount[a : b + 1].sum(axis=1))
+            highs.append(high[a : b + 1])
+            lows.append(low[a : b + 1])
+            amounts.append(amount[a : b + 1])
         rows = c.rows(lo, hi)
         return DailyBars(
             index=np.arange(lo, hi + 1),
@@ -481,44 +515,58 @@ class DailyModel:
             if self.u.kind[i] != "stock":
                 self.chain(i)
 
-    def _year_rows(self, c: Chain, year: int) -> tuple[int, int]:
-        """Calendar index range [lo, hi] of ``year`` within the chain's life (hi < lo if none)."""
-        lo, hi = self._year_bounds[year]
+    def _block_rows(self, c: Chain, block: int) -> tuple[int, int]:
+        """Calendar index range [lo, hi] of a monthly block within the chain's life (hi < lo if none)."""
+        lo, hi = self._block_bounds[block]
         return max(lo, c.start), hi
 
-    def _stock_knots(self, i: int, year: int) -> Knots:
-        return self._stock_knots_many([i], year)[i]
+    def warm_range(self, indices: list[int] | np.ndarray, lo: int, hi: int) -> None:
+        """Prepare daily bars of many instruments for sessions [lo, hi] in vectorised batches."""
+        lo, hi = max(lo, 0), min(hi, self.n_days - 1)
+        if hi < lo:
+            return
+        idx = [int(i) for i in indices]
+        self.warm(idx)
+        for block in range(int(self.block_id[lo]), int(self.block_id[hi]) + 1):
+            if block not in self._block_bounds:
+                continue
+            with self._lock:
+                todo = [i for i in idx if (i, block) not in self._summaries]
+            if todo:
+                self.warm_knots(todo, block)
 
-    def warm_knots(self, indices: list[int] | np.ndarray, year: int, chunk: int = 48) -> None:
-        """Compute (and cache) one year's knots for many instruments in vectorised batches."""
+    def _stock_knots(self, i: int, block: int) -> Knots:
+        return self._stock_knots_many([i], block)[i]
+
+    def warm_knots(self, indices: list[int] | np.ndarray, block: int, chunk: int = 256) -> None:
+        """Compute (and cache) one monthly block's knots for many instruments in vectorised batches."""
         with self._lock:
-            todo = [int(i) for i in indices if (int(i), year) not in self._knots]
+            todo = [int(i) for i in indices if (int(i), block) not in self._knots]
         self.warm(todo)
         stocks = [i for i in todo if self.u.kind[i] == "stock"]
         for a in range(0, len(stocks), chunk):
-            got = self._stock_knots_many(stocks[a : a + chunk], year)
-            with self._lock:
-                for i, k in got.items():
-                    self._knots[(i, year)] = k
+            got = self._stock_knots_many(stocks[a : a + chunk], block)
+            for i, k in got.items():
+                self._remember((i, block), k)
         for i in todo:
             if self.u.kind[i] != "stock":
-                self.knots(i, year)
+                self.knots(i, block)
 
-    def _stock_knots_many(self, idx_list: list[int], year: int) -> dict[int, Knots]:
-        ylo, yhi = self._year_bounds[year]
+    def _stock_knots_many(self, idx_list: list[int], block: int) -> dict[int, Knots]:
+        ylo, yhi = self._block_bounds[block]
         span = yhi - ylo + 1
         chains = [self.chain(i) for i in idx_list]
         parts = []
         for i, c in zip(idx_list, chains, strict=True):
             lo = max(ylo, c.start)
-            rng = np.random.default_rng([self.seed, 11, code_key(self.u.instruments[i].code), year])
-            block = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo :]
+            rng = np.random.default_rng([self.seed, 11, code_key(self.u.instruments[i].code), block])
+            draws = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo :]
             share = rng.random((span, 2))[lo - ylo :]
             rows = c.rows(lo, yhi)
-            parts.append((i, lo, rows, block, share))
+            parts.append((i, lo, rows, draws, share))
         if not parts:
             return {}
-        block = np.concatenate([p[3] for p in parts])
+        draws = np.concatenate([p[3] for p in parts])
         share = np.concatenate([p[4] for p in parts])
         def cat(attr: str) -> np.ndarray:
             return np.concatenate([getattr(c, attr)[p[2]] for c, p in zip(chains, parts, strict=True)])
@@ -533,9 +581,9 @@ class DailyModel:
         down, up = limit_ticks(pre, np.maximum(pct, 0))
         down = np.where(limited, down, 1)
         up = np.where(limited, up, pre * 20)
-        z = block[:, :N_SEG]
-        exc = np.abs(block[:, N_SEG : 3 * N_SEG]).reshape(-1, 2, N_SEG)
-        auction_eps = block[:, -1]
+        z = draws[:, :N_SEG]
+        exc = np.abs(draws[:, N_SEG : 3 * N_SEG]).reshape(-1, 2, N_SEG)
+        auction_eps = draws[:, -1]
         vol_noise = np.exp(0.25 * z[:, ::-1])
         auc_share = 0.005 + 0.02 * share
         knots, seg_high, seg_low = _draw_knots(opn, close, down, up, sigma, z, exc, auction_eps)
@@ -619,11 +667,11 @@ class DailyModel:
             np.full(n, NO_LIMIT, np.int8),
         )
 
-    def _index_knots(self, i: int, year: int) -> Knots:
+    def _index_knots(self, i: int, block: int) -> Knots:
         """Index knots = member knots weighted as in the chain (exact at every segment boundary);
         segment highs/lows add half the members' average excursion (their extremes do not coincide)."""
         c = self.chain(i)
-        lo, hi = self._year_rows(c, year)
+        lo, hi = self._block_rows(c, block)
         d = hi - lo + 1
         w, trading, chains = self._member_weights(i, lo, hi)
         members = self._members(i)
@@ -636,7 +684,7 @@ class DailyModel:
         for r, j in enumerate(members):
             if not trading[r].any():
                 continue
-            k = self.knots(int(j), year)
+            k = self.knots(int(j), block)
             a = k.first - lo
             cols = slice(a, a + len(k.knots))
             wr = w[r, cols][:, None]
@@ -703,11 +751,11 @@ class DailyModel:
         volume = np.maximum(np.rint(lots), 200).astype(np.int64)
         return Chain(start, close, pre, opn, volume, np.zeros(n, np.int8), pct.astype(np.int8))
 
-    def _etf_knots(self, i: int, year: int) -> Knots:
+    def _etf_knots(self, i: int, block: int) -> Knots:
         c = self.chain(i)
-        lo, hi = self._year_rows(c, year)
+        lo, hi = self._block_rows(c, block)
         rows = c.rows(lo, hi)
-        ik = self.knots(self._tracked(i), year)
+        ik = self.knots(self._tracked(i), block)
         ic = self.chain(self._tracked(i))
         a = lo - ik.first
         d = hi - lo + 1
@@ -723,9 +771,9 @@ class DailyModel:
         knots[:, -1] = np.clip(knots[:, -1], down, up)
         seg_high = np.maximum(track(ik.seg_high[a : a + d]), np.maximum(knots[:, :-1], knots[:, 1:]))
         seg_low = np.minimum(track(ik.seg_low[a : a + d]), np.minimum(knots[:, :-1], knots[:, 1:]))
-        rng = np.random.default_rng([self.seed, 13, code_key(self.u.instruments[i].code), year])
-        span = self._year_bounds[year][1] - self._year_bounds[year][0] + 1
-        off = lo - self._year_bounds[year][0]
+        rng = np.random.default_rng([self.seed, 13, code_key(self.u.instruments[i].code), block])
+        span = self._block_bounds[block][1] - self._block_bounds[block][0] + 1
+        off = lo - self._block_bounds[block][0]
         vol_noise = np.exp(0.25 * rng.normal(size=(span, N_SEG)))[off : off + d]
         auc_share = rng.uniform(0.005, 0.025, size=(span, 2))[off : off + d]
         seg_volume = _split_volume(c.volume[rows], vol_noise, auc_share)

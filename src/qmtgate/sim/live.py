@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .daypath import CLOSE_SLOT, CONT0, N_AUCTION, N_SLOTS, OPEN_SLOT
-from .intraday import SegmentPaths, SegmentRows, auction_path, simulate_segments
+from .daypath import CLOSE_SLOT, CONT0, N_SLOTS, OPEN_SLOT
+from .intraday import SegmentPaths
 from .market import MarketTime, SimMarket
 from .snapshot import SnapshotArrays, build_tick_dicts
-from .timeutil import N_SEG, SEG_BOUNDS, SEG_LEN, SEG_SIZES, ms_of
+from .timeutil import SEG_BOUNDS, SEG_LEN, ms_of
 
 #: More slots than this behind the clock are not replayed one by one (one conflated burst instead).
 MAX_REPLAY_SLOTS = 40
@@ -37,47 +37,20 @@ class LiveSession:
         self.day = -1
         self.slot = -1
         self._lock = threading.RLock()
-        self._seg_cache: dict[int, SegmentPaths] = {}
 
     # ------------------------------------------------------------------ setup per day
 
     def _start_day(self, d: int) -> None:
-        m = self.m
+        ctx = self.m.day_context(d)
         n = self.n
-        year = m.calendar.day(d).year
-        listed = np.array([m.listed_by(i, d) for i in range(n)])
-        idx = np.flatnonzero(listed)
-        m.daily.warm_knots(idx, year)
-        knots = np.zeros((n, N_SEG + 1), np.int64)
-        seg_high = np.zeros((n, N_SEG), np.int64)
-        seg_low = np.zeros((n, N_SEG), np.int64)
-        seg_volume = np.zeros((n, N_SEG + 2), np.int64)
-        seg_amount = np.zeros((n, N_SEG + 2))
-        close = np.zeros(n, np.int64)
-        pre = np.zeros(n, np.int64)
-        down = np.ones(n, np.int64)
-        up = np.zeros(n, np.int64)
-        for i in idx.tolist():
-            di = m.day_inputs(i, d)
-            knots[i], seg_high[i], seg_low[i] = di.knots, di.seg_high, di.seg_low
-            seg_volume[i], seg_amount[i] = di.seg_volume, di.seg_amount
-            close[i], pre[i], down[i], up[i] = di.close, di.pre, di.down, di.up
-        ordinal = m.calendar.day(d).toordinal()
-        auction = np.zeros((n, N_AUCTION), np.int64)
-        active = np.zeros((n, N_AUCTION), bool)
-        for i in idx.tolist():
-            ind, act = auction_path(int(knots[i, 0]), int(down[i]), int(up[i]), [m.seed, 22, int(m.keys[i]), ordinal], float(m.universe.p_trade[i]))
-            auction[i] = ind
-            active[i] = act & (seg_volume[i, 0] > 0)
         self.day = d
         self.slot = -1
-        self.day_start_ms = ms_of(m.calendar.day(d), 0)
-        self.listed = listed
-        self.knots, self.seg_high, self.seg_low = knots, seg_high, seg_low
-        self.seg_volume, self.seg_amount = seg_volume, seg_amount
-        self.close, self.auction, self.auction_active = close, auction, active
-        self.ordinal = ordinal
-        self._seg_cache = {}
+        self.ctx = ctx
+        self.day_start_ms = ms_of(self.m.calendar.day(d), 0)
+        self.listed = ctx.listed
+        self.knots, self.seg_high, self.seg_low = ctx.knots, ctx.seg_high, ctx.seg_low
+        self.seg_volume, self.seg_amount = ctx.seg_volume, ctx.seg_amount
+        self.close, self.auction, self.auction_active = ctx.close, ctx.auction, ctx.auction_active
         self.state = SnapshotArrays(
             slot=np.full(n, -1, np.int64),
             price=np.zeros(n, np.int64),
@@ -87,33 +60,15 @@ class LiveSession:
             cum_volume=np.zeros(n, np.int64),
             cum_amount=np.zeros(n),
             cum_trades=np.zeros(n, np.int64),
-            pre=pre,
-            down=down,
-            up=up,
-            tick=m.universe.tick.astype(np.float64),
-            auction_volume=seg_volume[:, 0].copy(),
+            pre=ctx.pre,
+            down=ctx.down,
+            up=ctx.up,
+            tick=self.m.universe.tick.astype(np.float64),
+            auction_volume=ctx.seg_volume[:, 0].copy(),
         )
 
     def _segment(self, j: int) -> SegmentPaths:
-        seg = self._seg_cache.get(j)
-        if seg is None:
-            m = self.m
-            n = self.n
-            rows = SegmentRows(
-                start=self.knots[:, j],
-                end=self.knots[:, j + 1],
-                high=self.seg_high[:, j],
-                low=self.seg_low[:, j],
-                volume=self.seg_volume[:, j + 1],
-                amount=self.seg_amount[:, j + 1],
-                length=np.full(n, SEG_SIZES[j], np.int64),
-                p_trade=m.universe.p_trade.astype(np.float64),
-                tick=m.universe.tick.astype(np.float64),
-                seeds=[[m.seed, 20, int(m.keys[i]), self.ordinal, j] for i in range(n)],
-            )
-            seg = simulate_segments(rows)
-            self._seg_cache = {j: seg}  # only the current segment is kept
-        return seg
+        return self.m.day_segment(self.day, j)
 
     # ------------------------------------------------------------------ advancing
 
@@ -255,6 +210,8 @@ class Publisher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        #: False: no thread; tests call :meth:`step` themselves after moving a manual clock
+        self.autostart = True
 
     def add(self, sub: Subscription) -> None:
         with self._lock:
@@ -276,12 +233,17 @@ class Publisher:
                 del self._subs[k]
 
     def ensure_running(self) -> None:
+        if not self.autostart:
+            return
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="qmtgate-sim-publisher", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, manual: bool = False) -> None:
+        """Stop the thread; ``manual=True`` keeps it stopped (drive with :meth:`step`)."""
+        if manual:
+            self.autostart = False
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

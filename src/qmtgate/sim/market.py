@@ -19,6 +19,7 @@ from .clock import MarketClock
 from .daily import DailyModel, code_key
 from .daypath import (
     CLOSE_SLOT,
+    N_AUCTION,
     N_SLOTS,
     OPEN_SLOT,
     DayInputs,
@@ -27,13 +28,47 @@ from .daypath import (
     minute_bars,
     slot_at,
 )
+from .intraday import SegmentPaths, SegmentRows, auction_path, simulate_segments
 from .rules import Board
 from .snapshot import SnapshotArrays, build_tick_dicts
-from .timeutil import cst_date_of_ms, ms_of, seconds_of_day_of_ms
-from .universe import Universe, build_universe
+from .timeutil import N_SEG, SEG_SIZES, cst_date_of_ms, ms_of, seconds_of_day_of_ms
+from .universe import build_universe
 
-_SHARED: dict[tuple[int, dt.date], tuple[Universe, TradingCalendar, DailyModel]] = {}
 _SHARED_LOCK = threading.Lock()
+
+
+@dataclass
+class DayContext:
+    """Every instrument's daily skeleton for one session, as aligned arrays (ticks / lots / 元)."""
+
+    ordinal: int
+    listed: np.ndarray
+    knots: np.ndarray
+    seg_high: np.ndarray
+    seg_low: np.ndarray
+    seg_volume: np.ndarray
+    seg_amount: np.ndarray
+    close: np.ndarray
+    pre: np.ndarray
+    down: np.ndarray
+    up: np.ndarray
+    auction: np.ndarray  # (n, 200) indicative auction prices
+    auction_active: np.ndarray  # (n, 200) published auction snapshots
+
+
+class _Shared:
+    """Deterministic, seed-level data shared by every SimMarket with the same seed and history."""
+
+    def __init__(self, seed: int, history_start: dt.date) -> None:
+        self.universe = build_universe(seed)
+        self.calendar = TradingCalendar(history_start)
+        self.daily = DailyModel(self.universe, self.calendar, seed)
+        self.lock = threading.RLock()
+        self.days: dict[int, DayContext] = {}
+        self.segments: dict[tuple[int, int], SegmentPaths] = {}
+
+
+_SHARED: dict[tuple[int, dt.date], _Shared] = {}
 
 
 @dataclass(frozen=True)
@@ -63,11 +98,9 @@ class SimMarket:
         with _SHARED_LOCK:
             shared = _SHARED.get((self.seed, history_start))
             if shared is None:
-                universe = build_universe(self.seed)
-                calendar = TradingCalendar(history_start)
-                shared = (universe, calendar, DailyModel(universe, calendar, self.seed))
-                _SHARED[(self.seed, history_start)] = shared
-        self.universe, self.calendar, self.daily = shared
+                shared = _SHARED[(self.seed, history_start)] = _Shared(self.seed, history_start)
+        self._shared = shared
+        self.universe, self.calendar, self.daily = shared.universe, shared.calendar, shared.daily
         self.clock = clock or MarketClock(self.calendar)
         self._paths: OrderedDict[tuple[int, int], DayPath] = OrderedDict()
         self._lock = threading.RLock()
@@ -158,7 +191,8 @@ class SimMarket:
         with self._lock:
             missing = [d for d in days if (i, d) not in self._paths]
         if missing:
-            self.daily.warm_knots([i], self.calendar.day(missing[0]).year)
+            for block in sorted({int(self.daily.block_id[d]) for d in missing}):
+                self.daily.warm_knots([i], block)
             for a in range(0, len(missing), 16):
                 chunk = missing[a : a + 16]
                 built = build_day_paths([self.day_inputs(i, d) for d in chunk])
@@ -293,6 +327,47 @@ class SimMarket:
             "TradingDay": self.calendar.day(d).strftime("%Y%m%d"),
         }
 
+    # ------------------------------------------------------------------ whole-market day (live)
+
+    def day_context(self, d: int) -> DayContext:
+        """Every instrument's skeleton of session ``d`` (shared by all markets with this seed)."""
+        with self._shared.lock:
+            ctx = self._shared.days.get(d)
+            if ctx is not None:
+                return ctx
+            ctx = _build_day_context(self, d)
+            self._shared.days[d] = ctx
+            while len(self._shared.days) > 2:
+                self._shared.days.pop(next(iter(self._shared.days)))
+            return ctx
+
+    def day_segment(self, d: int, j: int) -> SegmentPaths:
+        """Segment ``j`` of session ``d`` for every instrument (vectorised; shared, LRU)."""
+        key = (d, j)
+        with self._shared.lock:
+            seg = self._shared.segments.get(key)
+            if seg is not None:
+                return seg
+            ctx = self.day_context(d)
+            n = len(self.universe)
+            rows = SegmentRows(
+                start=ctx.knots[:, j],
+                end=ctx.knots[:, j + 1],
+                high=ctx.seg_high[:, j],
+                low=ctx.seg_low[:, j],
+                volume=ctx.seg_volume[:, j + 1],
+                amount=ctx.seg_amount[:, j + 1],
+                length=np.full(n, SEG_SIZES[j], np.int64),
+                p_trade=self.universe.p_trade.astype(np.float64),
+                tick=self.universe.tick.astype(np.float64),
+                seeds=[[self.seed, 20, int(self.keys[i]), ctx.ordinal, j] for i in range(n)],
+            )
+            seg = simulate_segments(rows)
+            self._shared.segments[key] = seg
+            while len(self._shared.segments) > 3:
+                self._shared.segments.pop(next(iter(self._shared.segments)))
+            return seg
+
     def board(self, i: int) -> Board:
         return Board(int(self.universe.board[i]))
 
@@ -303,3 +378,31 @@ def _last_emitted(path: DayPath, slot: int) -> int:
         return -1
     em = np.flatnonzero(path.emitted[: slot + 1])
     return int(em[-1]) if len(em) else -1
+
+
+def _build_day_context(m: SimMarket, d: int) -> DayContext:
+    n = len(m.universe)
+    listed = np.array([m.listed_by(i, d) for i in range(n)])
+    idx = np.flatnonzero(listed)
+    m.daily.warm_knots(idx, int(m.daily.block_id[d]))
+    knots = np.zeros((n, N_SEG + 1), np.int64)
+    seg_high = np.zeros((n, N_SEG), np.int64)
+    seg_low = np.zeros((n, N_SEG), np.int64)
+    seg_volume = np.zeros((n, N_SEG + 2), np.int64)
+    seg_amount = np.zeros((n, N_SEG + 2))
+    close = np.zeros(n, np.int64)
+    pre = np.zeros(n, np.int64)
+    down = np.ones(n, np.int64)
+    up = np.zeros(n, np.int64)
+    ordinal = m.calendar.day(d).toordinal()
+    auction = np.zeros((n, N_AUCTION), np.int64)
+    active = np.zeros((n, N_AUCTION), bool)
+    for i in idx.tolist():
+        di = m.day_inputs(i, d)
+        knots[i], seg_high[i], seg_low[i] = di.knots, di.seg_high, di.seg_low
+        seg_volume[i], seg_amount[i] = di.seg_volume, di.seg_amount
+        close[i], pre[i], down[i], up[i] = di.close, di.pre, di.down, di.up
+        ind, act = auction_path(di.knots[0], di.down, di.up, [m.seed, 22, di.key, ordinal], di.p_trade)
+        auction[i] = ind
+        active[i] = act & (di.seg_volume[0] > 0)
+    return DayContext(ordinal, listed, knots, seg_high, seg_low, seg_volume, seg_amount, close, pre, down, up, auction, active)

@@ -297,13 +297,15 @@ def query_kline(
     today = t.day_index if today_visible else None
     lo_ms = start_ms if start_ms is not None else -(2**62)
     hi_ms = min(end_ms if end_ms is not None else 2**62, t.now_ms + 86_400_000)
-
-    def in_range_days(ds: list[int]) -> list[int]:
-        # a day can hold bars in [00:00, 15:00] of that day
-        return [d for d in ds if day_start_ms(m.calendar.day(d)) + 15 * 3600 * 1000 >= lo_ms and day_start_ms(m.calendar.day(d)) <= hi_ms]
-
-    days = in_range_days(days)
-    if today is not None and not in_range_days([today]):
+    # a session holds bars stamped from its 00:00 (daily) to its 15:00 (intraday)
+    starts = m.daily.day_ms
+    arr = np.asarray(days, dtype=np.int64)
+    if len(arr):
+        arr = arr[(starts[arr] + 15 * 3_600_000 >= lo_ms) & (starts[arr] <= hi_ms)]
+    if count > 0 and period not in MINUTE_SIZE:
+        arr = arr[-(count * _SESSIONS_PER_BAR.get(period, 1) + 260) :] if period != "1d" else arr[-count:]
+    days = arr.tolist()
+    if today is not None and not (starts[today] + 15 * 3_600_000 >= lo_ms and starts[today] <= hi_ms):
         today = None
     if period in MINUTE_SIZE:
         size = MINUTE_SIZE[period]
@@ -344,6 +346,34 @@ def query_kline(
         for f in PRICE_FIELDS[:4]:
             getattr(bars, f)[filled] = np.nan
     return bars
+
+
+#: Sessions per bar, to size a prefetch for ``count`` bars.
+_SESSIONS_PER_BAR = {"1d": 1, "1w": 5, "1mon": 23, "1q": 65, "1hy": 125, "1y": 250}
+
+
+def prefetch_daily(env: SimEnv, codes: list[str], period: str, start_ms: int | None, end_ms: int | None, count: int) -> None:
+    """Generate the daily data a multi-code query will read in vectorised batches first."""
+    m = env.market
+    cal = m.calendar
+    t = env.now()
+    hi = max(t.day_index, 0)
+    if end_ms is not None:
+        hi = min(hi, cal.index_on_or_before(_date(end_ms)))
+    if start_ms is not None:
+        lo = cal.index_on_or_after(_date(start_ms))
+    elif count > 0:
+        lo = hi - count * _SESSIONS_PER_BAR.get(period, 1) - 5
+    else:
+        lo = 0
+    rows = [i for i in (m.index_of(c) for c in codes) if i is not None]
+    m.daily.warm_range(rows, lo, hi)
+
+
+def _date(ms: int) -> dt.date:
+    from ..timeutil import cst_date_of_ms
+
+    return cst_date_of_ms(ms)
 
 
 def bars_to_columns(bars: Bars, fields: list[str], daily: bool) -> tuple[list[str], dict[str, np.ndarray]]:

@@ -155,6 +155,8 @@ def _kline_frames(field_list, stock_list, period, start_time, end_time, count, d
     fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
     start_ms, end_ms = _to_ms(start_time, False), _to_ms(end_time, True)
     daily = period not in _q.MINUTE_SIZE
+    if daily and len(stock_list) > 1:
+        _q.prefetch_daily(env, stock_list, period, start_ms, end_ms, int(count))
     out = {}
     for code in stock_list:
         bars = _q.query_kline(env, code, period, start_ms, end_ms, int(count), dividend_type or "none", bool(fill_data))
