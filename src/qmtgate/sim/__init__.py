@@ -35,9 +35,13 @@ def install(
     if market is None:
         universe_market = SimMarket(seed=seed)
         if not isinstance(clock, MarketClock):
-            clock = MarketClock(universe_market.calendar, mode=clock, speed=speed, replay_day=replay_day, start_ms=start_ms)
+            clock = MarketClock(
+                universe_market.calendar, mode=clock, speed=speed, replay_day=replay_day, start_ms=start_ms
+            )
         market = SimMarket(seed=seed, clock=clock)
-    env = _env.SimEnv(market, daily_preloaded=daily_preloaded, download_seconds_per_code=download_seconds_per_code)
+    env = _env.SimEnv(
+        market, daily_preloaded=daily_preloaded, download_seconds_per_code=download_seconds_per_code
+    )
     _env.bind(env)
     package = sys.modules["qmtgate.sim.xtquant"]
     sys.modules["xtquant"] = package

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .calendar import TradingCalendar
+from .rand import keyed_rng
 from .rules import CHINEXT_REFORM, ST_LIMIT_CHANGE, Board, limit_ticks
 from .timeutil import N_SEG, SEG_SIZES, day_start_ms
 from .universe import Universe
@@ -143,7 +144,9 @@ class DailyModel:
         self._lock = threading.RLock()
         self._chains: OrderedDict[int, Chain] = OrderedDict()
         self._knots: OrderedDict[tuple[int, int], Knots] = OrderedDict()
-        self._summaries: OrderedDict[tuple[int, int], tuple[int, np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+        self._summaries: OrderedDict[tuple[int, int], tuple[int, np.ndarray, np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
         self._cache_size = cache_size
         # session index of each listing; negative (days before the first session) for older listings
         self.list_index = np.array(
@@ -161,14 +164,17 @@ class DailyModel:
         ordinals = calendar.ordinals
         self._after_st_change = ordinals >= ST_LIMIT_CHANGE.toordinal()
         self._after_chinext = ordinals >= CHINEXT_REFORM.toordinal()
-        # knots are generated in monthly blocks (block id = year * 12 + month - 1): a live session
-        # needs one month for the whole market, a year of daily bars twelve blocks per instrument
-        self.block_id = np.array([d.year * 12 + d.month - 1 for d in self.days], dtype=np.int64)
+        # knots are generated in quarterly blocks (block id = year * 4 + quarter): a live session
+        # needs one quarter for the whole market, a year of daily bars four or five blocks per instrument
+        self.block_id = np.array([d.year * 4 + (d.month - 1) // 3 for d in self.days], dtype=np.int64)
         self._block_bounds = {
-            int(b): (int(np.argmax(self.block_id == b)), int(len(self.block_id) - np.argmax(self.block_id[::-1] == b) - 1))
+            int(b): (
+                int(np.argmax(self.block_id == b)),
+                int(len(self.block_id) - np.argmax(self.block_id[::-1] == b) - 1),
+            )
             for b in np.unique(self.block_id)
         }
-        mrng = np.random.default_rng([seed, 2])
+        mrng = keyed_rng(seed, 2)
         self.market = mrng.standard_t(5, size=(self.n_days, 7)) * np.sqrt(3 / 5)
         self.index_codes = [universe.instruments[i].code for i in universe.index_idx]
 
@@ -212,10 +218,12 @@ class DailyModel:
         self._remember(key, k)
         return k
 
-    def _remember(self, key: tuple[int, int], k: Knots) -> None:
-        k = Knots(k.first, k.knots.astype(np.int32), k.seg_high.astype(np.int32), k.seg_low.astype(np.int32),
-                  k.seg_volume.astype(np.int32), k.seg_amount, k.close.astype(np.int32))  # fmt: skip
-        self._summarize(key, k)
+    def _remember(self, key: tuple[int, int], k: Knots, summary: tuple | None = None) -> None:
+        if summary is None:
+            self._summarize(key, k)
+        else:
+            with self._lock:
+                self._summaries[key] = summary
         with self._lock:
             self._knots[key] = k
             self._knots.move_to_end(key)
@@ -223,7 +231,7 @@ class DailyModel:
                 self._knots.popitem(last=False)
 
     def summary(self, i: int, block: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        """(first session, daily high, daily low, daily amount) of a monthly block: all a daily bar
+        """(first session, daily high, daily low, daily amount) of a quarterly block: all a daily bar
         needs from the knots, kept in a larger cache than the knots themselves."""
         key = (i, block)
         with self._lock:
@@ -325,7 +333,7 @@ class DailyModel:
         n_years = self.days[-1].year - self.days[0].year + 1
         div_u = np.empty((k, n_years, 4))
         for r, i in enumerate(idx):
-            rng = np.random.default_rng([self.seed, 10, code_key(u.instruments[i].code)])
+            rng = keyed_rng(self.seed, 10, code_key(u.instruments[i].code))
             draws_n[r] = rng.standard_normal((3, n))
             draws_u[r] = rng.random((4, n))
             scalars[r] = rng.random(2)
@@ -516,7 +524,7 @@ class DailyModel:
                 self.chain(i)
 
     def _block_rows(self, c: Chain, block: int) -> tuple[int, int]:
-        """Calendar index range [lo, hi] of a monthly block within the chain's life (hi < lo if none)."""
+        """Calendar index range [lo, hi] of a quarterly block within the chain's life (hi < lo if none)."""
         lo, hi = self._block_bounds[block]
         return max(lo, c.start), hi
 
@@ -536,38 +544,40 @@ class DailyModel:
                 self.warm_knots(todo, block)
 
     def _stock_knots(self, i: int, block: int) -> Knots:
-        return self._stock_knots_many([i], block)[i]
+        return self._stock_knots_many([i], block)[0][i]
 
     def warm_knots(self, indices: list[int] | np.ndarray, block: int, chunk: int = 256) -> None:
-        """Compute (and cache) one monthly block's knots for many instruments in vectorised batches."""
+        """Compute (and cache) one quarterly block's knots for many instruments in vectorised batches."""
         with self._lock:
             todo = [int(i) for i in indices if (int(i), block) not in self._knots]
         self.warm(todo)
         stocks = [i for i in todo if self.u.kind[i] == "stock"]
         for a in range(0, len(stocks), chunk):
-            got = self._stock_knots_many(stocks[a : a + chunk], block)
+            got, summaries = self._stock_knots_many(stocks[a : a + chunk], block)
             for i, k in got.items():
-                self._remember((i, block), k)
+                self._remember((i, block), k, summaries[i])
         for i in todo:
             if self.u.kind[i] != "stock":
                 self.knots(i, block)
 
-    def _stock_knots_many(self, idx_list: list[int], block: int) -> dict[int, Knots]:
+    def _stock_knots_many(self, idx_list: list[int], block: int) -> tuple[dict[int, Knots], dict[int, tuple]]:
+        """Knots of many stocks for one block, and their (first, high, low, amount) summaries."""
         ylo, yhi = self._block_bounds[block]
         span = yhi - ylo + 1
         chains = [self.chain(i) for i in idx_list]
         parts = []
         for i, c in zip(idx_list, chains, strict=True):
             lo = max(ylo, c.start)
-            rng = np.random.default_rng([self.seed, 11, code_key(self.u.instruments[i].code), block])
+            rng = keyed_rng(self.seed, 11, code_key(self.u.instruments[i].code), block)
             draws = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo :]
             share = rng.random((span, 2))[lo - ylo :]
             rows = c.rows(lo, yhi)
             parts.append((i, lo, rows, draws, share))
         if not parts:
-            return {}
+            return {}, {}
         draws = np.concatenate([p[3] for p in parts])
         share = np.concatenate([p[4] for p in parts])
+
         def cat(attr: str) -> np.ndarray:
             return np.concatenate([getattr(c, attr)[p[2]] for c, p in zip(chains, parts, strict=True)])
 
@@ -593,15 +603,17 @@ class DailyModel:
         seg_low = np.where(locked, close[:, None], seg_low)
         seg_volume = _split_volume(volume, vol_noise, auc_share)
         seg_amount = _amounts(knots, seg_high, seg_low, close, seg_volume, tick)
+        batch = Knots(0, knots, seg_high, seg_low, seg_volume, seg_amount, close)
+        high, low, amount = batch.high, batch.low, seg_amount.sum(axis=1)
         out: dict[int, Knots] = {}
+        summaries: dict[int, tuple] = {}
         a = 0
         for (i, lo, *_), size in zip(parts, sizes, strict=True):
             sl = slice(a, a + size)
-            out[i] = Knots(
-                lo, knots[sl], seg_high[sl], seg_low[sl], seg_volume[sl], seg_amount[sl], close[sl]
-            )
+            out[i] = Knots(lo, knots[sl], seg_high[sl], seg_low[sl], seg_volume[sl], seg_amount[sl], close[sl])
+            summaries[i] = (lo, high[sl], low[sl], amount[sl])
             a += size
-        return out
+        return out, summaries
 
     # ------------------------------------------------------------------ indices
 
@@ -725,7 +737,7 @@ class DailyModel:
         start = int(max(self.list_index[i], 0))
         idx = self.chain(self._tracked(i))
         n = self.n_days - start
-        rng = np.random.default_rng([self.seed, 12, code_key(inst.code)])
+        rng = keyed_rng(self.seed, 12, code_key(inst.code))
         noise = rng.normal(size=self.n_days)[start:] * float(u.sigma[i])
         vol_eps = rng.normal(size=self.n_days)[start:]
         ratio = idx.close[start:] / np.maximum(idx.pre[start:], 1)
@@ -771,7 +783,7 @@ class DailyModel:
         knots[:, -1] = np.clip(knots[:, -1], down, up)
         seg_high = np.maximum(track(ik.seg_high[a : a + d]), np.maximum(knots[:, :-1], knots[:, 1:]))
         seg_low = np.minimum(track(ik.seg_low[a : a + d]), np.minimum(knots[:, :-1], knots[:, 1:]))
-        rng = np.random.default_rng([self.seed, 13, code_key(self.u.instruments[i].code), block])
+        rng = keyed_rng(self.seed, 13, code_key(self.u.instruments[i].code), block)
         span = self._block_bounds[block][1] - self._block_bounds[block][0] + 1
         off = lo - self._block_bounds[block][0]
         vol_noise = np.exp(0.25 * rng.normal(size=(span, N_SEG)))[off : off + d]
@@ -794,22 +806,25 @@ def _draw_knots(
     exc: np.ndarray,
     auction_eps: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segment boundary prices (a Brownian bridge in log space from the open to the last continuous
-    price), and each segment's high/low as excursions beyond its end points, all within the limits."""
-    cc = np.clip(np.rint(close * np.exp(0.002 * auction_eps)), down, up)
-    walk = np.concatenate([np.zeros((len(z), 1)), np.cumsum(z * _SEG_W, axis=1)], axis=1)
-    bridge = walk - _SEG_FRAC * walk[:, -1:]
-    lo, lc = np.log(np.maximum(opn, 1)), np.log(np.maximum(cc, 1))
-    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), lo.shape)[:, None]
-    logk = lo[:, None] + _SEG_FRAC * (lc - lo)[:, None] + 0.8 * sig * bridge
-    knots = np.clip(np.rint(np.exp(logk)), down[:, None], up[:, None]).astype(np.int64)
+    """Segment boundary prices (a Brownian bridge from the open to the last continuous price, in
+    price space: an intraday move is small enough for that), and each segment's high/low as
+    excursions beyond its end points, all within the limits."""
+    o = opn.astype(np.float64)
+    cc = np.clip(np.rint(close * (1.0 + 0.002 * auction_eps)), down, up)
+    walk = np.cumsum(z * _SEG_W, axis=1)
+    bridge = np.empty((len(z), N_SEG + 1))
+    bridge[:, 0] = 0.0
+    bridge[:, 1:] = walk - _SEG_FRAC[1:] * walk[:, -1:]
+    sig = (0.8 * np.asarray(sigma, dtype=np.float64) * o)[:, None] if np.ndim(sigma) else (0.8 * sigma * o)[:, None]
+    path = o[:, None] + _SEG_FRAC * (cc - o)[:, None] + sig * bridge
+    knots = np.clip(np.rint(path), down[:, None], up[:, None]).astype(np.int64)
     knots[:, 0] = opn
     knots[:, -1] = cc
     hi_end = np.maximum(knots[:, :-1], knots[:, 1:])
     lo_end = np.minimum(knots[:, :-1], knots[:, 1:])
-    span = 0.35 * sig * _SEG_SPAN
-    seg_high = np.minimum(np.ceil(hi_end * np.exp(span * exc[:, 0])), up[:, None]).astype(np.int64)
-    seg_low = np.maximum(np.floor(lo_end * np.exp(-span * exc[:, 1])), down[:, None]).astype(np.int64)
+    span = (0.35 * np.asarray(sigma, dtype=np.float64))[..., None] * _SEG_SPAN if np.ndim(sigma) else 0.35 * sigma * _SEG_SPAN
+    seg_high = np.minimum(np.ceil(hi_end * (1.0 + span * exc[:, 0])), up[:, None]).astype(np.int64)
+    seg_low = np.maximum(np.floor(lo_end * (1.0 - span * exc[:, 1])), down[:, None]).astype(np.int64)
     return knots, np.maximum(seg_high, hi_end), np.minimum(seg_low, lo_end)
 
 

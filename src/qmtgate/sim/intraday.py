@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .rand import keyed_rng
 from .timeutil import SEG_LEN
 
 _MAX_LEN = SEG_LEN
@@ -61,7 +62,7 @@ def simulate_segments(rows: SegmentRows) -> SegmentPaths:
     uni = np.empty((n, L + 5))
     nor = np.empty((n, 2, L))
     for r, key in enumerate(rows.seeds):
-        rng = np.random.default_rng(key)
+        rng = keyed_rng(*key)
         uni[r] = rng.random(L + 5)
         nor[r] = rng.standard_normal((2, L))
     active = rows.volume > 0
@@ -161,7 +162,7 @@ def auction_path(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indicative prices of the opening call auction (09:15:00-09:24:57, 200 snapshots), converging
     on the opening price; and which snapshots are published (order activity)."""
-    rng = np.random.default_rng(key)
+    rng = keyed_rng(*key)
     noise = rng.standard_normal(200)
     active = rng.random(200) < max(p_active, 0.3)
     fade = np.linspace(1.0, 0.0, 200)

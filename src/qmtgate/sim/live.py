@@ -72,9 +72,15 @@ class LiveSession:
 
     # ------------------------------------------------------------------ advancing
 
-    def advance(self, t: MarketTime, on_slot: Callable[[int, np.ndarray], None] | None = None) -> None:
+    def advance(
+        self,
+        t: MarketTime,
+        on_slot: Callable[[int, np.ndarray], None] | None = None,
+        max_replay: int | None = MAX_REPLAY_SLOTS,
+    ) -> None:
         """Move the state to ``t``. With ``on_slot``, call ``on_slot(slot, emitted_rows)`` after each
-        slot (only the last ``MAX_REPLAY_SLOTS`` slots of a long catch-up are replayed one by one)."""
+        slot; of a long catch-up only the last ``max_replay`` slots are replayed one by one (None: all),
+        the rest arrive as one conflated update."""
         with self._lock:
             if t.day_index < 0:
                 return
@@ -83,7 +89,12 @@ class LiveSession:
             target = min(t.slot, N_SLOTS - 1)
             if target <= self.slot:
                 return
-            first_emit = max(self.slot + 1, target - MAX_REPLAY_SLOTS + 1) if on_slot else target + 1
+            if on_slot is None:
+                first_emit = target + 1
+            elif max_replay is None:
+                first_emit = self.slot + 1
+            else:
+                first_emit = max(self.slot + 1, target - max_replay + 1)
             if first_emit > self.slot + 1:
                 changed = self._apply_range(self.slot + 1, first_emit - 1)
                 if on_slot is not None and changed.any():
@@ -102,19 +113,29 @@ class LiveSession:
             vol = self.seg_volume[:, 0]
             emitted = vol > 0
             price = self.knots[:, 0]
-            self._trade(emitted, price, vol, self.seg_amount[:, 0], np.where(vol > 0, np.maximum(vol // 8, 1), 0))
+            self._trade(
+                emitted, price, vol, self.seg_amount[:, 0], np.where(vol > 0, np.maximum(vol // 8, 1), 0)
+            )
             s.open = np.where(emitted, price, s.open)
         elif k == CLOSE_SLOT:
             vol = self.seg_volume[:, -1]
             emitted = vol > 0
-            self._trade(emitted, self.close, vol, self.seg_amount[:, -1], np.where(vol > 0, np.maximum(vol // 8, 1), 0))
+            self._trade(
+                emitted,
+                self.close,
+                vol,
+                self.seg_amount[:, -1],
+                np.where(vol > 0, np.maximum(vol // 8, 1), 0),
+            )
         else:
             c = k - CONT0
             j = int(np.searchsorted(SEG_BOUNDS, c, side="right") - 1)
             pos = c - int(SEG_BOUNDS[j])
             seg = self._segment(j)
             emitted = seg.traded[:, pos]
-            self._trade(emitted, seg.price[:, pos], seg.volume[:, pos], seg.amount[:, pos], seg.trades[:, pos])
+            self._trade(
+                emitted, seg.price[:, pos], seg.volume[:, pos], seg.amount[:, pos], seg.trades[:, pos]
+            )
         emitted = emitted & self.listed
         s.slot = np.where(emitted, k, s.slot)
         self.slot = k
@@ -130,7 +151,9 @@ class LiveSession:
                 j = int(np.searchsorted(SEG_BOUNDS, c0, side="right") - 1)
                 seg_end = CONT0 + int(SEG_BOUNDS[j + 1]) - 1
                 e = min(b, seg_end)
-                changed |= self._apply_continuous_block(j, c0 - int(SEG_BOUNDS[j]), e - CONT0 - int(SEG_BOUNDS[j]))
+                changed |= self._apply_continuous_block(
+                    j, c0 - int(SEG_BOUNDS[j]), e - CONT0 - int(SEG_BOUNDS[j])
+                )
                 self.slot = e
                 k = e + 1
             else:
@@ -157,7 +180,9 @@ class LiveSession:
         s.slot = np.where(any_t, CONT0 + int(SEG_BOUNDS[j]) + last_pos, s.slot)
         return any_t
 
-    def _trade(self, emitted: np.ndarray, price: np.ndarray, vol: np.ndarray, amt: np.ndarray, trades: np.ndarray) -> None:
+    def _trade(
+        self, emitted: np.ndarray, price: np.ndarray, vol: np.ndarray, amt: np.ndarray, trades: np.ndarray
+    ) -> None:
         s = self.state
         s.cum_volume = s.cum_volume + vol
         s.cum_amount = s.cum_amount + amt
@@ -178,7 +203,13 @@ class LiveSession:
             s = self.state
             sub = SnapshotArrays(**{f: getattr(s, f)[rows] for f in SnapshotArrays.__dataclass_fields__})
             m = self.m
-            return build_tick_dicts(sub, self.day_start_ms, m.universe.kind[rows] == "index", m.universe.p_trade[rows], m.keys[rows])
+            return build_tick_dicts(
+                sub,
+                self.day_start_ms,
+                m.universe.kind[rows] == "index",
+                m.universe.p_trade[rows],
+                m.keys[rows],
+            )
 
 
 @dataclass
@@ -199,7 +230,13 @@ class Subscription:
 class Publisher:
     """Follows the clock; after each 3 s slot, calls every subscription's callback with its updates."""
 
-    def __init__(self, market: SimMarket, session: LiveSession, faults, bar_payload: Callable[[Subscription, int], dict | None]) -> None:
+    def __init__(
+        self,
+        market: SimMarket,
+        session: LiveSession,
+        faults,
+        bar_payload: Callable[[Subscription, int], dict | None],
+    ) -> None:
         self.m = market
         self.session = session
         self.faults = faults

@@ -405,4 +405,18 @@ def _build_day_context(m: SimMarket, d: int) -> DayContext:
         ind, act = auction_path(di.knots[0], di.down, di.up, [m.seed, 22, di.key, ordinal], di.p_trade)
         auction[i] = ind
         active[i] = act & (di.seg_volume[0] > 0)
-    return DayContext(ordinal, listed, knots, seg_high, seg_low, seg_volume, seg_amount, close, pre, down, up, auction, active)
+    return DayContext(
+        ordinal,
+        listed,
+        knots,
+        seg_high,
+        seg_low,
+        seg_volume,
+        seg_amount,
+        close,
+        pre,
+        down,
+        up,
+        auction,
+        active,
+    )

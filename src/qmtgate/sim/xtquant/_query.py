@@ -110,7 +110,9 @@ def _daily_bars(env: SimEnv, i: int, days: list[int], today: int | None, t: Mark
         runs = np.split(np.asarray(days), np.flatnonzero(np.diff(days) != 1) + 1)
         for run in runs:
             b = m.daily.bars(i, int(run[0]), int(run[-1]))
-            susp = np.where(b.flags & FLAG_SUSPENDED, 1, np.where(b.flags & FLAG_RESUMED, -1, 0)).astype(np.int32)
+            susp = np.where(b.flags & FLAG_SUSPENDED, 1, np.where(b.flags & FLAG_RESUMED, -1, 0)).astype(
+                np.int32
+            )
             parts.append(
                 Bars(
                     time=np.array([day_start_ms(m.calendar.day(int(d))) for d in b.index], np.int64),
@@ -173,7 +175,12 @@ def _group(b: Bars, keys: np.ndarray, label_time: np.ndarray | None = None) -> B
         low = np.fmin.reduceat(b.low, starts)
     # open: the first bar in the group with trades (a suspended/empty bar carries the last close)
     traded = b.volume > 0
-    first_traded = np.array([s + int(np.argmax(traded[s : e + 1])) if traded[s : e + 1].any() else s for s, e in zip(starts, ends, strict=True)])
+    first_traded = np.array(
+        [
+            s + int(np.argmax(traded[s : e + 1])) if traded[s : e + 1].any() else s
+            for s, e in zip(starts, ends, strict=True)
+        ]
+    )
     return Bars(
         time=b.time[ends] if label_time is None else label_time,
         open=b.open[first_traded],
@@ -230,8 +237,12 @@ def _minute_day(env: SimEnv, i: int, d: int, size: int, upto_slot: int | None) -
     groups = _minute_groups(size)[:n]
     g = _group(b, groups)
     last_bar = np.concatenate([np.flatnonzero(groups[1:] != groups[:-1]), [n - 1]])
-    g.time = start + MINUTE_LABELS[np.minimum(_group_end_bar(size)[groups[last_bar]], 240)].astype(np.int64) * 1000
-    g.filled = np.logical_and.reduceat(mb["filled"], np.concatenate([[0], np.flatnonzero(groups[1:] != groups[:-1]) + 1]))  # type: ignore[attr-defined]
+    g.time = (
+        start + MINUTE_LABELS[np.minimum(_group_end_bar(size)[groups[last_bar]], 240)].astype(np.int64) * 1000
+    )
+    g.filled = np.logical_and.reduceat(
+        mb["filled"], np.concatenate([[0], np.flatnonzero(groups[1:] != groups[:-1]) + 1])
+    )  # type: ignore[attr-defined]
     return g
 
 
@@ -325,12 +336,18 @@ def query_kline(
             parts.insert(0, b)
             got += len(b)
         bars = Bars.concat(parts)
-        filled = np.concatenate([getattr(p, "filled", np.zeros(len(p), bool)) for p in parts]) if parts else np.zeros(0, bool)
+        filled = (
+            np.concatenate([getattr(p, "filled", np.zeros(len(p), bool)) for p in parts])
+            if parts
+            else np.zeros(0, bool)
+        )
     else:
         bars = _daily_bars(env, i, days, today, t)
         filled = (bars.suspend == 1) if len(bars) else np.zeros(0, bool)
         if period in ("1w", "1mon", "1q", "1hy", "1y") and len(bars):
-            keys = np.array([a * 100 + b for a, b in (_period_key(m.calendar.day(int(d)), period) for d in bars.day)])
+            keys = np.array(
+                [a * 100 + b for a, b in (_period_key(m.calendar.day(int(d)), period) for d in bars.day)]
+            )
             filled_any = filled
             bars = _group(bars, keys)
             filled = np.zeros(len(bars), bool) if len(filled_any) else filled_any
@@ -352,7 +369,9 @@ def query_kline(
 _SESSIONS_PER_BAR = {"1d": 1, "1w": 5, "1mon": 23, "1q": 65, "1hy": 125, "1y": 250}
 
 
-def prefetch_daily(env: SimEnv, codes: list[str], period: str, start_ms: int | None, end_ms: int | None, count: int) -> None:
+def prefetch_daily(
+    env: SimEnv, codes: list[str], period: str, start_ms: int | None, end_ms: int | None, count: int
+) -> None:
     """Generate the daily data a multi-code query will read in vectorised batches first."""
     m = env.market
     cal = m.calendar
@@ -399,7 +418,9 @@ def bars_to_columns(bars: Bars, fields: list[str], daily: bool) -> tuple[list[st
 # ---------------------------------------------------------------------- ticks
 
 
-def query_ticks(env: SimEnv, code: str, start_ms: int | None, end_ms: int | None, count: int) -> list[dict] | None:
+def query_ticks(
+    env: SimEnv, code: str, start_ms: int | None, end_ms: int | None, count: int
+) -> list[dict] | None:
     """Tick (L1 snapshot) records of one code in [start, end], oldest first (None: unknown code)."""
     m = env.market
     i = m.index_of(code)

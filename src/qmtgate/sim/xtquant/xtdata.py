@@ -7,7 +7,6 @@ Times given as ``datetime`` are read as Asia/Shanghai wall time (the real SDK us
 which on a QMT PC is China time); all timestamps are epoch milliseconds.
 """
 
-
 import datetime as _dt
 import time as _time
 import traceback as _traceback
@@ -159,7 +158,9 @@ def _kline_frames(field_list, stock_list, period, start_time, end_time, count, d
         _q.prefetch_daily(env, stock_list, period, start_ms, end_ms, int(count))
     out = {}
     for code in stock_list:
-        bars = _q.query_kline(env, code, period, start_ms, end_ms, int(count), dividend_type or "none", bool(fill_data))
+        bars = _q.query_kline(
+            env, code, period, start_ms, end_ms, int(count), dividend_type or "none", bool(fill_data)
+        )
         if bars is None:
             out[code] = _pd.DataFrame(columns=fields)
             continue
@@ -187,32 +188,68 @@ def _tick_frames(field_list, stock_list, start_time, end_time, count):
     return out
 
 
-def get_market_data_ex(field_list=[], stock_list=[], period="1d", start_time="", end_time="", count=-1, dividend_type="none", fill_data=True):  # noqa: B006
+def get_market_data_ex(
+    field_list=[],
+    stock_list=[],
+    period="1d",
+    start_time="",
+    end_time="",
+    count=-1,
+    dividend_type="none",
+    fill_data=True,
+):  # noqa: B006
     if period in _q.KLINE_PERIODS:
-        return _kline_frames(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data)
+        return _kline_frames(
+            field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data
+        )
     if period == "tick":
         return _tick_frames(field_list, stock_list, start_time, end_time, count)
     _enter("get_market_data_ex")
     return {}
 
 
-def get_local_data(field_list=[], stock_list=[], period="1d", start_time="", end_time="", count=-1, dividend_type="none", fill_data=True, data_dir=None):  # noqa: B006
-    return get_market_data_ex(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data)
+def get_local_data(
+    field_list=[],
+    stock_list=[],
+    period="1d",
+    start_time="",
+    end_time="",
+    count=-1,
+    dividend_type="none",
+    fill_data=True,
+    data_dir=None,
+):  # noqa: B006
+    return get_market_data_ex(
+        field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data
+    )
 
 
-def get_market_data(field_list=[], stock_list=[], period="1d", start_time="", end_time="", count=-1, dividend_type="none", fill_data=True):  # noqa: B006
+def get_market_data(
+    field_list=[],
+    stock_list=[],
+    period="1d",
+    start_time="",
+    end_time="",
+    count=-1,
+    dividend_type="none",
+    fill_data=True,
+):  # noqa: B006
     if period == "tick":
         frames = _tick_frames(field_list, stock_list, start_time, end_time, count)
         return {code: _tick_records(frame) for code, frame in frames.items()}
     if period not in _q.KLINE_PERIODS:
         _enter("get_market_data")
         return {}
-    frames = _kline_frames(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data)
+    frames = _kline_frames(
+        field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data
+    )
     fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
     labels = sorted(set().union(*[set(f.index) for f in frames.values()])) if frames else []
     out = {}
     for f in fields:
-        table = _pd.DataFrame({code: frame[f] for code, frame in frames.items()}).T if frames else _pd.DataFrame()
+        table = (
+            _pd.DataFrame({code: frame[f] for code, frame in frames.items()}).T if frames else _pd.DataFrame()
+        )
         out[f] = table.reindex(index=list(stock_list), columns=labels)
     return out
 
@@ -237,11 +274,22 @@ def _tick_records(frame: _pd.DataFrame) -> _np.ndarray:
     return arr
 
 
-def get_full_kline(field_list=[], stock_list=[], period="1m", start_time="", end_time="", count=1, dividend_type="none", fill_data=True):  # noqa: B006
+def get_full_kline(
+    field_list=[],
+    stock_list=[],
+    period="1m",
+    start_time="",
+    end_time="",
+    count=1,
+    dividend_type="none",
+    fill_data=True,
+):  # noqa: B006
     env = _enter("get_full_kline")
     t = env.now()
     day = env.market.calendar.day(max(t.day_index, 0)).strftime("%Y%m%d")
-    return get_market_data(field_list, stock_list, period, start_time or day, end_time, count, dividend_type, fill_data)
+    return get_market_data(
+        field_list, stock_list, period, start_time or day, end_time, count, dividend_type, fill_data
+    )
 
 
 def _resolve_codes(env: _env.SimEnv, code_list) -> list[int]:
@@ -263,7 +311,9 @@ def _resolve_codes(env: _env.SimEnv, code_list) -> list[int]:
 def get_full_tick(code_list):
     env = _enter("get_full_tick")
     env.sync()
-    rows = env.session.rows_with_data(_np.asarray(sorted(set(_resolve_codes(env, code_list))), dtype=_np.int64))
+    rows = env.session.rows_with_data(
+        _np.asarray(sorted(set(_resolve_codes(env, code_list))), dtype=_np.int64)
+    )
     if not len(rows):
         return {}
     codes = [env.market.universe.instruments[int(r)].code for r in rows]
@@ -277,7 +327,9 @@ def subscribe_quote(stock_code, period="1d", start_time="", end_time="", count=0
     return subscribe_quote2(stock_code, period, start_time, end_time, count, None, callback)
 
 
-def subscribe_quote2(stock_code, period="1d", start_time="", end_time="", count=0, dividend_type=None, callback=None):
+def subscribe_quote2(
+    stock_code, period="1d", start_time="", end_time="", count=0, dividend_type=None, callback=None
+):
     env = _enter("subscribe_quote")
     if period not in _q.KLINE_PERIODS and period != "tick":
         return -1
@@ -286,7 +338,16 @@ def subscribe_quote2(stock_code, period="1d", start_time="", end_time="", count=
     if i is not None:
         rows[i] = True
     seq = env.next_seq()
-    sub = _Subscription(seq, callback, env.faults.generation, rows, code=stock_code, period=period, whole=False, pending_first=False)
+    sub = _Subscription(
+        seq,
+        callback,
+        env.faults.generation,
+        rows,
+        code=stock_code,
+        period=period,
+        whole=False,
+        pending_first=False,
+    )
     sub.extra["dividend_type"] = dividend_type or "none"
     return env.subscribe(sub)
 
@@ -309,12 +370,14 @@ def _bar_push(sub: _Subscription, slot: int):
     env = _env.current()
     if slot < _OPEN_SLOT:
         return None
-    frames = _kline_frames([], [sub.code], sub.period, "", "", 1, sub.extra.get("dividend_type", "none"), True)
+    frames = _kline_frames(
+        [], [sub.code], sub.period, "", "", 1, sub.extra.get("dividend_type", "none"), True
+    )
     frame = frames.get(sub.code)
     if frame is None or frame.empty:
         return None
-    row = frame.iloc[-1]
-    item = {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in frame.columns}
+    # column by column: a row Series would upcast the int columns (time, volume...) to float
+    item = {k: frame[k].iloc[-1].item() for k in frame.columns}
     _ = env
     return {sub.code: [item]}
 
