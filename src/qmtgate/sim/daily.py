@@ -597,10 +597,11 @@ class DailyModel:
         vol_noise = np.exp(0.25 * z[:, ::-1])
         auc_share = 0.005 + 0.02 * share
         knots, seg_high, seg_low = _draw_knots(opn, close, down, up, sigma, z, exc, auction_eps)
-        locked = ((flags & FLAG_LOCKED) > 0)[:, None]
-        knots = np.where(locked, close[:, None], knots)
-        seg_high = np.where(locked, close[:, None], seg_high)
-        seg_low = np.where(locked, close[:, None], seg_low)
+        # one-price days (locked at a limit, or suspended: no trade at all) have no intraday range
+        flat = ((flags & (FLAG_LOCKED | FLAG_SUSPENDED)) > 0)[:, None]
+        knots = np.where(flat, close[:, None], knots)
+        seg_high = np.where(flat, close[:, None], seg_high)
+        seg_low = np.where(flat, close[:, None], seg_low)
         seg_volume = _split_volume(volume, vol_noise, auc_share)
         seg_amount = _amounts(knots, seg_high, seg_low, close, seg_volume, tick)
         batch = Knots(0, knots, seg_high, seg_low, seg_volume, seg_amount, close)
@@ -651,6 +652,10 @@ class DailyModel:
         return out
 
     def _index_chain(self, i: int) -> Chain:
+        self.warm(self._members(i))
+        return self._index_chain_from_members(i)
+
+    def _index_chain_from_members(self, i: int) -> Chain:
         """Level_t = level_{t-1} x sum(w x close_t) / sum(w x preClose_t) over seasoned, trading members;
         the chain is then scaled so that the level at the calendar's end is the index's anchor."""
         lo, hi = 0, self.n_days - 1
@@ -680,6 +685,10 @@ class DailyModel:
         )
 
     def _index_knots(self, i: int, block: int) -> Knots:
+        self.warm_knots(self._members(i), block)
+        return self._index_knots_from_members(i, block)
+
+    def _index_knots_from_members(self, i: int, block: int) -> Knots:
         """Index knots = member knots weighted as in the chain (exact at every segment boundary);
         segment highs/lows add half the members' average excursion (their extremes do not coincide)."""
         c = self.chain(i)

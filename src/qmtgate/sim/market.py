@@ -62,6 +62,10 @@ class _Shared:
     def __init__(self, seed: int, history_start: dt.date) -> None:
         self.universe = build_universe(seed)
         self.calendar = TradingCalendar(history_start)
+        cal = self.calendar
+        self.universe.snap_listing_dates(
+            lambda day: cal.day(cal.index_on_or_after(day)) if cal.first <= day <= cal.last else day
+        )
         self.daily = DailyModel(self.universe, self.calendar, seed)
         self.lock = threading.RLock()
         self.days: dict[int, DayContext] = {}
@@ -249,6 +253,39 @@ class SimMarket:
         )
         return kept, a
 
+    def tick_history(self, i: int, d: int, upto_slot: int = N_SLOTS - 1) -> list[dict]:
+        """Every snapshot one instrument published in session ``d`` up to ``upto_slot`` (vectorised)."""
+        if not self.listed_by(i, d):
+            return []
+        p = self.day_path(i, d)
+        slots = np.flatnonzero(p.emitted[: upto_slot + 1])
+        if not len(slots):
+            return []
+        n = len(slots)
+        opened = slots >= OPEN_SLOT
+        a = SnapshotArrays(
+            slot=slots.astype(np.int64),
+            price=p.price[slots],
+            open=np.where(opened, p.open_price, 0).astype(np.int64),
+            high=p.running_high[slots],
+            low=p.running_low[slots],
+            cum_volume=p.cum_volume[slots],
+            cum_amount=p.cum_amount[slots],
+            cum_trades=p.cum_trades[slots],
+            pre=np.full(n, p.pre, np.int64),
+            down=np.full(n, p.down, np.int64),
+            up=np.full(n, p.up, np.int64),
+            tick=np.full(n, p.tick),
+            auction_volume=np.full(n, p.volume[OPEN_SLOT], np.int64),
+        )
+        return build_tick_dicts(
+            a,
+            ms_of(self.calendar.day(d), 0),
+            np.full(n, self.universe.kind[i] == "index"),
+            np.full(n, self.universe.p_trade[i]),
+            np.full(n, self.keys[i], np.int64),
+        )
+
     def tick_dicts(self, idx: list[int], d: int, slot: int) -> list[dict]:
         kept, a = self.snapshot_arrays(idx, d, slot)
         if not kept:
@@ -304,7 +341,7 @@ class SimMarket:
             "UniCode": inst.symbol,
             "CreateDate": "0",
             "OpenDate": inst.list_date.strftime("%Y%m%d"),
-            "ExpireDate": 99999999,
+            "ExpireDate": "99999999",
             "PreClose": pre,
             "SettlementPrice": pre,
             "UpStopPrice": up,

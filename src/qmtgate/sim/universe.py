@@ -9,6 +9,7 @@ array arithmetic over the universe.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,6 +165,12 @@ class Universe:
 
     def __len__(self) -> int:
         return len(self.instruments)
+
+    def snap_listing_dates(self, first_session_on_or_after: Callable[[dt.date], dt.date]) -> None:
+        """Move every listing date to the first session on or after it (a listing is a session)."""
+        for inst in self.instruments:
+            inst.list_date = first_session_on_or_after(inst.list_date)
+        self.list_ordinal = np.array([inst.list_date.toordinal() for inst in self.instruments], dtype=np.int64)
 
     def _with_trade_probability(self) -> Universe:
         """Liquid names trade in nearly every 3 s interval, illiquid ones in a few."""

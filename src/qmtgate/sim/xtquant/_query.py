@@ -77,24 +77,27 @@ def empty_bars() -> Bars:
 # ---------------------------------------------------------------------- what is visible
 
 
-def _visible_today(env: SimEnv, i: int, t: MarketTime) -> bool:
-    """Today's (forming) data is visible for subscribed instruments once the session has traded."""
+def _visible_today(env: SimEnv, i: int, t: MarketTime, mirror: bool = False) -> bool:
+    """Today's (forming) data is visible for subscribed instruments once the session has traded
+    (for every instrument through the K-line mirror)."""
     if t.day_index < 0 or t.slot < OPEN_SLOT or t.slot >= CLOSE_SLOT:
         return False
-    return bool(env.subscribed_rows()[i]) and env.market.listed_by(i, t.day_index)
+    return (mirror or bool(env.subscribed_rows()[i])) and env.market.listed_by(i, t.day_index)
 
 
-def _available_days(env: SimEnv, code: str, i: int, period: str, t: MarketTime) -> tuple[list[int], bool]:
-    """Complete sessions with local data (ascending), and whether today's forming data is visible."""
+def _available_days(
+    env: SimEnv, code: str, i: int, period: str, t: MarketTime, mirror: bool = False
+) -> tuple[list[int], bool]:
+    """Complete sessions with local data (ascending), and whether today's forming data is visible.
+    ``mirror``: the K-line mirror (get_full_kline) also holds the latest complete session."""
     m = env.market
     start = m.daily.chain(i).start
     last = m.last_complete_day(t)
     have = env.store.days(code, period)
-    if have is None:
-        days = list(range(start, last + 1))
-    else:
-        days = sorted(d for d in have if start <= d <= last)
-    return days, _visible_today(env, i, t)
+    days = list(range(start, last + 1)) if have is None else sorted(d for d in have if start <= d <= last)
+    if mirror and start <= last and (not days or days[-1] != last):
+        days.append(last)
+    return days, _visible_today(env, i, t, mirror)
 
 
 # ---------------------------------------------------------------------- daily-type periods
@@ -170,11 +173,16 @@ def _group(b: Bars, keys: np.ndarray, label_time: np.ndarray | None = None) -> B
         return b
     starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
     ends = np.concatenate([starts[1:], [len(b)]]) - 1
-    with np.errstate(invalid="ignore"):
-        high = np.fmax.reduceat(b.high, starts)
-        low = np.fmin.reduceat(b.low, starts)
-    # open: the first bar in the group with trades (a suspended/empty bar carries the last close)
+    # a bar without trades (suspended day, quiet minute) only carries the last close: it sets no
+    # high or low unless nothing in the group traded
     traded = b.volume > 0
+    with np.errstate(invalid="ignore"):
+        high = np.fmax.reduceat(np.where(traded, b.high, np.nan), starts)
+        low = np.fmin.reduceat(np.where(traded, b.low, np.nan), starts)
+    quiet = ~np.logical_or.reduceat(traded, starts)
+    high = np.where(quiet, b.high[starts], high)
+    low = np.where(quiet, b.low[starts], low)
+    # open: the first bar in the group with trades
     first_traded = np.array(
         [
             s + int(np.argmax(traded[s : e + 1])) if traded[s : e + 1].any() else s
@@ -295,8 +303,9 @@ def query_kline(
     count: int,
     dividend_type: str,
     fill_data: bool,
+    mirror: bool = False,
 ) -> Bars | None:
-    """Bars for one code (None for an unknown code)."""
+    """Bars for one code (None for an unknown code); ``mirror``: as read by get_full_kline."""
     m = env.market
     i = m.index_of(code)
     if i is None:
@@ -304,7 +313,7 @@ def query_kline(
     if count == 0:
         return empty_bars()
     t = env.now()
-    days, today_visible = _available_days(env, code, i, period, t)
+    days, today_visible = _available_days(env, code, i, period, t, mirror)
     today = t.day_index if today_visible else None
     lo_ms = start_ms if start_ms is not None else -(2**62)
     hi_ms = min(end_ms if end_ms is not None else 2**62, t.now_ms + 86_400_000)
@@ -442,14 +451,10 @@ def query_ticks(
         if start + 86_400_000 < lo_ms:
             break
         upto = t.slot if d == t.day_index else len(SLOT_SECONDS) - 1
-        path = m.day_path(i, d)
-        slots = np.flatnonzero(path.emitted[: upto + 1])
-        times = start + SLOT_SECONDS[slots] * 1000
-        slots = slots[(times >= lo_ms) & (times <= hi_ms)]
-        if count > 0:
-            slots = slots[-(count - len(out)) :] if count - len(out) < len(slots) else slots
-        recs = [m.tick_dict(i, d, int(k)) for k in slots]
-        out = [r for r in recs if r is not None] + out
+        recs = [r for r in m.tick_history(i, d, upto) if lo_ms <= r["time"] <= hi_ms]
+        if count > 0 and count - len(out) < len(recs):
+            recs = recs[len(recs) - (count - len(out)) :]
+        out = recs + out
         if count > 0 and len(out) >= count:
             break
     return out[-count:] if count > 0 else out

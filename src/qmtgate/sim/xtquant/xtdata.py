@@ -7,6 +7,7 @@ Times given as ``datetime`` are read as Asia/Shanghai wall time (the real SDK us
 which on a QMT PC is China time); all timestamps are epoch milliseconds.
 """
 
+import contextlib as _contextlib
 import datetime as _dt
 import time as _time
 import traceback as _traceback
@@ -149,7 +150,9 @@ def _to_ms(value, is_end: bool) -> int | None:
 # ---------------------------------------------------------------------- market data
 
 
-def _kline_frames(field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data):
+def _kline_frames(
+    field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data, mirror=False
+):
     env = _enter("get_market_data_ex")
     fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
     start_ms, end_ms = _to_ms(start_time, False), _to_ms(end_time, True)
@@ -159,7 +162,7 @@ def _kline_frames(field_list, stock_list, period, start_time, end_time, count, d
     out = {}
     for code in stock_list:
         bars = _q.query_kline(
-            env, code, period, start_ms, end_ms, int(count), dividend_type or "none", bool(fill_data)
+            env, code, period, start_ms, end_ms, int(count), dividend_type or "none", bool(fill_data), mirror
         )
         if bars is None:
             out[code] = _pd.DataFrame(columns=fields)
@@ -197,7 +200,7 @@ def get_market_data_ex(
     count=-1,
     dividend_type="none",
     fill_data=True,
-):  # noqa: B006
+):
     if period in _q.KLINE_PERIODS:
         return _kline_frames(
             field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data
@@ -218,7 +221,7 @@ def get_local_data(
     dividend_type="none",
     fill_data=True,
     data_dir=None,
-):  # noqa: B006
+):
     return get_market_data_ex(
         field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data
     )
@@ -233,7 +236,7 @@ def get_market_data(
     count=-1,
     dividend_type="none",
     fill_data=True,
-):  # noqa: B006
+):
     if period == "tick":
         frames = _tick_frames(field_list, stock_list, start_time, end_time, count)
         return {code: _tick_records(frame) for code, frame in frames.items()}
@@ -243,6 +246,11 @@ def get_market_data(
     frames = _kline_frames(
         field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data
     )
+    return _field_major(frames, field_list, stock_list)
+
+
+def _field_major(frames, field_list, stock_list):
+    """{code: DataFrame(times x fields)} -> {field: DataFrame(codes x times)}."""
     fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
     labels = sorted(set().union(*[set(f.index) for f in frames.values()])) if frames else []
     out = {}
@@ -283,13 +291,25 @@ def get_full_kline(
     count=1,
     dividend_type="none",
     fill_data=True,
-):  # noqa: B006
+):
     env = _enter("get_full_kline")
+    if period not in _q.KLINE_PERIODS:
+        return {}
     t = env.now()
     day = env.market.calendar.day(max(t.day_index, 0)).strftime("%Y%m%d")
-    return get_market_data(
-        field_list, stock_list, period, start_time or day, end_time, count, dividend_type, fill_data
+    # the K-line mirror holds the latest session of every instrument: no download or subscription needed
+    frames = _kline_frames(
+        field_list,
+        stock_list,
+        period,
+        start_time or day,
+        end_time,
+        count,
+        dividend_type,
+        fill_data,
+        mirror=True,
     )
+    return _field_major(frames, field_list, stock_list)
 
 
 def _resolve_codes(env: _env.SimEnv, code_list) -> list[int]:
@@ -583,10 +603,8 @@ def download_history_data2(stock_list, period, start_time="", end_time="", callb
         if env.download_seconds_per_code:
             _time.sleep(env.download_seconds_per_code)
         if callback is not None:
-            try:
+            with _contextlib.suppress(Exception):  # the SDK ignores progress-callback errors
                 callback({"finished": k, "total": total, "stockcode": code, "message": ""})
-            except Exception:
-                pass
     return out
 
 
