@@ -611,7 +611,9 @@ class DailyModel:
         a = 0
         for (i, lo, *_), size in zip(parts, sizes, strict=True):
             sl = slice(a, a + size)
-            out[i] = Knots(lo, knots[sl], seg_high[sl], seg_low[sl], seg_volume[sl], seg_amount[sl], close[sl])
+            out[i] = Knots(
+                lo, knots[sl], seg_high[sl], seg_low[sl], seg_volume[sl], seg_amount[sl], close[sl]
+            )
             summaries[i] = (lo, high[sl], low[sl], amount[sl])
             a += size
         return out, summaries
@@ -824,14 +826,22 @@ def _draw_knots(
     bridge = np.empty((len(z), N_SEG + 1))
     bridge[:, 0] = 0.0
     bridge[:, 1:] = walk - _SEG_FRAC[1:] * walk[:, -1:]
-    sig = (0.8 * np.asarray(sigma, dtype=np.float64) * o)[:, None] if np.ndim(sigma) else (0.8 * sigma * o)[:, None]
+    sig = (
+        (0.8 * np.asarray(sigma, dtype=np.float64) * o)[:, None]
+        if np.ndim(sigma)
+        else (0.8 * sigma * o)[:, None]
+    )
     path = o[:, None] + _SEG_FRAC * (cc - o)[:, None] + sig * bridge
     knots = np.clip(np.rint(path), down[:, None], up[:, None]).astype(np.int64)
     knots[:, 0] = opn
     knots[:, -1] = cc
     hi_end = np.maximum(knots[:, :-1], knots[:, 1:])
     lo_end = np.minimum(knots[:, :-1], knots[:, 1:])
-    span = (0.35 * np.asarray(sigma, dtype=np.float64))[..., None] * _SEG_SPAN if np.ndim(sigma) else 0.35 * sigma * _SEG_SPAN
+    span = (
+        (0.35 * np.asarray(sigma, dtype=np.float64))[..., None] * _SEG_SPAN
+        if np.ndim(sigma)
+        else 0.35 * sigma * _SEG_SPAN
+    )
     seg_high = np.minimum(np.ceil(hi_end * (1.0 + span * exc[:, 0])), up[:, None]).astype(np.int64)
     seg_low = np.maximum(np.floor(lo_end * (1.0 - span * exc[:, 1])), down[:, None]).astype(np.int64)
     return knots, np.maximum(seg_high, hi_end), np.minimum(seg_low, lo_end)

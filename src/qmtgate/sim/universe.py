@@ -170,7 +170,9 @@ class Universe:
         """Move every listing date to the first session on or after it (a listing is a session)."""
         for inst in self.instruments:
             inst.list_date = first_session_on_or_after(inst.list_date)
-        self.list_ordinal = np.array([inst.list_date.toordinal() for inst in self.instruments], dtype=np.int64)
+        self.list_ordinal = np.array(
+            [inst.list_date.toordinal() for inst in self.instruments], dtype=np.int64
+        )
 
     def _with_trade_probability(self) -> Universe:
         """Liquid names trade in nearly every 3 s interval, illiquid ones in a few."""
