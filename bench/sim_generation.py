@@ -90,7 +90,7 @@ def main(names: list[str]) -> None:
         elif name == "daily":
             print(
                 f"daily bars, 5,000 symbols x one year: {r['bars']:,} bars; cold {r['cold_s']:.2f} s "
-                f"({r['bars'] / r['cold_s']:,.0f} bars/s, includes 10 years of per-symbol history), "
+                f"({r['bars'] / r['cold_s']:,.0f} bars/s, includes each symbol's history since 2015), "
                 f"warm {r['warm_s']:.2f} s; market setup {r['setup_s']:.2f} s"
             )
         else:
