@@ -1,0 +1,63 @@
+"""A bounded replay ring of published updates, so a reconnecting client can resume from its last seq.
+
+Every update the hub publishes gets a sequence number, monotonic within one gateway run (an
+``epoch``). The ring keeps the most recent ``capacity`` updates; ``since(seq)`` returns everything after
+``seq`` while it is still in the window, or None when the client fell out of it (it then gets a fresh
+snapshot instead, never a silent gap).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One published change: the latest row of ``code`` on ``channel`` ('tick' or a bar period)."""
+
+    seq: int
+    channel: str
+    code: str
+    market: str
+    row: dict[str, Any]
+
+
+class ReplayRing:
+    """The last ``capacity`` updates in seq order (append-only, O(1) eviction)."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("ring capacity must be positive")
+        self.capacity = capacity
+        self._items: deque[Update] = deque(maxlen=capacity)
+
+    def extend(self, updates: Iterable[Update]) -> None:
+        self._items.extend(updates)
+
+    @property
+    def first_seq(self) -> int | None:
+        return self._items[0].seq if self._items else None
+
+    @property
+    def last_seq(self) -> int | None:
+        return self._items[-1].seq if self._items else None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def since(self, seq: int) -> list[Update] | None:
+        """Updates with ``seq`` greater than the given one; None if some of them were evicted."""
+        if not self._items:
+            return [] if seq >= 0 else None
+        first = self._items[0].seq
+        last = self._items[-1].seq
+        if seq >= last:
+            return []
+        if seq < first - 1:
+            return None
+        # seqs are contiguous within the ring: index arithmetic, no search
+        start = seq - first + 1
+        return [self._items[k] for k in range(start, len(self._items))]

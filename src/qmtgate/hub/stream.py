@@ -1,0 +1,361 @@
+"""The streaming hub: upstream bursts in, sequenced updates out to every interested client.
+
+Data flow (one way):
+
+1. xtquant callbacks (on SDK threads) only append ``(channel, data, received_at)`` to an inbox and, if
+   the pump is idle, schedule one wake-up on the event loop. They never block and never touch asyncio
+   objects directly.
+2. One pump task drains the inbox on the loop. Each callback batch is a *burst*: its rows are
+   normalized, get consecutive ``seq`` numbers (monotonic within this gateway run, whose ``epoch`` is
+   new at every start), update the last-value cache, go into the replay ring, and are handed to every
+   client whose interest matches as ONE frame per burst.
+3. Each client's sender task drains its own bounded outbox (see :mod:`qmtgate.hub.clients`).
+
+Upstream subscriptions are refcounted (:mod:`qmtgate.hub.upstream`): ten clients on one code make one
+xtquant subscription, released when the last client leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qmtgate.hub.clients import ClientOutbox, Frame, Interest
+from qmtgate.hub.ring import ReplayRing, Update
+from qmtgate.hub.upstream import Key, UpstreamRegistry
+from qmtgate.source.convert import tick_row
+
+logger = logging.getLogger(__name__)
+
+TICK = "tick"
+BAR_PERIODS = ("1m", "5m", "15m", "30m", "1h", "1d")
+MARKETS = ("SH", "SZ", "BJ")
+
+
+def market_of(code: str) -> str:
+    return code.rsplit(".", 1)[-1]
+
+
+def bar_row(code: str, period: str, bar: Mapping[str, Any], forming: bool) -> dict[str, Any]:
+    """A normalized K-line row from an xtquant bar dict: volume in shares, amount in yuan,
+    ``ts`` = bar end (epoch ms UTC; daily bars: 00:00 Asia/Shanghai of the session)."""
+    from qmtgate.source.convert import local_iso_one
+
+    ts = bar.get("time")
+    ts = int(ts) if isinstance(ts, int | float) else None
+    vol = bar.get("volume")
+    return {
+        "code": code,
+        "period": period,
+        "ts": ts,
+        "time": local_iso_one(ts),
+        "open": _num(bar.get("open")),
+        "high": _num(bar.get("high")),
+        "low": _num(bar.get("low")),
+        "close": _num(bar.get("close")),
+        "volume": int(vol) * 100 if isinstance(vol, int | float) else None,
+        "amount": _num(bar.get("amount")),
+        "pre_close": _num(bar.get("preClose")),
+        "forming": forming,
+    }
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, int | float) and v == v:
+        return float(v)
+    return None
+
+
+@dataclass
+class HubConfig:
+    """Streaming limits. Units: frames, updates, seconds, codes."""
+
+    ring_capacity: int = 500_000  # updates kept for resume (~90 s of the whole market)
+    outbox_frames: int = 64  # frames queued per client before conflation (~3 minutes of bursts)
+    max_lag_seconds: float = 30.0  # a client behind for longer is disconnected
+    max_codes_per_client: int = 2_000  # explicit codes per connection (markets are unlimited)
+    max_clients: int = 200
+
+
+@dataclass
+class ClientState:
+    """One connected client as the hub sees it."""
+
+    client_id: int
+    outbox: ClientOutbox
+    interests: dict[str, Interest] = field(default_factory=dict)
+    keys: set[Key] = field(default_factory=set)
+    paused: bool = False  # while a resume is being prepared: the ring holds what it misses
+
+    def codes(self) -> int:
+        return sum(i.size for i in self.interests.values())
+
+
+class HubError(Exception):
+    """A client request the hub refuses (limit reached, unsupported channel)."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class StreamHub:
+    """Fan-out of live updates with sequence numbers, replay and refcounted upstream subscriptions."""
+
+    def __init__(self, source: Any, config: HubConfig | None = None) -> None:
+        self.source = source
+        self.config = config or HubConfig()
+        self.epoch = uuid.uuid4().hex[:12]
+        self.seq = 0
+        self.ring = ReplayRing(self.config.ring_capacity)
+        self.lvc: dict[tuple[str, str], Update] = {}  # (channel, code) -> latest update
+        self.clients: dict[int, ClientState] = {}
+        self.registry = UpstreamRegistry(self._subscribe_upstream, self._unsubscribe_upstream)
+        self._ids = itertools.count(1)
+        self._inbox: deque[tuple[str, Mapping[str, Any], float]] = deque()
+        self._inbox_lock = threading.Lock()
+        self._wake_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.stats = {"bursts": 0, "updates": 0, "frames": 0, "dropped_clients": 0}
+        self.listeners: list[Callable[[list[Update]], None]] = []  # e.g. recorders, metrics
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._pump(), name="qmtgate-hub-pump")
+
+    async def stop(self) -> None:
+        for c in list(self.clients.values()):
+            c.outbox.close("gateway shutting down")
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # ------------------------------------------------------------------ upstream
+
+    def _pusher(self, channel: str) -> Callable[[Mapping[str, Any]], None]:
+        """The callback handed to xtquant: enqueue and wake the pump, nothing else."""
+
+        def push(data: Mapping[str, Any]) -> None:
+            received = time.time()
+            with self._inbox_lock:
+                self._inbox.append((channel, data, received))
+                if self._wake_scheduled or self._loop is None:
+                    return
+                self._wake_scheduled = True
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+        return push
+
+    async def _subscribe_upstream(self, key: Key) -> int:
+        channel, _kind, what = key
+        if channel == TICK:
+            return await self.source.subscribe_whole_quote([what], self._pusher(TICK))
+        return await self.source.subscribe_quote(what, channel, self._pusher(channel))
+
+    async def _unsubscribe_upstream(self, handle: int) -> None:
+        await self.source.unsubscribe(handle)
+
+    # ------------------------------------------------------------------ the pump
+
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            with self._inbox_lock:
+                batch = list(self._inbox)
+                self._inbox.clear()
+                self._wake_scheduled = False
+            for channel, data, received in batch:
+                try:
+                    self.publish(channel, data, received)
+                except Exception:  # one bad batch must not kill the pump
+                    logger.exception("dropping a malformed %s batch", channel)
+                await asyncio.sleep(0)
+
+    def publish(self, channel: str, data: Mapping[str, Any], received: float | None = None) -> list[Update]:
+        """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop)."""
+        updates: list[Update] = []
+        if channel == TICK:
+            for code, tick in data.items():
+                item = tick[-1] if isinstance(tick, list) else tick  # subscribe_quote gives lists
+                if not item:
+                    continue
+                self.seq += 1
+                updates.append(Update(self.seq, TICK, code, market_of(code), tick_row(code, item)))
+        else:
+            for code, bars in data.items():
+                for bar in bars if isinstance(bars, list) else [bars]:
+                    prev = self.lvc.get((channel, code))
+                    if (
+                        prev is not None
+                        and prev.row["ts"] is not None
+                        and bar.get("time", 0) > prev.row["ts"]
+                    ):
+                        self.seq += 1  # the previous bar is complete: publish it as final once
+                        done = {**prev.row, "forming": False}
+                        updates.append(Update(self.seq, channel, code, market_of(code), done))
+                    self.seq += 1
+                    updates.append(
+                        Update(self.seq, channel, code, market_of(code), bar_row(code, channel, bar, True))
+                    )
+        if not updates:
+            return updates
+        for u in updates:
+            self.lvc[(u.channel, u.code)] = u
+        self.ring.extend(updates)
+        self.stats["bursts"] += 1
+        self.stats["updates"] += len(updates)
+        self._fanout(channel, updates, received)
+        for fn in self.listeners:
+            try:
+                fn(updates)
+            except Exception:
+                logger.exception("hub listener failed")
+        return updates
+
+    def _fanout(self, channel: str, updates: list[Update], received: float | None) -> None:
+        markets = {u.market for u in updates}
+        for client in list(self.clients.values()):
+            interest = client.interests.get(channel)
+            if interest is None or interest.empty or client.paused:
+                continue
+            # a whole-market client takes the burst as is
+            chosen = updates if markets <= interest.markets else [u for u in updates if interest.matches(u)]
+            if not chosen:
+                continue
+            frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen)
+            if received is not None:
+                frame.ts_pub = received
+            client.outbox.put(frame)
+            self.stats["frames"] += 1
+            if client.outbox.closed_reason is not None:
+                self.stats["dropped_clients"] += 1
+
+    # ------------------------------------------------------------------ clients
+
+    def connect(self) -> ClientState:
+        if len(self.clients) >= self.config.max_clients:
+            raise HubError(
+                "too_many_connections",
+                f"the gateway serves at most {self.config.max_clients} streaming clients",
+            )
+        state = ClientState(
+            next(self._ids), ClientOutbox(self.config.outbox_frames, self.config.max_lag_seconds)
+        )
+        self.clients[state.client_id] = state
+        return state
+
+    async def disconnect(self, client: ClientState) -> None:
+        self.clients.pop(client.client_id, None)
+        for key in list(client.keys):
+            await self.registry.release(key)
+        client.keys.clear()
+
+    async def subscribe(
+        self, client: ClientState, channel: str, codes: Sequence[str], markets: Sequence[str]
+    ) -> list[Update]:
+        """Add interest (codes already validated by the caller). Returns the current values (LVC) of
+        what was added, so the caller can seed the client."""
+        if channel != TICK and channel not in BAR_PERIODS:
+            raise HubError(
+                "invalid_period", f"unsupported stream period {channel!r}", {"allowed": [TICK, *BAR_PERIODS]}
+            )
+        if channel != TICK and markets:
+            raise HubError(
+                "unsupported", "whole-market streams are available for ticks only", {"period": channel}
+            )
+        interest = client.interests.setdefault(channel, Interest())
+        new_codes = [c for c in codes if c not in interest.codes]
+        if client.codes() + len(new_codes) > self.config.max_codes_per_client:
+            raise HubError(
+                "too_many_codes",
+                f"at most {self.config.max_codes_per_client} codes per connection",
+                {"requested": len(new_codes), "subscribed": client.codes()},
+            )
+        keys: list[Key] = [(channel, "market", m) for m in markets if m not in interest.markets]
+        keys += [(channel, "code", c) for c in new_codes if not self._covered(channel, c)]
+        acquired: list[Key] = []
+        try:
+            for key in keys:
+                if key not in client.keys:
+                    await self.registry.acquire(key)
+                    acquired.append(key)
+        except Exception:
+            for key in acquired:
+                await self.registry.release(key)
+            raise
+        client.keys.update(acquired)
+        interest.codes.update(new_codes)
+        interest.markets.update(markets)
+        seeds = [
+            u
+            for (ch, code), u in self.lvc.items()
+            if ch == channel and (code in new_codes or u.market in markets)
+        ]
+        return sorted(seeds, key=lambda u: u.seq)
+
+    def _covered(self, channel: str, code: str) -> bool:
+        """A code's ticks already flow when some client holds its whole market upstream."""
+        return channel == TICK and self.registry.refs((TICK, "market", market_of(code))) > 0
+
+    async def unsubscribe(
+        self, client: ClientState, channel: str, codes: Sequence[str], markets: Sequence[str]
+    ) -> None:
+        interest = client.interests.get(channel)
+        if interest is None:
+            return
+        interest.codes.difference_update(codes)
+        interest.markets.difference_update(markets)
+        for key in [(channel, "code", c) for c in codes] + [(channel, "market", m) for m in markets]:
+            if key in client.keys:
+                client.keys.discard(key)
+                await self.registry.release(key)
+
+    def resume(self, client: ClientState, since: int, epoch: str) -> list[Frame] | None:
+        """Frames of everything after ``since`` matching the client's interests, or None when the
+        client must start from a snapshot (another epoch, or fell out of the replay window)."""
+        if epoch != self.epoch:
+            return None
+        missed = self.ring.since(since)
+        if missed is None:
+            return None
+        frames: list[Frame] = []
+        by_channel: dict[str, list[Update]] = {}
+        for u in missed:
+            interest = client.interests.get(u.channel)
+            if interest is not None and interest.matches(u):
+                by_channel.setdefault(u.channel, []).append(u)
+        for channel, ups in by_channel.items():
+            frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, replay=True))
+        return frames
+
+    def snapshot(self, client: ClientState) -> list[Frame]:
+        """The current value of everything the client is interested in (one frame per channel)."""
+        frames = []
+        for channel, interest in client.interests.items():
+            ups = sorted(
+                (u for (ch, _c), u in self.lvc.items() if ch == channel and interest.matches(u)),
+                key=lambda u: u.seq,
+            )
+            if ups:
+                frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, conflated=True, replay=True))
+        return frames
+
+    def upstream_subscriptions(self) -> dict[Key, int]:
+        return self.registry.active()

@@ -1,0 +1,89 @@
+"""Replay ring and per-client outbox: resume windows, conflation and the lag policy."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from qmtgate.hub.clients import ClientOutbox, Frame, Interest
+from qmtgate.hub.ring import ReplayRing, Update
+
+
+def up(seq: int, code: str = "600000.SH", channel: str = "tick") -> Update:
+    return Update(seq, channel, code, code[-2:], {"code": code, "last_price": float(seq)})
+
+
+def test_ring_returns_everything_after_a_seq_inside_the_window() -> None:
+    ring = ReplayRing(5)
+    ring.extend(up(s) for s in range(1, 9))  # keeps 4..8
+    assert [u.seq for u in ring.since(5)] == [6, 7, 8]
+    assert [u.seq for u in ring.since(3)] == [4, 5, 6, 7, 8]  # 3 itself was seen by the client
+    assert ring.since(8) == []
+    assert ring.since(2) is None  # 3 was evicted: the client must take a snapshot
+
+
+def test_empty_ring() -> None:
+    ring = ReplayRing(3)
+    assert ring.since(0) == []
+    with pytest.raises(ValueError):
+        ReplayRing(0)
+
+
+def test_interest_matches_codes_and_markets() -> None:
+    i = Interest(codes={"600000.SH"}, markets={"SZ"})
+    assert i.matches(up(1, "600000.SH")) and i.matches(up(2, "000001.SZ"))
+    assert not i.matches(up(3, "600519.SH"))
+
+
+def test_outbox_keeps_every_frame_while_the_client_keeps_up() -> None:
+    async def run() -> list[Frame]:
+        box = ClientOutbox(max_frames=4)
+        for s in range(1, 4):
+            box.put(Frame("tick", s, s, [up(s)]))
+        return [await box.get() for _ in range(3)]
+
+    frames = asyncio.run(run())
+    assert [f.seq_from for f in frames] == [1, 2, 3] and not any(f.conflated for f in frames)
+
+
+def test_outbox_conflates_to_the_latest_row_per_code_when_full() -> None:
+    async def run() -> tuple[list[Frame], ClientOutbox]:
+        box = ClientOutbox(max_frames=3, max_lag_seconds=60)
+        seq = 0
+        for _ in range(10):
+            ups = []
+            for code in ("600000.SH", "000001.SZ"):
+                seq += 1
+                ups.append(up(seq, code))
+            box.put(Frame("tick", ups[0].seq, ups[-1].seq, ups))
+        frames = []
+        while len(box):
+            frames.append(await box.get())
+        return frames, box
+
+    frames, box = asyncio.run(run())
+    assert len(frames) <= 4
+    conflated = [f for f in frames if f.conflated]
+    assert conflated, "a lagging client gets conflated frames"
+    latest = {u.code: u.seq for f in frames for u in f.updates}
+    assert latest == {"600000.SH": 19, "000001.SZ": 20}, "the latest value per code always survives"
+    assert box.stats.updates_skipped > 0 and box.closed_reason is None
+
+
+def test_outbox_disconnects_a_client_that_stays_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    import qmtgate.hub.clients as clients
+
+    now = [1000.0]
+    monkeypatch.setattr(clients.time, "monotonic", lambda: now[0])
+
+    async def run() -> tuple[ClientOutbox, Frame | None]:
+        box = ClientOutbox(max_frames=2, max_lag_seconds=5)
+        for s in range(1, 20):
+            box.put(Frame("tick", s, s, [up(s)]))
+            now[0] += 1.0
+        return box, await box.get()
+
+    box, frame = asyncio.run(run())
+    assert box.closed_reason and "too slow" in box.closed_reason
+    assert frame is None
