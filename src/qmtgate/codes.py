@@ -86,7 +86,7 @@ BARE_PREFIX_MARKET: dict[str, str] = {
     "920": "BJ",
 }
 
-_DIGITS = r"(?P<digits>\d{6})"
+_DIGITS = r"(?P<digits>[0-9]{6})"  # ASCII only: \d would accept other scripts' digits
 _MARKET = r"(?P<market>[A-Za-z]{2,4})"
 _SUFFIX_RE = re.compile(rf"^{_DIGITS}\.{_MARKET}$")
 _PREFIX_RE = re.compile(rf"^{_MARKET}\.?{_DIGITS}$")
@@ -182,3 +182,62 @@ def is_canonical(code: str) -> bool:
     """True when ``code`` is already ``XXXXXX.SH|SZ|BJ``."""
     match = _SUFFIX_RE.match(code)
     return match is not None and match["market"] in MARKETS
+
+
+#: Instrument classes :func:`classify` can tell apart from the code alone.
+KINDS: tuple[str, ...] = ("stock", "etf", "fund", "index", "bond", "other")
+
+#: (market, code prefix) -> class, longest prefix wins. From xtquant's xtstocktype patterns (xtquant-api.md §2.2).
+_KIND_PREFIXES: dict[str, dict[str, str]] = {
+    "SH": {
+        "60": "stock",
+        "688": "stock",
+        "689": "stock",
+        "900": "stock",
+        "000": "index",
+        **{p: "etf" for p in ("510", "511", "512", "513", "515", "516", "517", "518", "520", "530")},
+        **{p: "etf" for p in ("560", "561", "562", "563", "588")},
+        "50": "fund",
+        "501": "fund",
+        "502": "fund",
+        "506": "fund",
+        "508": "fund",
+        "100": "bond",
+        "110": "bond",
+        "111": "bond",
+        "112": "bond",
+        "113": "bond",
+        "118": "bond",
+        "20": "bond",
+    },
+    "SZ": {
+        "00": "stock",
+        "30": "stock",
+        "20": "stock",
+        "39": "index",
+        "98": "index",
+        "158": "etf",
+        "159": "etf",
+        "15": "fund",
+        "16": "fund",
+        "18": "fund",
+        "12": "bond",
+        "131": "bond",
+    },
+    "BJ": {"43": "stock", "83": "stock", "87": "stock", "920": "stock", "899": "index"},
+}
+
+
+def classify(code: str) -> str:
+    """Instrument class of a canonical code by its prefix: stock, etf, fund, index, bond or other.
+
+    A-shares and B-shares are ``stock``; LOFs, closed-end funds and REITs are ``fund``. This is the
+    exchange's numbering plan, not a lookup, so it costs nothing and needs no upstream call.
+    """
+    digits, market = split_code(code)
+    table = _KIND_PREFIXES.get(market, {})
+    for length in (3, 2):
+        kind = table.get(digits[:length])
+        if kind is not None:
+            return kind
+    return "other"

@@ -116,6 +116,55 @@ class ExecutorSettings(_Frozen):
     download_queue: int = Field(16, ge=1, description="Max queued download chunks. Default 16.")
 
 
+class LimitSettings(_Frozen):
+    """Request limits of the REST API (documented in docs/rest.md; exceeding one answers 422 ``too_large``)."""
+
+    max_history_codes: int = Field(
+        500, ge=1, description="Most codes one K-line request may name. Default 500."
+    )
+    max_kline_rows: int = Field(
+        2_000_000,
+        ge=1,
+        description="Most rows one K-line answer may hold, estimated from codes x sessions x bars per session "
+        "before any upstream call. Default 2,000,000.",
+    )
+    default_kline_count: int = Field(
+        1000,
+        ge=1,
+        description="Bars per code when a K-line request gives neither start nor count. Default 1000.",
+    )
+    inline_download_codes: int = Field(
+        50,
+        ge=0,
+        description="A read that first needs a download for at most this many codes downloads on the history "
+        "lane (inline); larger ones use the download lane. Default 50.",
+    )
+    history_cache_rows: int = Field(
+        5_000_000,
+        ge=0,
+        description="Bars of complete sessions kept in memory to answer repeated K-line reads (0 disables). "
+        "Default 5,000,000.",
+    )
+    max_job_codes: int = Field(6000, ge=1, description="Most codes one download job may name. Default 6000.")
+    jobs_kept: int = Field(
+        100, ge=1, description="Finished download jobs remembered for status. Default 100."
+    )
+
+
+class HubSettings(_Frozen):
+    """The last-value quote cache fed by one whole-market subscription."""
+
+    enabled: bool = Field(
+        True, description="Subscribe to whole-market quotes and serve snapshots from the cache. Default true."
+    )
+    markets: tuple[Literal["SH", "SZ", "BJ"], ...] = Field(
+        ("SH", "SZ", "BJ"), description="Markets of the whole-market subscription. Default SH, SZ, BJ."
+    )
+    apply_chunk: int = Field(
+        1000, ge=1, description="Quotes applied per event-loop turn when a push is large. Default 1000."
+    )
+
+
 class Settings(BaseSettings):
     """All qmtgate settings; frozen once loaded."""
 
@@ -154,6 +203,8 @@ class Settings(BaseSettings):
     executor: ExecutorSettings = Field(
         default_factory=ExecutorSettings, description="xtdata executor limits."
     )
+    limits: LimitSettings = Field(default_factory=LimitSettings, description="REST request limits.")
+    hub: HubSettings = Field(default_factory=HubSettings, description="Quote cache options.")
 
     @classmethod
     def settings_customise_sources(

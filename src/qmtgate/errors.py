@@ -34,6 +34,8 @@ class ErrorCode(str, Enum):
     UNKNOWN_CODE = "unknown_code"
     INVALID_PERIOD = "invalid_period"
     INVALID_DATE = "invalid_date"
+    INVALID_FIELD = "invalid_field"
+    TOO_LARGE = "too_large"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_ACCEPTABLE = "not_acceptable"
@@ -52,11 +54,14 @@ class ErrorCode(str, Enum):
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.VALIDATION_ERROR: 422,
-    ErrorCode.INVALID_CODE: 400,
-    ErrorCode.AMBIGUOUS_CODE: 400,
+    # A parameter value the API understood but cannot accept: 422, like FastAPI's own validation errors.
+    ErrorCode.INVALID_CODE: 422,
+    ErrorCode.AMBIGUOUS_CODE: 422,
     ErrorCode.UNKNOWN_CODE: 404,
-    ErrorCode.INVALID_PERIOD: 400,
-    ErrorCode.INVALID_DATE: 400,
+    ErrorCode.INVALID_PERIOD: 422,
+    ErrorCode.INVALID_DATE: 422,
+    ErrorCode.INVALID_FIELD: 422,
+    ErrorCode.TOO_LARGE: 422,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_ACCEPTABLE: 406,
@@ -122,6 +127,18 @@ class InvalidPeriod(BadRequest):
 
 class InvalidDate(BadRequest):
     code = ErrorCode.INVALID_DATE
+
+
+class InvalidField(BadRequest):
+    """A field name (``fields=``) that the answer's schema does not have."""
+
+    code = ErrorCode.INVALID_FIELD
+
+
+class TooLarge(BadRequest):
+    """The request exceeds a documented limit (codes per request, rows per answer)."""
+
+    code = ErrorCode.TOO_LARGE
 
 
 class NotAcceptable(QmtgateError):
@@ -216,10 +233,23 @@ async def _handle_qmtgate_error(request: Request, exc: Exception) -> Response:
     return _json_error(exc.status_code, exc.to_body(), headers)
 
 
+#: Parameters whose schema violations get a more specific code than ``validation_error``.
+_PARAM_CODES: dict[str, ErrorCode] = {
+    "period": ErrorCode.INVALID_PERIOD,
+    "frequency": ErrorCode.INVALID_PERIOD,
+}
+
+
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    body = error_body(ErrorCode.VALIDATION_ERROR, "request validation failed", _validation_details(exc))
-    return _json_error(422, body)
+    details = _validation_details(exc)
+    names = sorted({str(err["loc"][-1]) for err in details if len(err["loc"]) > 1})
+    codes = {_PARAM_CODES.get(name) for name in names}
+    code = codes.pop() if len(codes) == 1 and None not in codes else ErrorCode.VALIDATION_ERROR
+    message = "request validation failed"
+    if names:
+        message += ": invalid " + ", ".join(repr(name) for name in names)
+    return _json_error(422, error_body(code, message, details))
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:

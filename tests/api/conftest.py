@@ -52,3 +52,29 @@ def serve() -> Iterator[Callable[[FastAPI], LiveServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def sim_client() -> Iterator[TestClient]:
+    """One gateway on the simulated market (manual clock, session in progress) per test module."""
+    from .sim_support import sim_settings, wait_live
+
+    with TestClient(create_app(sim_settings()), raise_server_exceptions=False) as test_client:
+        wait_live(test_client)
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def sim_server() -> Iterator[LiveServer]:
+    """The same, served by a real uvicorn on a free loopback port."""
+    import httpx
+
+    from .sim_support import sim_settings, wait_live
+
+    server = start_server(create_app(sim_settings()))
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            wait_live(client)
+        yield server
+    finally:
+        server.stop()

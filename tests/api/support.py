@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,7 +20,14 @@ try:  # tests/ on sys.path (tests/source is a package)
 except ImportError:  # tests/ itself is a package
     from tests.source.fake_xtdata import FakeXtdata  # type: ignore[no-redef]
 
-__all__ = ["FakeXtdata", "LiveServer", "make_source", "start_server"]
+__all__ = [
+    "FakeServerProcess",
+    "FakeXtdata",
+    "LiveServer",
+    "make_source",
+    "spawn_fake_server",
+    "start_server",
+]
 
 
 def make_source(fake: FakeXtdata, name: str = "simulated") -> XtdataSource:
@@ -51,3 +61,36 @@ def start_server(app: FastAPI) -> LiveServer:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     return LiveServer(f"http://127.0.0.1:{port}", server, thread)
+
+
+@dataclass
+class FakeServerProcess:
+    url: str
+    process: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def spawn_fake_server(*args: str) -> FakeServerProcess:
+    """Start tests/api/fake_server.py (the gateway over the fake xtdata) in its own process."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    script = Path(__file__).with_name("fake_server.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()  # blocks until "ready" (or EOF if it died)
+    if line.strip() != "ready":
+        process.kill()
+        raise RuntimeError(f"fake server did not start: {line!r}")
+    return FakeServerProcess(f"http://127.0.0.1:{port}", process)

@@ -86,7 +86,10 @@ def test_settings_are_frozen() -> None:
 
 
 def test_every_field_is_documented() -> None:
-    models = [Settings, *(type(getattr(Settings(), name)) for name in ("sim", "xtquant", "executor"))]
+    models = [
+        Settings,
+        *(type(getattr(Settings(), name)) for name in ("sim", "xtquant", "executor", "limits", "hub")),
+    ]
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"

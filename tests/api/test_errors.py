@@ -52,7 +52,7 @@ def test_validation_errors_use_the_envelope(client: TestClient) -> None:
     body = response.json()
     assert set(body) == {"error"}
     assert body["error"]["code"] == "validation_error"
-    assert body["error"]["message"] == "request validation failed"
+    assert body["error"]["message"] == "request validation failed: invalid 'n'"
     (detail,) = body["error"]["details"]
     assert detail["loc"] == ["query", "n"] and detail["type"] == "int_parsing"
     assert "input" not in detail  # client data is not echoed back
@@ -65,10 +65,12 @@ def test_validation_errors_use_the_envelope(client: TestClient) -> None:
     ("name", "status", "code"),
     [
         ("BadRequest", 400, "bad_request"),
-        ("InvalidCode", 400, "invalid_code"),
-        ("AmbiguousCode", 400, "ambiguous_code"),
-        ("InvalidPeriod", 400, "invalid_period"),
-        ("InvalidDate", 400, "invalid_date"),
+        ("InvalidCode", 422, "invalid_code"),
+        ("AmbiguousCode", 422, "ambiguous_code"),
+        ("InvalidPeriod", 422, "invalid_period"),
+        ("InvalidDate", 422, "invalid_date"),
+        ("InvalidField", 422, "invalid_field"),
+        ("TooLarge", 422, "too_large"),
         ("UnknownCode", 404, "unknown_code"),
         ("NotFound", 404, "not_found"),
         ("NotAcceptable", 406, "not_acceptable"),

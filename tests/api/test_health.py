@@ -80,3 +80,62 @@ def test_openapi_is_served(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/v1/health/live" in schema["paths"]
     assert "/api/v1/capabilities" in schema["paths"]
+
+
+def test_openapi_documents_every_route_with_units_and_examples(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/klines",
+        "/api/v1/klines/{code}",
+        "/api/v1/snapshots",
+        "/api/v1/sectors/{sector}/members",
+        "/api/v1/instruments",
+        "/api/v1/dividends/{code}",
+        "/api/v1/calendar/trading-dates",
+        "/api/v1/calendar/days/{date}",
+        "/api/v1/downloads/{job_id}",
+        "/api/history",
+        "/api/batch_history",
+        "/api/full_tick",
+        "/api/sector_stocks",
+        "/api/instrument_detail",
+        "/api/download",
+        "/api/get_trading_dates",
+        "/stock_list",
+        "/instrument_detail",
+        "/hist_kline",
+        "/latest_market",
+        "/full_market",
+    ):
+        assert path in paths, path
+    components = schema["components"]["schemas"]
+    row = components["KlineRow"]["properties"]
+    assert "SHARES" in row["volume"]["description"] and "yuan" in row["amount"]["description"]
+    assert "UTC" in row["ts"]["description"] and "Asia/Shanghai" in row["time"]["description"]
+    assert components["KlineResponse"]["examples"]
+    klines = paths["/api/v1/klines"]["get"]
+    assert list(klines["responses"]["200"]["content"]) == [
+        "application/json",
+        "application/vnd.apache.arrow.stream",
+        "text/csv",
+    ]
+    assert components["KlinePeriod"]["enum"] == [
+        "1m",
+        "5m",
+        "15m",
+        "30m",
+        "60m",
+        "1h",
+        "1d",
+        "1w",
+        "1mon",
+        "1q",
+        "1hy",
+        "1y",
+    ]
+    codes = next(p for p in klines["parameters"] if p["name"] == "codes")
+    assert codes["examples"]
+    assert klines["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ErrorEnvelope"
+    )

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from qmtgate.api.encoding import TabularFormat, negotiate
+from qmtgate.api.services import Services
 from qmtgate.config import Settings
 from qmtgate.errors import SourceUnavailable
 from qmtgate.source.base import MarketSource
@@ -26,6 +27,13 @@ def get_source(request: Request) -> MarketSource:
     return source
 
 
+def get_services(request: Request) -> Services:
+    services: Services | None = getattr(request.app.state, "services", None)
+    if services is None:
+        raise SourceUnavailable("the gateway is not started")
+    return services
+
+
 def get_tabular_format(
     request: Request,
     format: Annotated[
@@ -39,3 +47,4 @@ def get_tabular_format(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SourceDep = Annotated[MarketSource, Depends(get_source)]
 TabularFormatDep = Annotated[TabularFormat, Depends(get_tabular_format)]
+ServicesDep = Annotated[Services, Depends(get_services)]

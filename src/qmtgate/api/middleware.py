@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
@@ -32,3 +33,27 @@ class SourceHeaderMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
+
+
+class ServerTimingMiddleware:
+    """Add ``Server-Timing: app;dur=<ms>``: time from receiving the request to sending the response head.
+
+    Routes render their whole body before the head goes out, so this covers the work and the encoding.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_with_timing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                MutableHeaders(scope=message).append("Server-Timing", f"app;dur={elapsed:.2f}")
+            await send(message)
+
+        await self.app(scope, receive, send_with_timing)

@@ -8,12 +8,13 @@ class over the simulator's xtdata-shaped module (name ``"simulated"``).
 from __future__ import annotations
 
 import enum
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from qmtgate.errors import InvalidPeriod, UnknownCode
+from qmtgate.errors import InvalidPeriod, UnknownCode, Unsupported
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,6 +62,8 @@ class SourceStatus:
     message: str | None = None
     since: float | None = None  # epoch seconds of the last state change
     executor: ExecutorStatus | None = None
+    #: Incremented each time the source (re)connects; upstream subscriptions from an older epoch are gone.
+    epoch: int = 0
 
     @property
     def ready(self) -> bool:
@@ -111,6 +114,8 @@ class DownloadResult:
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
+#: Receives ``{code: tick dict}`` pushes; called on an upstream thread, so it must only hand data over.
+QuoteCallback = Callable[[dict[str, dict[str, Any]]], None]
 
 
 class MarketSource(ABC):
@@ -136,6 +141,10 @@ class MarketSource(ABC):
       :mod:`qmtgate.errors`: ``SourceTimeout``, ``SourceBusy``, ``SourceUnavailable``, ``SourceError``,
       ``Unsupported``, ``InvalidPeriod``/``BadRequest`` for arguments the source rejects.
     * **Capabilities tell the truth.** A feature reported False must raise ``Unsupported`` when used.
+    * **Market time.** :meth:`now_ms` is the market's clock (wall time for QMT, the simulator's clock for the
+      simulated market, which replays a past session outside trading hours). Session logic uses it.
+    * **Subscriptions die with the connection.** After a reconnect (``status().epoch`` changed) the caller
+      must subscribe again; callbacks run on upstream threads and must only hand data over.
     """
 
     #: "xtquant" for the real terminal, "simulated" for the built-in market.
@@ -156,6 +165,29 @@ class MarketSource(ABC):
     @abstractmethod
     def capabilities(self) -> Capabilities:
         """Return what this source supports (static per source instance)."""
+
+    def now_ms(self) -> int:
+        """The market's current time, epoch milliseconds (UTC)."""
+        return int(time.time() * 1000)
+
+    async def subscribe_whole_quote(self, codes: Sequence[str], callback: QuoteCallback) -> int:
+        """Subscribe to L1 pushes of whole markets (``['SH', 'SZ', 'BJ']``) or codes; return a handle.
+
+        The first push is the full current snapshot, later pushes carry the codes that changed.
+        """
+        raise Unsupported(f"the {self.name} source cannot push quotes", {"feature": "subscribe"})
+
+    async def subscribe_quote(self, code: str, period: str, callback: QuoteCallback) -> int:
+        """Subscribe to pushes of one code (``tick`` or a K-line period); pushes are ``{code: [item, ...]}``."""
+        raise Unsupported(f"the {self.name} source cannot push quotes", {"feature": "subscribe"})
+
+    async def unsubscribe(self, handle: int) -> None:
+        """Cancel a subscription made by :meth:`subscribe_whole_quote`; unknown handles are ignored."""
+        raise Unsupported(f"the {self.name} source cannot push quotes", {"feature": "subscribe"})
+
+    async def market_snapshot(self, markets: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Snapshots of every instrument of whole markets (``get_full_tick(['SH', 'SZ'])``)."""
+        raise Unsupported(f"the {self.name} source cannot snapshot whole markets", {"feature": "snapshot"})
 
     @abstractmethod
     async def snapshot(self, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -223,10 +255,12 @@ class MarketSource(ABC):
         *,
         incrementally: bool | None = None,
         progress: ProgressCallback | None = None,
+        urgent: bool = False,
     ) -> DownloadResult:
         """Download history into the local store, in short chunks so snapshots are not starved.
 
-        ``progress`` is called on the event loop, never on an xtdata thread.
+        ``progress`` is called on the event loop, never on an xtdata thread. ``urgent`` downloads run on the
+        history lane (a read is waiting for them) instead of behind background download jobs.
         """
 
     async def instrument_detail(self, code: str, complete: bool = False) -> dict[str, Any]:

@@ -7,19 +7,26 @@ are looking at live QMT data while the simulator answers is the worst failure th
 The simulator (``qmtgate.sim``) is imported lazily so that production never loads it, and so that this
 module works while the simulator is still being written.
 
-Simulator hook: if ``qmtgate.sim`` defines ``create_xtdata(settings: SimSettings)``, it is called and must
-return an xtdata-shaped object configured with the seed, speed and clock; otherwise the module
-``qmtgate.sim.xtquant.xtdata`` is used as is.
+Simulator hooks, in order of preference:
+
+* ``qmtgate.sim.install(seed, clock=..., speed=..., replay_day=..., start_ms=...)`` returning an environment
+  whose ``market.clock.now_ms()`` is the simulated market's clock; the module
+  ``qmtgate.sim.xtquant.xtdata`` then talks to it. The gateway's session logic (which session is forming,
+  which are complete) follows that clock, because outside trading hours the simulator replays a past session.
+* ``qmtgate.sim.create_xtdata(settings: SimSettings)`` returning an xtdata-shaped object (wall clock assumed);
+* otherwise the module ``qmtgate.sim.xtquant.xtdata`` as is.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
-from qmtgate.config import ExecutorSettings, Settings, SourceKind
+from qmtgate.config import ExecutorSettings, Settings, SimSettings, SourceKind
 from qmtgate.errors import SourceUnavailable
 from qmtgate.source.base import MarketSource
 from qmtgate.source.executor import ExecutorConfig, Lane, XtdataExecutor
@@ -87,10 +94,17 @@ def build_simulated_source(
     settings: Settings, import_module: ImportModule = importlib.import_module
 ) -> XtdataSource:
     """Wrap the simulator's xtdata module; raise SourceUnavailable when the simulator is not installed."""
+    clock: Callable[[], float] = time.time
     try:
         sim = import_module("qmtgate.sim")
+        install = getattr(sim, "install", None)
         factory = getattr(sim, "create_xtdata", None)
-        if callable(factory):
+        if callable(install):
+            env = install(settings.sim.seed, **_install_options(settings.sim))
+            xtdata = import_module("qmtgate.sim.xtquant.xtdata")
+            market_clock = env.market.clock
+            clock = lambda: market_clock.now_ms() / 1000  # noqa: E731
+        elif callable(factory):
             xtdata = factory(settings.sim)
         else:
             xtdata = import_module("qmtgate.sim.xtquant.xtdata")
@@ -99,12 +113,32 @@ def build_simulated_source(
             )
     except ImportError as e:
         raise SourceUnavailable(f"the simulated market is not available: {e}", {"source": SIMULATED}) from e
+    if hasattr(xtdata, "enable_hello"):
+        xtdata.enable_hello = False  # the connect banner goes to stdout; the gateway logs its own
     return XtdataSource(
         xtdata,
         name=SIMULATED,
         config=source_config(settings),
         executor=XtdataExecutor(executor_config(settings.executor)),
+        clock=clock,
     )
+
+
+def _install_options(sim: SimSettings) -> dict[str, Any]:
+    """``qmtgate.sim.install`` keyword arguments for the gateway's simulator settings."""
+    options: dict[str, Any] = {"clock": sim.clock.value, "speed": sim.speed}
+    if sim.start and sim.clock.value in ("replay", "manual"):
+        # A bare date starts at 09:29:00, as the simulator's own replay does.
+        text = sim.start if len(sim.start) == 14 else sim.start + "092900"
+        moment = dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=_CST)
+        options["replay_day"] = moment.date()
+        options["start_ms"] = int(moment.timestamp() * 1000)
+    elif sim.start:
+        logger.warning("sim.start=%s is ignored with the %s clock", sim.start, sim.clock.value)
+    return options
+
+
+_CST = dt.timezone(dt.timedelta(hours=8))
 
 
 async def open_source(

@@ -26,6 +26,7 @@ from qmtgate.source.base import (
     DownloadResult,
     MarketSource,
     ProgressCallback,
+    QuoteCallback,
     SourceState,
     SourceStatus,
     check_period,
@@ -66,6 +67,7 @@ class XtdataSourceConfig:
     ``max_codes_per_request``: upper bound on codes per snapshot/history/detail call.
     ``detail_chunk_size``: codes per executor job when loading instrument details (keeps jobs short).
     ``download_chunk_size``: codes per ``download_history_data2`` call (a running call is never preempted).
+    ``history_chunk_size``: codes per ``get_market_data_ex`` job, so snapshots interleave with big reads.
     ``static_roll_time``: CST time of day at which the reference-data cache rolls over.
     """
 
@@ -76,11 +78,16 @@ class XtdataSourceConfig:
     max_codes_per_request: int = 1000
     detail_chunk_size: int = 200
     download_chunk_size: int = 20
+    history_chunk_size: int = 100
     static_roll_time: dt.time = dt.time(9, 0)
 
 
 class XtdataSource(MarketSource):
-    """Serve market data from an xtdata-shaped module through one executor thread."""
+    """Serve market data from an xtdata-shaped module through one executor thread.
+
+    ``clock`` is the market's clock in epoch seconds: wall time for QMT, the simulator's clock for the
+    simulated market. It drives :meth:`now_ms` and the day roll of the reference-data cache.
+    """
 
     def __init__(
         self,
@@ -104,7 +111,10 @@ class XtdataSource(MarketSource):
         self._stopped = False
         self._started = False
         self._message: str | None = "not started"
-        self._since = clock()
+        self._since = time.time()
+        self._epoch = 0
+        self._subscriptions: dict[int, int] = {}  # our handle -> xtdata seq
+        self._next_handle = 1
 
     @property
     def executor(self) -> XtdataExecutor:
@@ -134,7 +144,7 @@ class XtdataSource(MarketSource):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
         await self._executor.stop()
-        self._connected, self._message, self._since = False, "stopped", self._clock()
+        self._connected, self._message, self._since = False, "stopped", time.time()
 
     async def connect(self) -> bool:
         """Try ``xtdata.connect`` once on the control lane; return whether the source is connected."""
@@ -173,7 +183,10 @@ class XtdataSource(MarketSource):
 
     def _set_connected(self, connected: bool, message: str | None) -> None:
         if connected != self._connected or message != self._message:
-            self._since = self._clock()
+            self._since = time.time()
+        if connected and not self._connected:
+            self._epoch += 1  # every upstream subscription of the previous connection is gone
+            self._subscriptions.clear()
         if connected != self._connected:
             log = logger.warning if not connected else logger.info
             log(
@@ -211,7 +224,11 @@ class XtdataSource(MarketSource):
             message=message,
             since=self._since,
             executor=executor,
+            epoch=self._epoch,
         )
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     def capabilities(self) -> Capabilities:
         features = {
@@ -241,6 +258,10 @@ class XtdataSource(MarketSource):
             self._executor.submit_merged(Lane.SNAPSHOT, "get_full_tick", codes, fn, name="get_full_tick"),
         )
 
+    async def market_snapshot(self, markets: Sequence[str]) -> dict[str, dict[str, Any]]:
+        # Not merged: market tokens expand upstream, so the answer is not keyed by the requested items.
+        return await self._call(Lane.SNAPSHOT, "get_full_tick", list(markets))
+
     async def history(
         self,
         codes: Sequence[str],
@@ -262,21 +283,58 @@ class XtdataSource(MarketSource):
         if not codes:
             return {}
         key = (tuple(codes), period, start, end, count, dividend_type, fill_data, tuple(fields))
-        return await self._history_calls.run(
-            key,
-            lambda: self._call(
+
+        async def read(chunk: list[str]) -> dict[str, Any]:
+            return await self._call(
                 Lane.HISTORY,
                 "get_market_data_ex",
                 field_list=list(fields),
-                stock_list=list(codes),
+                stock_list=chunk,
                 period=period,
                 start_time=start,
                 end_time=end,
                 count=count,
                 dividend_type=dividend_type,
                 fill_data=fill_data,
-            ),
-        )
+            )
+
+        async def read_all() -> dict[str, Any]:
+            # Chunks queue one behind the other on the history lane; snapshot jobs can run in between.
+            size = self._config.history_chunk_size
+            parts = await asyncio.gather(*(read(codes[i : i + size]) for i in range(0, len(codes), size)))
+            merged: dict[str, Any] = {}
+            for part in parts:
+                merged.update(part)
+            return merged
+
+        return await self._history_calls.run(key, read_all)
+
+    # -- subscriptions ---------------------------------------------------------------------------------
+
+    async def subscribe_whole_quote(self, codes: Sequence[str], callback: QuoteCallback) -> int:
+        seq = await self._call(Lane.CONTROL, "subscribe_whole_quote", list(codes), callback=callback)
+        return self._remember(seq, "subscribe_whole_quote", list(codes)[:10])
+
+    async def subscribe_quote(self, code: str, period: str, callback: QuoteCallback) -> int:
+        check_period(period)
+        seq = await self._call(Lane.CONTROL, "subscribe_quote", code, period, count=0, callback=callback)
+        return self._remember(seq, "subscribe_quote", [code])
+
+    def _remember(self, seq: Any, call: str, codes: list[str]) -> int:
+        if not isinstance(seq, int) or seq < 0:
+            raise SourceError(
+                f"{call} refused the subscription (answered {seq!r})", {"call": call, "codes": codes}
+            )
+        handle = self._next_handle
+        self._next_handle += 1
+        self._subscriptions[handle] = seq
+        return handle
+
+    async def unsubscribe(self, handle: int) -> None:
+        seq = self._subscriptions.pop(handle, None)
+        if seq is not None and self._connected:
+            with contextlib.suppress(QmtgateError):
+                await self._call(Lane.CONTROL, "unsubscribe_quote", seq)
 
     # -- reference data (cached per trading day) -------------------------------------------------------
 
@@ -369,8 +427,9 @@ class XtdataSource(MarketSource):
         *,
         incrementally: bool | None = None,
         progress: ProgressCallback | None = None,
+        urgent: bool = False,
     ) -> DownloadResult:
-        codes = self._check_codes(codes)
+        codes = self._check_codes(codes, limit=None)
         check_period(period)
         self._function("download_history_data2")
         began = time.monotonic()
@@ -382,7 +441,7 @@ class XtdataSource(MarketSource):
             chunk = codes[offset : offset + size]
             callback = self._progress_relay(progress, offset, total) if progress is not None else None
             answer = await self._call(
-                Lane.DOWNLOAD,
+                Lane.HISTORY if urgent else Lane.DOWNLOAD,
                 "download_history_data2",
                 chunk,
                 period,
@@ -427,12 +486,13 @@ class XtdataSource(MarketSource):
 
     # -- plumbing --------------------------------------------------------------------------------------
 
-    def _check_codes(self, codes: Sequence[str]) -> list[str]:
+    def _check_codes(self, codes: Sequence[str], limit: int | None = -1) -> list[str]:
         if isinstance(codes, str):
             codes = [codes]
         unique = list(dict.fromkeys(codes))
-        limit = self._config.max_codes_per_request
-        if len(unique) > limit:
+        if limit == -1:
+            limit = self._config.max_codes_per_request
+        if limit is not None and len(unique) > limit:
             raise BadRequest(
                 f"too many codes: {len(unique)} > {limit} per request", {"count": len(unique), "limit": limit}
             )

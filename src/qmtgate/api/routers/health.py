@@ -13,7 +13,14 @@ from fastapi import APIRouter, Request, Response
 
 from qmtgate.api.deps import SourceDep
 from qmtgate.api.encoding import MEDIA_TYPES
-from qmtgate.api.schemas import CapabilitiesResponse, ExecutorInfo, LiveResponse, ReadyResponse
+from qmtgate.api.schemas import (
+    CallInfo,
+    CapabilitiesResponse,
+    ExecutorInfo,
+    LiveResponse,
+    QuoteCacheInfo,
+    ReadyResponse,
+)
 from qmtgate.config import package_version
 
 router = APIRouter(tags=["health"])
@@ -35,7 +42,7 @@ async def live(request: Request) -> LiveResponse:
     responses={503: {"model": ReadyResponse, "description": "Not ready; the body says why."}},
     summary="Can the source serve data now?",
 )
-async def ready(source: SourceDep, response: Response) -> ReadyResponse:
+async def ready(source: SourceDep, request: Request, response: Response) -> ReadyResponse:
     status = source.status()
     executor = None
     if status.executor is not None:
@@ -45,6 +52,16 @@ async def ready(source: SourceDep, response: Response) -> ReadyResponse:
             current_call=status.executor.current_call,
             current_running_seconds=status.executor.current_running_seconds,
             degraded_call=status.executor.degraded_call,
+            calls={
+                name: CallInfo(
+                    count=call.count,
+                    requests=call.requests,
+                    errors=call.errors,
+                    mean_seconds=call.mean_seconds,
+                    max_seconds=call.max_seconds,
+                )
+                for name, call in status.executor.calls.items()
+            },
         )
     if not status.ready:
         response.status_code = 503
@@ -56,10 +73,29 @@ async def ready(source: SourceDep, response: Response) -> ReadyResponse:
         message=status.message,
         since_ms=int(status.since * 1000) if status.since is not None else None,
         executor=executor,
+        quotes=_quotes(request),
     )
 
 
+def _quotes(request: Request) -> QuoteCacheInfo | None:
+    services = getattr(request.app.state, "services", None)
+    return QuoteCacheInfo(**services.cache_info()) if services is not None else None
+
+
 @router.get("/capabilities", response_model=CapabilitiesResponse, summary="What the active source supports")
-async def capabilities(source: SourceDep) -> CapabilitiesResponse:
-    caps = source.capabilities()
-    return CapabilitiesResponse(**caps.to_dict(), formats=list(MEDIA_TYPES.values()))
+async def capabilities(source: SourceDep, request: Request) -> CapabilitiesResponse:
+    caps = source.capabilities().to_dict()
+    services = getattr(request.app.state, "services", None)
+    features = dict(caps["features"])
+    features["quote_cache"] = bool(
+        services is not None and services.quotes is not None and features["subscribe"]
+    )
+    features["download_jobs"] = features["download"]
+    caps["features"] = features
+    limits = services.settings.limits if services is not None else None
+    return CapabilitiesResponse(
+        **caps,
+        formats=list(MEDIA_TYPES.values()),
+        max_history_codes=limits.max_history_codes if limits else None,
+        max_kline_rows=limits.max_kline_rows if limits else None,
+    )

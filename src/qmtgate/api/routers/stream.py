@@ -1,0 +1,336 @@
+"""WebSocket streaming: ``/api/v1/ws`` (qmtgate protocol) and ``/ws/realtime`` (qmt-bridge style).
+
+Protocol (JSON text frames; every server message has a ``type``):
+
+client -> server
+    {"op": "subscribe", "period": "tick" | "1m" | "5m" | "15m" | "30m" | "1h" | "1d",
+     "codes": [...], "markets": ["SH", "SZ", "BJ"], "sectors": [...], "id": any,
+     "since": 1234, "epoch": "..."}          # since/epoch: resume after a reconnect
+    {"op": "unsubscribe", "period": ..., "codes": [...], "markets": [...], "sectors": [...]}
+    {"op": "resume", "since": 1234, "epoch": "..."}
+    {"op": "ping", "t": any}
+server -> client
+    {"type": "hello", "epoch", "seq", "source", "protocol": 1, "limits": {...}}
+    {"type": "subscribed" | "unsubscribed", "id", "period", "codes", "markets", "errors": [...]}
+    {"type": "data", "channel", "epoch", "seq_from", "seq_to", "conflated", "replay", "items": [...]}
+    {"type": "resync", "reason": "new_epoch" | "out_of_window", "epoch"}  # followed by a snapshot
+    {"type": "status", "source": {...}}       # source connected / disconnected
+    {"type": "error", "error": {"code", "message", "details"}}
+    {"type": "pong", "t"}
+
+Every data item carries its ``seq``: within one ``epoch`` seqs only grow, so a client can detect a gap;
+a conflated frame says so. Items are the normalized rows (ticks: volume in shares, amount in yuan,
+``ts`` epoch ms UTC and ``time`` in Asia/Shanghai; bars: the same units, ``forming`` true while the bar
+is still open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from qmtgate.codes import normalize_code
+from qmtgate.errors import QmtgateError
+from qmtgate.hub.clients import Frame, frame_payload
+from qmtgate.hub.stream import BAR_PERIODS, MARKETS, TICK, ClientState, HubError, StreamHub
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["streaming"])
+
+PROTOCOL = 1
+CLOSE_TOO_SLOW = 4001
+CLOSE_LIMIT = 1008
+CLOSE_BUSY = 1013
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _encoded(frame: Frame, epoch: str) -> str:
+    """Encode a frame once: a whole-market burst's frame object is shared by every such client."""
+    cached = getattr(frame, "_encoded", None)
+    if cached is None:
+        cached = _dumps(frame_payload(frame, epoch))
+        frame._encoded = cached  # type: ignore[attr-defined]
+    return cached
+
+
+class _Connection:
+    """One WebSocket client: reads control messages, writes its outbox."""
+
+    def __init__(self, ws: WebSocket, hub: StreamHub, services: Any, source_name: str) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.services = services
+        self.source_name = source_name
+        self.client: ClientState | None = None
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        try:
+            self.client = self.hub.connect()
+        except HubError as e:
+            await self._send(
+                {"type": "error", "error": {"code": e.code, "message": e.message, "details": e.details}}
+            )
+            await self.ws.close(code=CLOSE_BUSY, reason=e.message)
+            return
+        await self._send(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL,
+                "epoch": self.hub.epoch,
+                "seq": self.hub.seq,
+                "source": self.source_name,
+                "periods": [TICK, *BAR_PERIODS],
+                "limits": {
+                    "max_codes": self.hub.config.max_codes_per_client,
+                    "outbox_frames": self.hub.config.outbox_frames,
+                    "max_lag_seconds": self.hub.config.max_lag_seconds,
+                },
+            }
+        )
+        sender = asyncio.create_task(self._sender(), name=f"qmtgate-ws-send-{self.client.client_id}")
+        try:
+            while True:
+                text = await self.ws.receive_text()
+                await self._handle(text)
+        except WebSocketDisconnect:
+            pass
+        except RuntimeError:  # the socket was closed under us (e.g. by the sender)
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+            await self.hub.disconnect(self.client)
+
+    async def _sender(self) -> None:
+        assert self.client is not None
+        box = self.client.outbox
+        while True:
+            frame = await box.get()
+            if frame is None:
+                reason = box.closed_reason or "closed"
+                code = CLOSE_TOO_SLOW if "too slow" in reason else 1000
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=code, reason=reason[:120])
+                return
+            await self.ws.send_text(_encoded(frame, self.hub.epoch))
+            box.stats.frames_sent += 1
+            box.stats.updates_sent += len(frame.updates)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.ws.send_text(_dumps(message))
+
+    async def _error(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        await self._send(
+            {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
+        )
+
+    async def _handle(self, text: str) -> None:
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            await self._error("bad_request", "messages must be JSON objects")
+            return
+        if not isinstance(msg, dict):
+            await self._error("bad_request", "messages must be JSON objects")
+            return
+        op = msg.get("op")
+        try:
+            if op == "ping":
+                await self._send({"type": "pong", "t": msg.get("t")})
+            elif op in ("subscribe", "unsubscribe"):
+                await self._subscription(op, msg)
+            elif op == "resume":
+                await self._resume(msg.get("since"), msg.get("epoch"))
+            else:
+                await self._error(
+                    "bad_request",
+                    f"unknown op {op!r}",
+                    {"ops": ["subscribe", "unsubscribe", "resume", "ping"]},
+                )
+        except HubError as e:
+            await self._error(e.code, e.message, e.details)
+        except QmtgateError as e:
+            await self._error(e.code, e.message, getattr(e, "details", {}) or {})
+
+    async def _subscription(self, op: str, msg: dict[str, Any]) -> None:
+        assert self.client is not None
+        period = msg.get("period", TICK)
+        if period not in (TICK, *BAR_PERIODS):
+            await self._error(
+                "invalid_period", f"unsupported stream period {period!r}", {"allowed": [TICK, *BAR_PERIODS]}
+            )
+            return
+        raw_codes = msg.get("codes") or []
+        markets = msg.get("markets") or []
+        sectors = msg.get("sectors") or []
+        if not all(isinstance(x, str) for x in [*raw_codes, *markets, *sectors]):
+            await self._error("bad_request", "codes, markets and sectors must be lists of strings")
+            return
+        errors: list[dict[str, Any]] = []
+        bad_markets = [m for m in markets if m.upper() not in MARKETS]
+        if bad_markets:
+            errors.append({"code": "invalid_market", "markets": bad_markets})
+        markets = [m.upper() for m in markets if m.upper() in MARKETS]
+        codes: list[str] = []
+        invalid: list[str] = []
+        for raw in raw_codes:
+            try:
+                codes.append(normalize_code(raw))
+            except QmtgateError:
+                invalid.append(raw)
+        if invalid:
+            errors.append({"code": "invalid_code", "codes": invalid})
+        for sector in sectors:
+            members = await self.services.sector_members(sector)
+            if not members:
+                errors.append({"code": "unknown_sector", "sectors": [sector]})
+            codes.extend(members)
+        if op == "subscribe" and codes:
+            unknown = await self._unknown(codes)
+            if unknown:
+                errors.append({"code": "unknown_code", "codes": unknown})
+                codes = [c for c in codes if c not in set(unknown)]
+        codes = list(dict.fromkeys(codes))
+        if op == "unsubscribe":
+            await self.hub.unsubscribe(self.client, period, codes, markets)
+            await self._send(
+                {
+                    "type": "unsubscribed",
+                    "id": msg.get("id"),
+                    "period": period,
+                    "codes": codes,
+                    "markets": markets,
+                    "errors": errors,
+                }
+            )
+            return
+        since, epoch = msg.get("since"), msg.get("epoch")
+        self.client.paused = since is not None
+        try:
+            seeds = await self.hub.subscribe(self.client, period, codes, markets)
+        except Exception:
+            self.client.paused = False
+            raise
+        await self._send(
+            {
+                "type": "subscribed",
+                "id": msg.get("id"),
+                "period": period,
+                "codes": codes,
+                "markets": markets,
+                "errors": errors,
+            }
+        )
+        if since is not None:
+            await self._resume(since, epoch)
+        elif seeds:
+            self.client.outbox.put(
+                Frame(period, seeds[0].seq, seeds[-1].seq, seeds, conflated=True, replay=True)
+            )
+
+    async def _unknown(self, codes: list[str]) -> list[str]:
+        try:
+            await self.services.require_exists(codes)
+        except QmtgateError as e:
+            details = getattr(e, "details", {}) or {}
+            unknown = details.get("codes") or details.get("unknown") or []
+            if unknown:
+                return list(unknown)
+            raise
+        return []
+
+    async def _resume(self, since: Any, epoch: Any) -> None:
+        assert self.client is not None
+        self.client.paused = True
+        try:
+            frames = self.hub.resume(self.client, int(since), str(epoch)) if isinstance(since, int) else None
+            if frames is None:
+                reason = "new_epoch" if epoch != self.hub.epoch else "out_of_window"
+                await self._send(
+                    {"type": "resync", "reason": reason, "epoch": self.hub.epoch, "seq": self.hub.seq}
+                )
+                frames = self.hub.snapshot(self.client)
+            for f in frames:
+                self.client.outbox.put(f)
+        finally:
+            self.client.paused = False
+
+
+@router.websocket("/api/v1/ws")
+async def stream(ws: WebSocket) -> None:
+    """Live ticks and forming bars; see the module docstring for the protocol."""
+    hub: StreamHub | None = getattr(ws.app.state, "hub", None)
+    services = getattr(ws.app.state, "services", None)
+    if hub is None or services is None:
+        await ws.accept()
+        await ws.send_text(
+            _dumps(
+                {
+                    "type": "error",
+                    "error": {
+                        "code": "source_unavailable",
+                        "message": "the gateway is not started",
+                        "details": {},
+                    },
+                }
+            )
+        )
+        await ws.close(code=CLOSE_BUSY)
+        return
+    await _Connection(ws, hub, services, services.source.name).run()
+
+
+@router.websocket("/ws/realtime")
+async def realtime_compat(ws: WebSocket) -> None:
+    """qmt-bridge style: send ``{"stocks": [...], "period": "tick"}``; receive ``{"type": "quote",
+    "data": {code: tick}}`` per burst (the normalized tick rows, keyed by code)."""
+    hub: StreamHub | None = getattr(ws.app.state, "hub", None)
+    services = getattr(ws.app.state, "services", None)
+    await ws.accept()
+    if hub is None or services is None:
+        await ws.close(code=CLOSE_BUSY)
+        return
+    client = hub.connect()
+    try:
+        msg = orjson.loads(await ws.receive_text())
+        stocks = msg.get("stocks") or []
+        period = msg.get("period", TICK)
+        codes, bad = [], []
+        for s in stocks if isinstance(stocks, list) else []:
+            try:
+                codes.append(normalize_code(str(s)))
+            except QmtgateError:
+                bad.append(s)
+        conn = _Connection(ws, hub, services, services.source.name)
+        unknown = await conn._unknown(codes) if codes else []
+        codes = [c for c in codes if c not in set(unknown)]
+        if bad or unknown or not codes:
+            await ws.send_text(
+                _dumps({"type": "error", "message": "unknown or invalid codes", "codes": bad + unknown})
+            )
+        if period not in (TICK, *BAR_PERIODS):
+            await ws.send_text(_dumps({"type": "error", "message": f"unsupported period {period!r}"}))
+            return
+        await hub.subscribe(client, period, codes, [])
+        while True:
+            frame = await client.outbox.get()
+            if frame is None:
+                await ws.close(code=CLOSE_TOO_SLOW, reason=(client.outbox.closed_reason or "closed")[:120])
+                return
+            await ws.send_text(
+                _dumps({"type": "quote", "period": period, "data": {u.code: u.row for u in frame.updates}})
+            )
+    except (WebSocketDisconnect, RuntimeError, orjson.JSONDecodeError):
+        pass
+    finally:
+        await hub.disconnect(client)

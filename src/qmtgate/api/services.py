@@ -1,0 +1,147 @@
+"""The services behind the routes, built once per app by the lifespan and shared by every router.
+
+Routers (the normalized ``/api/v1`` ones and the compat adapters alike) only talk to :class:`Services`;
+it owns the source, the calendar, the history service, the download jobs and the quote cache, and it is
+where the cross-cutting rules live: existence checks against the instrument universe, and "snapshots come
+from the live cache, the source only when the cache cannot answer".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qmtgate.codes import classify
+from qmtgate.config import Settings
+from qmtgate.errors import NotFound, UnknownCode
+from qmtgate.hub.cache import QuoteCache
+from qmtgate.hub.feed import WholeMarketFeed
+from qmtgate.source.base import MarketSource
+from qmtgate.source.calendar import CalendarService
+from qmtgate.source.convert import tick_row
+from qmtgate.source.history import HistoryService
+from qmtgate.source.jobs import DownloadJobs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    source: MarketSource
+    calendar: CalendarService
+    history: HistoryService
+    jobs: DownloadJobs
+    quotes: QuoteCache | None = None
+    feed: WholeMarketFeed | None = None
+    _started: list[Any] = field(default_factory=list, repr=False)
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, settings: Settings, source: MarketSource) -> Services:
+        limits = settings.limits
+        calendar = CalendarService(source)
+        quotes = QuoteCache(apply_chunk=settings.hub.apply_chunk) if settings.hub.enabled else None
+        history = HistoryService(
+            source,
+            calendar,
+            quotes=quotes,
+            inline_download_codes=limits.inline_download_codes,
+            cache_rows=limits.history_cache_rows,
+            download_chunk=settings.download_chunk_size,
+        )
+        jobs = DownloadJobs(history, calendar, kept=limits.jobs_kept)
+        feed = WholeMarketFeed(source, quotes, settings.hub.markets) if quotes is not None else None
+        return cls(settings, source, calendar, history, jobs, quotes, feed)
+
+    async def start(self) -> None:
+        await self.jobs.start()
+        self._started.append(self.jobs)
+        if self.feed is not None:
+            await self.feed.start()
+            self._started.append(self.feed)
+
+    async def stop(self) -> None:
+        while self._started:
+            component = self._started.pop()
+            with contextlib.suppress(Exception):
+                await component.stop()
+
+    # -- instruments -----------------------------------------------------------------------------------
+
+    async def require_known(self, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Instrument details of ``codes``; a 404 naming every code the source does not know."""
+        details = await self.source.instrument_details(codes)
+        unknown = [code for code in codes if details.get(code) is None]
+        if unknown:
+            shown = ", ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else "")
+            noun = "code" if len(unknown) == 1 else "codes"
+            raise UnknownCode(
+                f"unknown {noun} {shown} (not in the {self.source.name} instrument universe)",
+                {"codes": unknown, "source": self.source.name},
+            )
+        return {code: details[code] for code in codes}  # type: ignore[misc]
+
+    async def require_exists(self, codes: Sequence[str]) -> None:
+        """404 for codes the source does not know, without waiting on xtdata for codes the live quote cache
+        holds (a code with a snapshot this session exists); the rest are checked against instrument details."""
+        if self.quotes is not None and self.quotes.is_live():
+            cached = self.quotes.raw(codes)
+            codes = [code for code in codes if code not in cached]
+        if codes:
+            await self.require_known(codes)
+
+    async def sector_members(self, sector: str) -> list[str]:
+        """Codes of a sector; 404 for a sector the source does not list (xtdata would answer [])."""
+        members = await self.source.sector_members(sector)
+        if not members and sector not in await self.source.sector_list():
+            raise NotFound(f"unknown sector {sector!r}", {"sector": sector})
+        return members
+
+    # -- snapshots -------------------------------------------------------------------------------------
+
+    def cache_live(self) -> bool:
+        return self.quotes is not None and self.quotes.is_live()
+
+    async def snapshot_raw(self, codes: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """xtquant tick dicts; codes without a snapshot this session are absent (as ``get_full_tick``)."""
+        if self.quotes is not None and self.quotes.is_live():
+            # The live cache is authoritative: its first push was the full snapshot of the subscribed
+            # markets, so a code it lacks has no snapshot. Never wait behind the xtdata thread here.
+            return self.quotes.raw(codes)
+        return await self.source.snapshot(codes)
+
+    async def snapshot_rows(self, codes: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Normalized rows (in ``codes`` order) and the codes without a snapshot."""
+        if self.quotes is not None and self.quotes.is_live():
+            return self.quotes.rows(codes)
+        raw = await self.source.snapshot(codes)
+        rows = [tick_row(code, raw[code]) for code in codes if code in raw]
+        return rows, [code for code in codes if code not in raw]
+
+    async def market_snapshot_rows(
+        self, markets: Sequence[str], kinds: set[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows of every instrument of ``markets`` that has a snapshot, optionally of some ``kinds`` only."""
+        if self.quotes is not None and self.quotes.is_live():
+            rows, _ = self.quotes.rows(self.quotes.codes(markets, sorted(kinds) if kinds else None))
+            return rows
+        raw = await self.source.market_snapshot(markets)
+        wanted = set(markets)
+        return [
+            tick_row(code, tick)
+            for code, tick in raw.items()
+            if code.rpartition(".")[2] in wanted and (kinds is None or classify(code) in kinds)
+        ]
+
+    def cache_info(self) -> dict[str, Any]:
+        if self.quotes is None:
+            return {"enabled": False, "live": False}
+        info = {"enabled": True, **self.quotes.stats().to_dict()}
+        if self.feed is not None and self.feed.last_error:
+            info["error"] = self.feed.last_error
+        return info

@@ -1,0 +1,85 @@
+"""Keeps one whole-market subscription alive and feeding the :class:`~qmtgate.hub.cache.QuoteCache`.
+
+Upstream subscriptions die with the connection (a QMT restart drops them all), so the feed watches the
+source's connection ``epoch`` and subscribes again whenever it changes. Each subscription's callback is
+tagged with its epoch, so the cache only calls itself live once the *current* subscription has delivered
+its first push (xtquant's whole-quote subscription starts with the full current snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from qmtgate.errors import QmtgateError, Unsupported
+from qmtgate.hub.cache import QuoteCache
+from qmtgate.source.base import MarketSource
+
+logger = logging.getLogger(__name__)
+
+
+class WholeMarketFeed:
+    """Subscribe ``markets`` through ``source`` into ``cache``; resubscribe after every reconnect."""
+
+    def __init__(
+        self,
+        source: MarketSource,
+        cache: QuoteCache,
+        markets: Sequence[str] = ("SH", "SZ", "BJ"),
+        *,
+        check_interval: float = 1.0,
+    ) -> None:
+        self.source = source
+        self.cache = cache
+        self.markets = list(markets)
+        self._interval = check_interval
+        self._handle: int | None = None
+        self._epoch: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.unsupported = False
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        self.cache.start(connected=lambda: self.source.status().connected)
+        await self._ensure()
+        self._task = asyncio.create_task(self._supervise(), name="qmtgate-quote-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._handle is not None:
+            with contextlib.suppress(QmtgateError):
+                await self.source.unsubscribe(self._handle)
+            self._handle = None
+        await self.cache.stop()
+
+    async def _supervise(self) -> None:
+        while not self.unsupported:
+            await asyncio.sleep(self._interval)
+            await self._ensure()
+
+    async def _ensure(self) -> None:
+        status = self.source.status()
+        if not status.connected or (self._handle is not None and status.epoch == self._epoch):
+            return
+        try:
+            self.cache.expect(status.epoch)
+            self._handle = await self.source.subscribe_whole_quote(
+                self.markets, self.cache.pusher(status.epoch)
+            )
+            self._epoch = status.epoch
+            self.last_error = None
+            logger.info(
+                "whole-market quote subscription for %s active (epoch %d)", self.markets, status.epoch
+            )
+        except Unsupported as e:
+            self.unsupported = True
+            self.last_error = e.message
+            logger.warning("quote cache disabled: %s", e.message)
+        except QmtgateError as e:
+            self.last_error = e.message
+            logger.warning("whole-market subscription failed, retrying: %s", e.message)

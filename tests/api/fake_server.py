@@ -1,0 +1,61 @@
+"""Run the gateway over the fake xtdata (with per-call latencies) in its own process.
+
+Timing tests and the REST bench use it so that client and server do not share a GIL, as in production::
+
+    python tests/api/fake_server.py --port 8123 --latency get_full_tick=0.1 --no-hub
+    python tests/api/fake_server.py --port 8123 --latency get_market_data_ex=5 --push
+
+``--push`` feeds the quote cache once (the whole-market subscription's first push) when it subscribes.
+The process prints ``ready`` on stdout once it serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for source.fake_xtdata
+
+from qmtgate.api.app import create_app
+from qmtgate.config import Settings
+from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
+from source.fake_xtdata import FakeXtdata
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", action="append", default=[], help="name=seconds, e.g. get_full_tick=0.1")
+    parser.add_argument("--no-hub", action="store_true", help="no quote cache: snapshots reach the source")
+    parser.add_argument("--push", action="store_true", help="feed the quote cache once when it subscribes")
+    args = parser.parse_args()
+
+    fake = FakeXtdata()
+    for item in args.latency:
+        name, _, seconds = item.partition("=")
+        fake.latency[name] = float(seconds)
+    source = XtdataSource(fake, name="simulated", config=XtdataSourceConfig(reconnect_interval=60))
+    app = create_app(Settings(source="sim", hub={"enabled": not args.no_hub}), source)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning"))
+
+    def announce() -> None:
+        while not server.started:
+            time.sleep(0.01)
+        if args.push:
+            while not fake.subscriptions:
+                time.sleep(0.01)
+            (_, _, push) = next(iter(fake.subscriptions.values()))
+            push({code: fake._tick(code) for code in ("600000.SH", "000001.SZ", "430047.BJ", "510300.SH")})
+        print("ready", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run()
+
+
+if __name__ == "__main__":
+    main()
