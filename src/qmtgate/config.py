@@ -165,6 +165,41 @@ class HubSettings(_Frozen):
     )
 
 
+class StreamSettings(_Frozen):
+    """WebSocket streaming limits (see qmtgate.hub)."""
+
+    ring_capacity: int = Field(
+        500_000,
+        ge=1000,
+        description="Updates kept for resume after a reconnect (~90 s of the whole market). Default 500000.",
+    )
+    outbox_frames: int = Field(
+        64,
+        ge=2,
+        description="Frames queued per client before its updates are conflated (one frame per 3 s burst). Default 64.",
+    )
+    max_lag_seconds: float = Field(
+        30.0, gt=0, description="A client behind for longer than this (seconds) is disconnected. Default 30."
+    )
+    max_codes_per_client: int = Field(
+        2000,
+        ge=1,
+        description="Explicit codes one connection may subscribe (whole markets do not count). Default 2000.",
+    )
+    max_clients: int = Field(200, ge=1, description="Concurrent streaming connections. Default 200.")
+
+    def hub_config(self) -> Any:
+        from qmtgate.hub.stream import HubConfig
+
+        return HubConfig(
+            ring_capacity=self.ring_capacity,
+            outbox_frames=self.outbox_frames,
+            max_lag_seconds=self.max_lag_seconds,
+            max_codes_per_client=self.max_codes_per_client,
+            max_clients=self.max_clients,
+        )
+
+
 class Settings(BaseSettings):
     """All qmtgate settings; frozen once loaded."""
 
@@ -205,6 +240,7 @@ class Settings(BaseSettings):
     )
     limits: LimitSettings = Field(default_factory=LimitSettings, description="REST request limits.")
     hub: HubSettings = Field(default_factory=HubSettings, description="Quote cache options.")
+    stream: StreamSettings = Field(default_factory=StreamSettings, description="WebSocket streaming options.")
 
     @classmethod
     def settings_customise_sources(

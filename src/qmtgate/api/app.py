@@ -29,6 +29,7 @@ from qmtgate.api.routers import (
     health,
     market,
     reference,
+    stream,
 )
 from qmtgate.api.services import Services
 from qmtgate.config import Settings, load_settings, package_version
@@ -64,6 +65,8 @@ def create_app(
             stack.push_async_callback(services.stop)
             app.state.services = services
             stack.callback(setattr, app.state, "services", None)
+            app.state.hub = services.hub
+            stack.callback(setattr, app.state, "hub", None)
             yield
 
     app = FastAPI(
@@ -78,11 +81,13 @@ def create_app(
     app.state.settings = settings
     app.state.source = None
     app.state.services = None
+    app.state.hub = None
     install_error_handlers(app)
     app.add_middleware(SourceHeaderMiddleware, source_name=lambda: _source_name(app))
     app.add_middleware(ServerTimingMiddleware)
     for router in (health.router, market.router, reference.router, calendar.router, downloads.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(stream.router)
     app.include_router(compat_qmt_bridge.router)
     app.include_router(compat_argus.router)
     return app

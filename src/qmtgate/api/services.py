@@ -19,6 +19,7 @@ from qmtgate.config import Settings
 from qmtgate.errors import NotFound, UnknownCode
 from qmtgate.hub.cache import QuoteCache
 from qmtgate.hub.feed import WholeMarketFeed
+from qmtgate.hub.stream import StreamHub
 from qmtgate.source.base import MarketSource
 from qmtgate.source.calendar import CalendarService
 from qmtgate.source.convert import tick_row
@@ -37,6 +38,7 @@ class Services:
     jobs: DownloadJobs
     quotes: QuoteCache | None = None
     feed: WholeMarketFeed | None = None
+    hub: StreamHub | None = None
     _started: list[Any] = field(default_factory=list, repr=False)
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -55,12 +57,20 @@ class Services:
             download_chunk=settings.download_chunk_size,
         )
         jobs = DownloadJobs(history, calendar, kept=limits.jobs_kept)
-        feed = WholeMarketFeed(source, quotes, settings.hub.markets) if quotes is not None else None
-        return cls(settings, source, calendar, history, jobs, quotes, feed)
+        hub = StreamHub(source, settings.stream.hub_config())
+        feed = None
+        if quotes is not None:
+            # one upstream whole-market subscription feeds both the snapshot cache and the stream
+            feed = WholeMarketFeed(source, quotes, settings.hub.markets, sinks=[hub.tick_sink()])
+            hub.covered_markets = set(settings.hub.markets)
+        return cls(settings, source, calendar, history, jobs, quotes, feed, hub)
 
     async def start(self) -> None:
         await self.jobs.start()
         self._started.append(self.jobs)
+        if self.hub is not None:
+            await self.hub.start()
+            self._started.append(self.hub)
         if self.feed is not None:
             await self.feed.start()
             self._started.append(self.feed)

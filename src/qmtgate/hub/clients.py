@@ -97,7 +97,10 @@ class ClientOutbox:
         by_channel: dict[str, dict[str, Update]] = {}
         span: dict[str, tuple[int, int]] = {}
         total = 0
+        messages = [f for f in self._frames if isinstance(f, dict)]
         for f in self._frames:
+            if isinstance(f, dict):
+                continue
             latest = by_channel.setdefault(f.channel, {})
             for u in f.updates:
                 latest[u.code] = u
@@ -105,6 +108,7 @@ class ClientOutbox:
             lo, hi = span.get(f.channel, (f.seq_from, f.seq_to))
             span[f.channel] = (min(lo, f.seq_from), max(hi, f.seq_to))
         self._frames.clear()
+        self._frames.extend(messages)  # type: ignore[arg-type]
         kept = 0
         for channel, latest in by_channel.items():
             updates = sorted(latest.values(), key=lambda u: u.seq)
@@ -125,6 +129,12 @@ class ClientOutbox:
         if len(self._frames) <= self.max_frames // 2:
             self._behind_since = None
         return frame
+
+    def put_message(self, message: dict[str, Any]) -> None:
+        """A control message (status event), delivered in order with the data frames."""
+        if self.closed_reason is None:
+            self._frames.append(message)  # type: ignore[arg-type]
+            self._ready.set()
 
     def close(self, reason: str) -> None:
         self.closed_reason = reason

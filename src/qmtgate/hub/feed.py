@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from qmtgate.errors import QmtgateError, Unsupported
 from qmtgate.hub.cache import QuoteCache
@@ -30,9 +31,13 @@ class WholeMarketFeed:
         markets: Sequence[str] = ("SH", "SZ", "BJ"),
         *,
         check_interval: float = 1.0,
+        sinks: Sequence[Callable[[Any], None]] = (),
     ) -> None:
         self.source = source
         self.cache = cache
+        #: further consumers of the same raw batches (the streaming hub): one upstream subscription
+        #: serves the cache and the stream; sinks run on the SDK thread and must only enqueue
+        self.sinks = list(sinks)
         self.markets = list(markets)
         self._interval = check_interval
         self._handle: int | None = None
@@ -57,6 +62,17 @@ class WholeMarketFeed:
             self._handle = None
         await self.cache.stop()
 
+    def _callback(self, epoch: int) -> Callable[[Any], None]:
+        cache_push = self.cache.pusher(epoch)
+        sinks = self.sinks
+
+        def push(data: Any) -> None:
+            cache_push(data)
+            for sink in sinks:
+                sink(data)
+
+        return push
+
     async def _supervise(self) -> None:
         while not self.unsupported:
             await asyncio.sleep(self._interval)
@@ -68,9 +84,7 @@ class WholeMarketFeed:
             return
         try:
             self.cache.expect(status.epoch)
-            self._handle = await self.source.subscribe_whole_quote(
-                self.markets, self.cache.pusher(status.epoch)
-            )
+            self._handle = await self.source.subscribe_whole_quote(self.markets, self._callback(status.epoch))
             self._epoch = status.epoch
             self.last_error = None
             logger.info(

@@ -130,6 +130,10 @@ class StreamHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = {"bursts": 0, "updates": 0, "frames": 0, "dropped_clients": 0}
+        #: markets whose ticks already arrive through an always-on whole-market feed (no upstream)
+        self.covered_markets: set[str] = set()
+        self._watch: asyncio.Task[None] | None = None
+        self._source_state: tuple[bool, int] | None = None
         self.listeners: list[Callable[[list[Update]], None]] = []  # e.g. recorders, metrics
 
     # ------------------------------------------------------------------ lifecycle
@@ -137,14 +141,46 @@ class StreamHub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._pump(), name="qmtgate-hub-pump")
+        self._watch = asyncio.create_task(self._watch_source(), name="qmtgate-hub-source-watch")
+
+    def tick_sink(self) -> Callable[[Mapping[str, Any]], None]:
+        """A raw whole-quote callback for an always-on feed (called on the SDK thread)."""
+        return self._pusher(TICK)
+
+    async def _watch_source(self, interval: float = 0.5) -> None:
+        """Tell clients when the source connects or drops; re-issue upstream subscriptions after a
+        reconnect (QMT forgets them when it restarts)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                st = self.source.status()
+                state = (bool(st.connected), int(getattr(st, "epoch", 0) or 0))
+            except Exception:
+                continue
+            if state == self._source_state:
+                continue
+            previous, self._source_state = self._source_state, state
+            if previous is None:
+                continue
+            message = {
+                "type": "status",
+                "source": {"connected": state[0], "epoch": state[1], "name": self.source.name},
+            }
+            for client in list(self.clients.values()):
+                client.outbox.put_message(message)
+            if state[0] and state[1] != previous[1]:
+                failed = await self.registry.resubscribe_all()
+                for key, error in failed:
+                    logger.warning("resubscribing %s failed: %s", key, error)
 
     async def stop(self) -> None:
         for c in list(self.clients.values()):
             c.outbox.close("gateway shutting down")
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # ------------------------------------------------------------------ upstream
 
@@ -288,7 +324,11 @@ class StreamHub:
                 f"at most {self.config.max_codes_per_client} codes per connection",
                 {"requested": len(new_codes), "subscribed": client.codes()},
             )
-        keys: list[Key] = [(channel, "market", m) for m in markets if m not in interest.markets]
+        keys: list[Key] = [
+            (channel, "market", m)
+            for m in markets
+            if m not in interest.markets and m not in self.covered_markets
+        ]
         keys += [(channel, "code", c) for c in new_codes if not self._covered(channel, c)]
         acquired: list[Key] = []
         try:
@@ -311,8 +351,11 @@ class StreamHub:
         return sorted(seeds, key=lambda u: u.seq)
 
     def _covered(self, channel: str, code: str) -> bool:
-        """A code's ticks already flow when some client holds its whole market upstream."""
-        return channel == TICK and self.registry.refs((TICK, "market", market_of(code))) > 0
+        """A code's ticks already flow when its whole market is fed or held upstream."""
+        if channel != TICK:
+            return False
+        market = market_of(code)
+        return market in self.covered_markets or self.registry.refs((TICK, "market", market)) > 0
 
     async def unsubscribe(
         self, client: ClientState, channel: str, codes: Sequence[str], markets: Sequence[str]

@@ -54,7 +54,8 @@ def install(
 def create_xtdata(sim_settings: Any) -> Any:
     """The gateway's hook: a simulated xtdata module configured from the gateway's sim settings."""
     seed = int(getattr(sim_settings, "seed", 0))
-    mode = str(getattr(sim_settings, "clock", "live"))
+    mode = getattr(sim_settings, "clock", "live")
+    mode = str(getattr(mode, "value", mode))  # a str Enum's str() is its name, not its value
     speed = float(getattr(sim_settings, "speed", 1.0))
     install(seed, clock=mode, speed=speed)
     from .xtquant import xtdata

@@ -122,6 +122,9 @@ class _Connection:
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=code, reason=reason[:120])
                 return
+            if isinstance(frame, dict):  # a control message (source status)
+                await self._send(frame)
+                continue
             await self.ws.send_text(_encoded(frame, self.hub.epoch))
             box.stats.frames_sent += 1
             box.stats.updates_sent += len(frame.updates)

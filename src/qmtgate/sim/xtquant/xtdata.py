@@ -476,10 +476,13 @@ def get_stock_list_in_sector(sector_name, real_timetag=-1):
 
     for ch in '\\/:*?"<>|':
         sector_name = sector_name.replace(ch, "")
-    at = None
+    # members as of the market's current session (instruments listed later are not in it yet), or
+    # as of ``real_timetag`` for historical constituents
+    t = env.now()
+    at = env.market.calendar.day(max(t.day_index, 0))
     if real_timetag not in (-1, "", None):
         ms = _to_ms(real_timetag, False)
-        at = _tu.cst_date_of_ms(ms) if ms is not None else None
+        at = _tu.cst_date_of_ms(ms) if ms is not None else at
     return _sectors.members(env.market, sector_name, env.sector_data_downloaded, at)
 
 

@@ -1,0 +1,299 @@
+"""WebSocket streaming end to end: a real uvicorn on loopback, real WebSocket clients, the simulator.
+
+The simulator's clock is manual (2025-06-12 10:30 CST); tests move it forward and the simulator's
+publisher thread delivers the slots that passed, as a running QMT would.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from qmtgate.api.app import create_app
+from qmtgate.hub.clients import Interest
+
+from .sim_support import sim_settings, wait_live
+from .support import LiveServer, start_server
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[LiveServer]:
+    settings = sim_settings(stream={"outbox_frames": 8, "max_lag_seconds": 2.0, "ring_capacity": 200_000})
+    app = create_app(settings)
+    server = start_server(app)
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=180) as client:
+        wait_live(client)
+    server.app = app  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+def sim_env() -> Any:
+    from qmtgate.sim.xtquant import _env
+
+    return _env.current()
+
+
+def advance(seconds: float) -> None:
+    """Move the simulated market forward and wait until the publisher has delivered it."""
+    env = sim_env()
+    env.market.clock.advance(seconds)
+    target = env.market.time().slot
+    deadline = time.monotonic() + 30
+    while env.session.slot < target and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # let the hub pump and the senders flush
+
+
+def ws_url(server: LiveServer, path: str = "/api/v1/ws") -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def recv(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def recv_until(ws: ClientConnection, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = recv(ws, max(deadline - time.monotonic(), 0.01))
+        if msg["type"] == kind:
+            return msg
+
+
+def drain(ws: ClientConnection, quiet: float = 0.5) -> list[dict[str, Any]]:
+    out = []
+    while True:
+        try:
+            out.append(recv(ws, quiet))
+        except TimeoutError:
+            return out
+
+
+def hub(server: LiveServer) -> Any:
+    return server.app.state.hub  # type: ignore[attr-defined]
+
+
+def test_hello_subscribe_stream_and_unsubscribe(gateway: LiveServer) -> None:
+    with connect(ws_url(gateway)) as ws:
+        hello = recv(ws)
+        assert hello["type"] == "hello" and hello["source"] == "simulated" and hello["epoch"]
+        ws.send(
+            json.dumps({"op": "subscribe", "id": 1, "period": "tick", "codes": ["600000.SH", "sz000001"]})
+        )
+        ack = recv_until(ws, "subscribed")
+        assert ack["codes"] == ["600000.SH", "000001.SZ"] and ack["errors"] == []
+        seed = recv_until(ws, "data")  # the current values first
+        assert {i["code"] for i in seed["items"]} == {"600000.SH", "000001.SZ"}
+        advance(30)
+        frames = [m for m in drain(ws) if m["type"] == "data"]
+        assert frames, "ten bursts passed"
+        item = frames[-1]["items"][-1]
+        assert item["code"] in ("600000.SH", "000001.SZ")
+        assert {"ts", "time", "last_price", "volume", "amount", "bid_price", "ask_volume", "phase"} <= set(
+            item
+        )
+        seqs = [i["seq"] for f in frames for i in f["items"]]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        ws.send(json.dumps({"op": "unsubscribe", "period": "tick", "codes": ["600000.SH", "000001.SZ"]}))
+        recv_until(ws, "unsubscribed")
+        after_ack = hub(gateway).seq
+        advance(15)
+        late = [i for m in drain(ws) if m["type"] == "data" for i in m["items"] if i["seq"] > after_ack]
+        assert not late, "nothing published after the unsubscribe reaches the client"
+
+
+def test_unknown_code_gets_an_error_while_the_valid_ones_stream(gateway: LiveServer) -> None:
+    with connect(ws_url(gateway)) as ws:
+        recv(ws)
+        ws.send(
+            json.dumps({"op": "subscribe", "codes": ["600000.SH", "999999.SH", "bogus"], "period": "tick"})
+        )
+        ack = recv_until(ws, "subscribed")
+        assert ack["codes"] == ["600000.SH"]
+        errors = {e["code"]: e for e in ack["errors"]}
+        assert errors["unknown_code"]["codes"] == ["999999.SH"]
+        assert errors["invalid_code"]["codes"] == ["bogus"]
+        advance(15)
+        data = [m for m in drain(ws) if m["type"] == "data"]
+        assert data and {i["code"] for m in data for i in m["items"]} == {"600000.SH"}
+        ws.send(json.dumps({"op": "subscribe", "period": "7m", "codes": ["600000.SH"]}))
+        err = recv_until(ws, "error")
+        assert err["error"]["code"] == "invalid_period"
+        ws.send("not json")
+        assert recv_until(ws, "error")["error"]["code"] == "bad_request"
+
+
+def test_ten_clients_on_one_code_make_one_upstream_subscription(gateway: LiveServer) -> None:
+    h = hub(gateway)
+    env = sim_env()
+    key = ("1m", "code", "600519.SH")
+    before_calls = h.registry.upstream_calls
+
+    def sim_subs() -> int:
+        return sum(1 for s in env.publisher.subscriptions() if s.code == "600519.SH" and s.period == "1m")
+
+    clients = [connect(ws_url(gateway)) for _ in range(10)]
+    try:
+        for ws in clients:
+            recv(ws)
+            ws.send(json.dumps({"op": "subscribe", "period": "1m", "codes": ["600519.SH"]}))
+            recv_until(ws, "subscribed")
+        assert h.registry.refs(key) == 10
+        assert h.registry.upstream_calls - before_calls == 1
+        assert sim_subs() == 1
+        advance(60)
+        for ws in clients:
+            bars = [i for m in drain(ws, 0.3) if m["type"] == "data" for i in m["items"]]
+            assert bars and all(b["period"] == "1m" and b["code"] == "600519.SH" for b in bars)
+            assert bars[-1]["forming"] is True
+        for ws in clients[:9]:
+            ws.close()
+        time.sleep(0.5)
+        assert h.registry.refs(key) == 1 and sim_subs() == 1
+    finally:
+        for ws in clients:
+            ws.close()
+    deadline = time.monotonic() + 5
+    while sim_subs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert h.registry.refs(key) == 0 and sim_subs() == 0, "released upstream after the last client left"
+
+
+def test_resume_after_a_reconnect_has_no_gap(gateway: LiveServer) -> None:
+    codes = ["600000.SH", "000001.SZ", "300750.SZ", "600519.SH"]
+    sub = {"op": "subscribe", "period": "tick", "codes": codes}
+    with connect(ws_url(gateway)) as witness:
+        recv(witness)
+        witness.send(json.dumps(sub))
+        recv_until(witness, "subscribed")
+        with connect(ws_url(gateway)) as ws:
+            epoch = recv(ws)["epoch"]
+            ws.send(json.dumps(sub))
+            recv_until(ws, "subscribed")
+            advance(15)
+            frames = [m for m in drain(ws) if m["type"] == "data"]
+            got = [i for m in frames for i in m["items"]]
+            first_live = min(i["seq"] for m in frames if not m["replay"] for i in m["items"])
+            last_seq = max(i["seq"] for i in got)
+        advance(30)  # bursts while the client is away
+        with connect(ws_url(gateway)) as ws:
+            recv(ws)
+            ws.send(json.dumps({**sub, "since": last_seq, "epoch": epoch}))
+            recv_until(ws, "subscribed")
+            advance(6)
+            after = [m for m in drain(ws) if m["type"] == "data"]
+        seen = [i["seq"] for i in got] + [i["seq"] for m in after for i in m["items"]]
+        witnessed = [
+            i["seq"] for m in drain(witness) if m["type"] == "data" and not m["replay"] for i in m["items"]
+        ]
+    assert any(m["replay"] for m in after), "the missed updates came as a replay"
+    assert not any(m["conflated"] for m in after)
+    # no gap: within the span the reconnecting client has covered, it has every update the witness had
+    expected = [s for s in witnessed if first_live <= s <= max(seen)]
+    missing = sorted(set(expected) - set(seen))
+    assert not missing, (
+        f"missing {missing[:10]} (last_seq {last_seq}, first_live {first_live}, seen max {max(seen)}, witness max {max(witnessed)})"
+    )
+    tail = sorted(s for s in seen if s > last_seq)
+    assert len(tail) == len(set(tail)), "no duplicates"
+
+
+def test_resume_outside_the_window_gets_a_resync_and_a_snapshot(gateway: LiveServer) -> None:
+    ring = hub(gateway).ring
+    deadline = time.monotonic() + 60
+    while (ring.first_seq or 0) <= 2 and time.monotonic() < deadline:
+        advance(30)  # publish until the ring has evicted its oldest updates
+    assert (ring.first_seq or 0) > 2
+    with connect(ws_url(gateway)) as ws:
+        epoch = recv(ws)["epoch"]
+        ws.send(
+            json.dumps(
+                {"op": "subscribe", "period": "tick", "codes": ["600000.SH"], "since": 1, "epoch": epoch}
+            )
+        )
+        recv_until(ws, "subscribed")
+        resync = recv_until(ws, "resync")
+        assert resync["reason"] == "out_of_window" and resync["epoch"] == epoch
+        snap = recv_until(ws, "data")
+        assert snap["conflated"] and [i["code"] for i in snap["items"]] == ["600000.SH"]
+        ws.send(json.dumps({"op": "resume", "since": 5, "epoch": "another-run"}))
+        assert recv_until(ws, "resync")["reason"] == "new_epoch"
+
+
+def test_a_slow_client_is_conflated_then_dropped_while_a_fast_one_sees_every_burst(
+    gateway: LiveServer,
+) -> None:
+    h = hub(gateway)
+    fast_frames: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def fast() -> None:
+        with connect(ws_url(gateway), max_size=None) as ws:
+            recv(ws)
+            ws.send(json.dumps({"op": "subscribe", "period": "tick", "markets": ["SH", "SZ"]}))
+            while not stop.is_set():
+                try:
+                    m = recv(ws, 0.2)
+                except TimeoutError:
+                    continue
+                if m["type"] == "data":
+                    fast_frames.append(m)
+
+    reader = threading.Thread(target=fast, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while not any("SH" in c.interests.get("tick", Interest()).markets for c in h.clients.values()):
+        assert time.monotonic() < deadline, "the fast client subscribed"
+        time.sleep(0.05)
+    before = set(h.clients)
+    # a client that does not read: a tiny receive buffer so the server's sends block quickly
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    host, port = gateway.url.removeprefix("http://").split(":")
+    sock.connect((host, int(port)))
+    slow = connect(ws_url(gateway), sock=sock, max_size=None, max_queue=1)
+    recv(slow)
+    slow.send(json.dumps({"op": "subscribe", "period": "tick", "markets": ["SH", "SZ"]}))
+    time.sleep(0.5)
+    (slow_id,) = set(h.clients) - before
+    slow_state = h.clients[slow_id]
+    try:
+        for _ in range(12):  # whole-market bursts the slow client never reads
+            advance(3)
+            time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while slow_state.outbox.closed_reason is None and time.monotonic() < deadline:
+            advance(3)
+        assert slow_state.outbox.stats.conflations > 0, "it was conflated before being dropped"
+        assert slow_state.outbox.closed_reason and "too slow" in slow_state.outbox.closed_reason
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+        slow.close()
+    live = [f for f in fast_frames if not f["replay"]]
+    seqs = [i["seq"] for f in live for i in f["items"]]
+    assert not any(f["conflated"] for f in live), "the fast client was never conflated"
+    published = h.ring.since(seqs[0] - 1)
+    assert published is not None
+    expected = [u.seq for u in published if u.market in ("SH", "SZ") and seqs[0] <= u.seq <= seqs[-1]]
+    assert seqs == expected, "the fast client saw every SH/SZ update, in order"
+
+
+def test_compat_realtime_route(gateway: LiveServer) -> None:
+    with connect(ws_url(gateway, "/ws/realtime")) as ws:
+        ws.send(json.dumps({"stocks": ["600000.SH"], "period": "tick"}))
+        advance(15)
+        msgs = drain(ws)
+    quotes = [m for m in msgs if m["type"] == "quote"]
+    assert quotes and all(set(m["data"]) == {"600000.SH"} for m in quotes)
+    assert quotes[-1]["data"]["600000.SH"]["last_price"] > 0
