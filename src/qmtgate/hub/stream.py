@@ -32,7 +32,7 @@ from typing import Any
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
 from qmtgate.hub.ring import ReplayRing, Update
 from qmtgate.hub.upstream import Key, UpstreamRegistry
-from qmtgate.source.convert import tick_row
+from qmtgate.source.convert import bar_row, tick_row
 
 logger = logging.getLogger(__name__)
 
@@ -43,36 +43,6 @@ MARKETS = ("SH", "SZ", "BJ")
 
 def market_of(code: str) -> str:
     return code.rsplit(".", 1)[-1]
-
-
-def bar_row(code: str, period: str, bar: Mapping[str, Any], forming: bool) -> dict[str, Any]:
-    """A normalized K-line row from an xtquant bar dict: volume in shares, amount in yuan,
-    ``ts`` = bar end (epoch ms UTC; daily bars: 00:00 Asia/Shanghai of the session)."""
-    from qmtgate.source.convert import local_iso_one
-
-    ts = bar.get("time")
-    ts = int(ts) if isinstance(ts, int | float) else None
-    vol = bar.get("volume")
-    return {
-        "code": code,
-        "period": period,
-        "ts": ts,
-        "time": local_iso_one(ts),
-        "open": _num(bar.get("open")),
-        "high": _num(bar.get("high")),
-        "low": _num(bar.get("low")),
-        "close": _num(bar.get("close")),
-        "volume": int(vol) * 100 if isinstance(vol, int | float) else None,
-        "amount": _num(bar.get("amount")),
-        "pre_close": _num(bar.get("preClose")),
-        "forming": forming,
-    }
-
-
-def _num(v: Any) -> float | None:
-    if isinstance(v, int | float) and v == v:
-        return float(v)
-    return None
 
 
 @dataclass

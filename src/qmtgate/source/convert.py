@@ -431,6 +431,29 @@ SNAPSHOT_ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+def bar_row(code: str, period: str, bar: Mapping[str, Any], forming: bool) -> dict[str, Any]:
+    """One normalized K-line row from a pushed xtquant bar dict (subscribe_quote): volume in shares,
+    amount in yuan, ``ts`` = bar end (epoch ms UTC; daily bars: 00:00 Asia/Shanghai of the session),
+    ``forming`` while the bar is still open."""
+    ts = bar.get("time")
+    ts = int(ts) if isinstance(ts, int | float) and math.isfinite(ts) else None
+    amount = bar.get("amount")
+    return {
+        "code": code,
+        "period": period,
+        "ts": ts,
+        "time": local_iso_one(ts),
+        "open": _price(bar.get("open")),
+        "high": _price(bar.get("high")),
+        "low": _price(bar.get("low")),
+        "close": _price(bar.get("close")),
+        "volume": _shares(bar.get("volume")),
+        "amount": float(amount) if isinstance(amount, int | float) and math.isfinite(amount) else None,
+        "pre_close": _price(bar.get("preClose")),
+        "forming": forming,
+    }
+
+
 def rows_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pa.Table:
     """Snapshot rows -> Arrow table with the documented types (``time`` dropped: the encoder adds it)."""
     names = [c for c in columns if c != "time"]
