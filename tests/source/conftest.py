@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,6 +15,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+_names = itertools.count()
+
+
 @pytest.fixture
 def fake() -> FakeXtdata:
     return FakeXtdata()
@@ -21,7 +25,8 @@ def fake() -> FakeXtdata:
 
 @pytest.fixture
 async def executor() -> AsyncIterator[XtdataExecutor]:
-    ex = XtdataExecutor(ExecutorConfig())
+    # a name of its own: other tests' gateways may still be winding down their xtdata threads
+    ex = XtdataExecutor(ExecutorConfig(thread_name=f"qmtgate-xtdata-test-{next(_names)}"))
     ex.start()
     yield ex
     await ex.stop(timeout=1.0)

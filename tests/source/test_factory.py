@@ -106,14 +106,19 @@ async def test_auto_falls_back_to_the_simulator_when_xtquant_cannot_load(xtquant
 async def test_auto_falls_back_when_qmt_is_not_running_and_stops_the_real_executor() -> None:
     real = FakeXtdata()
     real.down = True
+    before = {t.ident for t in threading.enumerate() if t.name == "qmtgate-xtdata"}
     source = await open_source(
         settings(SourceKind.AUTO), importer({"xtquant.xtdata": real, **with_sim(FakeXtdata())})
     )
     try:
         assert source.name == "simulated"
         assert real.count("connect") == 1
-        # The abandoned real source's executor thread is gone: one xtdata thread serves.
-        workers = [t for t in threading.enumerate() if t.name == "qmtgate-xtdata" and t.is_alive()]
+        # The abandoned real source's executor thread is gone: one new xtdata thread serves.
+        workers = [
+            t
+            for t in threading.enumerate()
+            if t.name == "qmtgate-xtdata" and t.is_alive() and t.ident not in before
+        ]
         assert len(workers) == 1
     finally:
         await source.stop()
