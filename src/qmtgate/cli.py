@@ -82,6 +82,9 @@ def serve(
         log_level=settings.log_level,
         # One process: the xtdata executor thread and the subscription state live in it.
         workers=1,
+        # permessage-deflate is per connection: with many whole-market clients it costs ~2.5x the
+        # gateway CPU per delivered tick (bench/RESULTS.md), so frames go uncompressed
+        ws_per_message_deflate=False,
     )
 
 
