@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import socket
@@ -150,7 +152,7 @@ class Client:
             self.closed = f"closed at {time.time() - stop_at:+.1f}s vs end: " + (
                 f"code={rcv.code} reason={rcv.reason!r}" if rcv else f"no close frame ({e!r})"
             )
-        except Exception as e:  # noqa: BLE001 - reported, not hidden
+        except Exception as e:
             self.closed = f"{type(e).__name__}: {e}"
 
     def _handle(self, msg: dict[str, Any], now: float, window_start: float) -> None:
@@ -265,10 +267,8 @@ async def run_clients(
     # the stop time is read when each run() starts; start them all with a shared deadline
     subscribed_by = time.time()
     tasks = [asyncio.create_task(one(c)) for c in clients]
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*(c.subscribed.wait() for c in clients)), 60)
-    except TimeoutError:
-        pass
     subscribed_by = time.time() - subscribed_by
     await asyncio.sleep(settle)
     t_start = time.time()
@@ -322,8 +322,8 @@ def summarize(
         if t_start <= arrival[lo] <= t_end
     ]
     # probe: inter-burst and source->probe (relative)
-    inter = [(b[2] - a[2]) * 1000 for a, b in zip(prows, prows[1:])]
-    dts = [(b[3] - a[3]) / 1000 for a, b in zip(prows, prows[1:]) if a[3] and b[3]]
+    inter = [(b[2] - a[2]) * 1000 for a, b in itertools.pairwise(prows)]
+    dts = [(b[3] - a[3]) / 1000 for a, b in itertools.pairwise(prows) if a[3] and b[3]]
     market_s = (prows[-1][3] - prows[0][3]) / 1000 if len(prows) > 1 else float("nan")
     rel = [r[2] - r[3] / 1000 / speed for r in prows if r[3]]
     src = [(x - min(rel)) * 1000 for x in rel] if rel else []
@@ -492,7 +492,7 @@ async def _probe_until(url: str, out: str, deadline: list[float]) -> None:
                     items = msg["items"]
                     ts = max((i.get("ts") or 0) for i in items) if items else 0
                     rows.append([msg["seq_from"], msg["seq_to"], now, ts, len(items), bool(msg["conflated"])])
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         closed = f"{type(e).__name__}: {e}"
     Path(out).write_text(json.dumps({"rows": rows, "closed": closed}))
 
