@@ -54,6 +54,9 @@ class ReadyResponse(BaseModel):
     state: str = Field(description="starting | ready | degraded | unavailable | stopped.")
     connected: bool
     message: str | None = None
+    note: str | None = Field(
+        None, description="About the data, e.g. that the simulator replays a past session."
+    )
     since_ms: int | None = Field(None, description="When the state last changed, epoch milliseconds.")
     executor: ExecutorInfo | None = None
     quotes: QuoteCacheInfo | None = Field(None, description="The whole-market quote cache.")

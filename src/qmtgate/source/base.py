@@ -64,6 +64,8 @@ class SourceStatus:
     executor: ExecutorStatus | None = None
     #: Incremented each time the source (re)connects; upstream subscriptions from an older epoch are gone.
     epoch: int = 0
+    #: What the operator must know about the data, e.g. that the simulator is replaying a past session.
+    note: str | None = None
 
     @property
     def ready(self) -> bool:

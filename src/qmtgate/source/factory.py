@@ -95,6 +95,7 @@ def build_simulated_source(
 ) -> XtdataSource:
     """Wrap the simulator's xtdata module; raise SourceUnavailable when the simulator is not installed."""
     clock: Callable[[], float] = time.time
+    note: Callable[[], str] | None = None
     try:
         sim = import_module("qmtgate.sim")
         install = getattr(sim, "install", None)
@@ -104,6 +105,7 @@ def build_simulated_source(
             xtdata = import_module("qmtgate.sim.xtquant.xtdata")
             market_clock = env.market.clock
             clock = lambda: market_clock.now_ms() / 1000  # noqa: E731
+            note = lambda: market_clock.status().note  # noqa: E731
         elif callable(factory):
             xtdata = factory(settings.sim)
         else:
@@ -121,6 +123,7 @@ def build_simulated_source(
         config=source_config(settings),
         executor=XtdataExecutor(executor_config(settings.executor)),
         clock=clock,
+        note=note,
     )
 
 
@@ -184,11 +187,12 @@ def _announce(source: MarketSource, why: str) -> None:
     line = "=" * 78
     what = "SIMULATED MARKET (not real quotes)" if source.name == SIMULATED else "REAL QMT via xtquant"
     logger.warning(
-        "\n%s\n  qmtgate data source: %s\n  source=%s state=%s (%s)\n%s",
+        "\n%s\n  qmtgate data source: %s\n  source=%s state=%s (%s)%s\n%s",
         line,
         what,
         source.name,
         status.state.value,
         why,
+        f"\n  {status.note}" if status.note else "",
         line,
     )

@@ -97,12 +97,14 @@ class XtdataSource(MarketSource):
         config: XtdataSourceConfig | None = None,
         executor: XtdataExecutor | None = None,
         clock: Callable[[], float] = time.time,
+        note: Callable[[], str] | None = None,
     ) -> None:
         self.name = name
         self._xt = xtdata
         self._config = config or XtdataSourceConfig()
         self._executor = executor or XtdataExecutor()
         self._clock = clock
+        self._note = note
         self._cache = StaticCache(clock=clock, roll_at=self._config.static_roll_time)
         self._history_calls: Coalescer[tuple[Any, ...], dict[str, Any]] = Coalescer()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -225,6 +227,7 @@ class XtdataSource(MarketSource):
             since=self._since,
             executor=executor,
             epoch=self._epoch,
+            note=self._note() if self._note is not None else None,
         )
 
     def now_ms(self) -> int:

@@ -71,6 +71,7 @@ async def ready(source: SourceDep, request: Request, response: Response) -> Read
         state=status.state.value,
         connected=status.connected,
         message=status.message,
+        note=status.note,
         since_ms=int(status.since * 1000) if status.since is not None else None,
         executor=executor,
         quotes=_quotes(request),

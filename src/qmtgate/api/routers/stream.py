@@ -88,6 +88,7 @@ class _Connection:
                 "epoch": self.hub.epoch,
                 "seq": self.hub.seq,
                 "source": self.source_name,
+                "note": self.services.source.status().note,
                 "periods": [TICK, *BAR_PERIODS],
                 "limits": {
                     "max_codes": self.hub.config.max_codes_per_client,
