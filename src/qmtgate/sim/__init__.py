@@ -33,12 +33,11 @@ def install(
     from .xtquant import _env, xtconstant, xtdata, xttype
 
     if market is None:
-        universe_market = SimMarket(seed=seed)
+        market = SimMarket(seed=seed, clock=clock if isinstance(clock, MarketClock) else None)
         if not isinstance(clock, MarketClock):
-            clock = MarketClock(
-                universe_market.calendar, mode=clock, speed=speed, replay_day=replay_day, start_ms=start_ms
+            market.clock = MarketClock(
+                market.calendar, mode=clock, speed=speed, replay_day=replay_day, start_ms=start_ms
             )
-        market = SimMarket(seed=seed, clock=clock)
     env = _env.SimEnv(
         market, daily_preloaded=daily_preloaded, download_seconds_per_code=download_seconds_per_code
     )

@@ -201,7 +201,6 @@ def order_book(
     """Five-level book (bid/ask prices in ticks, sizes in lots) consistent with the last price and the
     limits: bid1 <= last <= ask1, no level beyond a limit (empty levels are 0), a locked limit-up shows
     only bids and a locked limit-down only asks."""
-    n = len(last)
     lvl = np.arange(5)[None, :]
     u = hash01(keys[:, None], slot if np.ndim(slot) == 0 else np.asarray(slot)[:, None], lvl + 100)
     u2 = hash01(keys[:, None], slot if np.ndim(slot) == 0 else np.asarray(slot)[:, None], lvl + 200)
@@ -226,7 +225,6 @@ def order_book(
     asks = np.where(at_dn[:, None], down[:, None] + lvl, asks)
     bid_ok = np.where(at_up[:, None], bids >= down[:, None], bid_ok)
     ask_ok = np.where(at_dn[:, None], asks <= up[:, None], ask_ok)
-    _ = n
     return (
         np.where(bid_ok, bids, 0),
         np.where(bid_ok, bid_vol, 0),

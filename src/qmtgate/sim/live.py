@@ -194,8 +194,7 @@ class LiveSession:
     # ------------------------------------------------------------------ reading
 
     def rows_with_data(self, rows: np.ndarray | None = None) -> np.ndarray:
-        have = np.flatnonzero(self.state.slot >= 0) if rows is None else rows[self.state.slot[rows] >= 0]
-        return have
+        return np.flatnonzero(self.state.slot >= 0) if rows is None else rows[self.state.slot[rows] >= 0]
 
     def tick_dicts(self, rows: np.ndarray) -> list[dict]:
         """Tick dicts for instrument rows (each must have a snapshot today)."""

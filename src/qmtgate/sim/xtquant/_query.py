@@ -357,9 +357,8 @@ def query_kline(
             keys = np.array(
                 [a * 100 + b for a, b in (_period_key(m.calendar.day(int(d)), period) for d in bars.day)]
             )
-            filled_any = filled
             bars = _group(bars, keys)
-            filled = np.zeros(len(bars), bool) if len(filled_any) else filled_any
+            filled = np.zeros(len(bars), bool)  # a week/month with a suspended day still traded
     sel = (bars.time >= lo_ms) & (bars.time <= hi_ms)
     bars = bars.take(sel)
     filled = filled[sel]

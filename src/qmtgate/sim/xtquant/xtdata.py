@@ -387,7 +387,6 @@ def unsubscribe_quote(seq):
 
 def _bar_push(sub: _Subscription, slot: int):
     """Payload of a K-line subscription: the code's current (forming) bar, as a list of one dict."""
-    env = _env.current()
     if slot < _OPEN_SLOT:
         return None
     frames = _kline_frames(
@@ -398,7 +397,6 @@ def _bar_push(sub: _Subscription, slot: int):
         return None
     # column by column: a row Series would upcast the int columns (time, volume...) to float
     item = {k: frame[k].iloc[-1].item() for k in frame.columns}
-    _ = env
     return {sub.code: [item]}
 
 
