@@ -126,6 +126,14 @@ def test_unknown_code_gets_an_error_while_the_valid_ones_stream(gateway: LiveSer
         advance(15)
         data = [m for m in drain(ws) if m["type"] == "data"]
         assert data and {i["code"] for m in data for i in m["items"]} == {"600000.SH"}
+        ws.send(
+            json.dumps(
+                {"op": "subscribe", "period": "tick", "sectors": ["no such sector"], "codes": ["000001.SZ"]}
+            )
+        )
+        ack = recv_until(ws, "subscribed")
+        assert ack["codes"] == ["000001.SZ"]
+        assert {"code": "unknown_sector", "sectors": ["no such sector"]} in ack["errors"]
         ws.send(json.dumps({"op": "subscribe", "period": "7m", "codes": ["600000.SH"]}))
         err = recv_until(ws, "error")
         assert err["error"]["code"] == "invalid_period"

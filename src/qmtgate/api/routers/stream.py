@@ -194,11 +194,14 @@ class _Connection:
                 invalid.append(raw)
         if invalid:
             errors.append({"code": "invalid_code", "codes": invalid})
+        unknown_sectors: list[str] = []
         for sector in sectors:
-            members = await self.services.sector_members(sector)
-            if not members:
-                errors.append({"code": "unknown_sector", "sectors": [sector]})
-            codes.extend(members)
+            try:
+                codes.extend(await self.services.sector_members(sector))
+            except QmtgateError:  # an unknown sector is reported; the rest is still served
+                unknown_sectors.append(sector)
+        if unknown_sectors:
+            errors.append({"code": "unknown_sector", "sectors": unknown_sectors})
         if op == "subscribe" and codes:
             unknown = await self._unknown(codes)
             if unknown:
