@@ -87,3 +87,22 @@ def test_outbox_disconnects_a_client_that_stays_behind(monkeypatch: pytest.Monke
     box, frame = asyncio.run(run())
     assert box.closed_reason and "too slow" in box.closed_reason
     assert frame is None
+
+
+def test_a_lagging_client_is_conflated_before_it_is_dropped_even_when_bursts_are_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bursts further apart than max_lag_seconds: the first overflow conflates, a later one drops."""
+    import qmtgate.hub.clients as clients
+
+    now = [1000.0]
+    monkeypatch.setattr(clients.time, "monotonic", lambda: now[0])
+    box = ClientOutbox(max_frames=2, max_lag_seconds=2)
+    for s in range(1, 4):
+        box.put(Frame("tick", s, s, [up(s)]))
+        now[0] += 3.0
+    assert box.stats.conflations == 1 and box.closed_reason is None
+    for s in range(4, 7):
+        box.put(Frame("tick", s, s, [up(s)]))
+        now[0] += 3.0
+    assert box.closed_reason and "too slow" in box.closed_reason

@@ -85,7 +85,7 @@ class ClientOutbox:
             now = time.monotonic()
             if self._behind_since is None:
                 self._behind_since = now
-            elif now - self._behind_since > self.max_lag_seconds:
+            if now - self._behind_since > self.max_lag_seconds:
                 self.closed_reason = f"client too slow: more than {self.max_lag_seconds:g} s behind"
                 self._frames.clear()
             else:
