@@ -47,6 +47,7 @@ class SourceKind(str, enum.Enum):
     SIM = "sim"
     XTQUANT = "xtquant"
     AUTO = "auto"
+    REPLAY = "replay"  # a recorded session from a recording database (replay.db, replay.date)
 
 
 class SimClock(str, enum.Enum):
@@ -95,7 +96,29 @@ class XtquantSettings(_Frozen):
         15.0, gt=0, description="Seconds one connect attempt may take. Default 15."
     )
     reconnect_interval: float = Field(
-        5.0, gt=0, description="Seconds between reconnect attempts while QMT is unreachable. Default 5."
+        5.0,
+        gt=0,
+        description="Longest wait (seconds) between reconnect attempts while QMT is unreachable; attempts "
+        "back off from 0.25 s up to it. Default 5.",
+    )
+    probe_interval: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds between connection probes (one cheap get_full_tick) while connected, so a drop "
+        "without a status callback is noticed; 0 disables. Default 2.",
+    )
+    stale_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="A subscribed market with no update for this many market-clock seconds during a "
+        "continuous-trading session is stale: the connection is probed and, if it answers, every "
+        "subscription is renewed. Default 15 (QMT pushes every ~3 s).",
+    )
+    symbol_stale_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="The same for one explicitly streamed code (its own upstream subscription is renewed). "
+        "Default 60 (a quiet or suspended code is normal).",
     )
 
 
@@ -163,6 +186,14 @@ class HubSettings(_Frozen):
     apply_chunk: int = Field(
         1000, ge=1, description="Quotes applied per event-loop turn when a push is large. Default 1000."
     )
+    gc_freeze: bool = Field(
+        True,
+        description=(
+            "Once the quote feed is live, move everything allocated at start-up (the simulator's market,"
+            " reference data) out of the garbage collector's reach (gc.freeze) and make young collections"
+            " rarer, so full collections stop pausing the stream for hundreds of ms. Default true."
+        ),
+    )
 
 
 class StreamSettings(_Frozen):
@@ -198,6 +229,173 @@ class StreamSettings(_Frozen):
             max_codes_per_client=self.max_codes_per_client,
             max_clients=self.max_clients,
         )
+
+
+Scope = Literal["read", "stream", "admin", "trade"]
+
+
+class ApiKeySettings(_Frozen):
+    """One API key as stored: never the key itself, only a salted SHA-256 of its secret part.
+
+    Written by ``qmtgate keys create`` (into ``auth.keys_file``) or pasted into ``[[auth.keys]]``. The key a
+    client sends is ``qg_<id>_<secret>``; ``id`` finds the record in O(1), the secret is compared in constant
+    time. The optional quotas override the gateway defaults for this key only.
+    """
+
+    id: str = Field(pattern=r"^[0-9a-f]{8,32}$", description="Public key id (the part after 'qg_').")
+    name: str = Field("", max_length=200, description="Who or what uses the key (free text).")
+    scopes: tuple[Scope, ...] = Field(("read",), description="read | stream | admin | trade (reserved).")
+    salt: str = Field(pattern=r"^[0-9a-f]{16,128}$", description="Hex salt of the hash.")
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex sha256(salt || secret).")
+    created: str = Field("", description="ISO 8601 creation time (informational).")
+    revoked: str | None = Field(None, description="ISO 8601 revocation time; a revoked key is refused.")
+    rate: float | None = Field(
+        None, gt=0, description="Requests per second for this key (default: rate_limit)."
+    )
+    burst: int | None = Field(None, ge=1, description="Bucket size for this key (default: rate_limit).")
+    max_batch_codes: int | None = Field(
+        None, ge=1, description="Most codes one REST request of this key may name (default: no extra limit)."
+    )
+    max_stream_codes: int | None = Field(
+        None, ge=1, description="Most codes one WebSocket of this key may subscribe (default: stream limit)."
+    )
+
+
+class AuthSettings(_Frozen):
+    """API keys (docs/security.md). Auth is on when keys are configured inline or a key file is named."""
+
+    enabled: bool | None = Field(
+        None,
+        description="Force auth on/off; None (default) = on when `keys` or `keys_file` is set. Off means every "
+        "route is open (only acceptable on loopback).",
+    )
+    keys_file: Path | None = Field(
+        None, description="JSON key file written by `qmtgate keys`; re-read when it changes (revocation)."
+    )
+    keys: tuple[ApiKeySettings, ...] = Field((), description="Inline hashed keys (in addition to the file).")
+    public_docs: bool = Field(
+        False, description="Serve /docs, /redoc and /openapi.json without a key. Default false."
+    )
+    lockout_failures: int = Field(
+        10, ge=1, description="Bad keys from one address within lockout_window before it is locked out."
+    )
+    lockout_window: float = Field(
+        60.0, gt=0, description="Seconds over which bad keys are counted. Default 60."
+    )
+    lockout_seconds: float = Field(300.0, gt=0, description="How long a lockout lasts, seconds. Default 300.")
+
+    @property
+    def active(self) -> bool:
+        if self.enabled is not None:
+            return self.enabled
+        return bool(self.keys) or self.keys_file is not None
+
+
+class RateLimitSettings(_Frozen):
+    """Token buckets, applied while auth is on: one per key and one per client address (429 + Retry-After)."""
+
+    per_key_rate: float = Field(50.0, gt=0, description="Requests per second per key. Default 50.")
+    per_key_burst: int = Field(100, ge=1, description="Bucket size per key. Default 100.")
+    per_address_rate: float = Field(100.0, gt=0, description="Requests per second per address. Default 100.")
+    per_address_burst: int = Field(200, ge=1, description="Bucket size per address. Default 200.")
+
+
+class TlsSettings(_Frozen):
+    """HTTPS: both files or neither. `qmtgate cert` makes a self-signed pair and prints its fingerprint."""
+
+    cert_file: Path | None = Field(None, description="PEM certificate (chain) file.")
+    key_file: Path | None = Field(None, description="PEM private key file.")
+
+
+class MetricsSettings(_Frozen):
+    """Prometheus ``/metrics``."""
+
+    enabled: bool = Field(True, description="Serve /metrics and collect metrics. Default true.")
+    public: bool = Field(
+        False, description="Serve /metrics without a key even when auth is on (else: admin scope)."
+    )
+
+
+class LogSettings(_Frozen):
+    """Log format and files (docs/operations.md)."""
+
+    format: Literal["text", "json"] = Field("text", description="Console/file format. Default text.")
+    file: Path | None = Field(None, description="Also write logs here, rotated by size. Default none.")
+    max_bytes: int = Field(
+        20_000_000, ge=10_000, description="Rotate the log file at this size. Default 20 MB."
+    )
+    backups: int = Field(10, ge=0, description="Rotated files kept. Default 10.")
+    access: bool = Field(
+        True, description="One log record per HTTP request / WebSocket (request id, key id, route, status)."
+    )
+
+
+class WebhookSettings(_Frozen):
+    """One alert receiver."""
+
+    url: str = Field(pattern=r"^https?://", description="Webhook URL.")
+    format: Literal["json", "wecom", "dingtalk", "feishu"] = Field("json", description="Payload format.")
+    secret: str | None = Field(None, description="DingTalk/Feishu signing secret (加签), if enabled there.")
+
+
+class AlertSettings(_Frozen):
+    """Webhook alerts on source disconnects, stale markets in trading hours and repeated errors."""
+
+    webhooks: tuple[WebhookSettings, ...] = Field((), description="Receivers; none = alerts are only logged.")
+    check_interval: float = Field(1.0, gt=0, description="Seconds between checks. Default 1.")
+    stale_seconds: float = Field(
+        60.0, gt=0, description="A market with no tick for this long during a session is stale. Default 60."
+    )
+    error_threshold: int = Field(20, ge=1, description="Errors within error_window that raise an alert.")
+    error_window: float = Field(60.0, gt=0, description="Seconds over which errors are counted. Default 60.")
+    repeat_seconds: float = Field(
+        3600.0, gt=0, description="Remind about a condition still active after this long. Default 3600."
+    )
+    max_per_minute: int = Field(10, ge=1, description="Hard cap on alerts sent per minute. Default 10.")
+
+
+class RecorderSettings(_Frozen):
+    """The in-gateway recorder (docs/recording.md): ticks and 1m bars into a DuckDB file."""
+
+    enabled: bool = Field(False, description="Record while serving. Default false.")
+    db: Path | None = Field(
+        None, description="Recording database; must exist unless `create` is true. Also what /recorded reads."
+    )
+    create: bool = Field(False, description="Create `db` when it does not exist. Default false.")
+    markets: tuple[Literal["SH", "SZ", "BJ"], ...] = Field(
+        ("SH", "SZ", "BJ"), description="Whole markets to record. Default SH, SZ, BJ."
+    )
+    sectors: tuple[str, ...] = Field((), description="Sectors to record (members resolved at start).")
+    codes: tuple[str, ...] = Field((), description="Codes to record.")
+    backfill: bool = Field(
+        True, description="On start, fetch today's missed ticks from the source's tick history. Default true."
+    )
+    batch_rows: int = Field(20_000, ge=1, description="Rows per database insert at most. Default 20000.")
+    flush_seconds: float = Field(
+        0.5, gt=0, description="Longest wait before queued rows are written. Default 0.5."
+    )
+    queue_batches: int = Field(
+        1024, ge=1, description="Bursts queued for the writer thread before the recorder waits. Default 1024."
+    )
+
+
+class ReplaySettings(_Frozen):
+    """``--source replay``: serve one recorded session."""
+
+    db: Path | None = Field(None, description="Recording database to replay.")
+    date: str | None = Field(
+        None, pattern=r"^\d{4}-?\d{2}-?\d{2}$", description="Session to replay, YYYYMMDD or YYYY-MM-DD."
+    )
+    speed: float = Field(1.0, gt=0, description="Recorded seconds per wall-clock second. Default 1.")
+    start: str | None = Field(
+        None, pattern=r"^\d{2}:?\d{2}(:?\d{2})?$", description="Start time HH:MM[:SS] (default: first tick)."
+    )
+
+    def day(self) -> dt.date:
+        if self.date is None:
+            raise ValueError("replay.date is required with --source replay")
+        text = self.date.replace("-", "")
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
 
 
 class Settings(BaseSettings):
@@ -241,6 +439,14 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings, description="REST request limits.")
     hub: HubSettings = Field(default_factory=HubSettings, description="Quote cache options.")
     stream: StreamSettings = Field(default_factory=StreamSettings, description="WebSocket streaming options.")
+    recorder: RecorderSettings = Field(default_factory=RecorderSettings, description="Tick/bar recorder.")
+    replay: ReplaySettings = Field(default_factory=ReplaySettings, description="Replay source options.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="API keys.")
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings, description="Rate limits.")
+    tls: TlsSettings = Field(default_factory=TlsSettings, description="HTTPS certificate and key.")
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus metrics.")
+    log: LogSettings = Field(default_factory=LogSettings, description="Log format and files.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="Webhook alerts.")
 
     @classmethod
     def settings_customise_sources(

@@ -42,6 +42,8 @@ class ErrorCode(str, Enum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
+    KEY_IN_URL = "key_in_url"  # an API key in the query string: refused, keys go in headers only
+    LOCKED_OUT = "locked_out"  # too many bad keys from this address; see Retry-After
     UNSUPPORTED = "unsupported"
     SOURCE_ERROR = "source_error"
     SOURCE_UNAVAILABLE = "source_unavailable"
@@ -68,6 +70,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.KEY_IN_URL: 400,
+    ErrorCode.LOCKED_OUT: 429,
     ErrorCode.UNSUPPORTED: 501,
     ErrorCode.SOURCE_ERROR: 502,
     ErrorCode.SOURCE_UNAVAILABLE: 503,
@@ -157,6 +161,18 @@ class UnknownCode(NotFound):
 
 class RateLimited(QmtgateError):
     code = ErrorCode.RATE_LIMITED
+
+
+class Unauthorized(QmtgateError):
+    """No API key, or one the gateway does not accept."""
+
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(QmtgateError):
+    """A valid API key without the scope this route needs."""
+
+    code = ErrorCode.FORBIDDEN
 
 
 class Unsupported(QmtgateError):

@@ -33,6 +33,7 @@ def gateway() -> Iterator[LiveServer]:
     with httpx.Client(base_url=server.url, timeout=180) as client:
         wait_live(client)
     server.app = app  # type: ignore[attr-defined]
+    _HUB[:] = [app.state.hub]
     yield server
     server.stop()
 
@@ -43,15 +44,25 @@ def sim_env() -> Any:
     return _env.current()
 
 
+_HUB: list[Any] = []
+
+
+def _gateway_hub() -> Any:
+    return _HUB[0] if _HUB else None
+
+
 def advance(seconds: float) -> None:
     """Move the simulated market forward and wait until the publisher has delivered it."""
     env = sim_env()
     env.market.clock.advance(seconds)
     target = env.market.time().slot
     deadline = time.monotonic() + 30
-    while env.session.slot < target and time.monotonic() < deadline:
+    while env.publisher.delivered_slot < target and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.3)  # let the hub pump and the senders flush
+    hub_inbox = _gateway_hub()._inbox if _gateway_hub() is not None else ()
+    while hub_inbox and time.monotonic() < deadline:  # the pump has taken the burst
+        time.sleep(0.02)
+    time.sleep(0.3)  # let the hub publish and the senders flush
 
 
 def ws_url(server: LiveServer, path: str = "/api/v1/ws") -> str:
@@ -305,3 +316,63 @@ def test_compat_realtime_route(gateway: LiveServer) -> None:
     quotes = [m for m in msgs if m["type"] == "quote"]
     assert quotes and all(set(m["data"]) == {"600000.SH"} for m in quotes)
     assert quotes[-1]["data"]["600000.SH"]["last_price"] > 0
+
+
+def test_arrow_frames_carry_the_same_burst_as_json_frames(gateway: LiveServer) -> None:
+    """Two whole-market clients, one JSON, one Arrow: the same seqs and values, one shared encode."""
+    from qmtgate.api.stream_codec import decode_arrow
+
+    with connect(ws_url(gateway), max_size=None) as js, connect(ws_url(gateway), max_size=None) as ar:
+        hello = recv(ar)
+        assert "arrow" in hello["encodings"]
+        recv(js)
+        ar.send(json.dumps({"op": "options", "encoding": "msgpack"}))
+        assert recv_until(ar, "error")["error"]["code"] == "invalid_encoding"
+        ar.send(json.dumps({"op": "options", "id": 7, "encoding": "arrow"}))
+        assert recv_until(ar, "options") == {"type": "options", "id": 7, "encoding": "arrow"}
+        for ws in (js, ar):
+            ws.send(json.dumps({"op": "subscribe", "period": "tick", "markets": ["SH", "SZ", "BJ"]}))
+        recv_until(js, "subscribed")
+        deadline = time.monotonic() + 10
+        while True:  # the arrow client's ack is text; the seed snapshot after it is binary
+            msg = ar.recv(timeout=max(deadline - time.monotonic(), 0.01))
+            if isinstance(msg, str) and json.loads(msg)["type"] == "subscribed":
+                break
+        time.sleep(0.5)
+        drain(js)
+        while True:
+            try:
+                ar.recv(timeout=0.3)
+            except TimeoutError:
+                break
+        h = hub(gateway)
+        bursts = h.stats["bursts"]
+        advance(3)
+        deadline = time.monotonic() + 30
+        while h.stats["bursts"] == bursts:  # the whole-market burst may take a while on a busy machine
+            assert time.monotonic() < deadline, "a burst was published"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        live_json = [m for m in drain(js) if m["type"] == "data" and not m["replay"]]
+        binary = []
+        while True:
+            try:
+                msg = ar.recv(timeout=0.5)
+            except TimeoutError:
+                break
+            assert isinstance(msg, bytes), "data frames are binary once arrow is chosen"
+            binary.append(decode_arrow(msg))
+    assert live_json and len(binary) == len(live_json)
+    for frame, (head, table) in zip(live_json, binary, strict=True):
+        assert head["type"] == "data" and head["channel"] == "tick"
+        assert (head["seq_from"], head["seq_to"], head["epoch"]) == (
+            frame["seq_from"],
+            frame["seq_to"],
+            frame["epoch"],
+        )
+        assert head["gw_ts"] == frame["gw_ts"] and head["gw_ts"] <= time.time() * 1000
+        assert table.num_rows == len(frame["items"]) == head["seq_to"] - head["seq_from"] + 1
+        assert str(table.schema.field("time").type) == "timestamp[ms, tz=Asia/Shanghai]"
+        assert table.column("seq").to_pylist() == [i["seq"] for i in frame["items"]]
+        for name in ("code", "ts", "last_price", "volume", "amount", "bid_price", "ask_volume", "phase"):
+            assert table.column(name).to_pylist() == [i[name] for i in frame["items"]], name

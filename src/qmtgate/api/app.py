@@ -12,13 +12,19 @@ Argus compat routes.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from qmtgate.api.middleware import ServerTimingMiddleware, SourceHeaderMiddleware
+from qmtgate.api.middleware import (
+    AccessMiddleware,
+    SecurityMiddleware,
+    ServerTimingMiddleware,
+    SourceHeaderMiddleware,
+)
 from qmtgate.api.openapi import DESCRIPTION, TAGS
 from qmtgate.api.responses import OrjsonResponse
 from qmtgate.api.routers import (
@@ -28,14 +34,25 @@ from qmtgate.api.routers import (
     downloads,
     health,
     market,
+    metrics,
+    recorded,
     reference,
     stream,
+    xtcompat,
 )
 from qmtgate.api.services import Services
 from qmtgate.config import Settings, load_settings, package_version
 from qmtgate.errors import install_error_handlers
+from qmtgate.ops.gc_tuning import freeze_when_live
+from qmtgate.ops.metrics import GatewayMetrics
+from qmtgate.ops.runtime import OpsRuntime
+from qmtgate.record.runtime import start_recording
+from qmtgate.security.deps import READ
+from qmtgate.security.guard import SecurityGuard
+from qmtgate.security.openapi import install_security_openapi
 from qmtgate.source.base import MarketSource
 from qmtgate.source.factory import ImportModule, open_source
+from qmtgate.source.supervisor import SourceSupervisor, SupervisorConfig
 
 API_PREFIX = "/api/v1"
 
@@ -67,6 +84,36 @@ def create_app(
             stack.callback(setattr, app.state, "services", None)
             app.state.hub = services.hub
             stack.callback(setattr, app.state, "hub", None)
+            recording = await start_recording(settings, active, services.hub)  # docs/recording.md
+            stack.push_async_callback(recording.stop)
+            app.state.recording = recording.reader
+            app.state.recorder = recording.recorder
+            stack.callback(setattr, app.state, "recording", None)
+            ops = OpsRuntime(settings, app.state.metrics)  # metrics wiring and the alert monitor
+            await ops.start(active, services)
+            stack.push_async_callback(ops.stop)
+            app.state.ops = ops
+            if services.hub is not None:  # staleness, silent subscriptions (docs/reliability.md)
+                supervisor = SourceSupervisor(
+                    active,
+                    services.hub,
+                    config=SupervisorConfig(
+                        stale_seconds=settings.xtquant.stale_seconds,
+                        symbol_stale_seconds=settings.xtquant.symbol_stale_seconds,
+                    ),
+                    is_trading_day=services.calendar.is_trading_day,
+                )
+                await supervisor.start()
+                stack.push_async_callback(supervisor.stop)
+                app.state.supervisor = supervisor
+                stack.callback(setattr, app.state, "supervisor", None)
+                if app.state.metrics is not None:
+                    app.state.metrics.bind_supervisor(supervisor)
+            if settings.hub.gc_freeze and services.quotes is not None:
+                freezer = asyncio.create_task(
+                    freeze_when_live(services.quotes.is_live), name="qmtgate-gc-freeze"
+                )
+                stack.callback(freezer.cancel)
             yield
 
     app = FastAPI(
@@ -82,14 +129,33 @@ def create_app(
     app.state.source = None
     app.state.services = None
     app.state.hub = None
+    app.state.ops = None
+    app.state.supervisor = None
+    app.state.recording = None
+    app.state.recorder = None
+    app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None
+    app.state.security = SecurityGuard(
+        settings, on_event=app.state.metrics.on_security_event if app.state.metrics else None
+    )
     install_error_handlers(app)
     app.add_middleware(SourceHeaderMiddleware, source_name=lambda: _source_name(app))
+    # outermost last: timing, then the security gate, then request ids / metrics / access log
     app.add_middleware(ServerTimingMiddleware)
-    for router in (health.router, market.router, reference.router, calendar.router, downloads.router):
+    app.add_middleware(SecurityMiddleware, guard=app.state.security)
+    app.add_middleware(AccessMiddleware, metrics=app.state.metrics, access_log=settings.log.access)
+    # Scopes (docs/security.md): data and reference routes need `read`; health and downloads declare
+    # theirs per route (liveness is open, starting or cancelling a download needs `admin`).
+    for router in (health.router, downloads.router):
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(stream.router)
-    app.include_router(compat_qmt_bridge.router)
-    app.include_router(compat_argus.router)
+    for router in (market.router, reference.router, calendar.router, recorded.router):
+        app.include_router(router, prefix=API_PREFIX, dependencies=[READ])
+    app.include_router(stream.router)  # WebSockets: `stream` scope, checked in the route
+    # qmtgate.remote (xtquant drop-in)
+    app.include_router(xtcompat.router, prefix=API_PREFIX, dependencies=[READ])
+    app.include_router(compat_qmt_bridge.router, dependencies=[READ])
+    app.include_router(compat_argus.router, dependencies=[READ])
+    app.include_router(metrics.router)  # `admin` scope unless metrics.public
+    install_security_openapi(app)
     return app
 
 

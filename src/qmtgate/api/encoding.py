@@ -138,7 +138,7 @@ def tabular_response(
     table = with_local_time(to_table(data), fmt)
     headers = {SOURCE_HEADER: source, "Vary": "Accept"}
     if fmt is TabularFormat.ARROW:
-        body = _arrow_bytes(table, source, meta, compression)
+        body = arrow_bytes(table, source, meta, compression)
         return Response(body, status_code=status_code, media_type=ARROW_STREAM, headers=headers)
     if fmt is TabularFormat.CSV:
         return Response(_csv_bytes(table), status_code=status_code, media_type=CSV, headers=headers)
@@ -202,11 +202,13 @@ def _column_values(column: pa.ChunkedArray) -> list[Any]:
     return column.to_pylist()
 
 
-def _arrow_bytes(
-    table: pa.Table, source: str, meta: Mapping[str, Any] | None, compression: str | None
+def arrow_bytes(
+    table: pa.Table, source: str | None, meta: Mapping[str, Any] | None, compression: str | None
 ) -> bytes:
+    """An Arrow IPC stream of ``table`` with qmtgate's metadata and compressed buffers."""
     metadata = dict(table.schema.metadata or {})
-    metadata[b"qmtgate.source"] = source.encode()
+    if source is not None:
+        metadata[b"qmtgate.source"] = source.encode()
     if meta:
         metadata[b"qmtgate.meta"] = dumps(dict(meta))
     table = table.replace_schema_metadata(metadata)

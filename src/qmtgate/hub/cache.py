@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qmtgate.codes import classify
-from qmtgate.source.convert import tick_row
-
-RowBuilder = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+from qmtgate.source.convert import tick_rows
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,15 @@ class CacheStats:
         }
 
 
+RowsBuilder = Callable[[Sequence[str], Sequence[Mapping[str, Any]]], list[dict[str, Any]]]
+
+
 class QuoteCache:
     """Latest tick per code; ``push`` from any thread, read on the event loop."""
 
-    def __init__(self, *, apply_chunk: int = 1000, row_builder: RowBuilder = tick_row) -> None:
+    def __init__(self, *, apply_chunk: int = 1000, rows_builder: RowsBuilder = tick_rows) -> None:
         self._apply_chunk = apply_chunk
-        self._row_builder = row_builder
+        self._rows_builder = rows_builder
         self._lock = threading.Lock()
         self._pending: dict[str, Mapping[str, Any]] = {}
         self._pending_epoch: int | None = None
@@ -148,15 +149,18 @@ class QuoteCache:
         with self._lock:
             batch, self._pending = self._pending, {}
             epoch, self._pending_epoch = self._pending_epoch, None
-        items = list(batch.items())
-        build = self._row_builder
+        items = [(code, tick) for code, tick in batch.items() if isinstance(tick, Mapping)]
+        build = self._rows_builder
         for i in range(0, len(items), self._apply_chunk):
-            for code, tick in items[i : i + self._apply_chunk]:
-                if not isinstance(tick, Mapping):
-                    continue
-                try:
-                    row = build(code, tick)
-                except Exception:  # one malformed tick must not stop the market feed
+            chunk = items[i : i + self._apply_chunk]
+            codes = [code for code, _ in chunk]
+            ticks = [tick for _, tick in chunk]
+            try:
+                rows: list[dict[str, Any] | None] = list(build(codes, ticks))
+            except Exception:  # one malformed tick must not stop the market feed: row by row
+                rows = [_one(build, code, tick) for code, tick in chunk]
+            for code, tick, row in zip(codes, ticks, rows, strict=True):
+                if row is None:
                     continue
                 if code not in self._raw:
                     market = code.rpartition(".")[2]
@@ -225,3 +229,10 @@ class QuoteCache:
             last_push_ms=self.last_push_ms,
             epoch=self._data_epoch,
         )
+
+
+def _one(build: RowsBuilder, code: str, tick: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        return build([code], [tick])[0]
+    except Exception:
+        return None

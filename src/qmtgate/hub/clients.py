@@ -50,7 +50,8 @@ class Frame:
     updates: list[Update]
     conflated: bool = False
     replay: bool = False
-    ts_pub: float = field(default_factory=time.time)  # when the hub published it (for latency)
+    # epoch seconds when the gateway's source callback received the burst (creation time for replays)
+    ts_pub: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -155,5 +156,6 @@ def frame_payload(frame: Frame, epoch: str, rows: list[dict[str, Any]] | None = 
         "seq_to": frame.seq_to,
         "conflated": frame.conflated,
         "replay": frame.replay,
+        "gw_ts": round(frame.ts_pub * 1000.0, 3),
         "items": rows if rows is not None else [{"seq": u.seq, **u.row} for u in frame.updates],
     }

@@ -67,9 +67,9 @@ class WholeMarketFeed:
         sinks = self.sinks
 
         def push(data: Any) -> None:
-            cache_push(data)
-            for sink in sinks:
+            for sink in sinks:  # the stream first: its pump then runs before the cache's
                 sink(data)
+            cache_push(data)
 
         return push
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
-from qmtgate.hub.ring import ReplayRing, Update
+from qmtgate.hub.ring import ReplayRing, TickBurst, Update
 from qmtgate.hub.upstream import Key, UpstreamRegistry
-from qmtgate.source.convert import bar_row, tick_row
+from qmtgate.source.convert import TickColumns, bar_row, tick_row
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class StreamHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.stats = {"bursts": 0, "updates": 0, "frames": 0, "dropped_clients": 0}
+        #: delivery counters of clients that have left (metrics add the live clients' at scrape time)
+        self._retired = {"frames_sent": 0, "updates_sent": 0, "conflations": 0, "updates_skipped": 0}
         #: markets whose ticks already arrive through an always-on whole-market feed (no upstream)
         self.covered_markets: set[str] = set()
         self._watch: asyncio.Task[None] | None = None
@@ -142,6 +144,11 @@ class StreamHub:
                 failed = await self.registry.resubscribe_all()
                 for key, error in failed:
                     logger.warning("resubscribing %s failed: %s", key, error)
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """Queue a control message (e.g. a source status change) for every connected client."""
+        for client in list(self.clients.values()):
+            client.outbox.put_message(message)
 
     async def stop(self) -> None:
         for c in list(self.clients.values()):
@@ -198,12 +205,26 @@ class StreamHub:
         """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop)."""
         updates: list[Update] = []
         if channel == TICK:
+            codes: list[str] = []
+            items: list[Mapping[str, Any]] = []
             for code, tick in data.items():
                 item = tick[-1] if isinstance(tick, list) else tick  # subscribe_quote gives lists
-                if not item:
-                    continue
-                self.seq += 1
-                updates.append(Update(self.seq, TICK, code, market_of(code), tick_row(code, item)))
+                if item:
+                    codes.append(code)
+                    items.append(item)
+            try:
+                burst: TickBurst | None = TickBurst(TickColumns.build(codes, items))
+            except (TypeError, ValueError):  # not plain numbers: the scalar converter, row by row
+                burst = None
+            if burst is not None:
+                for i, code in enumerate(codes):
+                    self.seq += 1
+                    updates.append(Update(self.seq, TICK, code, market_of(code), burst=burst, index=i))
+                burst.updates = updates
+            else:
+                for code, item in zip(codes, items, strict=True):
+                    self.seq += 1
+                    updates.append(Update(self.seq, TICK, code, market_of(code), tick_row(code, item)))
         else:
             for code, bars in data.items():
                 for bar in bars if isinstance(bars, list) else [bars]:
@@ -236,18 +257,30 @@ class StreamHub:
         return updates
 
     def _fanout(self, channel: str, updates: list[Update], received: float | None) -> None:
+        """Hand each interested client its part of one burst.
+
+        Clients whose interest covers the whole burst share one Frame object, so the frame is encoded
+        once per wire format (see ``api.stream_codec``) however many whole-market clients there are.
+        """
         markets = {u.market for u in updates}
+        shared: Frame | None = None
         for client in list(self.clients.values()):
             interest = client.interests.get(channel)
             if interest is None or interest.empty or client.paused:
                 continue
-            # a whole-market client takes the burst as is
-            chosen = updates if markets <= interest.markets else [u for u in updates if interest.matches(u)]
-            if not chosen:
-                continue
-            frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen)
-            if received is not None:
-                frame.ts_pub = received
+            if markets <= interest.markets:
+                if shared is None:
+                    shared = Frame(channel, updates[0].seq, updates[-1].seq, updates)
+                    if received is not None:
+                        shared.ts_pub = received
+                frame = shared
+            else:
+                chosen = [u for u in updates if interest.matches(u)]
+                if not chosen:
+                    continue
+                frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen)
+                if received is not None:
+                    frame.ts_pub = received
             client.outbox.put(frame)
             self.stats["frames"] += 1
             if client.outbox.closed_reason is not None:
@@ -268,7 +301,9 @@ class StreamHub:
         return state
 
     async def disconnect(self, client: ClientState) -> None:
-        self.clients.pop(client.client_id, None)
+        if self.clients.pop(client.client_id, None) is not None:
+            for name in self._retired:
+                self._retired[name] += getattr(client.outbox.stats, name)
         for key in list(client.keys):
             await self.registry.release(key)
         client.keys.clear()
@@ -369,6 +404,15 @@ class StreamHub:
             if ups:
                 frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, conflated=True, replay=True))
         return frames
+
+    def delivery_totals(self) -> dict[str, int]:
+        """Monotonic delivery counters over every client so far (for metrics), plus the hub's own."""
+        totals = dict(self._retired)
+        for client in self.clients.values():
+            for name in totals:
+                totals[name] += getattr(client.outbox.stats, name)
+        totals.update(self.stats)
+        return totals
 
     def upstream_subscriptions(self) -> dict[Key, int]:
         return self.registry.active()

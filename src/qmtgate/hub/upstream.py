@@ -71,6 +71,37 @@ class UpstreamRegistry:
                 except Exception as exc:  # a failed unsubscribe must not leak the entry
                     logger.warning("upstream unsubscribe of %s failed: %s", key, exc)
 
+    def failed(self) -> list[Key]:
+        """Keys still wanted by clients whose last upstream subscribe failed (no live handle)."""
+        return [k for k, e in self._entries.items() if e.handle is None]
+
+    async def resubscribe(self, keys: list[Key], *, cancel_old: bool = False) -> list[tuple[Key, str]]:
+        """Issue some subscriptions again (a failed resubscribe, or one code gone silent); returns failures.
+
+        ``cancel_old`` first cancels the live handle, so a subscription that wakes up cannot push twice.
+        """
+        failed: list[tuple[Key, str]] = []
+        async with self._lock:
+            for key in keys:
+                e = self._entries.get(key)
+                if e is None:
+                    continue
+                if cancel_old and e.handle is not None:
+                    old, e.handle = e.handle, None
+                    try:
+                        await self._unsubscribe(old)
+                    except Exception as exc:
+                        logger.warning("upstream unsubscribe of %s failed: %s", key, exc)
+                try:
+                    self.upstream_calls += 1
+                    e.handle = await self._subscribe(key)
+                    e.error = None
+                except Exception as exc:
+                    e.handle = None
+                    e.error = str(exc)
+                    failed.append((key, str(exc)))
+        return failed
+
     async def resubscribe_all(self) -> list[tuple[Key, str]]:
         """Issue every subscription again (after QMT lost them); returns the keys that failed."""
         failed: list[tuple[Key, str]] = []

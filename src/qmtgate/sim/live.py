@@ -246,6 +246,8 @@ class Publisher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        #: the last slot whose callbacks have all returned (tests wait on it after moving the clock)
+        self.delivered_slot = -1
         #: False: no thread; tests call :meth:`step` themselves after moving a manual clock
         self.autostart = True
 
@@ -310,6 +312,7 @@ class Publisher:
                 if sub.pending_first:
                     sub.pending_first = False
                     self._first_push(sub)
+        self.delivered_slot = self.session.slot
 
     def _first_push(self, sub: Subscription) -> None:
         if not sub.whole or sub.callback is None:

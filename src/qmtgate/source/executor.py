@@ -244,6 +244,9 @@ class XtdataExecutor:
         self._current: list[_Job] = []
         self._current_name: str | None = None
         self._degraded_jobs: list[_Job] = []
+        #: ``fn(function, lane, seconds, ok)`` after every upstream call, on the worker thread (metrics);
+        #: must be quick and must not raise (an observer that raises is logged and skipped)
+        self.call_observers: list[Callable[[str, str, float, bool], None]] = []
 
     @property
     def config(self) -> ExecutorConfig:
@@ -510,6 +513,11 @@ class XtdataExecutor:
         elapsed = time.monotonic() - started
         with self._cond:
             self._record_locked(batch, ok, elapsed)
+        for observe in self.call_observers:
+            try:
+                observe(head.name, head.lane.name.lower(), elapsed, ok)
+            except Exception:
+                logger.exception("executor call observer failed")
         for job in batch:
             if not ok:
                 self._deliver(job, False, value)

@@ -64,6 +64,7 @@ def source_config(settings: Settings) -> XtdataSourceConfig:
         connect_port=settings.xtquant.port,
         connect_timeout=settings.xtquant.connect_timeout,
         reconnect_interval=settings.xtquant.reconnect_interval,
+        probe_interval=settings.xtquant.probe_interval,
         max_codes_per_request=settings.max_codes_per_request,
         download_chunk_size=settings.download_chunk_size,
         static_roll_time=settings.static_refresh_time,
@@ -127,6 +128,19 @@ def build_simulated_source(
     )
 
 
+def build_replay_source(settings: Settings) -> MarketSource:
+    """The replay of one recorded session (``--source replay --db FILE --date D --speed N``)."""
+    from qmtgate.source.replay import ReplaySource
+
+    if settings.replay.db is None:
+        raise SourceUnavailable("--source replay needs --db FILE (replay.db)", {"source": "replay"})
+    try:
+        day = settings.replay.day()
+    except ValueError as e:
+        raise SourceUnavailable(str(e), {"source": "replay"}) from e
+    return ReplaySource(settings.replay.db, day, speed=settings.replay.speed, start=settings.replay.start)
+
+
 def _install_options(sim: SimSettings) -> dict[str, Any]:
     """``qmtgate.sim.install`` keyword arguments for the gateway's simulator settings."""
     options: dict[str, Any] = {"clock": sim.clock.value, "speed": sim.speed}
@@ -153,6 +167,11 @@ async def open_source(
     reconnecting); ``auto`` falls back to the simulator in that case instead.
     """
     kind = settings.source
+    if kind is SourceKind.REPLAY:
+        replay = build_replay_source(settings)
+        await replay.start()
+        _announce(replay, f"selected with --source replay --db {settings.replay.db}")
+        return replay
     if kind is SourceKind.SIM:
         source = build_simulated_source(settings, import_module)
         await source.start()
@@ -185,7 +204,10 @@ async def open_source(
 def _announce(source: MarketSource, why: str) -> None:
     status = source.status()
     line = "=" * 78
-    what = "SIMULATED MARKET (not real quotes)" if source.name == SIMULATED else "REAL QMT via xtquant"
+    what = {
+        SIMULATED: "SIMULATED MARKET (not real quotes)",
+        "replay": "RECORDED SESSION REPLAY (not live quotes)",
+    }.get(source.name, "REAL QMT via xtquant")
     logger.warning(
         "\n%s\n  qmtgate data source: %s\n  source=%s state=%s (%s)%s\n%s",
         line,

@@ -63,7 +63,12 @@ class XtdataSourceConfig:
 
     ``connect_ip``/``connect_port``: passed to ``xtdata.connect`` (``''``/None = local discovery, as xtquant).
     ``connect_timeout``: seconds one ``connect`` attempt may take (xtquant scans local instances).
-    ``reconnect_interval``: seconds between reconnect attempts while unavailable.
+    ``reconnect_interval``: the longest wait between reconnect attempts while unavailable; attempts back off
+    exponentially from ``reconnect_min_interval`` up to it (a QMT restart is caught quickly, a long outage
+    is not hammered).
+    ``probe_interval``/``probe_timeout``: while connected, a cheap ``get_full_tick`` of one code every
+    ``probe_interval`` seconds, so a connection that dropped without a status callback is found by a
+    failing call within ``probe_interval + probe_timeout`` seconds (0 disables the probe).
     ``max_codes_per_request``: upper bound on codes per snapshot/history/detail call.
     ``detail_chunk_size``: codes per executor job when loading instrument details (keeps jobs short).
     ``download_chunk_size``: codes per ``download_history_data2`` call (a running call is never preempted).
@@ -75,6 +80,10 @@ class XtdataSourceConfig:
     connect_port: int | None = None
     connect_timeout: float = 15.0
     reconnect_interval: float = 5.0
+    reconnect_min_interval: float = 0.25
+    probe_interval: float = 2.0
+    probe_timeout: float = 2.0
+    probe_code: str = "000001.SH"
     max_codes_per_request: int = 1000
     detail_chunk_size: int = 200
     download_chunk_size: int = 20
@@ -117,6 +126,13 @@ class XtdataSource(MarketSource):
         self._epoch = 0
         self._subscriptions: dict[int, int] = {}  # our handle -> xtdata seq
         self._next_handle = 1
+        #: reliability counters (metrics, readiness, tests): connections lost and regained, forced renewals
+        self.disconnects = 0
+        self.reconnects = 0
+        self.renewals = 0
+        self.last_outage_seconds: float | None = None
+        self._lost_at: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def executor(self) -> XtdataExecutor:
@@ -165,11 +181,71 @@ class XtdataSource(MarketSource):
         return True
 
     async def _supervise(self) -> None:
+        """Keep the connection: probe it while connected, reconnect with exponential backoff while not.
+
+        Reconnects are only tried while the executor is RUNNING: with a call stuck in xtdata (DEGRADED) a
+        connect would just queue behind it and time out.
+        """
+        cfg = self._config
+        floor = min(cfg.reconnect_min_interval, cfg.reconnect_interval)
+        delay = floor
         while not self._stopped:
-            await asyncio.sleep(self._config.reconnect_interval)
-            disconnected = not self._connected and self._executor.state is ExecutorState.RUNNING
-            if disconnected and await self.connect():
+            if self._connected:
+                delay = floor
+                await asyncio.sleep(cfg.probe_interval if cfg.probe_interval > 0 else cfg.reconnect_interval)
+                if (
+                    cfg.probe_interval > 0
+                    and self._connected
+                    and self._executor.state is ExecutorState.RUNNING
+                ):
+                    await self.probe()
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cfg.reconnect_interval)
+            if not self._connected and self._executor.state is ExecutorState.RUNNING and await self.connect():
                 logger.warning("%s source reconnected", self.name)
+
+    async def probe(self) -> bool:
+        """One cheap upstream call; a "not connected" failure marks the source unavailable (``_guard``).
+
+        Returns whether the call succeeded. Timeouts leave the executor DEGRADED, which readiness reports.
+        """
+        try:
+            await self._call(
+                Lane.CONTROL, "get_full_tick", [self._config.probe_code], timeout=self._config.probe_timeout
+            )
+        except QmtgateError as e:
+            logger.debug("%s probe failed: %s", self.name, e.message)
+            return False
+        return True
+
+    async def _cancel_orphans(self, seqs: list[int]) -> None:
+        fn = getattr(self._xt, "unsubscribe_quote", None)
+        if not callable(fn):
+            return
+        await asyncio.gather(
+            *(self._executor.submit(Lane.CONTROL, fn, seq, name="unsubscribe_quote") for seq in seqs),
+            return_exceptions=True,  # best effort: the new QMT may not know these seqs
+        )
+
+    async def renew_subscriptions(self, reason: str) -> int:
+        """Treat every upstream subscription as dead although the connection looks fine (they went silent).
+
+        Cancels them upstream (so a late push cannot duplicate data) and starts a new epoch, which makes the
+        quote feed and the stream hub subscribe again. Returns the new epoch.
+        """
+        old = list(self._subscriptions.values())
+        self._subscriptions.clear()
+        for seq in old:
+            with contextlib.suppress(QmtgateError):
+                await self._call(Lane.CONTROL, "unsubscribe_quote", seq)
+        self._epoch += 1
+        self.renewals += 1
+        self._since = time.time()
+        logger.warning(
+            "%s source: renewing every subscription (epoch %d): %s", self.name, self._epoch, reason
+        )
+        return self._epoch
 
     def _on_xt_status(self, data: Any) -> None:
         # Called on an xtquant callback thread: only hop onto the loop, never call xtdata here.
@@ -188,7 +264,22 @@ class XtdataSource(MarketSource):
             self._since = time.time()
         if connected and not self._connected:
             self._epoch += 1  # every upstream subscription of the previous connection is gone
+            orphans = list(self._subscriptions.values())
             self._subscriptions.clear()
+            if orphans and self._loop is not None and not self._stopped:
+                # A drop without a QMT restart may leave them alive upstream: cancel them so that they
+                # cannot push alongside the new ones. The task enqueues on the control lane before any
+                # resubscribe (those wait for a later poll), so a recycled seq is never cancelled.
+                task = self._loop.create_task(self._cancel_orphans(orphans))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if self._lost_at is not None:
+                self.reconnects += 1
+                self.last_outage_seconds = time.monotonic() - self._lost_at
+                self._lost_at = None
+        elif not connected and self._connected:
+            self.disconnects += 1
+            self._lost_at = time.monotonic()
         if connected != self._connected:
             log = logger.warning if not connected else logger.info
             log(

@@ -21,6 +21,7 @@ from qmtgate.api.params import KlinePeriod, parse_codes, parse_fields, parse_ran
 from qmtgate.api.routers.market import check_kline_rows
 from qmtgate.api.services import Services
 from qmtgate.errors import InvalidDate
+from qmtgate.security.deps import ADMIN
 from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS
 
 router = APIRouter(prefix="/api", tags=["compat: qmt-bridge"], responses=ERRORS)
@@ -180,7 +181,12 @@ async def instrument_detail(
     return {"source": services.source.name, "stock": code, "detail": details[code]}
 
 
-@router.post("/download", response_model=DownloadAnswer, summary="Download history of one code (qmt-bridge)")
+@router.post(
+    "/download",
+    response_model=DownloadAnswer,
+    summary="Download history of one code (qmt-bridge)",
+    dependencies=[ADMIN],  # starts a download job: admin scope when auth is on
+)
 async def download(services: ServicesDep, body: DownloadBody) -> dict[str, Any]:
     (code,) = parse_codes([body.stock], limit=1, param="stock")
     lo, hi = parse_range(body.start or None, body.end or None)

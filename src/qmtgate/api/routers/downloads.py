@@ -13,6 +13,7 @@ from qmtgate.api.params import HistoryPeriod, parse_codes, parse_range
 from qmtgate.api.schemas import JobList, JobResponse
 from qmtgate.api.services import Services
 from qmtgate.errors import InvalidDate
+from qmtgate.security.deps import ADMIN, READ
 from qmtgate.source.jobs import DownloadJob
 
 router = APIRouter(prefix="/downloads", tags=["downloads"], responses=ERRORS)
@@ -58,7 +59,9 @@ def job_body(services: Services, job: DownloadJob) -> dict[str, Any]:
     description="Queues a background download and answers at once with the job (state `queued`). Jobs run one "
     "at a time on the source's download lane, in chunks, so snapshots and reads keep priority. When the "
     "data is downloaded the job reads the last bar of the range back per code and ends `succeeded` only "
-    "if every code that could have data has it (`verification` says which codes are empty and why).",
+    "if every code that could have data has it (`verification` says which codes are empty and why). "
+    "Needs the `admin` scope when auth is on.",
+    dependencies=[ADMIN],
 )
 async def start_download(services: ServicesDep, request: DownloadRequest) -> JobResponse:
     period = request.period.value
@@ -73,13 +76,18 @@ async def start_download(services: ServicesDep, request: DownloadRequest) -> Job
     return JobResponse.model_validate(job_body(services, job))
 
 
-@router.get("", response_model=JobList, summary="Recent download jobs, newest first")
+@router.get("", response_model=JobList, summary="Recent download jobs, newest first", dependencies=[READ])
 async def list_downloads(services: ServicesDep) -> JobList:
     jobs = [job_body(services, job) for job in services.jobs.list()]
     return JobList.model_validate({"source": services.source.name, "count": len(jobs), "data": jobs})
 
 
-@router.get("/{job_id}", response_model=JobResponse, summary="Status and progress of a download job")
+@router.get(
+    "/{job_id}",
+    response_model=JobResponse,
+    summary="Status and progress of a download job",
+    dependencies=[READ],
+)
 async def get_download(services: ServicesDep, job_id: JobIdPath) -> JobResponse:
     return JobResponse.model_validate(job_body(services, services.jobs.get(job_id)))
 
@@ -89,7 +97,8 @@ async def get_download(services: ServicesDep, job_id: JobIdPath) -> JobResponse:
     response_model=JobResponse,
     summary="Cancel a download job",
     description="A queued job never starts; a running one stops after the chunk in progress. Cancelling a "
-    "finished job changes nothing.",
+    "finished job changes nothing. Needs the `admin` scope when auth is on.",
+    dependencies=[ADMIN],
 )
 async def cancel_download(services: ServicesDep, job_id: JobIdPath) -> JobResponse:
     return JobResponse.model_validate(job_body(services, services.jobs.cancel(job_id)))

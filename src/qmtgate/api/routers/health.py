@@ -22,6 +22,7 @@ from qmtgate.api.schemas import (
     ReadyResponse,
 )
 from qmtgate.config import package_version
+from qmtgate.security.deps import READ
 
 router = APIRouter(tags=["health"])
 
@@ -41,6 +42,7 @@ async def live(request: Request) -> LiveResponse:
     response_model=ReadyResponse,
     responses={503: {"model": ReadyResponse, "description": "Not ready; the body says why."}},
     summary="Can the source serve data now?",
+    dependencies=[READ],
 )
 async def ready(source: SourceDep, request: Request, response: Response) -> ReadyResponse:
     status = source.status()
@@ -63,14 +65,20 @@ async def ready(source: SourceDep, request: Request, response: Response) -> Read
                 for name, call in status.executor.calls.items()
             },
         )
-    if not status.ready:
+    ready, message = status.ready, status.message
+    supervisor = getattr(request.app.state, "supervisor", None)
+    stale = supervisor.report().stale_markets if supervisor is not None else ()
+    if ready and stale:  # connected, but a subscribed market has gone quiet in trading hours
+        ready = False
+        message = "no quotes during trading hours from " + ", ".join(stale) + "; renewing subscriptions"
+    if not ready:
         response.status_code = 503
     return ReadyResponse(
-        ready=status.ready,
+        ready=ready,
         source=status.name,
         state=status.state.value,
         connected=status.connected,
-        message=status.message,
+        message=message,
         note=status.note,
         since_ms=int(status.since * 1000) if status.since is not None else None,
         executor=executor,
@@ -83,7 +91,12 @@ def _quotes(request: Request) -> QuoteCacheInfo | None:
     return QuoteCacheInfo(**services.cache_info()) if services is not None else None
 
 
-@router.get("/capabilities", response_model=CapabilitiesResponse, summary="What the active source supports")
+@router.get(
+    "/capabilities",
+    response_model=CapabilitiesResponse,
+    summary="What the active source supports",
+    dependencies=[READ],
+)
 async def capabilities(source: SourceDep, request: Request) -> CapabilitiesResponse:
     caps = source.capabilities().to_dict()
     services = getattr(request.app.state, "services", None)

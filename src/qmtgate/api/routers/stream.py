@@ -9,14 +9,20 @@ client -> server
     {"op": "unsubscribe", "period": ..., "codes": [...], "markets": [...], "sectors": [...]}
     {"op": "resume", "since": 1234, "epoch": "..."}
     {"op": "ping", "t": any}
+    {"op": "options", "encoding": "json" | "arrow"}   # data frames as JSON text (default) or Arrow IPC
 server -> client
     {"type": "hello", "epoch", "seq", "source", "protocol": 1, "limits": {...}}
     {"type": "subscribed" | "unsubscribed", "id", "period", "codes", "markets", "errors": [...]}
-    {"type": "data", "channel", "epoch", "seq_from", "seq_to", "conflated", "replay", "items": [...]}
+    {"type": "data", "channel", "epoch", "seq_from", "seq_to", "conflated", "replay", "gw_ts",
+     "items": [...]}                          # gw_ts: epoch ms the gateway got the burst from the source
     {"type": "resync", "reason": "new_epoch" | "out_of_window", "epoch"}  # followed by a snapshot
     {"type": "status", "source": {...}}       # source connected / disconnected
     {"type": "error", "error": {"code", "message", "details"}}
     {"type": "pong", "t"}
+    {"type": "options", "encoding"}
+
+With ``"encoding": "arrow"`` data frames are binary WebSocket messages holding an Arrow IPC stream (zstd
+buffers) whose schema metadata ``qmtgate.frame`` has the header fields above; see ``api.stream_codec``.
 
 Every data item carries its ``seq``: within one ``epoch`` seqs only grow, so a client can detect a gap;
 a conflated frame says so. Items are the normalized rows (ticks: volume in shares, amount in yuan,
@@ -29,15 +35,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from qmtgate.api.stream_codec import WireEncoding, encode
 from qmtgate.codes import normalize_code
 from qmtgate.errors import QmtgateError
-from qmtgate.hub.clients import Frame, frame_payload
+from qmtgate.hub.clients import Frame
 from qmtgate.hub.stream import BAR_PERIODS, MARKETS, TICK, ClientState, HubError, StreamHub
+from qmtgate.security.ws import authorize_websocket, stream_quota_error
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["streaming"])
@@ -52,15 +61,6 @@ def _dumps(obj: Any) -> str:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def _encoded(frame: Frame, epoch: str) -> str:
-    """Encode a frame once: a whole-market burst's frame object is shared by every such client."""
-    cached = getattr(frame, "_encoded", None)
-    if cached is None:
-        cached = _dumps(frame_payload(frame, epoch))
-        frame._encoded = cached  # type: ignore[attr-defined]
-    return cached
-
-
 class _Connection:
     """One WebSocket client: reads control messages, writes its outbox."""
 
@@ -70,9 +70,17 @@ class _Connection:
         self.services = services
         self.source_name = source_name
         self.client: ClientState | None = None
+        self.encoding = WireEncoding.JSON
+        self.key: Any = None  # the API key record (None with auth off); its stream quota applies
+        self.metrics = getattr(ws.app.state, "metrics", None)
 
     async def run(self) -> None:
         await self.ws.accept()
+        allowed, self.key = await authorize_websocket(self.ws)
+        if not allowed:
+            return
+        if self.metrics is not None:
+            self.metrics.ws_connections.labels("/api/v1/ws").inc()
         try:
             self.client = self.hub.connect()
         except HubError as e:
@@ -90,6 +98,7 @@ class _Connection:
                 "source": self.source_name,
                 "note": self.services.source.status().note,
                 "periods": [TICK, *BAR_PERIODS],
+                "encodings": [e.value for e in WireEncoding],
                 "limits": {
                     "max_codes": self.hub.config.max_codes_per_client,
                     "outbox_frames": self.hub.config.outbox_frames,
@@ -126,9 +135,15 @@ class _Connection:
             if isinstance(frame, dict):  # a control message (source status)
                 await self._send(frame)
                 continue
-            await self.ws.send_text(_encoded(frame, self.hub.epoch))
+            wire = encode(frame, self.hub.epoch, self.encoding)
+            if isinstance(wire, bytes):
+                await self.ws.send_bytes(wire)
+            else:
+                await self.ws.send_text(wire)
             box.stats.frames_sent += 1
             box.stats.updates_sent += len(frame.updates)
+            if self.metrics is not None and not frame.replay:
+                self.metrics.stream_latency.observe(max(time.time() - frame.ts_pub, 0.0))
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.ws.send_text(_dumps(message))
@@ -155,16 +170,31 @@ class _Connection:
                 await self._subscription(op, msg)
             elif op == "resume":
                 await self._resume(msg.get("since"), msg.get("epoch"))
+            elif op == "options":
+                await self._options(msg)
             else:
                 await self._error(
                     "bad_request",
                     f"unknown op {op!r}",
-                    {"ops": ["subscribe", "unsubscribe", "resume", "ping"]},
+                    {"ops": ["subscribe", "unsubscribe", "resume", "ping", "options"]},
                 )
         except HubError as e:
             await self._error(e.code, e.message, e.details)
         except QmtgateError as e:
             await self._error(e.code, e.message, getattr(e, "details", {}) or {})
+
+    async def _options(self, msg: dict[str, Any]) -> None:
+        """Per-connection settings; today the data frame encoding (applies to frames sent from now on)."""
+        if "encoding" in msg:
+            try:
+                self.encoding = WireEncoding(msg["encoding"])
+            except ValueError:
+                allowed = [e.value for e in WireEncoding]
+                await self._error(
+                    "invalid_encoding", f"unsupported encoding {msg['encoding']!r}", {"allowed": allowed}
+                )
+                return
+        await self._send({"type": "options", "id": msg.get("id"), "encoding": self.encoding.value})
 
     async def _subscription(self, op: str, msg: dict[str, Any]) -> None:
         assert self.client is not None
@@ -220,6 +250,13 @@ class _Connection:
                     "errors": errors,
                 }
             )
+            return
+        interest = self.client.interests.get(period)
+        quota = stream_quota_error(
+            self.key, self.client.codes(), interest.codes if interest is not None else set(), codes
+        )
+        if quota is not None:
+            await self._error(quota["code"], quota["message"], quota["details"])
             return
         since, epoch = msg.get("since"), msg.get("epoch")
         self.client.paused = since is not None
@@ -307,6 +344,12 @@ async def realtime_compat(ws: WebSocket) -> None:
     if hub is None or services is None:
         await ws.close(code=CLOSE_BUSY)
         return
+    allowed, key = await authorize_websocket(ws)
+    if not allowed:
+        return
+    metrics = getattr(ws.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.ws_connections.labels("/ws/realtime").inc()
     client = hub.connect()
     try:
         msg = orjson.loads(await ws.receive_text())
@@ -327,6 +370,10 @@ async def realtime_compat(ws: WebSocket) -> None:
             )
         if period not in (TICK, *BAR_PERIODS):
             await ws.send_text(_dumps({"type": "error", "message": f"unsupported period {period!r}"}))
+            return
+        quota = stream_quota_error(key, 0, set(), codes)
+        if quota is not None:
+            await ws.send_text(_dumps({"type": "error", "message": quota["message"], "codes": []}))
             return
         await hub.subscribe(client, period, codes, [])
         while True:

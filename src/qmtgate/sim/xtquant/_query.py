@@ -132,6 +132,8 @@ def _daily_bars(env: SimEnv, i: int, days: list[int], today: int | None, t: Mark
                 )
             )
     if today is not None:
+        # amount rounded to the fen like the snapshot: the running sum's last bits depend on whether
+        # the session was advanced slot by slot or in one range, and answers must not depend on that
         s = env.session
         env.session.advance(t)
         st = s.state
@@ -144,7 +146,9 @@ def _daily_bars(env: SimEnv, i: int, days: list[int], today: int | None, t: Mark
                     low=np.array([round(st.low[i] * tick, dec)]),
                     close=np.array([round(st.price[i] * tick, dec)]),
                     volume=np.array([st.cum_volume[i]], np.int64),
-                    amount=np.array([st.cum_amount[i]]),
+                    amount=np.array(
+                        [round(float(st.cum_amount[i]), 2)]
+                    ),  # as the snapshot: the running sum's last bits depend on how the session advanced
                     pre=np.array([round(st.pre[i] * tick, dec)]),
                     open_interest=np.array([SLOT_PHASE[t.slot]], np.int32),
                     suspend=np.zeros(1, np.int32),

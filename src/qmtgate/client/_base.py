@@ -1,0 +1,98 @@
+"""What the sync and async clients share: options, headers, request building and answer checking."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from qmtgate.client import _calls
+from qmtgate.client._calls import ARROW, JSON, Answer, Call
+from qmtgate.client.errors import ConnectionFailed, error_from_body
+
+API_KEY_HEADER = "X-API-Key"
+
+
+@dataclass(frozen=True)
+class Options:
+    """Client options. ``timeout`` (seconds) applies to every request and is on by default."""
+
+    base_url: str
+    api_key: str | None = None
+    timeout: float = 30.0
+    #: "arrow" (default; compact and fast for tables) or "json"
+    format: str = "arrow"
+    max_connections: int = 10
+
+    def headers(self) -> dict[str, str]:
+        # the key travels only in a header: never in the URL, where proxies and logs would keep it
+        headers = {"User-Agent": "qmtgate-client"}
+        if self.api_key:
+            headers[API_KEY_HEADER] = self.api_key
+        return headers
+
+    def limits(self) -> httpx.Limits:
+        return httpx.Limits(
+            max_connections=self.max_connections, max_keepalive_connections=self.max_connections
+        )
+
+    def ws_url(self, path: str = "/api/v1/ws") -> str:
+        base = self.base_url.rstrip("/")
+        if base.startswith("https://"):
+            return "wss://" + base[len("https://") :] + path
+        if base.startswith("http://"):
+            return "ws://" + base[len("http://") :] + path
+        return base + path
+
+
+def accept_header(call: Call, options: Options) -> str:
+    return ARROW if call.tabular and options.format == "arrow" else JSON
+
+
+def request_kwargs(call: Call, options: Options) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"params": call.params, "headers": {"Accept": accept_header(call, options)}}
+    if call.body is not None:
+        kwargs["json"] = call.body
+    return kwargs
+
+
+def finish(call: Call, response: httpx.Response) -> Any:
+    """Decode a 2xx (or accepted) answer, raise the typed error for anything else."""
+    return finish_raw(call, response.status_code, response.headers.get("content-type", ""), response.content)
+
+
+def finish_raw(call: Call, status: int, content_type: str, content: bytes) -> Any:
+    answer = Answer(status, content_type, content)
+    if status >= 300 and status not in call.accept_status:
+        try:
+            payload = answer.json()
+        except ValueError:
+            payload = None
+        raise error_from_body(status, payload)
+    return call.decode(answer)
+
+
+def transport_error(e: Exception, call: Call, options: Options) -> ConnectionFailed:
+    return ConnectionFailed(f"{call.method} {options.base_url}{call.path}: {type(e).__name__}: {e}")
+
+
+def bind_sync(build: Callable[..., Call]) -> Callable[..., Any]:
+    @functools.wraps(build)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.send(build(*args, **kwargs))
+
+    return method
+
+
+def bind_async(build: Callable[..., Call]) -> Callable[..., Any]:
+    @functools.wraps(build)
+    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self.send(build(*args, **kwargs))
+
+    return method
+
+
+OPERATIONS = _calls.OPERATIONS

@@ -1,0 +1,358 @@
+"""The streaming core: one WebSocket to ``/api/v1/ws`` that survives disconnects and gateway restarts.
+
+A :class:`Stream` remembers what was subscribed (the intent), connects, sends the subscriptions, and
+yields what arrives: :class:`Batch` for data frames and :class:`Event` for everything the user must know
+about the feed. Nothing is hidden:
+
+* **reconnect**: on any disconnect it emits ``Event("disconnected")``, waits with exponential backoff
+  (``reconnect_delay`` .. ``max_reconnect_delay`` seconds) and connects again;
+* **resume**: it re-sends every subscription with ``since`` (the last seq seen) and ``epoch``; the
+  gateway replays what was missed (``Batch.replay``) or, after a restart (new epoch) or outside its
+  replay window, answers ``resync`` (``Event("resync")``) followed by a fresh snapshot
+  (``Batch.snapshot``);
+* **gaps**: for whole-market subscriptions seqs are contiguous; a jump is reported as ``Batch.gap`` (count
+  of missed updates) and ``Event("gap")``; conflated frames say so (``Batch.conflated``);
+* **staleness**: with ``stale_after`` set, no data for that long while connected emits ``Event("stale")``;
+* **source status**: the gateway's ``status`` messages (QMT connected or not) become ``Event("status")``.
+
+Backpressure: the queue between the socket reader and the consumer is bounded; a consumer that falls
+behind stops the reader, the gateway's outbox then conflates for this client and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+import websockets
+
+logger = logging.getLogger(__name__)
+
+MARKETS = ("SH", "SZ", "BJ")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One data frame: all updates of one upstream burst for this connection."""
+
+    channel: str  # "tick" or a bar period ("1m", ...)
+    items: list[dict[str, Any]]
+    epoch: str | None
+    seq_from: int | None
+    seq_to: int | None
+    conflated: bool = False  # the gateway merged frames to the latest row per code (this client lagged)
+    replay: bool = False  # missed updates replayed after a reconnect
+    snapshot: bool = False  # current values sent after a resync (new epoch / outside the replay window)
+    gap: int = 0  # updates missing before this batch (whole-market subscriptions only)
+
+    def codes(self) -> list[str]:
+        return [item["code"] for item in self.items]
+
+    def frame(self) -> pd.DataFrame:
+        """The items as a DataFrame (normalized units: volume in shares, ``ts`` epoch ms UTC)."""
+        return pd.DataFrame.from_records(self.items)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something about the feed rather than data: connected, disconnected, subscribed, resync, gap,
+    stale, status, error, closed."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class _Intent:
+    period: str
+    codes: tuple[str, ...] = ()
+    markets: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+
+    def message(self, op: str) -> dict[str, Any]:
+        msg: dict[str, Any] = {"op": op, "period": self.period}
+        if self.codes:
+            msg["codes"] = list(self.codes)
+        if self.markets:
+            msg["markets"] = list(self.markets)
+        if self.sectors:
+            msg["sectors"] = list(self.sectors)
+        return msg
+
+
+def split_targets(targets: str | Sequence[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``["SH", "600000.SH"]`` -> (codes, markets): the tokens SH/SZ/BJ mean whole markets."""
+    if targets is None:
+        return (), ()
+    items = [targets] if isinstance(targets, str) else list(targets)
+    return (
+        tuple(t for t in items if t.upper() not in MARKETS),
+        tuple(t.upper() for t in items if t.upper() in MARKETS),
+    )
+
+
+class Stream:
+    """A resilient subscription stream; iterate it with ``async for item in stream`` (Batch | Event).
+
+    Create it through :meth:`qmtgate.client.AsyncClient.stream`. It starts connecting on first use
+    (iteration, :meth:`start` or ``async with``) and runs until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        reconnect_delay: float = 0.1,
+        max_reconnect_delay: float = 5.0,
+        stale_after: float | None = None,
+        queue_size: int = 256,
+        open_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self._headers = dict(headers or {})
+        self._delay0 = reconnect_delay
+        self._delay_max = max_reconnect_delay
+        self._stale_after = stale_after
+        self._open_timeout = open_timeout
+        self._intents: list[_Intent] = []
+        self._queue: asyncio.Queue[Batch | Event] = asyncio.Queue(queue_size)
+        self._ws: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        #: the last seq and epoch seen: what a reconnect resumes from
+        self.epoch: str | None = None
+        self.last_seq: int | None = None
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self._resynced = False
+
+    # -- intent ------------------------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        targets: str | Sequence[str] | None = None,
+        period: str = "tick",
+        *,
+        markets: Sequence[str] = (),
+        sectors: Sequence[str] = (),
+    ) -> None:
+        """Add a subscription (kept for every reconnect); sent now when connected."""
+        codes, tokens = split_targets(targets)
+        intent = _Intent(period, codes, tuple(dict.fromkeys([*tokens, *markets])), tuple(sectors))
+        self._intents.append(intent)
+        await self._send_intent(intent, "subscribe")
+        self.start()
+
+    async def unsubscribe(
+        self, targets: str | Sequence[str] | None = None, period: str = "tick", *, markets: Sequence[str] = ()
+    ) -> None:
+        """Remove codes/markets of a period from the intent and from the live connection."""
+        codes, tokens = split_targets(targets)
+        gone = _Intent(period, codes, tuple(dict.fromkeys([*tokens, *markets])))
+        kept: list[_Intent] = []
+        for intent in self._intents:
+            if intent.period != period:
+                kept.append(intent)
+                continue
+            rest = _Intent(
+                period,
+                tuple(c for c in intent.codes if c not in gone.codes),
+                tuple(m for m in intent.markets if m not in gone.markets),
+                intent.sectors,
+            )
+            if rest.codes or rest.markets or rest.sectors:
+                kept.append(rest)
+        self._intents = kept
+        await self._send_intent(gone, "unsubscribe")
+
+    async def _send_intent(self, intent: _Intent, op: str) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        msg = intent.message(op)
+        if op == "subscribe" and self.last_seq is not None and self.epoch is not None:
+            msg.update(since=self.last_seq, epoch=self.epoch)
+        with contextlib.suppress(Exception):  # a failed send shows up as a disconnect of the reader
+            await ws.send(json.dumps(msg))
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"qmtgate-stream {self.url}"
+            )
+
+    async def close(self) -> None:
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def __aenter__(self) -> Stream:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> AsyncIterator[Batch | Event]:
+        self.start()
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Batch | Event]:
+        while True:
+            item = await self._queue.get()
+            yield item
+            if isinstance(item, Event) and item.kind == "closed":
+                return
+
+    async def next(self, timeout: float | None = None) -> Batch | Event:
+        """The next batch or event (``asyncio.TimeoutError`` after ``timeout`` seconds)."""
+        self.start()
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    # -- the connection loop -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = self._delay0
+        try:
+            while not self._closed:
+                try:
+                    async with websockets.connect(
+                        self.url,
+                        additional_headers=self._headers,
+                        open_timeout=self._open_timeout,
+                        max_size=None,
+                        compression=None,
+                        ping_interval=10,
+                        ping_timeout=20,
+                    ) as ws:
+                        self._ws = ws
+                        delay = self._delay0
+                        await self._session(ws)
+                        reason = {"code": ws.close_code, "reason": ws.close_reason}
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # refused, reset, handshake rejected, protocol error
+                    reason = {"error": f"{type(e).__name__}: {e}"}
+                    status = getattr(getattr(e, "response", None), "status_code", None)
+                    if status in (401, 403):
+                        await self._emit(Event("error", {"code": "unauthorized", "status": status, **reason}))
+                finally:
+                    self._ws = None
+                    was_connected = self.connected.is_set()
+                    self.connected.clear()
+                if self._closed:
+                    break
+                if was_connected:
+                    await self._emit(Event("disconnected", reason))
+                self.reconnects += 1
+                await asyncio.sleep(delay * (1 + 0.2 * random.random()))
+                delay = min(delay * 2, self._delay_max)
+        finally:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(Event("closed"))
+
+    async def _session(self, ws: Any) -> None:
+        hello = orjson.loads(await asyncio.wait_for(ws.recv(), self._open_timeout))
+        new_epoch = hello.get("epoch")
+        self.connected.set()
+        await self._emit(
+            Event(
+                "connected",
+                {
+                    "epoch": new_epoch,
+                    "previous_epoch": self.epoch,
+                    "seq": hello.get("seq"),
+                    "source": hello.get("source"),
+                    "reconnect": self.reconnects > 0,
+                },
+            )
+        )
+        for intent in list(self._intents):
+            await self._send_intent(intent, "subscribe")
+        stale_sent = False
+        while True:
+            try:
+                raw = (
+                    await asyncio.wait_for(ws.recv(), self._stale_after)
+                    if self._stale_after
+                    else await ws.recv()
+                )
+            except asyncio.TimeoutError:
+                if not stale_sent and self._intents:
+                    stale_sent = True
+                    await self._emit(
+                        Event("stale", {"seconds": self._stale_after, "last_seq": self.last_seq})
+                    )
+                continue
+            msg = orjson.loads(raw)
+            kind = msg.get("type")
+            if kind == "data":
+                stale_sent = False
+                await self._on_data(msg)
+            elif kind == "resync":
+                self.epoch = msg.get("epoch")
+                self._resynced = True
+                await self._emit(Event("resync", {"reason": msg.get("reason"), "epoch": self.epoch}))
+            elif kind in ("subscribed", "unsubscribed", "status", "error"):
+                await self._emit(Event(kind, {k: v for k, v in msg.items() if k != "type"}))
+            elif kind == "hello":
+                continue
+
+    async def _on_data(self, msg: dict[str, Any]) -> None:
+        seq_from, seq_to = msg.get("seq_from"), msg.get("seq_to")
+        epoch = msg.get("epoch")
+        gap = 0
+        whole_market = any(i.markets for i in self._intents)
+        snapshot = self._resynced
+        self._resynced = False
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.last_seq = None  # seqs restart with every gateway run
+        elif (
+            whole_market
+            and not snapshot
+            and not msg.get("replay")
+            and seq_from is not None
+            and self.last_seq is not None
+            and seq_from > self.last_seq + 1
+        ):
+            gap = seq_from - self.last_seq - 1
+        if seq_to is not None and (self.last_seq is None or seq_to > self.last_seq or snapshot):
+            self.last_seq = seq_to
+        batch = Batch(
+            channel=msg.get("channel", "tick"),
+            items=msg.get("items") or [],
+            epoch=epoch,
+            seq_from=seq_from,
+            seq_to=seq_to,
+            conflated=bool(msg.get("conflated")),
+            replay=bool(msg.get("replay")),
+            snapshot=snapshot,
+            gap=gap,
+        )
+        if gap:
+            await self._emit(Event("gap", {"missing": gap, "seq_from": seq_from, "expected": seq_from - gap}))
+        await self._emit(batch)
+
+    async def _emit(self, item: Batch | Event) -> None:
+        await self._queue.put(item)

@@ -1,0 +1,2 @@
+"""Operations: Prometheus metrics, structured logs, webhook alerts, `qmtgate doctor`, certificates.
+See docs/operations.md."""

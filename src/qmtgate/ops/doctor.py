@@ -1,0 +1,376 @@
+"""``qmtgate doctor``: check the machine qmtgate runs on and say what to fix, in English and Chinese.
+
+Each check is a plain function returning :class:`Check` results, with its environment passed in (paths,
+ports, the Python to probe), so tests run them on any OS. Nothing here changes the machine.
+
+Checks: Python version and architecture; whether ``xtquant`` imports and which version (in a subprocess
+with a timeout: importing xtquant contacts the package index and initialises a native client); QMT instance
+discovery as the SDK does it (``%USERPROFILE%\\.xtquant\\*\\xtdata.cfg``) and whether the xtdata port
+(58610 or the discovered ones) answers; the userdata folder; clock and time zone; whether the serve port is
+free; the security set-up (keys, TLS) for the bind address; and firewall advice on Windows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from qmtgate.config import Settings
+
+Status = Literal["ok", "warn", "fail", "info"]
+DEFAULT_XTDATA_PORT = 58610
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    summary: str
+    fix_en: str = ""
+    fix_zh: str = ""
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QmtInstance:
+    """One ``xtdata.cfg`` found by discovery."""
+
+    config_file: Path
+    ip: str
+    port: int
+    root_dir: str
+
+
+# -- python ------------------------------------------------------------------------------------------------
+
+
+def check_python(
+    version: tuple[int, int] | None = None, bits: int | None = None, system: str | None = None
+) -> list[Check]:
+    version = version or sys.version_info[:2]
+    bits = bits or struct.calcsize("P") * 8
+    system = system or platform.system()
+    text = f"Python {version[0]}.{version[1]}, {bits}-bit, {system}"
+    if version < (3, 10) or version >= (3, 14):
+        return [
+            Check(
+                "python",
+                "fail",
+                text,
+                "qmtgate needs Python 3.10-3.13 (xtquant supports up to 3.13): install 64-bit Python 3.12.",
+                "qmtgate 需要 Python 3.10-3.13（xtquant 最高支持 3.13）：请安装 64 位 Python 3.12。",
+            )
+        ]
+    if bits != 64:
+        return [
+            Check(
+                "python",
+                "fail",
+                text,
+                "xtquant is 64-bit only: install the 64-bit (x86-64) Python.",
+                "xtquant 只支持 64 位：请安装 64 位（x86-64）Python。",
+            )
+        ]
+    return [Check("python", "ok", text)]
+
+
+# -- xtquant -----------------------------------------------------------------------------------------------
+
+
+def check_xtquant(python: str | None = None, timeout: float = 60.0, system: str | None = None) -> list[Check]:
+    """Import ``xtquant.xtdata`` in a child process and report its version and location."""
+    system = system or platform.system()
+    script = (
+        "import json, importlib.metadata as m\n"
+        "import xtquant, xtquant.xtdata\n"
+        "try:\n v = m.version('xtquant')\n"
+        "except Exception:\n v = getattr(xtquant, '__version__', 'unknown')\n"
+        "print(json.dumps({'version': v, 'path': xtquant.__file__}))\n"
+    )
+    try:
+        done = subprocess.run(
+            [python or sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return [
+            Check(
+                "xtquant",
+                "warn",
+                f"importing xtquant took more than {timeout:g} s",
+                "xtquant checks for updates online when imported; on an offline PC this can stall. qmtgate "
+                "still works, start-up is just slower.",
+                "导入 xtquant 时会联网检查更新，离线电脑上可能卡顿；qmtgate 仍可使用，只是启动较慢。",
+            )
+        ]
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        if system != "Windows":
+            return [
+                Check(
+                    "xtquant",
+                    "info",
+                    f"xtquant not importable here ({last[:160]}); qmtgate will use the built-in simulator",
+                    "xtquant runs on Windows only; on this machine `--source sim` serves simulated data.",
+                    "xtquant 只能在 Windows 上运行；本机可用 `--source sim` 提供模拟行情。",
+                )
+            ]
+        return [
+            Check(
+                "xtquant",
+                "fail",
+                f"cannot import xtquant: {last[:200]}",
+                "Install it into THIS Python: `python -m pip install xtquant` (or copy the xtquant folder from "
+                "your broker's QMT into site-packages). 'rpc init failed' means the package is damaged: reinstall.",
+                "请在当前 Python 中安装：`python -m pip install xtquant`（或把券商 QMT 自带的 xtquant 文件夹复制到 "
+                "site-packages）。出现 'rpc init failed' 说明安装损坏，请重新安装。",
+            )
+        ]
+    try:
+        info = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        info = {"version": "unknown", "path": ""}
+    return [
+        Check("xtquant", "ok", f"xtquant {info.get('version')} imports ({info.get('path')})", details=info)
+    ]
+
+
+# -- QMT ---------------------------------------------------------------------------------------------------
+
+
+def discover_instances(home: Path | None = None) -> list[QmtInstance]:
+    """Every ``<home>/.xtquant/*/xtdata.cfg`` (the SDK's discovery; JSON with ip, port, root_dir)."""
+    home = home or Path.home()
+    found: list[QmtInstance] = []
+    for cfg in sorted((home / ".xtquant").glob("*/xtdata.cfg")):
+        try:
+            data = json.loads(cfg.read_text(encoding="utf-8", errors="replace"))
+            found.append(
+                QmtInstance(
+                    cfg, str(data.get("ip") or "127.0.0.1"), int(data["port"]), str(data.get("root_dir", ""))
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def port_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_qmt(
+    settings: Settings,
+    home: Path | None = None,
+    probe: Callable[[str, int], bool] = port_answers,
+) -> list[Check]:
+    """QMT discovery and reachability, and the userdata folder of each instance found."""
+    checks: list[Check] = []
+    instances = discover_instances(home)
+    targets: list[tuple[str, int]] = []
+    if settings.xtquant.port is not None:
+        targets.append((settings.xtquant.ip or "127.0.0.1", settings.xtquant.port))
+    targets += [(i.ip if i.ip not in ("", "0.0.0.0") else "127.0.0.1", i.port) for i in instances]
+    targets.append(("127.0.0.1", DEFAULT_XTDATA_PORT))
+    targets = list(dict.fromkeys(targets))
+    if instances:
+        checks.append(
+            Check(
+                "qmt_discovery",
+                "ok",
+                f"{len(instances)} QMT instance(s) registered: "
+                + ", ".join(f"{i.ip}:{i.port} ({i.config_file.parent.name})" for i in instances),
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "qmt_discovery",
+                "warn",
+                f"no xtdata.cfg under {(home or Path.home()) / '.xtquant'}",
+                "Start QMT (极简模式 / miniQMT) and log in, as the same Windows user that runs qmtgate. A service "
+                "running as another account (LocalSystem) cannot see it: set xtquant.port = 58610 in the config.",
+                "请启动 QMT（极简模式/miniQMT）并登录，且与运行 qmtgate 的是同一个 Windows 用户。以其他账户（如 "
+                "LocalSystem）运行的服务看不到它：请在配置中设置 xtquant.port = 58610。",
+            )
+        )
+    reachable = [f"{h}:{p}" for h, p in targets if probe(h, p)]
+    if reachable:
+        checks.append(Check("qmt_port", "ok", "xtdata answers on " + ", ".join(reachable)))
+    else:
+        checks.append(
+            Check(
+                "qmt_port",
+                "fail" if platform.system() == "Windows" else "info",
+                "no xtdata port answers (" + ", ".join(f"{h}:{p}" for h, p in targets) + ")",
+                "QMT is not running or not logged in, or its data service is off. Open QMT, log in, tick "
+                "'极简模式' for miniQMT, then run doctor again.",
+                "QMT 未运行、未登录，或数据服务未开启。请打开 QMT 并登录（miniQMT 需勾选“极简模式”），然后重新运行 doctor。",
+            )
+        )
+    for inst in instances:
+        if not inst.root_dir:
+            continue
+        userdata = Path(inst.root_dir) / "userdata_mini"
+        if userdata.is_dir():
+            checks.append(Check("userdata", "ok", f"userdata folder {userdata}"))
+        else:
+            checks.append(
+                Check(
+                    "userdata",
+                    "warn",
+                    f"userdata folder not found at {userdata}",
+                    "The QMT install folder moved or is not miniQMT; trading (xttrader) needs the userdata_mini path.",
+                    "QMT 安装目录已移动或不是 miniQMT；交易（xttrader）需要 userdata_mini 路径。",
+                )
+            )
+    return checks
+
+
+# -- clock, port, security ---------------------------------------------------------------------------------
+
+
+def check_clock(now: float | None = None, utc_offset: dt.timedelta | None = None) -> list[Check]:
+    now = now if now is not None else time.time()
+    local = dt.datetime.fromtimestamp(now).astimezone()
+    offset = utc_offset if utc_offset is not None else local.utcoffset() or dt.timedelta(0)
+    cst = dt.datetime.fromtimestamp(now, CST)
+    hours = offset.total_seconds() / 3600
+    summary = f"local time {local:%Y-%m-%d %H:%M:%S} (UTC{hours:+g}), China time {cst:%Y-%m-%d %H:%M:%S}"
+    if offset != dt.timedelta(hours=8):
+        return [
+            Check(
+                "clock",
+                "info",
+                summary,
+                "The PC is not on China time. qmtgate converts times explicitly, so data is right; only your "
+                "own scripts that use naive local times may be off by the difference.",
+                "本机不是北京时间。qmtgate 会显式换算时区，数据不受影响；只有您自己用本地时间的脚本可能有偏差。",
+            )
+        ]
+    return [
+        Check(
+            "clock",
+            "ok",
+            summary,
+            "Keep Windows time synchronisation on (Settings > Time > Sync now): stale-market alerts use it.",
+            "请保持 Windows 时间同步开启（设置 > 时间 > 立即同步）：行情停滞告警依赖系统时间。",
+        )
+    ]
+
+
+def check_port(host: str, port: int) -> list[Check]:
+    """Can ``host:port`` be bound now (nothing else listening)?"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    bind_host = "" if host in ("0.0.0.0", "::") else host
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((bind_host, port))
+    except OSError as e:
+        return [
+            Check(
+                "port",
+                "fail",
+                f"{host}:{port} is not free ({e.strerror or e})",
+                f"Another program (or another qmtgate) uses port {port}: stop it or serve with --port <other>. "
+                f"`netstat -ano | findstr :{port}` shows which process.",
+                f"端口 {port} 已被其他程序（或另一个 qmtgate）占用：请关闭它，或用 --port 换一个端口。"
+                f"`netstat -ano | findstr :{port}` 可查看占用进程。",
+            )
+        ]
+    return [Check("port", "ok", f"{host}:{port} is free")]
+
+
+def check_security(settings: Settings) -> list[Check]:
+    from qmtgate.security.policy import check_serve_policy
+
+    findings = check_serve_policy(settings)
+    if not findings:
+        text = "loopback only" if settings.host in ("127.0.0.1", "::1", "localhost") else "keys and TLS set"
+        return [Check("security", "ok", f"bind {settings.host}: {text}")]
+    return [
+        Check(
+            "security",
+            "fail" if f.fatal else "warn",
+            f.message,
+            "See docs/security.md: `qmtgate keys create`, `qmtgate cert`, then serve with --keys-file and "
+            "--tls-cert/--tls-key.",
+            "参见 docs/security.md：先执行 `qmtgate keys create` 和 `qmtgate cert`，再用 --keys-file 与 "
+            "--tls-cert/--tls-key 启动。",
+        )
+        for f in findings
+    ]
+
+
+def check_firewall(settings: Settings, system: str | None = None) -> list[Check]:
+    system = system or platform.system()
+    if system != "Windows" or settings.host in ("127.0.0.1", "::1", "localhost"):
+        return []
+    port = settings.port
+    return [
+        Check(
+            "firewall",
+            "info",
+            f"clients on the LAN need an inbound rule for TCP {port}",
+            "In an administrator PowerShell: New-NetFirewallRule -DisplayName 'qmtgate' -Direction Inbound "
+            f"-Protocol TCP -LocalPort {port} -Action Allow -Profile Private. Keep the network profile 'Private'; "
+            "never allow it on 'Public'.",
+            "在管理员 PowerShell 中执行：New-NetFirewallRule -DisplayName 'qmtgate' -Direction Inbound -Protocol "
+            f"TCP -LocalPort {port} -Action Allow -Profile Private。网络类型请设为“专用”，不要在“公用”网络放行。",
+        )
+    ]
+
+
+# -- all ---------------------------------------------------------------------------------------------------
+
+
+def run_checks(settings: Settings, *, probe_xtquant: bool = True) -> list[Check]:
+    checks = check_python()
+    if probe_xtquant:
+        checks += check_xtquant()
+    checks += check_qmt(settings)
+    checks += check_clock()
+    checks += check_port(settings.host, settings.port)
+    checks += check_security(settings)
+    checks += check_firewall(settings)
+    return checks
+
+
+_MARK = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL", "info": "INFO"}
+
+
+def render(checks: Sequence[Check], *, as_json: bool = False) -> str:
+    if as_json:
+        return json.dumps([asdict(c) for c in checks], ensure_ascii=False, indent=2, default=str)
+    lines: list[str] = []
+    for c in checks:
+        lines.append(f"[{_MARK[c.status]}] {c.name}: {c.summary}")
+        if c.fix_en and c.status != "ok":
+            lines.append(f"       fix:  {c.fix_en}")
+        if c.fix_zh and c.status != "ok":
+            lines.append(f"       建议: {c.fix_zh}")
+    failed = sum(c.status == "fail" for c in checks)
+    lines.append(
+        f"{failed} problem(s) to fix / 需处理的问题：{failed} 个"
+        if failed
+        else "all essential checks passed / 关键检查全部通过"
+    )
+    return "\n".join(lines)
+
+
+def exit_code(checks: Sequence[Check]) -> int:
+    return 1 if any(c.status == "fail" for c in checks) else 0

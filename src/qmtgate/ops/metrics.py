@@ -1,0 +1,287 @@
+"""Prometheus metrics of one gateway, on a per-app registry (several apps in one process never clash).
+
+Two kinds of series:
+
+* **events**, counted when they happen: HTTP requests (latency histogram per method and route *template*,
+  so cardinality stays bounded), xtdata calls (latency histogram and errors per function, observed by the
+  executor's worker thread), WebSocket connections, callback-to-wire latency of stream frames,
+  authentication failures, rate-limited requests, alerts;
+* **state**, read at scrape time from the running components (cheap snapshots, never an upstream call):
+  executor queue depth per lane and state, WebSocket clients, delivered / conflated / skipped stream
+  updates and dropped clients, source connection state and epoch, last-tick age per market, quote cache.
+
+Metric names are part of the operations contract (docs/operations.md); do not rename.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from qmtgate.ops.activity import MarketActivity
+
+#: Request latency buckets (seconds): sub-millisecond snapshots up to long history reads.
+HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+XTDATA_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0, 600.0)
+STREAM_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.35,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    30.0,
+)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SOURCE_STATES = ("starting", "ready", "degraded", "unavailable", "stopped")
+
+
+class GatewayMetrics:
+    """The metric objects of one app; ``bind`` tells the scrape-time collector what to read."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "qmtgate_http_requests", "HTTP requests answered.", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "qmtgate_http_request_duration_seconds",
+            "Time from receiving a request to sending the response head.",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.xtdata_latency = Histogram(
+            "qmtgate_xtdata_call_duration_seconds",
+            "Run time of upstream (xtdata) calls on the executor thread.",
+            ["function", "lane"],
+            buckets=XTDATA_BUCKETS,
+            registry=r,
+        )
+        self.xtdata_errors = Counter(
+            "qmtgate_xtdata_call_errors", "Upstream (xtdata) calls that raised.", ["function"], registry=r
+        )
+        self.ws_connections = Counter(
+            "qmtgate_ws_connections", "WebSocket connections accepted.", ["route"], registry=r
+        )
+        self.stream_latency = Histogram(
+            "qmtgate_stream_callback_to_wire_seconds",
+            "From the source callback delivering a burst to its frame being written to a client.",
+            buckets=STREAM_BUCKETS,
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "qmtgate_auth_failures",
+            "Refused authentications: missing, invalid, locked_out, key_in_url, forbidden.",
+            ["reason"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "qmtgate_rate_limited", "Requests refused by a rate limit.", ["limit"], registry=r
+        )
+        self.alerts = Counter("qmtgate_alerts", "Alerts raised.", ["kind", "outcome"], registry=r)
+        self.activity = MarketActivity()
+        self._state = _StateCollector()
+        r.register(self._state)
+
+    def bind(self, source: Any, services: Any, markets: tuple[str, ...] = ()) -> None:
+        """Start reading ``source`` and ``services`` at scrape time (the app's lifespan calls this)."""
+        self._state.source = source
+        self._state.services = services
+        self._state.activity = self.activity
+        self._state.markets = markets
+
+    def unbind(self) -> None:
+        self._state.source = self._state.services = self._state.supervisor = None
+
+    def bind_supervisor(self, supervisor: Any) -> None:
+        """Export the source supervisor's staleness and recovery counters (docs/reliability.md)."""
+        self._state.supervisor = supervisor
+
+    def call_observer(self) -> Callable[[str, str, float, bool], None]:
+        """An executor observer: ``(function, lane, seconds, ok)`` from the worker thread."""
+        latency, errors = self.xtdata_latency, self.xtdata_errors
+
+        def observe(function: str, lane: str, seconds: float, ok: bool) -> None:
+            latency.labels(function, lane).observe(seconds)
+            if not ok:
+                errors.labels(function).inc()
+
+        return observe
+
+    def on_security_event(self, kind: str, reason: str) -> None:
+        if kind == "auth_failure":
+            self.auth_failures.labels(reason).inc()
+        elif kind == "rate_limited":
+            self.rate_limited.labels(reason).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector(Collector):
+    def __init__(self) -> None:
+        self.source: Any = None
+        self.services: Any = None
+        self.activity: MarketActivity | None = None
+        self.markets: tuple[str, ...] = ()
+        self.supervisor: Any = None
+
+    def describe(self) -> list[Any]:
+        return []  # series depend on the running components; collected at scrape time only
+
+    def collect(self) -> Iterator[Any]:
+        source, services = self.source, self.services
+        if source is not None:
+            yield from _source_metrics(source)
+        if source is not None and self.supervisor is not None:
+            yield from _reliability_metrics(source, self.supervisor)
+        if services is not None and getattr(services, "hub", None) is not None:
+            yield from _stream_metrics(services.hub)
+        if services is not None and getattr(services, "quotes", None) is not None:
+            stats = services.quotes.stats()
+            g = GaugeMetricFamily("qmtgate_quote_cache_codes", "Codes held by the last-value quote cache.")
+            g.add_metric([], stats.codes)
+            yield g
+            g = GaugeMetricFamily("qmtgate_quote_cache_live", "1 while the quote cache is live.")
+            g.add_metric([], 1.0 if stats.live else 0.0)
+            yield g
+        if self.activity is not None:
+            g = GaugeMetricFamily(
+                "qmtgate_market_last_tick_age_seconds",
+                "Seconds since the market's last tick (absent before its first).",
+                labels=["market"],
+            )
+            for market in sorted({*self.markets, *self.activity.markets()}):
+                age = self.activity.age(market)
+                if age is not None:
+                    g.add_metric([market], age)
+            yield g
+
+
+def _source_metrics(source: Any) -> Iterator[Any]:
+    status = source.status()
+    g = GaugeMetricFamily(
+        "qmtgate_source_connected", "1 while the market source is connected.", labels=["source"]
+    )
+    g.add_metric([status.name], 1.0 if status.connected else 0.0)
+    yield g
+    g = GaugeMetricFamily("qmtgate_source_state", "1 for the source's current state.", labels=["state"])
+    for state in SOURCE_STATES:
+        g.add_metric([state], 1.0 if status.state.value == state else 0.0)
+    yield g
+    g = GaugeMetricFamily("qmtgate_source_epoch", "Connections made so far (a reconnect adds one).")
+    g.add_metric([], float(status.epoch))
+    yield g
+    executor = status.executor
+    if executor is None:
+        return
+    depth = GaugeMetricFamily("qmtgate_executor_queue_depth", "Queued xtdata jobs per lane.", labels=["lane"])
+    rejected = CounterMetricFamily(
+        "qmtgate_executor_rejected", "Jobs refused because the lane was full.", labels=["lane"]
+    )
+    timeouts = CounterMetricFamily(
+        "qmtgate_executor_timeouts", "Jobs whose caller stopped waiting.", labels=["lane"]
+    )
+    for lane, stats in executor.lanes.items():
+        depth.add_metric([lane], stats.depth)
+        rejected.add_metric([lane], stats.rejected)
+        timeouts.add_metric([lane], stats.timeouts)
+    yield depth
+    yield rejected
+    yield timeouts
+    g = GaugeMetricFamily("qmtgate_executor_degraded", "1 while an xtdata call overran its deadline.")
+    g.add_metric([], 1.0 if executor.state.value == "degraded" else 0.0)
+    yield g
+
+
+def _reliability_metrics(source: Any, supervisor: Any) -> Iterator[Any]:
+    """Staleness per market and per streamed code (market-clock seconds of silence inside a trading
+    session; 0 outside sessions), and connection-loss / recovery counters."""
+    report = supervisor.report()
+    g = GaugeMetricFamily(
+        "qmtgate_stream_staleness_seconds",
+        "Market-clock seconds without a tick from a subscribed market during the current trading session.",
+        labels=["market"],
+    )
+    for market, seconds in report.market_staleness.items():
+        g.add_metric([market], seconds)
+    yield g
+    g = GaugeMetricFamily(
+        "qmtgate_stream_symbol_staleness_seconds",
+        "Market-clock seconds without an update of an explicitly streamed code during the trading session.",
+        labels=["channel", "code"],
+    )
+    for (channel, code), seconds in report.symbol_staleness.items():
+        g.add_metric([channel, code], seconds)
+    yield g
+    g = GaugeMetricFamily("qmtgate_stream_stale", "1 while a subscribed market is stale.", labels=["market"])
+    for market in report.market_staleness:
+        g.add_metric([market], 1.0 if market in report.stale_markets else 0.0)
+    yield g
+    for name, value, text in (
+        ("qmtgate_source_disconnects", getattr(source, "disconnects", 0), "Connections to the source lost."),
+        (
+            "qmtgate_source_reconnects",
+            getattr(source, "reconnects", 0),
+            "Connections to the source regained.",
+        ),
+        (
+            "qmtgate_source_subscription_renewals",
+            report.market_renewals,
+            "Times every upstream subscription was renewed because a market went silent while connected.",
+        ),
+        (
+            "qmtgate_source_symbol_renewals",
+            report.symbol_renewals,
+            "Single-code upstream subscriptions renewed because the code went silent.",
+        ),
+        (
+            "qmtgate_source_resubscribe_retries",
+            report.resubscribe_retries,
+            "Upstream resubscribes retried after failing.",
+        ),
+    ):
+        c = CounterMetricFamily(name, text)
+        c.add_metric([], float(value))
+        yield c
+    outage = getattr(source, "last_outage_seconds", None)
+    if outage is not None:
+        g = GaugeMetricFamily("qmtgate_source_last_outage_seconds", "Length of the last source outage.")
+        g.add_metric([], outage)
+        yield g
+
+
+def _stream_metrics(hub: Any) -> Iterator[Any]:
+    g = GaugeMetricFamily("qmtgate_ws_clients", "Connected streaming clients.")
+    g.add_metric([], len(hub.clients))
+    yield g
+    totals = hub.delivery_totals()
+    for name, key, text in (
+        ("qmtgate_stream_frames_delivered", "frames_sent", "Data frames written to clients."),
+        ("qmtgate_stream_updates_delivered", "updates_sent", "Updates (rows) written to clients."),
+        ("qmtgate_stream_conflations", "conflations", "Times a slow client's queue was conflated."),
+        ("qmtgate_stream_updates_skipped", "updates_skipped", "Intermediate updates dropped by conflation."),
+        ("qmtgate_stream_clients_dropped", "dropped_clients", "Clients disconnected for being too slow."),
+        ("qmtgate_stream_updates_published", "updates", "Updates published by the hub."),
+    ):
+        c = CounterMetricFamily(name, text)
+        c.add_metric([], float(totals.get(key, 0)))
+        yield c

@@ -1,0 +1,162 @@
+"""``qmtgate record`` and ``qmtgate export`` (registered by :mod:`qmtgate.cli`); heavy imports are lazy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qmtgate.config import ConfigFileError, SimClock, SourceKind, load_settings
+
+logger = logging.getLogger("qmtgate.record")
+
+
+def check_replay_settings(settings: Any) -> None:
+    """``serve --source replay`` needs an existing recording and a date (ValueError says what is wrong)."""
+    db = settings.replay.db
+    if db is None:
+        raise ValueError("--source replay needs --db FILE (a recording made by `qmtgate record`)")
+    if not Path(db).is_file():
+        raise ValueError(f"recording database {db} does not exist")
+    settings.replay.day()
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+def record_command(
+    db: Annotated[Path, typer.Option("--db", help="Recording database (DuckDB file).")],
+    create: Annotated[
+        bool, typer.Option("--create", help="Create --db if it does not exist (otherwise it must exist).")
+    ] = False,
+    markets: Annotated[
+        list[str] | None,
+        typer.Option(help="Whole markets: SH,SZ,BJ (default all three when nothing is given)."),
+    ] = None,
+    sectors: Annotated[list[str] | None, typer.Option(help="Sectors, e.g. 沪深300 (repeatable).")] = None,
+    codes: Annotated[list[str] | None, typer.Option(help="Codes, comma-separated or repeated.")] = None,
+    source: Annotated[
+        SourceKind | None, typer.Option(help="Market-data source: sim, xtquant or auto.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file.")] = None,
+    sim_seed: Annotated[int | None, typer.Option(help="Simulator seed.")] = None,
+    sim_speed: Annotated[float | None, typer.Option(help="Simulator speed (simulated s per wall s).")] = None,
+    sim_clock: Annotated[SimClock | None, typer.Option(help="Simulator clock: live, real, replay.")] = None,
+    sim_start: Annotated[str | None, typer.Option(help="Simulator replay start YYYYMMDD[HHMMSS].")] = None,
+    backfill: Annotated[
+        bool, typer.Option("--backfill/--no-backfill", help="Fetch today's missed ticks on start.")
+    ] = True,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many wall-clock seconds (default: until Ctrl+C).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="critical|error|warning|info|debug.")] = "info",
+) -> None:
+    """Record ticks and 1m bars into a DuckDB file (docs/recording.md)."""
+    from qmtgate.record.recorder import RecordTarget
+    from qmtgate.record.schema import RecordingError
+    from qmtgate.record.writer import RecordWriter
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(
+            config,
+            source=source,
+            sim={"seed": sim_seed, "speed": sim_speed, "clock": sim_clock, "start": sim_start},
+        )
+        target = RecordTarget(_split(markets), _split(sectors), _split(codes))
+    except (ConfigFileError, ValueError) as e:
+        if "nothing to record" not in str(e):
+            typer.echo(f"qmtgate: invalid settings: {e}", err=True)
+            raise typer.Exit(code=2) from e
+        target = RecordTarget(("SH", "SZ", "BJ"))
+    try:  # the database first: a wrong path fails before any market connection, and creates nothing
+        writer = RecordWriter(
+            db,
+            create=create,
+            batch_rows=settings.recorder.batch_rows,
+            flush_seconds=settings.recorder.flush_seconds,
+            queue_batches=settings.recorder.queue_batches,
+        )
+    except RecordingError as e:
+        typer.echo(f"qmtgate: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: _record's finally stops and flushes
+        asyncio.run(_record(settings, writer, target, backfill, duration))
+
+
+async def _record(settings: Any, writer: Any, target: Any, backfill: bool, duration: float | None) -> None:
+    from qmtgate.hub.stream import StreamHub
+    from qmtgate.record.recorder import Recorder
+    from qmtgate.source.factory import open_source
+
+    source = await open_source(settings)
+    # a standalone hub has one client, the recorder: no per-client code limit applies to it
+    config = settings.stream.hub_config()
+    config.max_codes_per_client = 1_000_000
+    hub = StreamHub(source, config)
+    await hub.start()
+    recorder = Recorder(hub, source, writer, target, backfill=backfill)
+    try:
+        await recorder.start()
+        began = time.monotonic()
+        while duration is None or time.monotonic() - began < duration:
+            await asyncio.sleep(min(10.0, duration or 10.0))
+            w = writer.stats
+            logger.info(
+                "recorded %d ticks (%d duplicates skipped), %d bars, backlog %d, last tick %s",
+                w.rows_written,
+                w.duplicates_skipped,
+                w.bars_written,
+                recorder.backlog(),
+                _cst(w.last_tick_ts),
+            )
+    finally:
+        await recorder.stop()
+        await hub.stop()
+        await source.stop()
+
+
+def _cst(ts: int | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts / 1000, dt.timezone(dt.timedelta(hours=8))).isoformat(
+        timespec="seconds"
+    )
+
+
+def export_command(
+    db: Annotated[Path, typer.Option("--db", help="Recording database to export (read only).")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (created if needed).")],
+    date: Annotated[
+        list[str] | None, typer.Option(help="Only these sessions (YYYYMMDD or YYYY-MM-DD; repeatable).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace days already exported under --out.")] = False,
+) -> None:
+    """Export a recording as date-partitioned Parquet (OUT/ticks/date=YYYY-MM-DD/, OUT/bars/...)."""
+    from qmtgate.record.export import export_parquet
+    from qmtgate.record.schema import RecordingError
+
+    try:
+        days = [_day(text) for text in _split(date)]
+        counts = export_parquet(db, out, days, overwrite=overwrite)
+    except (RecordingError, ValueError) as e:
+        typer.echo(f"qmtgate: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    typer.echo(f"exported {counts['ticks']} ticks and {counts['bars']} bars to {out}")
+
+
+def _day(text: str) -> dt.date:
+    digits = text.replace("-", "")
+    if len(digits) != 8 or not digits.isdigit():
+        raise ValueError(f"invalid date {text!r}; expected YYYYMMDD or YYYY-MM-DD")
+    return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))

@@ -1,0 +1,366 @@
+"""The recording writer: one thread that owns the DuckDB connection and writes in batches.
+
+The event loop never touches the database. It hands lists of normalized tick rows (the hub's rows,
+docs/streaming.md units) to :meth:`RecordWriter.offer`, which only appends to a bounded queue. The
+writer thread drains the queue, writes a batch every ``flush_seconds`` or ``batch_rows`` rows as one
+Arrow-table insert, and after each write builds the 1-minute bars that closed since (from the ticks just
+stored, so a backfill, a restart or a late batch all end in the same bars).
+
+Idempotence: a tick already stored (same code and ts) is never stored again; the check is an anti-join
+against the stored rows of the batch's own time range (cheap: rows arrive in time order, so DuckDB's
+zone maps skip everything else). Bars continue from the last stored bar (see :mod:`.bars`). So a
+restarted recorder, a re-sent snapshot or a backfill that overlaps live data leave no duplicate.
+
+Backfill: between :meth:`begin_fill` and :meth:`end_fill` ticks are stored as they come (live and
+history, in any order) but no bar is built, because a minute is only complete once the history in front
+of it is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from qmtgate.record.bars import MinuteBarBuilder, label_ms, last_closed_index
+from qmtgate.record.schema import BAR_COLUMNS, open_database
+from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, date_of_ms
+
+logger = logging.getLogger(__name__)
+
+#: Bars after which no snapshot comes until the next session (11:30, 15:00).
+SESSION_END_BARS = frozenset({120, 240})
+
+_TICK_TYPES: dict[str, pa.DataType] = {
+    "code": pa.string(),
+    "ts": pa.int64(),
+    "last_price": pa.float64(),
+    "open": pa.float64(),
+    "high": pa.float64(),
+    "low": pa.float64(),
+    "pre_close": pa.float64(),
+    "volume": pa.int64(),
+    "amount": pa.float64(),
+    "trades": pa.int64(),
+    "phase": pa.int32(),
+    "bid_price": pa.list_(pa.float64()),
+    "bid_volume": pa.list_(pa.int64()),
+    "ask_price": pa.list_(pa.float64()),
+    "ask_volume": pa.list_(pa.int64()),
+}
+_BAR_TYPES: dict[str, pa.DataType] = {
+    "code": pa.string(),
+    "ts": pa.int64(),
+    "open": pa.float64(),
+    "high": pa.float64(),
+    "low": pa.float64(),
+    "close": pa.float64(),
+    "pre_close": pa.float64(),
+    "volume": pa.int64(),
+    "amount": pa.float64(),
+}
+
+
+def _dates(ts: np.ndarray) -> pa.Array:
+    return pa.array(((ts + CST_OFFSET_MS) // MS_PER_DAY).astype(np.int32), pa.date32())
+
+
+def ticks_table(rows: Sequence[dict[str, Any]], seq0: int) -> pa.Table:
+    """Normalized tick rows -> a table in the ``ticks`` column order; ``seq`` numbers them from seq0.
+
+    Rows without a ts are dropped; a (code, ts) repeated inside the batch is kept once (the first)."""
+    seen: set[tuple[str, int]] = set()
+    kept: list[dict[str, Any]] = []
+    for r in rows:
+        key = (r["code"], r["ts"])
+        if key[1] is None or key in seen:
+            continue
+        seen.add(key)
+        kept.append(r)
+    ts = np.fromiter((r["ts"] for r in kept), np.int64, len(kept))
+    cols: dict[str, pa.Array] = {"date": _dates(ts)}
+    for name, kind in _TICK_TYPES.items():
+        if name == "ts":
+            cols[name] = pa.array(ts, pa.int64())
+        else:
+            cols[name] = pa.array([r.get(name) for r in kept], kind)
+        if name == "ts":
+            cols["seq"] = pa.array(np.arange(seq0, seq0 + len(kept), dtype=np.int64), pa.int64())
+    return pa.table(cols)
+
+
+def bars_table(day: dt.date, period: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
+    n = len(rows)
+    cols: dict[str, pa.Array] = {
+        "date": pa.array([day] * n, pa.date32()),
+        "code": pa.array([r["code"] for r in rows], pa.string()),
+        "period": pa.array([period] * n, pa.string()),
+    }
+    for name in BAR_COLUMNS[3:]:
+        cols[name] = pa.array([r[name] for r in rows], _BAR_TYPES[name])
+    return pa.table(cols)
+
+
+@dataclass
+class WriterStats:
+    """Counters for logs, health and the bench. Rows are ticks unless named otherwise."""
+
+    rows_received: int = 0
+    rows_written: int = 0
+    duplicates_skipped: int = 0
+    bars_written: int = 0
+    batches: int = 0
+    write_seconds: float = 0.0
+    max_queue: int = 0
+    last_tick_ts: int | None = None
+    last_bar_ts: int | None = None
+    errors: int = 0
+    last_error: str | None = None
+    filling: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "extra"} | self.extra
+
+
+_STOP = object()
+
+
+class RecordWriter:
+    """Owns one recording database; see the module docstring. Construct, :meth:`start`, :meth:`close`.
+
+    Opening happens in the constructor, so a missing file (without ``create``) or a schema mismatch
+    raises there, in the caller's thread, before anything runs.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = False,
+        batch_rows: int = 20_000,
+        flush_seconds: float = 0.5,
+        queue_batches: int = 1024,
+        bar_grace_ms: int = 3_000,
+        clock_grace_ms: int = 30_000,
+        idle_seconds: float = 2.0,
+    ) -> None:
+        self.path = Path(path)
+        self.con = open_database(self.path, create=create)
+        self.batch_rows = batch_rows
+        self.flush_seconds = flush_seconds
+        self.bar_grace_ms = bar_grace_ms
+        self.clock_grace_ms = clock_grace_ms
+        self.idle_seconds = idle_seconds
+        self._last_rows = time.monotonic()
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_batches)
+        self.stats = WriterStats()
+        self._thread: threading.Thread | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._pending_since = time.monotonic()
+        self._seq = int(self.con.execute("SELECT coalesce(max(seq), 0) FROM ticks").fetchall()[0][0]) + 1  # type: ignore[index]
+        self._builder: MinuteBarBuilder | None = None
+        self._live_ts = 0  # newest stored tick time (bars close behind it)
+        self._clock_ms = 0  # the market clock as last reported
+        self._filling = 0
+        row = self.con.execute("SELECT max(ts) FROM ticks").fetchall()[0]
+        self.stats.last_tick_ts = row[0] if row else None
+
+    # -- the caller's side (any thread; never blocks) --------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="qmtgate-record-writer", daemon=True)
+        self._thread.start()
+
+    def offer(self, rows: list[dict[str, Any]]) -> bool:
+        """Queue tick rows; False when the queue is full (the caller retries later)."""
+        try:
+            self.queue.put_nowait(rows)
+        except queue.Full:
+            return False
+        self.stats.max_queue = max(self.stats.max_queue, self.queue.qsize())
+        return True
+
+    def put(self, item: Any, timeout: float | None = None) -> None:
+        """Blocking put for control messages and backfill (never call it on the event loop)."""
+        self.queue.put(item, timeout=timeout)
+
+    def clock(self, now_ms: int) -> bool:
+        """Report the market clock, so the last bars of a session close without further ticks."""
+        try:
+            self.queue.put_nowait(("clock", now_ms))
+            return True
+        except queue.Full:
+            return False
+
+    def begin_fill(self) -> None:
+        self.queue.put(("fill", 1))
+
+    def end_fill(self) -> None:
+        self.queue.put(("fill", -1))
+
+    def backlog(self) -> int:
+        """Batches waiting in the queue (plus one if rows wait for the next flush)."""
+        return self.queue.qsize() + (1 if self._pending else 0)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until everything queued so far is stored (tests, export, shutdown)."""
+        done = threading.Event()
+        self.queue.put(("flush", done), timeout=timeout)
+        if not done.wait(timeout):
+            raise TimeoutError("the recording writer did not flush in time")
+
+    def close(self, timeout: float = 60.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self.queue.put(_STOP, timeout=timeout)
+            self._thread.join(timeout)
+        with contextlib.suppress(Exception):
+            self.con.close()
+
+    def cursor(self) -> Any:
+        """A connection to the same database for readers in this process (API routes)."""
+        return self.con.cursor()
+
+    def last_tick_ts(self, day: dt.date) -> int | None:
+        row = self.con.cursor().execute("SELECT max(ts) FROM ticks WHERE date = ?", [day]).fetchall()[0]
+        return row[0] if row else None
+
+    # -- the writer thread -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            timeout = max(0.01, self.flush_seconds - (time.monotonic() - self._pending_since))
+            try:
+                item = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            try:
+                if item is _STOP:
+                    self._write()
+                    return
+                if isinstance(item, list):
+                    if not self._pending:
+                        self._pending_since = time.monotonic()
+                    self._pending.extend(item)
+                    self._last_rows = time.monotonic()
+                    self.stats.rows_received += len(item)
+                elif isinstance(item, tuple):
+                    kind, value = item
+                    if kind == "clock":
+                        self._clock_ms = max(self._clock_ms, int(value))
+                    elif kind == "fill":
+                        self._write()
+                        self._filling += int(value)
+                        self.stats.filling = self._filling > 0
+                    elif kind == "flush":
+                        self._write()
+                        self._bars()
+                        value.set()
+                        continue
+                due = time.monotonic() - self._pending_since >= self.flush_seconds
+                if len(self._pending) >= self.batch_rows or (self._pending and due):
+                    self._write()
+                if item is None or (isinstance(item, tuple) and item[0] == "clock") or due:
+                    self._bars()
+            except Exception as e:  # the recorder keeps going; the error is counted and logged
+                self.stats.errors += 1
+                self.stats.last_error = f"{type(e).__name__}: {e}"
+                logger.exception("recording writer failed a batch")
+
+    def _write(self) -> None:
+        rows, self._pending = self._pending, []
+        self._pending_since = time.monotonic()
+        if not rows:
+            return
+        began = time.perf_counter()
+        table = ticks_table(rows, self._seq)
+        self._seq += table.num_rows
+        if table.num_rows:
+            ts = table.column("ts")
+            lo, hi = int(pc.min(ts).as_py()), int(pc.max(ts).as_py())
+            self.con.register("batch_ticks", table)
+            try:
+                inserted = self.con.execute(
+                    "INSERT INTO ticks SELECT b.* FROM batch_ticks b ANTI JOIN "
+                    "(SELECT code, ts FROM ticks WHERE ts BETWEEN ? AND ?) t ON b.code = t.code AND b.ts = t.ts",
+                    [lo, hi],
+                ).fetchall()[0][0]
+            finally:
+                self.con.unregister("batch_ticks")
+            self.stats.rows_written += int(inserted)
+            self.stats.duplicates_skipped += len(rows) - int(inserted)
+            self._live_ts = max(self._live_ts, hi)
+            self.stats.last_tick_ts = max(self.stats.last_tick_ts or 0, hi)
+        self.stats.batches += 1
+        self.stats.write_seconds += time.perf_counter() - began
+
+    # -- bars ------------------------------------------------------------------------------------------
+
+    def _bars(self) -> None:
+        """Build every 1m bar that closed (behind the newest tick, or far behind the clock)."""
+        if self._filling > 0 or (self._live_ts == 0 and self._clock_ms == 0):
+            return
+        now = max(self._live_ts, 0)
+        day = date_of_ms(now) if now else date_of_ms(self._clock_ms)
+        builder = self._builder
+        if builder is not None and builder.day < day:
+            self._build_until(builder, 240)  # the previous session ends whole
+            builder = None
+        if builder is None:
+            builder = self._builder = self._restore(day)
+        upto = last_closed_index(day, self._live_ts, self.bar_grace_ms)
+        after = max(upto, builder.built) + 1  # the next bar to close
+        if (
+            after in SESSION_END_BARS
+            and time.monotonic() - self._last_rows >= self.idle_seconds
+            and last_closed_index(day, self._clock_ms, self.clock_grace_ms) >= after
+        ):
+            # No snapshot follows 11:30 or 15:00 until the next session, so the clock closes those two
+            # bars, and only once ticks closed everything before them and the feed is quiet: a busy
+            # source may run behind the clock, and a bar closed early would miss its ticks.
+            upto = after
+        if upto > builder.built:
+            self._build_until(builder, upto)
+
+    def _restore(self, day: dt.date) -> MinuteBarBuilder:
+        first = self.con.execute("SELECT min(ts) FROM ticks WHERE date = ?", [day]).fetchall()[0]
+        opening_match = label_ms(day, 0) - 5 * 60_000  # 09:25:00
+        complete = first is None or first[0] is None or first[0] <= opening_match
+        builder = MinuteBarBuilder(day, complete=complete)
+        rows = self.con.execute(
+            "SELECT code, max(ts), arg_max(close, ts), sum(volume), sum(amount) FROM bars "
+            "WHERE date = ? AND period = '1m' GROUP BY code",
+            [day],
+        ).fetchall()
+        builder.restore(rows)
+        return builder
+
+    def _build_until(self, builder: MinuteBarBuilder, upto: int) -> None:
+        self._write()  # bars only from stored ticks
+        lo = label_ms(builder.day, builder.built) if builder.built >= 0 else 0
+        hi = label_ms(builder.day, upto)
+        ticks = self.con.execute(
+            "SELECT code, ts, last_price, volume, amount, pre_close FROM ticks "
+            "WHERE date = ? AND ts > ? AND ts <= ? ORDER BY ts, seq",
+            [builder.day, lo, hi],
+        ).fetchall()
+        bars = builder.build(ticks, upto)
+        if bars:
+            self.con.register("batch_bars", bars_table(builder.day, "1m", bars))
+            try:
+                self.con.execute("INSERT INTO bars SELECT * FROM batch_bars").fetchall()
+            finally:
+                self.con.unregister("batch_bars")
+            self.stats.bars_written += len(bars)
+        self.stats.last_bar_ts = hi

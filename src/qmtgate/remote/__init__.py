@@ -1,0 +1,55 @@
+"""Run xtquant code on Mac/Linux against a qmtgate gateway: ``qmtgate.remote.install(url)``.
+
+After ``install("http://gateway:8000", api_key=...)``, ``from xtquant import xtdata`` (and
+``import xtquant.xtdata``) give :mod:`qmtgate.remote.xtquant.xtdata`: xtquant 250807's names, signatures,
+return shapes and units for everything the gateway serves, over REST (Arrow for K-lines) and one
+WebSocket for pushes. See docs/client.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from qmtgate.remote import _state
+from qmtgate.remote._session import RemoteSession
+
+__all__ = ["RemoteSession", "connect", "install", "uninstall"]
+
+_MODULES = ("xtquant", "xtquant.xtdata")
+
+
+def connect(url: str, api_key: str | None = None, *, timeout: float = 30.0) -> RemoteSession:
+    """Open a session to ``url`` and make it the one :mod:`qmtgate.remote.xtquant.xtdata` uses, without
+    registering any ``xtquant`` module (use this beside another ``xtquant`` in the same process)."""
+    session = RemoteSession(url, api_key, timeout=timeout)
+    previous = _state.bind(session)
+    if previous is not None:
+        previous.close()
+    return session
+
+
+def install(url: str, api_key: str | None = None, *, timeout: float = 30.0) -> RemoteSession:
+    """Connect to the gateway at ``url`` and register the drop-in as the ``xtquant`` package.
+
+    ``api_key`` is sent only in the ``X-API-Key`` header. Returns the session (``session.events`` holds
+    the feed's reconnect/resync/gap events; ``session.close()`` ends it).
+    """
+    session = connect(url, api_key, timeout=timeout)
+    from qmtgate.remote import xtquant
+    from qmtgate.remote.xtquant import xtdata
+
+    xtquant.xtdata = xtdata  # type: ignore[attr-defined]
+    sys.modules["xtquant"] = xtquant
+    sys.modules["xtquant.xtdata"] = xtdata
+    return session
+
+
+def uninstall() -> None:
+    """Close the session and remove the registered ``xtquant`` modules (if they are ours)."""
+    session = _state.bind(None)
+    if session is not None:
+        session.close()
+    for name in _MODULES:
+        module = sys.modules.get(name)
+        if module is not None and module.__name__.startswith("qmtgate.remote"):
+            del sys.modules[name]

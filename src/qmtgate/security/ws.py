@@ -1,0 +1,138 @@
+"""WebSocket authentication after the handshake, and the per-key streaming quota.
+
+A WebSocket client sends its key either in the handshake headers (``X-API-Key`` or ``Authorization:
+Bearer``; checked by the security middleware before the route runs) or, where it cannot set headers
+(browsers), as its first message::
+
+    {"op": "auth", "key": "qg_..."}
+
+answered by ``{"type": "auth", "ok": true, "key_id": ..., "scopes": [...]}``. Never in the URL: a key in the
+query string is refused at the handshake. Failures are an ``error`` message and a close: 4401
+(unauthorized, also when no auth message came within the timeout), 4403 (the key lacks the ``stream``
+scope), 4429 (rate limited or locked out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from fastapi import WebSocket
+
+from qmtgate.config import ApiKeySettings
+from qmtgate.security.guard import STATE_KEY, STATE_WS_PENDING, Refusal, has_scope, scope_address
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_RATE_LIMITED = 4429
+AUTH_TIMEOUT = 10.0
+
+
+async def authorize_websocket(
+    ws: WebSocket, scope: str = "stream", timeout: float = AUTH_TIMEOUT
+) -> tuple[bool, ApiKeySettings | None]:
+    """After ``accept``: ``(True, key)`` when the connection may proceed (key None with auth off);
+    ``(False, None)`` after refusing and closing it."""
+    guard = getattr(ws.app.state, "security", None)
+    if guard is None or not guard.active:
+        return True, None
+    state = ws.scope.setdefault("state", {})
+    record: ApiKeySettings | None = state.get(STATE_KEY)
+    by_message = record is None and bool(state.get(STATE_WS_PENDING))
+    if by_message:
+        record = await _first_message_auth(ws, guard, timeout)
+        if record is None:
+            return False, None
+        state[STATE_KEY] = record
+        state.pop(STATE_WS_PENDING, None)
+    if record is None:  # cannot happen past the middleware; refuse rather than serve
+        await _refuse(ws, "unauthorized", "an API key is required", CLOSE_UNAUTHORIZED)
+        return False, None
+    if not has_scope(record, scope):
+        guard.on_event("auth_failure", "forbidden")
+        await _refuse(
+            ws,
+            "forbidden",
+            f"this API key lacks the {scope!r} scope",
+            CLOSE_FORBIDDEN,
+            {"required": scope, "scopes": list(record.scopes)},
+        )
+        return False, None
+    if by_message:
+        await _send(ws, {"type": "auth", "ok": True, "key_id": record.id, "scopes": list(record.scopes)})
+    return True, record
+
+
+async def _first_message_auth(ws: WebSocket, guard: Any, timeout: float) -> ApiKeySettings | None:
+    try:
+        text = await asyncio.wait_for(ws.receive_text(), timeout)
+    except asyncio.TimeoutError:
+        await _refuse(
+            ws, "unauthorized", f"send {{'op': 'auth', 'key': ...}} within {timeout:g} s", CLOSE_UNAUTHORIZED
+        )
+        return None
+    except Exception:  # disconnected or a binary frame
+        with contextlib.suppress(Exception):
+            await ws.close(code=CLOSE_UNAUTHORIZED)
+        return None
+    try:
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        msg = None
+    key = msg.get("key") if isinstance(msg, dict) and msg.get("op") == "auth" else None
+    if not isinstance(key, str):
+        guard.on_event("auth_failure", "missing")
+        await _refuse(
+            ws,
+            "unauthorized",
+            "authenticate first: send the key in the X-API-Key header or as {'op': 'auth', 'key': ...}",
+            CLOSE_UNAUTHORIZED,
+        )
+        return None
+    address = scope_address(ws.scope)
+    result = guard.authenticate(key, address)
+    if isinstance(result, Refusal):
+        await _refuse_with(ws, result)
+        return None
+    limited = guard.limit(result, address)
+    if limited is not None:
+        await _refuse_with(ws, limited)
+        return None
+    return result
+
+
+def stream_quota_error(
+    record: ApiKeySettings | None, subscribed: int, already: set[str], codes: list[str]
+) -> dict[str, Any] | None:
+    """The error body when subscribing ``codes`` would exceed the key's ``max_stream_codes``."""
+    if record is None or record.max_stream_codes is None:
+        return None
+    new = sum(1 for code in codes if code not in already)
+    if subscribed + new <= record.max_stream_codes:
+        return None
+    return {
+        "code": "too_many_codes",
+        "message": f"this API key may subscribe at most {record.max_stream_codes} codes",
+        "details": {"limit": record.max_stream_codes, "subscribed": subscribed, "requested": new},
+    }
+
+
+async def _refuse_with(ws: WebSocket, refusal: Refusal) -> None:
+    close = CLOSE_RATE_LIMITED if refusal.status == 429 else CLOSE_UNAUTHORIZED
+    await _refuse(ws, refusal.code.value, refusal.message, close, refusal.details)
+
+
+async def _refuse(
+    ws: WebSocket, code: str, message: str, close_code: int, details: dict[str, Any] | None = None
+) -> None:
+    with contextlib.suppress(Exception):
+        await _send(
+            ws, {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
+        )
+        await ws.close(code=close_code, reason=code)
+
+
+async def _send(ws: WebSocket, message: dict[str, Any]) -> None:
+    await ws.send_text(orjson.dumps(message).decode())

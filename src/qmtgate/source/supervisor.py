@@ -1,0 +1,332 @@
+"""Supervision of the market source above the connection: silent subscriptions, failed resubscribes, staleness.
+
+:class:`~qmtgate.source.xtdata_source.XtdataSource` already notices a lost connection (QMT's status callback,
+a call failing with "not connected", its periodic probe) and reconnects with backoff; every reconnect starts a
+new epoch, after which the quote feed and the stream hub subscribe again. What it cannot see is a connection
+that answers calls while pushes have stopped, xtquant users' top complaint. This supervisor watches what
+actually arrives:
+
+* **staleness** per subscribed market (ticks) and per explicitly streamed code, in *market-clock* seconds,
+  counted only inside continuous-trading segments of trading days. Market time, not wall time, because the
+  simulator's clock may be paused (tests) or accelerated (soak): "no update for N seconds" means N seconds in
+  which the market moved. For real QMT the two are the same.
+* a stale market -> probe the connection (a failure marks the source down: reconnect path); if the probe
+  answers, the subscriptions went silent: renew all of them (new epoch). A stale streamed code whose market
+  is fresh -> renew that one upstream subscription. Each action restarts the staleness window, so it repeats
+  at most once per window.
+* registry entries whose resubscribe failed (say QMT refused it right after a restart) are retried every
+  check while connected, instead of waiting for the next reconnect.
+* clients get a ``status`` message when the set of stale markets changes; readiness and metrics read
+  :meth:`SourceSupervisor.report`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+CST = dt.timezone(dt.timedelta(hours=8))
+#: Continuous-trading segments (CST); outside them silence is normal.
+SESSIONS: tuple[tuple[dt.time, dt.time], ...] = (
+    (dt.time(9, 30), dt.time(11, 30)),
+    (dt.time(13, 0), dt.time(15, 0)),
+)
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    """``stale_seconds`` for markets, ``symbol_stale_seconds`` for streamed codes (market-clock seconds)."""
+
+    check_interval: float = 1.0
+    stale_seconds: float = 15.0
+    symbol_stale_seconds: float = 60.0
+    max_symbols: int = 2000  # streamed codes tracked (and exported as metric series) at most
+
+
+def session_open(now: float, sessions: Sequence[tuple[dt.time, dt.time]] = SESSIONS) -> float | None:
+    """Epoch seconds at which the continuous-trading segment containing ``now`` opened; None outside one."""
+    local = dt.datetime.fromtimestamp(now, CST)
+    for start, end in sessions:
+        if start <= local.time() < end:
+            return dt.datetime.combine(local.date(), start, CST).timestamp()
+    return None
+
+
+@dataclass
+class _Symbol:
+    seq: int  # LVC seq last seen; a new seq means the code updated
+    seen: float  # market time of the last observed change (or of when watching began)
+
+
+@dataclass
+class StalenessTracker:
+    """Last activity per market and per (channel, code), in market-clock seconds. Loop-only, no locks."""
+
+    clock: Callable[[], float]
+    markets: dict[str, float] = field(default_factory=dict)
+    symbols: dict[tuple[str, str], _Symbol] = field(default_factory=dict)
+    #: when a market entered the watched set (or was last acted on): silence is counted from here
+    baseline: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, updates: Sequence[Any]) -> None:
+        """Hub listener (once per burst, on the loop): remember which markets ticked."""
+        if not updates or updates[0].channel != "tick":
+            return
+        now = self.clock()
+        first, last = updates[0].market, updates[-1].market
+        if first == last and len(updates) < 64:
+            self.markets[first] = now
+            return
+        for market in {u.market for u in updates}:
+            self.markets[market] = now
+
+    def watch_markets(self, markets: Iterable[str]) -> None:
+        now = self.clock()
+        wanted = set(markets)
+        for m in wanted - set(self.baseline):
+            self.baseline[m] = now
+        for m in set(self.baseline) - wanted:
+            del self.baseline[m]
+
+    def refresh_symbols(self, watched: Iterable[tuple[str, str]], lvc: dict[tuple[str, str], Any]) -> None:
+        """Compare the hub's last values with what was seen last check (O(watched), nothing per burst)."""
+        now = self.clock()
+        kept: dict[tuple[str, str], _Symbol] = {}
+        for key in watched:
+            update = lvc.get(key)
+            seq = update.seq if update is not None else -1
+            old = self.symbols.get(key)
+            if old is None or seq != old.seq:
+                kept[key] = _Symbol(seq, now)
+            else:
+                kept[key] = old
+        self.symbols = kept
+
+    def market_silence(self, market: str, opened: float) -> float:
+        last = max(self.markets.get(market, 0.0), self.baseline.get(market, 0.0), opened)
+        return max(self.clock() - last, 0.0)
+
+    def symbol_silence(self, key: tuple[str, str], opened: float) -> float:
+        sym = self.symbols.get(key)
+        if sym is None:
+            return 0.0
+        return max(self.clock() - max(sym.seen, opened), 0.0)
+
+    def restart_market(self, market: str) -> None:
+        self.baseline[market] = self.clock()
+
+    def restart_symbol(self, key: tuple[str, str]) -> None:
+        sym = self.symbols.get(key)
+        if sym is not None:
+            sym.seen = self.clock()
+
+
+@dataclass(frozen=True)
+class SupervisorReport:
+    """What readiness, metrics and tests read (cheap, never touches the upstream)."""
+
+    in_session: bool
+    market_staleness: dict[str, float]  # market -> silent market-seconds in the current session segment
+    symbol_staleness: dict[tuple[str, str], float]  # (channel, code) -> silent market-seconds
+    stale_markets: tuple[str, ...]
+    stale_symbols: tuple[tuple[str, str], ...]
+    market_renewals: int  # times every subscription was renewed because a market went silent
+    symbol_renewals: int  # times one code's subscription was renewed
+    resubscribe_retries: int  # failed registry resubscribes retried
+
+
+class SourceSupervisor:
+    """Watch deliveries of ``hub`` (and its registry) against ``source``; see the module docstring."""
+
+    def __init__(
+        self,
+        source: Any,
+        hub: Any,
+        *,
+        config: SupervisorConfig | None = None,
+        is_trading_day: Callable[[dt.date], Awaitable[bool]] | None = None,
+    ) -> None:
+        self.source = source
+        self.hub = hub
+        self.config = config or SupervisorConfig()
+        self._is_trading_day = is_trading_day
+        self._trading_days: dict[dt.date, bool] = {}
+        self.tracker = StalenessTracker(clock=lambda: source.now_ms() / 1000)
+        self._task: asyncio.Task[None] | None = None
+        self._stale_sent: tuple[str, ...] = ()
+        self.market_renewals = 0
+        self.symbol_renewals = 0
+        self.resubscribe_retries = 0
+        self._report = SupervisorReport(False, {}, {}, (), (), 0, 0, 0)
+
+    async def start(self) -> None:
+        self.hub.listeners.append(self.tracker.observe)
+        self._task = asyncio.create_task(self._run(), name="qmtgate-source-supervisor")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.hub.listeners.remove(self.tracker.observe)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def report(self) -> SupervisorReport:
+        return self._report
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.check_interval)
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # supervision must outlive any one bad check
+                logger.exception("source supervision check failed")
+
+    def _subscribed_markets(self) -> set[str]:
+        markets = set(getattr(self.hub, "covered_markets", ()) or ())
+        markets.update(what for (channel, kind, what) in self.hub.registry.active() if kind == "market")
+        return markets
+
+    def _watched_symbols(self) -> list[tuple[str, str]]:
+        watched: dict[tuple[str, str], None] = {}
+        for client in list(self.hub.clients.values()):
+            for channel, interest in client.interests.items():
+                for code in interest.codes:
+                    watched[(channel, code)] = None
+                    if len(watched) >= self.config.max_symbols:
+                        return list(watched)
+        return list(watched)
+
+    async def _trading_day(self, now: float) -> bool:
+        day = dt.datetime.fromtimestamp(now, CST).date()
+        if self._is_trading_day is None:
+            return day.weekday() < 5
+        known = self._trading_days.get(day)
+        if known is None:
+            try:
+                known = bool(await self._is_trading_day(day))
+            except Exception:  # calendar unavailable (source down): decide again next check
+                return False
+            self._trading_days = {day: known}
+        return known
+
+    async def check(self) -> SupervisorReport:
+        """One supervision pass (the loop calls this every ``check_interval``; tests may call it)."""
+        cfg = self.config
+        tracker = self.tracker
+        markets = self._subscribed_markets()
+        tracker.watch_markets(markets)
+        watched = self._watched_symbols()
+        tracker.refresh_symbols(watched, self.hub.lvc)
+        status = self.source.status()
+        usable = status.connected and status.state.value in ("ready",)
+
+        if usable:
+            await self._retry_failed()
+
+        now = tracker.clock()
+        opened = session_open(now)
+        in_session = opened is not None and await self._trading_day(now)
+        market_staleness: dict[str, float] = {}
+        symbol_staleness: dict[tuple[str, str], float] = {}
+        if in_session:
+            assert opened is not None
+            market_staleness = {m: tracker.market_silence(m, opened) for m in sorted(markets)}
+            symbol_staleness = {k: tracker.symbol_silence(k, opened) for k in watched}
+        else:
+            market_staleness = {m: 0.0 for m in sorted(markets)}
+            symbol_staleness = dict.fromkeys(watched, 0.0)
+        stale_markets = tuple(m for m, s in market_staleness.items() if s > cfg.stale_seconds)
+        stale_symbols = tuple(
+            k
+            for k, s in symbol_staleness.items()
+            if s > cfg.symbol_stale_seconds and k[1].rpartition(".")[2] not in stale_markets
+        )
+        self._report = SupervisorReport(
+            in_session,
+            market_staleness,
+            symbol_staleness,
+            stale_markets,
+            stale_symbols,
+            self.market_renewals,
+            self.symbol_renewals,
+            self.resubscribe_retries,
+        )
+        self._tell_clients(stale_markets)
+        if usable and stale_markets:
+            await self._recover_markets(stale_markets, market_staleness)
+        if usable and stale_symbols:
+            await self._recover_symbols(stale_symbols, symbol_staleness)
+        self._report = dataclasses.replace(
+            self._report,
+            market_renewals=self.market_renewals,
+            symbol_renewals=self.symbol_renewals,
+            resubscribe_retries=self.resubscribe_retries,
+        )
+        return self._report
+
+    # ------------------------------------------------------------------ actions
+
+    async def _retry_failed(self) -> None:
+        failed = self.hub.registry.failed()
+        if not failed:
+            return
+        self.resubscribe_retries += len(failed)
+        for key, error in await self.hub.registry.resubscribe(failed):
+            logger.warning("resubscribing %s failed again: %s", key, error)
+
+    async def _recover_markets(self, stale: tuple[str, ...], silence: dict[str, float]) -> None:
+        detail = ", ".join(f"{m} {silence[m]:.0f} s" for m in stale)
+        probe = getattr(self.source, "probe", None)
+        if probe is not None and not await probe():
+            logger.warning("stale markets (%s): the source probe failed; reconnect path takes over", detail)
+        else:
+            renew = getattr(self.source, "renew_subscriptions", None)
+            if renew is None:
+                return
+            self.market_renewals += 1
+            await renew(f"no update during trading hours: {detail}")
+        for market in stale:  # one action per window, whatever its outcome
+            self.tracker.restart_market(market)
+
+    async def _recover_symbols(self, stale: tuple[tuple[str, str], ...], silence: dict[Any, float]) -> None:
+        keys = [(channel, "code", code) for channel, code in stale]
+        held = [k for k in keys if self.hub.registry.refs(k) > 0]
+        if held:
+            self.symbol_renewals += len(held)
+            logger.warning(
+                "renewing %d silent code subscriptions: %s",
+                len(held),
+                ", ".join(f"{c}/{code} {silence[(c, code)]:.0f} s" for c, _k, code in held[:10]),
+            )
+            for key, error in await self.hub.registry.resubscribe(held, cancel_old=True):
+                logger.warning("renewing %s failed: %s", key, error)
+        for key in stale:
+            self.tracker.restart_symbol(key)
+
+    def _tell_clients(self, stale: tuple[str, ...]) -> None:
+        if stale == self._stale_sent:
+            return
+        self._stale_sent = stale
+        st = self.source.status()
+        self.hub.broadcast(
+            {
+                "type": "status",
+                "source": {"connected": st.connected, "epoch": st.epoch, "name": self.source.name},
+                "stale": {"markets": list(stale), "since_ms": int(time.time() * 1000)},
+            }
+        )
