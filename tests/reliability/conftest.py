@@ -88,7 +88,9 @@ class Gateway:
         eventually(feed_current, timeout, what="the quote feed resubscribed and live")
 
 
-def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
+def eventually(
+    check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: Any = ""
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -96,7 +98,8 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float 
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what or check}")
+            label = what() if callable(what) else what
+            raise AssertionError(f"not true within {timeout} s: {label or check}")
         time.sleep(interval)
 
 
@@ -106,7 +109,7 @@ class WsReader:
     def __init__(self, url: str) -> None:
         from websockets.sync.client import connect
 
-        self.ws = connect(url, max_size=None)
+        self.ws = connect(url, max_size=None).__enter__()  # closed by close()
         self.messages: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self._thread = threading.Thread(target=self._read, name="test-ws-reader", daemon=True)
@@ -145,5 +148,15 @@ def gateway() -> Iterator[Gateway]:
     server = start_server(app)
     with httpx.Client(base_url=server.url, timeout=60) as http:
         wait_live(http)
+
+        def probed() -> bool:
+            # the simulator's first get_full_tick builds the whole universe's day (~10 s of CPU): wait
+            # for the source's first probe to finish so no test starts with a DEGRADED executor
+            ex = app.state.source.status().executor
+            call = ex.calls.get("get_full_tick")
+            running = ex.current_call == "get_full_tick"
+            return call is not None and call.count > 0 and not running and ex.state.value == "running"
+
+        eventually(probed, 120.0, interval=0.1, what="first connection probe done")
         yield Gateway(server, app, http)
     server.stop()

@@ -63,9 +63,7 @@ def test_disconnect_with_status_callback_reaches_readiness_and_clients_at_once(g
         detected = time.monotonic() - began
         response = gw.http.get("/api/v1/health/ready")
         assert response.status_code == 503 and response.json()["state"] == "unavailable"
-        down = eventually(
-            lambda: [m for m in reader.of("status") if m["source"]["connected"] is False], 5.0
-        )
+        down = eventually(lambda: [m for m in reader.of("status") if m["source"]["connected"] is False], 5.0)
         assert down[-1]["source"]["epoch"] == epoch
         gw.env.faults.reconnect()
         eventually(lambda: gw.ready()["ready"] is True, 10.0, what="ready again")
@@ -91,7 +89,9 @@ def test_a_silent_drop_is_found_by_a_failing_call_or_the_probe_within_5_s(gw: Ga
         eventually(lambda: gw.ready()["ready"] is True, 10.0, what="reconnected by the backoff loop")
         reconnected = time.monotonic() - began - detected
         env.faults.disconnect()
-        answer = gw.http.get("/api/v1/klines/600036.SH", params={"period": "1d", "count": 3, "format": "json"})
+        answer = gw.http.get(
+            "/api/v1/klines/600036.SH", params={"period": "1d", "count": 3, "format": "json"}
+        )
         assert answer.status_code == 503 and answer.json()["error"]["code"] == "source_unavailable"
         assert gw.ready()["connected"] is False, "the failing call itself marked the source down"
         print(f"\nsilent drop found by the probe in {detected:.2f} s; backoff reconnect {reconnected:.2f} s")
@@ -180,16 +180,16 @@ def test_silent_subscriptions_are_found_by_staleness_and_renewed(gw: Gateway) ->
         for _ in range(6):  # 18 market seconds in the session without a single push
             gw.advance(3, settle=0.0)
         stale = eventually(
-            lambda: [m for m in reader.of("status") if m.get("stale", {}).get("markets")], 5.0
+            lambda: [m for m in reader.of("status") if m.get("stale", {}).get("markets")], 10.0
         )
         assert stale[-1]["stale"]["markets"] == ["BJ"]
-        eventually(lambda: gw.source.renewals > renewals, 5.0, what="subscriptions renewed")
+        eventually(lambda: gw.source.renewals > renewals, 10.0, what="subscriptions renewed")
         took_sh = _resumes(gw, reader, "600000.SH")
         took_bj = _resumes(gw, reader, "BJ")
         assert _data_after(reader, mark, "BJ") and _data_after(reader, mark, "600000.SH")
         assert _metric(gw, "qmtgate_source_subscription_renewals_total") >= 1
         assert _metric(gw, "qmtgate_stream_staleness_seconds", 'market="BJ"') is not None
-        eventually(lambda: [m for m in reader.of("status") if m.get("stale", {}).get("markets") == []], 5.0)
+        eventually(lambda: [m for m in reader.of("status") if m.get("stale", {}).get("markets") == []], 10.0)
         assert took_bj < 10.0 and took_sh < 10.0
     finally:
         reader.close()
@@ -203,12 +203,21 @@ def test_one_silent_code_is_renewed_alone(gw: Gateway) -> None:
         _resumes(gw, reader, "600519.SH")
         renewals, epoch = gw.supervisor_report().symbol_renewals, gw.source.status().epoch
         assert _drop_silently(gw, lambda s: s.code == "600519.SH" and s.period == "1m") == 1
-        for _ in range(22):  # 66 market seconds: past the 60 s symbol window, the BJ feed keeps ticking
+        # 90 market seconds: past the 60 s symbol window even though the supervisor samples once a wall
+        # second (the market moves ~60x faster here); the BJ feed keeps ticking meanwhile
+        for _ in range(30):
             gw.advance(3, settle=0.0)
-        eventually(lambda: gw.supervisor_report().symbol_renewals > renewals, 5.0, what="code renewed")
+        eventually(
+            lambda: gw.supervisor_report().symbol_renewals > renewals,
+            10.0,
+            what=lambda: f"code renewed: {gw.supervisor_report()}",
+        )
         _resumes(gw, reader, "600519.SH")
         assert gw.source.status().epoch == epoch, "only that code was renewed, not the connection"
-        assert _metric(gw, "qmtgate_stream_symbol_staleness_seconds", 'channel="1m",code="600519.SH"') is not None
+        assert (
+            _metric(gw, "qmtgate_stream_symbol_staleness_seconds", 'channel="1m",code="600519.SH"')
+            is not None
+        )
     finally:
         reader.close()
 
@@ -221,9 +230,7 @@ def test_a_download_job_fails_cleanly_on_a_disconnect_and_can_be_retried(gw: Gat
     assert gw.http.get("/api/v1/instruments", params={"codes": ",".join(body["codes"])}).status_code == 200
     gw.env.faults.slow(0.3)  # every download chunk takes a while
     job = gw.http.post("/api/v1/downloads", json=body).json()
-    eventually(
-        lambda: gw.http.get(f"/api/v1/downloads/{job['id']}").json()["state"] == "running", 10.0
-    )
+    eventually(lambda: gw.http.get(f"/api/v1/downloads/{job['id']}").json()["state"] == "running", 10.0)
     gw.env.faults.disconnect()
     done = eventually(
         lambda: (j := gw.http.get(f"/api/v1/downloads/{job['id']}").json())["state"] == "failed" and j,
@@ -234,9 +241,10 @@ def test_a_download_job_fails_cleanly_on_a_disconnect_and_can_be_retried(gw: Gat
     gw.heal()
     retry = gw.http.post("/api/v1/downloads", json=body).json()
     final = eventually(
-        lambda: (j := gw.http.get(f"/api/v1/downloads/{retry['id']}").json())["state"]
-        in ("succeeded", "failed")
-        and j,
+        lambda: (
+            (j := gw.http.get(f"/api/v1/downloads/{retry['id']}").json())["state"] in ("succeeded", "failed")
+            and j
+        ),
         30.0,
     )
     assert final["state"] == "succeeded", final

@@ -90,14 +90,21 @@ async def test_feed_subscribes_and_resubscribes_after_a_reconnect(
     feed = WholeMarketFeed(source, cache, ["SH", "SZ"], check_interval=0.02)
     await feed.start()
     try:
-        ((codes, period, callback),) = fake.subscriptions.values()
+        ((old_seq, (codes, period, callback)),) = fake.subscriptions.items()
         assert codes == ("SH", "SZ") and period == "tick"
         threading.Thread(target=callback, args=({"600000.SH": TICK},)).start()
         await eventually(cache.is_live)
 
         source._set_connected(False, "QMT restarted")  # as the status callback does
         assert not cache.is_live()
-        await eventually(lambda: source.status().connected and len(fake.subscriptions) == 2)
+        # the previous connection's subscription is cancelled (it must not push beside the new one)
+        await eventually(
+            lambda: (
+                source.status().connected
+                and len(fake.subscriptions) == 1
+                and old_seq not in fake.subscriptions
+            )
+        )
         assert not cache.is_live()  # connected again, but the new subscription has not pushed yet
         callback({"600000.SH": TICK})  # the old subscription is dead: pushes from it do not count
         await asyncio.sleep(0.05)
@@ -107,7 +114,7 @@ async def test_feed_subscribes_and_resubscribes_after_a_reconnect(
         await eventually(cache.is_live)
     finally:
         await feed.stop()
-    assert fake.count("unsubscribe_quote") == 1
+    assert fake.count("unsubscribe_quote") == 2  # the orphan after the reconnect, then the feed's own
 
 
 # -- download jobs ---------------------------------------------------------------------------------

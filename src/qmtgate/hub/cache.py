@@ -150,23 +150,13 @@ class QuoteCache:
             batch, self._pending = self._pending, {}
             epoch, self._pending_epoch = self._pending_epoch, None
         items = [(code, tick) for code, tick in batch.items() if isinstance(tick, Mapping)]
-        build = self._rows_builder
+        raw, rows, by_market = self._raw, self._rows, self._by_market
         for i in range(0, len(items), self._apply_chunk):
-            chunk = items[i : i + self._apply_chunk]
-            codes = [code for code, _ in chunk]
-            ticks = [tick for _, tick in chunk]
-            try:
-                rows: list[dict[str, Any] | None] = list(build(codes, ticks))
-            except Exception:  # one malformed tick must not stop the market feed: row by row
-                rows = [_one(build, code, tick) for code, tick in chunk]
-            for code, tick, row in zip(codes, ticks, rows, strict=True):
-                if row is None:
-                    continue
-                if code not in self._raw:
-                    market = code.rpartition(".")[2]
-                    self._by_market.setdefault(market, {})[code] = None
-                self._raw[code] = tick
-                self._rows[code] = row
+            for code, tick in items[i : i + self._apply_chunk]:
+                if code not in raw:
+                    by_market.setdefault(code.rpartition(".")[2], {})[code] = None
+                raw[code] = tick
+                rows.pop(code, None)  # converted again on the next read (see rows())
             if i + self._apply_chunk < len(items):
                 await asyncio.sleep(0)
         self.applied += len(items)
@@ -193,8 +183,26 @@ class QuoteCache:
         return {code: raw[code] for code in codes if code in raw}
 
     def rows(self, codes: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
-        """Normalized rows for ``codes`` (in order) and the codes the cache has no row for."""
-        rows = self._rows
+        """Normalized rows for ``codes`` (in order) and the codes the cache has no row for.
+
+        Rows are made on read, for all stale codes of the request in one column-wise batch, and kept
+        until the code's next tick: a push costs the event loop only dict stores, so it never delays
+        the stream's fan-out, and a burst is converted at most once however often it is read.
+        """
+        codes = list(codes)
+        rows, raw = self._rows, self._raw
+        stale = [code for code in codes if code not in rows and code in raw]
+        if stale:
+            ticks = [raw[code] for code in stale]
+            try:
+                fresh: list[dict[str, Any] | None] = list(self._rows_builder(stale, ticks))
+            except Exception:  # one malformed tick must not hide the others: row by row
+                fresh = [
+                    _one(self._rows_builder, code, tick) for code, tick in zip(stale, ticks, strict=True)
+                ]
+            for code, row in zip(stale, fresh, strict=True):
+                if row is not None:
+                    rows[code] = row
         found: list[dict[str, Any]] = []
         missing: list[str] = []
         for code in codes:

@@ -95,6 +95,9 @@ class StreamHub:
         self._ids = itertools.count(1)
         self._inbox: deque[tuple[str, Mapping[str, Any], float]] = deque()
         self._inbox_lock = threading.Lock()
+        #: upstream batches enqueued by callbacks / taken through publish(); the difference is the backlog
+        self.batches_received = 0
+        self.batches_published = 0
         self._wake_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
@@ -168,6 +171,7 @@ class StreamHub:
             received = time.time()
             with self._inbox_lock:
                 self._inbox.append((channel, data, received))
+                self.batches_received += 1
                 if self._wake_scheduled or self._loop is None:
                     return
                 self._wake_scheduled = True
@@ -199,6 +203,7 @@ class StreamHub:
                     self.publish(channel, data, received)
                 except Exception:  # one bad batch must not kill the pump
                     logger.exception("dropping a malformed %s batch", channel)
+                self.batches_published += 1
                 await asyncio.sleep(0)
 
     def publish(self, channel: str, data: Mapping[str, Any], received: float | None = None) -> list[Update]:

@@ -9,7 +9,9 @@ actually arrives:
 * **staleness** per subscribed market (ticks) and per explicitly streamed code, in *market-clock* seconds,
   counted only inside continuous-trading segments of trading days. Market time, not wall time, because the
   simulator's clock may be paused (tests) or accelerated (soak): "no update for N seconds" means N seconds in
-  which the market moved. For real QMT the two are the same.
+  which the market moved. For real QMT the two are the same. The silence must also have lasted
+  ``min_wall_seconds`` of wall time, so a processing hiccup under an accelerated clock is not mistaken for
+  dead subscriptions.
 * a stale market -> probe the connection (a failure marks the source down: reconnect path); if the probe
   answers, the subscriptions went silent: renew all of them (new epoch). A stale streamed code whose market
   is fresh -> renew that one upstream subscription. Each action restarts the staleness window, so it repeats
@@ -49,6 +51,9 @@ class SupervisorConfig:
     check_interval: float = 1.0
     stale_seconds: float = 15.0
     symbol_stale_seconds: float = 60.0
+    #: silence must also last this many wall seconds: an accelerated simulator moves 15 market seconds in
+    #: well under a second, so a short processing hiccup would otherwise look like a dead subscription
+    min_wall_seconds: float = 3.0
     max_symbols: int = 2000  # streamed codes tracked (and exported as metric series) at most
 
 
@@ -65,6 +70,7 @@ def session_open(now: float, sessions: Sequence[tuple[dt.time, dt.time]] = SESSI
 class _Symbol:
     seq: int  # LVC seq last seen; a new seq means the code updated
     seen: float  # market time of the last observed change (or of when watching began)
+    seen_wall: float  # the same on the monotonic wall clock
 
 
 @dataclass
@@ -72,41 +78,45 @@ class StalenessTracker:
     """Last activity per market and per (channel, code), in market-clock seconds. Loop-only, no locks."""
 
     clock: Callable[[], float]
+    wall: Callable[[], float] = time.monotonic
     markets: dict[str, float] = field(default_factory=dict)
+    markets_wall: dict[str, float] = field(default_factory=dict)
     symbols: dict[tuple[str, str], _Symbol] = field(default_factory=dict)
     #: when a market entered the watched set (or was last acted on): silence is counted from here
     baseline: dict[str, float] = field(default_factory=dict)
+    baseline_wall: dict[str, float] = field(default_factory=dict)
 
     def observe(self, updates: Sequence[Any]) -> None:
         """Hub listener (once per burst, on the loop): remember which markets ticked."""
         if not updates or updates[0].channel != "tick":
             return
-        now = self.clock()
+        now, wall = self.clock(), self.wall()
         first, last = updates[0].market, updates[-1].market
-        if first == last and len(updates) < 64:
-            self.markets[first] = now
-            return
-        for market in {u.market for u in updates}:
+        markets = {first} if first == last and len(updates) < 64 else {u.market for u in updates}
+        for market in markets:
             self.markets[market] = now
+            self.markets_wall[market] = wall
 
     def watch_markets(self, markets: Iterable[str]) -> None:
-        now = self.clock()
+        now, wall = self.clock(), self.wall()
         wanted = set(markets)
         for m in wanted - set(self.baseline):
             self.baseline[m] = now
+            self.baseline_wall[m] = wall
         for m in set(self.baseline) - wanted:
             del self.baseline[m]
+            self.baseline_wall.pop(m, None)
 
     def refresh_symbols(self, watched: Iterable[tuple[str, str]], lvc: dict[tuple[str, str], Any]) -> None:
         """Compare the hub's last values with what was seen last check (O(watched), nothing per burst)."""
-        now = self.clock()
+        now, wall = self.clock(), self.wall()
         kept: dict[tuple[str, str], _Symbol] = {}
         for key in watched:
             update = lvc.get(key)
             seq = update.seq if update is not None else -1
             old = self.symbols.get(key)
             if old is None or seq != old.seq:
-                kept[key] = _Symbol(seq, now)
+                kept[key] = _Symbol(seq, now, wall)
             else:
                 kept[key] = old
         self.symbols = kept
@@ -114,6 +124,14 @@ class StalenessTracker:
     def market_silence(self, market: str, opened: float) -> float:
         last = max(self.markets.get(market, 0.0), self.baseline.get(market, 0.0), opened)
         return max(self.clock() - last, 0.0)
+
+    def market_wall_silence(self, market: str) -> float:
+        last = max(self.markets_wall.get(market, 0.0), self.baseline_wall.get(market, 0.0))
+        return max(self.wall() - last, 0.0)
+
+    def symbol_wall_silence(self, key: tuple[str, str]) -> float:
+        sym = self.symbols.get(key)
+        return 0.0 if sym is None else max(self.wall() - sym.seen_wall, 0.0)
 
     def symbol_silence(self, key: tuple[str, str], opened: float) -> float:
         sym = self.symbols.get(key)
@@ -123,11 +141,12 @@ class StalenessTracker:
 
     def restart_market(self, market: str) -> None:
         self.baseline[market] = self.clock()
+        self.baseline_wall[market] = self.wall()
 
     def restart_symbol(self, key: tuple[str, str]) -> None:
         sym = self.symbols.get(key)
         if sym is not None:
-            sym.seen = self.clock()
+            sym.seen, sym.seen_wall = self.clock(), self.wall()
 
 
 @dataclass(frozen=True)
@@ -250,11 +269,18 @@ class SourceSupervisor:
         else:
             market_staleness = {m: 0.0 for m in sorted(markets)}
             symbol_staleness = dict.fromkeys(watched, 0.0)
-        stale_markets = tuple(m for m, s in market_staleness.items() if s > cfg.stale_seconds)
+        floor = cfg.min_wall_seconds
+        stale_markets = tuple(
+            m
+            for m, s in market_staleness.items()
+            if s > cfg.stale_seconds and tracker.market_wall_silence(m) > floor
+        )
         stale_symbols = tuple(
             k
             for k, s in symbol_staleness.items()
-            if s > cfg.symbol_stale_seconds and k[1].rpartition(".")[2] not in stale_markets
+            if s > cfg.symbol_stale_seconds
+            and tracker.symbol_wall_silence(k) > floor
+            and k[1].rpartition(".")[2] not in stale_markets
         )
         self._report = SupervisorReport(
             in_session,

@@ -122,6 +122,17 @@ class _Connection:
             await self.hub.disconnect(self.client)
 
     async def _sender(self) -> None:
+        """Drain this client's outbox to its socket; a failure closes the socket (never a silent stall)."""
+        try:
+            await self._drain()
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            pass  # the client went away
+        except Exception:
+            logger.exception("stream sender failed; closing the connection")
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1011, reason="internal error while sending")
+
+    async def _drain(self) -> None:
         assert self.client is not None
         box = self.client.outbox
         while True:
