@@ -97,4 +97,6 @@ def test_eight_concurrent_snapshots_against_a_100ms_source_are_merged() -> None:
         assert response.json()["from_cache"] is False
     # Serialized, 8 calls of 100 ms would take 800 ms; merged they take two calls.
     print("8 concurrent snapshots:", [f"{t * 1000:.0f} ms" for t in times])
-    assert sorted(times)[1] <= 0.25, [f"{t * 1000:.0f} ms" for t in times]  # median of three bursts
+    # median of three bursts; 0.5 s separates "merged" (2 calls, ~0.2 s + overhead on a busy CI box) from
+    # "serialized" (8 calls, >= 0.8 s) without making this a timing test
+    assert sorted(times)[1] <= 0.5, [f"{t * 1000:.0f} ms" for t in times]
