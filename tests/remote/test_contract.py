@@ -181,13 +181,13 @@ def test_callback_payloads_have_the_same_shape(local: Any, remote: Any, gateway:
         box["seqs"] = seqs
     remote_box = got["remote"]
     # the gateway's first whole-market push is the current snapshot, as xtquant's is
-    eventually(lambda: remote_box["whole"], timeout=20)
+    eventually(lambda: remote_box["whole"], timeout=60)  # generous: a loaded CI box
     for _ in range(3):
         local.env.market.clock.advance(3)
         gateway.advance(3)
     for name in ("local", "remote"):
         box = got[name]
-        eventually(lambda box=box: box["tick"] and box["1m"] and len(box["whole"]) >= 2, timeout=20)
+        eventually(lambda box=box: box["tick"] and box["1m"] and len(box["whole"]) >= 2, timeout=60)
         assert not any(box["threads"]), f"{name}: a callback ran on the main thread"
     for kind in ("tick", "1m"):
         assert _shape(got["local"][kind][-1]) == _shape(got["remote"][kind][-1]), kind
