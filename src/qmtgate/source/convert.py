@@ -614,7 +614,6 @@ def bar_row(code: str, period: str, bar: Mapping[str, Any], forming: bool) -> di
     ``forming`` while the bar is still open."""
     ts = bar.get("time")
     ts = int(ts) if isinstance(ts, int | float) and math.isfinite(ts) else None
-    amount = bar.get("amount")
     return {
         "code": code,
         "period": period,
@@ -625,7 +624,7 @@ def bar_row(code: str, period: str, bar: Mapping[str, Any], forming: bool) -> di
         "low": _price(bar.get("low")),
         "close": _price(bar.get("close")),
         "volume": _shares(bar.get("volume")),
-        "amount": float(amount) if isinstance(amount, int | float) and math.isfinite(amount) else None,
+        "amount": _finite(bar.get("amount")),
         "pre_close": _price(bar.get("preClose")),
         "forming": forming,
     }
