@@ -131,3 +131,27 @@ def test_subscribe_quote_pushes_a_list_per_code(period: str) -> None:
                 "settelementPrice", "openInterest", "preClose", "suspendFlag",
             }  # fmt: skip
             assert item["high"] >= max(item["open"], item["close"]) >= item["low"] > 0
+
+
+def test_a_snapshot_query_does_not_swallow_the_pushes_of_the_slots_it_passes() -> None:
+    """``get_full_tick`` right after the clock moved brings the session forward; the subscribers must
+    still get every slot's update (real QMT keeps pushing whatever anyone queries)."""
+    cal = SimMarket(seed=0).calendar
+    clock = MarketClock(cal, mode="manual", start_ms=ms_of(TRADING_DAY, 10 * 3600))
+    with simulated(clock) as env:
+        from xtquant import xtdata
+
+        xtdata.enable_hello = False
+        got: list[dict] = []
+        env.publisher.stop(manual=True)
+        xtdata.subscribe_quote("600000.SH", period="tick", count=0, callback=got.append)
+        env.publisher.step()
+        before = len(got)
+        clock.advance(30)  # ten slots
+        tick = xtdata.get_full_tick(["600000.SH"])["600000.SH"]
+        env.publisher.step()  # nothing left for the publisher: the query already delivered
+        pushed = [p["600000.SH"][0] for p in got[before:]]
+    assert len(pushed) >= 5, "a liquid stock trades in most of ten slots"
+    assert pushed[-1]["time"] == tick["time"] and pushed[-1]["lastPrice"] == tick["lastPrice"]
+    times = [p["time"] for p in pushed]
+    assert times == sorted(set(times)), "each slot once, in order"

@@ -244,6 +244,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._step_lock = threading.RLock()  # the thread and snapshot queries (SimEnv.sync) both step
         self._thread: threading.Thread | None = None
         self.errors = 0
         #: the last slot whose callbacks have all returned (tests wait on it after moving the clock)
@@ -298,21 +299,27 @@ class Publisher:
             self._wake.wait(timeout=min(0.25, max(0.01, 0.5 / speed)))
             self._wake.clear()
 
-    def step(self) -> None:
-        """Advance to the clock's time and deliver what happened (also callable from tests)."""
-        gen = self.faults.generation
-        self.drop_generation_before(gen)
-        t = self.m.time()
-        subs = self.subscriptions()
-        connected = self.faults.connected
-        on_slot = self._deliver if subs and connected else None
-        self.session.advance(t, on_slot)
-        if connected:
-            for sub in subs:
-                if sub.pending_first:
-                    sub.pending_first = False
-                    self._first_push(sub)
-        self.delivered_slot = self.session.slot
+    def step(self) -> MarketTime:
+        """Advance to the clock's time and deliver what happened; returns the time reached.
+
+        Called by the publisher thread, by snapshot queries (so they never skip past undelivered
+        slots) and by tests driving a manual publisher.
+        """
+        with self._step_lock:
+            gen = self.faults.generation
+            self.drop_generation_before(gen)
+            t = self.m.time()
+            subs = self.subscriptions()
+            connected = self.faults.connected
+            on_slot = self._deliver if subs and connected else None
+            self.session.advance(t, on_slot)
+            if connected:
+                for sub in subs:
+                    if sub.pending_first:
+                        sub.pending_first = False
+                        self._first_push(sub)
+            self.delivered_slot = self.session.slot
+            return t
 
     def _first_push(self, sub: Subscription) -> None:
         if not sub.whole or sub.callback is None:

@@ -521,6 +521,14 @@ def _column(ticks: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
     raise TypeError(key)  # strings and other objects: the scalar path decides
 
 
+def _as_int64(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Valid values as int64 (truncated like ``int()``); out-of-range ones send the batch to the scalar path."""
+    kept = np.where(valid, values, 0.0)
+    if (np.abs(kept) >= 2.0**63).any():  # e.g. DBL_MAX "no value" markers: int() gives a huge Python int
+        raise ValueError("beyond int64")
+    return kept.astype(np.int64)
+
+
 def _nullable(values: np.ndarray, valid: np.ndarray | None) -> list[Any]:
     if valid is None or valid.all():
         return values.tolist()
@@ -556,27 +564,25 @@ class TickColumns:
         valid: dict[str, np.ndarray | None] = {}
         ts = _column(ticks, "time")
         valid["ts"] = np.isfinite(ts)
-        values["ts"] = np.where(valid["ts"], ts, 0).astype(np.int64)
+        values["ts"] = _as_int64(ts, valid["ts"])
         for name, key in _PRICE_FIELDS:
             v = _column(ticks, key)
             values[name], valid[name] = v, (v > 0) & (v < DBL_MAX)
         volume = _column(ticks, "volume")
         valid["volume"] = np.isfinite(volume)
-        values["volume"] = np.where(valid["volume"], volume, 0).astype(np.int64) * LOT
+        values["volume"] = _as_int64(volume, valid["volume"]) * LOT
         amount = _column(ticks, "amount")
         values["amount"], valid["amount"] = amount, np.isfinite(amount)
         for name, key in (("trades", "transactionNum"), ("phase", "openInt")):
             v = _column(ticks, key)
             valid[name] = np.isfinite(v)
-            values[name] = np.where(valid[name], v, 0).astype(np.int64)
+            values[name] = _as_int64(v, valid[name])
         for side in ("bid", "ask"):
             prices = _ladder_matrix(ticks, f"{side}Price")
             volumes = _ladder_matrix(ticks, f"{side}Vol")
             ok = (prices > 0) & (prices < DBL_MAX)
             values[f"{side}_price"], valid[f"{side}_price"] = prices, ok
-            values[f"{side}_volume"] = (
-                np.where(ok & np.isfinite(volumes), volumes, 0.0).astype(np.int64) * LOT
-            )
+            values[f"{side}_volume"] = _as_int64(volumes, ok & np.isfinite(volumes)) * LOT
             valid[f"{side}_volume"] = None
         return cls(list(codes), values, valid)
 

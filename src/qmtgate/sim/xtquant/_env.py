@@ -100,10 +100,14 @@ class SimEnv:
         return self.market.time()
 
     def sync(self) -> MarketTime:
-        """Bring the live session to the clock (no pushes) and return the time it reached."""
-        t = self.now()
-        self.session.advance(t)
-        return t
+        """Bring the live session to the clock and return the time it reached.
+
+        The slots it passes are pushed to the subscriptions (through the publisher) as they would be
+        by a running QMT: a snapshot query between two publisher wake-ups must not swallow the pushes
+        of the slots it moved past. This was a real bug: a ``get_full_tick`` right after the clock
+        moved left subscribers without the updates of those slots.
+        """
+        return self.publisher.step()
 
     # ------------------------------------------------------------------ subscriptions
 
