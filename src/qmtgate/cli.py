@@ -84,7 +84,7 @@ def serve(
     import uvicorn
 
     from qmtgate.api.app import create_app
-    from qmtgate.ops.logs import setup_logging
+    from qmtgate.ops.logs import setup_logging, shutdown_logging
     from qmtgate.security.policy import check_serve_policy
 
     try:
@@ -121,22 +121,25 @@ def serve(
     for finding in findings:
         logger.warning("%s", finding.message)
     tls = settings.tls
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        # logging is configured above; uvicorn's loggers propagate to it, and the access log is ours
-        log_config=None,
-        access_log=not settings.log.access,
-        ssl_certfile=str(tls.cert_file) if tls.cert_file else None,
-        ssl_keyfile=str(tls.key_file) if tls.key_file else None,
-        # One process: the xtdata executor thread and the subscription state live in it.
-        workers=1,
-        # permessage-deflate is per connection: with many whole-market clients it costs ~2.5x the
-        # gateway CPU per delivered tick (bench/RESULTS.md), so frames go uncompressed
-        ws_per_message_deflate=False,
-    )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            # logging is configured above; uvicorn's loggers propagate to it, and the access log is ours
+            log_config=None,
+            access_log=not settings.log.access,
+            ssl_certfile=str(tls.cert_file) if tls.cert_file else None,
+            ssl_keyfile=str(tls.key_file) if tls.key_file else None,
+            # One process: the xtdata executor thread and the subscription state live in it.
+            workers=1,
+            # permessage-deflate is per connection: with many whole-market clients it costs ~2.5x the
+            # gateway CPU per delivered tick (bench/RESULTS.md), so frames go uncompressed
+            ws_per_message_deflate=False,
+        )
+    finally:
+        shutdown_logging()
 
 
 app.command("record")(record_command)

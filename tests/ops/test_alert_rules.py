@@ -43,6 +43,9 @@ class FakeSource:
     def status(self) -> Status:
         return self.st
 
+    def is_connected(self) -> bool:
+        return self.st.connected
+
     def now_ms(self) -> int:
         return int(self.now.timestamp() * 1000)
 

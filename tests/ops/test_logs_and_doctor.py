@@ -14,7 +14,7 @@ from api.support import FakeXtdata, make_source
 from qmtgate.api.app import create_app
 from qmtgate.config import LogSettings, Settings
 from qmtgate.ops import doctor
-from qmtgate.ops.logs import ACCESS_LOGGER, JsonFormatter, setup_logging
+from qmtgate.ops.logs import ACCESS_LOGGER, JsonFormatter, setup_logging, shutdown_logging
 from security.support import header, make_keys
 
 
@@ -67,20 +67,18 @@ def test_access_log_records_request_id_key_route_status_and_duration() -> None:
 
 def test_log_file_rotates(tmp_path: Path) -> None:
     path = tmp_path / "logs" / "qmtgate.log"
-    handlers = setup_logging("info", LogSettings(format="json", file=path, max_bytes=10_000, backups=2))
-    root = logging.getLogger()
+    setup_logging("info", LogSettings(format="json", file=path, max_bytes=10_000, backups=2))
     try:
         log = logging.getLogger("qmtgate.test")
         for i in range(400):
             log.info("line %d %s", i, "x" * 50)
+        shutdown_logging()  # the listener thread writes; stopping it drains the queue
         assert path.exists() and (tmp_path / "logs" / "qmtgate.log.1").exists()
         assert not (tmp_path / "logs" / "qmtgate.log.3").exists()
         assert json.loads(path.read_text(encoding="utf-8").splitlines()[-1])["message"].startswith("line 399")
     finally:
-        for h in handlers:
-            root.removeHandler(h)
-            h.close()
-        root.setLevel(logging.WARNING)
+        shutdown_logging()
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def test_doctor_finds_qmt_like_the_sdk_and_probes_its_port(tmp_path: Path) -> None:

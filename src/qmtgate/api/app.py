@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from qmtgate.api.fastlane import FullTickFastLane
 from qmtgate.api.middleware import (
     AccessMiddleware,
     SecurityMiddleware,
@@ -138,6 +139,8 @@ def create_app(
         settings, on_event=app.state.metrics.on_security_event if app.state.metrics else None
     )
     install_error_handlers(app)
+    # innermost: the drop-in's get_full_tick from the live cache, past routing and validation (fastlane.py)
+    app.add_middleware(FullTickFastLane, path=f"{API_PREFIX}/xt/full_tick")
     app.add_middleware(SourceHeaderMiddleware, source_name=lambda: _source_name(app))
     # outermost last: timing, then the security gate, then request ids / metrics / access log
     app.add_middleware(ServerTimingMiddleware)

@@ -1,5 +1,8 @@
 """Shared FastAPI dependencies: settings, the market source, and the tabular answer format.
 
+All are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per
+request that cost ~20 % of a one-code snapshot's server time.
+
 Tests swap any of them with ``app.dependency_overrides[get_source] = ...``.
 """
 
@@ -16,25 +19,25 @@ from qmtgate.errors import SourceUnavailable
 from qmtgate.source.base import MarketSource
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_source(request: Request) -> MarketSource:
+async def get_source(request: Request) -> MarketSource:
     source: MarketSource | None = getattr(request.app.state, "source", None)
     if source is None:
         raise SourceUnavailable("no market source is running")
     return source
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         raise SourceUnavailable("the gateway is not started")
     return services
 
 
-def get_tabular_format(
+async def get_tabular_format(
     request: Request,
     format: Annotated[
         TabularFormat | None,

@@ -47,7 +47,7 @@ class WholeMarketFeed:
         self.last_error: str | None = None
 
     async def start(self) -> None:
-        self.cache.start(connected=lambda: self.source.status().connected)
+        self.cache.start(connected=lambda: self.source.is_connected())
         await self._ensure()
         self._task = asyncio.create_task(self._supervise(), name="qmtgate-quote-feed")
 

@@ -275,7 +275,7 @@ class AlertMonitor:
             )
 
     async def _check_markets(self) -> None:
-        if not self.markets or not self.source.status().connected:
+        if not self.markets or not self.source.is_connected():
             return
         since_open = await self._seconds_into_session()
         if since_open is None:  # not in a continuous-trading segment: silence is normal

@@ -6,13 +6,21 @@ adds ``request_id``, ``key_id``, ``client``, ``method``, ``route``, ``path``, ``
 ``duration_ms``, so a log shipper can filter on them without parsing text. Rotation uses
 :class:`logging.handlers.RotatingFileHandler` (size-based; works on Windows, where a file that another
 process holds open cannot be renamed by time-based rotation schemes either).
+
+The event loop never writes a log line itself: the root logger gets a :class:`~logging.handlers.QueueHandler`
+and a :class:`~logging.handlers.QueueListener` thread does the formatting and the I/O. A console write can
+block for milliseconds (a Windows console, a paused terminal, a full pipe), and one access-log record per
+request was ~8 % of a one-code snapshot's server time when written inline.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import datetime as dt
 import logging
 import logging.handlers
+import queue
 import sys
 from typing import Any
 
@@ -24,6 +32,7 @@ ACCESS_LOGGER = "qmtgate.access"
 #: Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _HANDLER_TAG = "_qmtgate_handler"
+_listener: logging.handlers.QueueListener | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,12 +71,26 @@ class TextFormatter(logging.Formatter):
         return f"{line} {' '.join(extras)}" if extras else line
 
 
+class _InProcessQueueHandler(logging.handlers.QueueHandler):
+    """Merges the message arguments now (they may change later) but keeps ``exc_info`` and ``extra``
+    as they are: the queue never leaves the process, so the listener's formatter sees the full record."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.message = record.getMessage()
+        record.msg, record.args = record.message, None
+        return record
+
+
 def setup_logging(level: str, settings: LogSettings) -> list[logging.Handler]:
-    """Configure the root logger (replacing handlers this function added before); returns the handlers.
+    """Configure the root logger (replacing what this function set up before); returns the handlers that
+    write (console, file), which run on the listener thread.
 
     uvicorn is then run with ``log_config=None`` so its loggers propagate here instead of installing their
-    own handlers.
+    own handlers. Call :func:`shutdown_logging` to flush and detach (also done at interpreter exit).
     """
+    global _listener
+    shutdown_logging()
     formatter: logging.Formatter = JsonFormatter() if settings.format == "json" else TextFormatter()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if settings.file is not None:
@@ -77,13 +100,31 @@ def setup_logging(level: str, settings: LogSettings) -> list[logging.Handler]:
                 settings.file, maxBytes=settings.max_bytes, backupCount=settings.backups, encoding="utf-8"
             )
         )
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    front = _InProcessQueueHandler(records)
+    setattr(front, _HANDLER_TAG, True)
+    root = logging.getLogger()
+    root.addHandler(front)
+    root.setLevel(level.upper())
+    _listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    _listener.start()
+    return handlers
+
+
+def shutdown_logging() -> None:
+    """Write out what is queued, stop the listener and remove the handlers :func:`setup_logging` added."""
+    global _listener
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_TAG, False)]:
         root.removeHandler(old)
         old.close()
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        setattr(handler, _HANDLER_TAG, True)
-        root.addHandler(handler)
-    root.setLevel(level.upper())
-    return handlers
+    listener, _listener = _listener, None
+    if listener is not None:
+        listener.stop()  # drains the queue first
+        for handler in listener.handlers:
+            handler.close()
+
+
+atexit.register(shutdown_logging)

@@ -9,12 +9,12 @@ such as schemathesis would then send random header values); :mod:`qmtgate.securi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 
 from qmtgate.config import ApiKeySettings
-from qmtgate.errors import Forbidden, TooLarge, Unauthorized
+from qmtgate.errors import Forbidden, QmtgateError, TooLarge, Unauthorized
 from qmtgate.security.guard import STATE_KEY, has_scope
 
 #: Query parameters that carry code lists (comma-separated and/or repeated) on the REST routes.
@@ -26,41 +26,52 @@ def request_key(request: Request) -> ApiKeySettings | None:
     return request.scope.get("state", {}).get(STATE_KEY)
 
 
-def require_scope(scope: str) -> Callable[..., None]:
-    """A dependency that refuses (403) keys without ``scope``; a no-op when auth is off or the path is
-    public (``auth.public_docs``, ``metrics.public``)."""
+def scope_refusal(request: Request, scope: str) -> QmtgateError | None:
+    """Why this request may not use a ``scope`` route (None: it may). Shared by the dependency below and
+    by ASGI fast paths that skip FastAPI's dependency solving (``api/fastlane.py``)."""
+    guard = getattr(request.app.state, "security", None)
+    if guard is None or not guard.active:
+        return None
+    record = request_key(request)
+    if record is None:
+        if request.url.path in guard.exempt:
+            return None
+        return Unauthorized("an API key is required")
+    if not has_scope(record, scope):
+        return Forbidden(
+            f"this API key lacks the {scope!r} scope",
+            {"required": scope, "scopes": list(record.scopes), "key_id": record.id},
+        )
+    if record.max_batch_codes is not None:
+        return _batch_refusal(request, record)
+    return None
 
-    def check(request: Request) -> None:
-        guard = getattr(request.app.state, "security", None)
-        if guard is None or not guard.active:
-            return
-        record = request_key(request)
-        if record is None:
-            if request.url.path in guard.exempt:
-                return
-            raise Unauthorized("an API key is required")
-        if not has_scope(record, scope):
-            raise Forbidden(
-                f"this API key lacks the {scope!r} scope",
-                {"required": scope, "scopes": list(record.scopes), "key_id": record.id},
-            )
-        if record.max_batch_codes is not None:
-            _check_batch(request, record)
+
+def require_scope(scope: str) -> Callable[..., Awaitable[None]]:
+    """A dependency that refuses (403) keys without ``scope``; a no-op when auth is off or the path is
+    public (``auth.public_docs``, ``metrics.public``). ``async`` so FastAPI does not run it in its thread
+    pool (a thread hop on every request)."""
+
+    async def check(request: Request) -> None:
+        refusal = scope_refusal(request, scope)
+        if refusal is not None:
+            raise refusal
 
     check.__name__ = f"require_{scope}"
     return check
 
 
-def _check_batch(request: Request, record: ApiKeySettings) -> None:
+def _batch_refusal(request: Request, record: ApiKeySettings) -> QmtgateError | None:
     count = 0
     for name in CODE_LIST_PARAMS:
         for value in request.query_params.getlist(name):
             count += sum(1 for item in value.split(",") if item.strip())
     if record.max_batch_codes is not None and count > record.max_batch_codes:
-        raise TooLarge(
+        return TooLarge(
             f"this API key may name at most {record.max_batch_codes} codes per request ({count} given)",
             {"limit": record.max_batch_codes, "requested": count, "key_id": record.id},
         )
+    return None
 
 
 READ = Depends(require_scope("read"))

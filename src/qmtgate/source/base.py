@@ -164,6 +164,10 @@ class MarketSource(ABC):
     def status(self) -> SourceStatus:
         """Return the current state without touching the upstream."""
 
+    def is_connected(self) -> bool:
+        """``status().connected`` without building the whole status (asked on every cached read)."""
+        return self.status().connected
+
     @abstractmethod
     def capabilities(self) -> Capabilities:
         """Return what this source supports (static per source instance)."""

@@ -293,6 +293,9 @@ class XtdataSource(MarketSource):
 
     # -- status ----------------------------------------------------------------------------------------
 
+    def is_connected(self) -> bool:
+        return self._connected
+
     def status(self) -> SourceStatus:
         executor = self._executor.status()
         if self._stopped:

@@ -205,21 +205,31 @@ class XtDict(BaseModel):
     data: dict[str, Any]
 
 
+def full_tick_from_cache(services: Services, requested: list[str]) -> dict[str, Any] | None:
+    """``get_full_tick`` answered from the live quote cache; None when the cache is not live.
+
+    The live cache is authoritative (see ``Services.snapshot_raw``): a code it lacks has no snapshot this
+    session, and malformed entries are simply unknown, as in xtdata. Shared with the ASGI fast lane.
+    """
+    quotes = services.quotes
+    if quotes is None or not services.cache_live():
+        return None
+    markets = [c for c in requested if c in MARKET_TOKENS]
+    data: dict[str, Any] = quotes.raw(quotes.codes(markets)) if markets else {}
+    rest = [c for c in _valid_codes([c for c in requested if c not in MARKET_TOKENS]) if c not in data]
+    data.update(quotes.raw(rest))
+    return data
+
+
 @router.post("/full_tick", response_model=XtDict, summary="Latest tick dicts (get_full_tick)")
 async def full_tick(services: ServicesDep, body: CodesBody) -> Response:
-    markets = [c for c in body.codes if c in MARKET_TOKENS]
-    codes = _valid_codes([c for c in body.codes if c not in MARKET_TOKENS])
-    data: dict[str, Any] = {}
-    if markets:
-        if services.cache_live() and services.quotes is not None:
-            data.update(services.quotes.raw(services.quotes.codes(markets)))
-        else:
+    data = full_tick_from_cache(services, body.codes)
+    if data is None:
+        data = {}
+        markets = [c for c in body.codes if c in MARKET_TOKENS]
+        if markets:
             data.update(await services.source.market_snapshot(markets))
-    rest = [c for c in codes if c not in data]
-    if rest and services.cache_live() and services.quotes is not None:
-        # the live cache is authoritative (see Services.snapshot_raw): absent = no snapshot this session
-        data.update(services.quotes.raw(rest))
-    elif rest:
+        rest = [c for c in _valid_codes([c for c in body.codes if c not in MARKET_TOKENS]) if c not in data]
         known = await _known(services, rest)
         step = services.settings.max_codes_per_request
         for i in range(0, len(known), step):
