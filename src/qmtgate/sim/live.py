@@ -12,6 +12,7 @@ subscribed callbacks (on its own thread, as xtquant's dispatcher threads do).
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,14 +96,21 @@ class LiveSession:
                 first_emit = self.slot + 1
             else:
                 first_emit = max(self.slot + 1, target - max_replay + 1)
+            changed = None
             if first_emit > self.slot + 1:
                 changed = self._apply_range(self.slot + 1, first_emit - 1)
-                if on_slot is not None and changed.any():
-                    on_slot(first_emit - 1, np.flatnonzero(changed))
-            for k in range(max(first_emit, self.slot + 1), target + 1):
+        if on_slot is not None and changed is not None and changed.any():
+            on_slot(first_emit - 1, np.flatnonzero(changed))
+        # The lock is taken per slot and released around the callbacks: a reader (get_full_tick) waits
+        # for one slot's update at most, never for a whole catch-up and its pushes. Only one thread
+        # advances at a time (Publisher.step's lock).
+        for k in range(max(first_emit, self.slot + 1), target + 1):
+            with self._lock:
+                if k <= self.slot:  # applied meanwhile (defensive: advancing is serialized)
+                    continue
                 emitted = self._apply_slot(k)
-                if on_slot is not None and emitted.any():
-                    on_slot(k, np.flatnonzero(emitted))
+            if on_slot is not None and emitted.any():
+                on_slot(k, np.flatnonzero(emitted))
 
     def _apply_slot(self, k: int) -> np.ndarray:
         s = self.state
@@ -198,17 +206,14 @@ class LiveSession:
 
     def tick_dicts(self, rows: np.ndarray) -> list[dict]:
         """Tick dicts for instrument rows (each must have a snapshot today)."""
-        with self._lock:
+        with self._lock:  # held only to copy one consistent slot's values; the dicts are built after
             s = self.state
             sub = SnapshotArrays(**{f: getattr(s, f)[rows] for f in SnapshotArrays.__dataclass_fields__})
-            m = self.m
-            return build_tick_dicts(
-                sub,
-                self.day_start_ms,
-                m.universe.kind[rows] == "index",
-                m.universe.p_trade[rows],
-                m.keys[rows],
-            )
+            day_start_ms = self.day_start_ms
+        m = self.m
+        return build_tick_dicts(
+            sub, day_start_ms, m.universe.kind[rows] == "index", m.universe.p_trade[rows], m.keys[rows]
+        )
 
 
 @dataclass
@@ -245,6 +250,7 @@ class Publisher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._step_lock = threading.RLock()  # the thread and snapshot queries (SimEnv.sync) both step
+        self._stepping: int | None = None  # ident of the thread inside step() (callbacks may query)
         self._thread: threading.Thread | None = None
         self.errors = 0
         #: the last slot whose callbacks have all returned (tests wait on it after moving the clock)
@@ -270,6 +276,31 @@ class Publisher:
         with self._lock:
             for k in [k for k, s in self._subs.items() if s.generation < generation]:
                 del self._subs[k]
+
+    @property
+    def running(self) -> bool:
+        """A publisher thread is following the clock (it delivers every slot by itself)."""
+        return self.autostart and self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stepping_here(self) -> bool:
+        """This thread is inside :meth:`step` (a push callback or a bar payload is querying)."""
+        return self._stepping == threading.get_ident()
+
+    def catch_up(self, t: MarketTime, timeout: float = 0.2) -> None:
+        """Wake the thread and wait (at most ``timeout`` s) until it has delivered ``slot``.
+
+        For snapshot queries while the thread runs: the query never steps itself (under an accelerated
+        clock that would hand it the thread's whole catch-up and its pushes) and never waits long; it
+        then reads what was delivered, as QMT's client answers from what it has received.
+        """
+        if t.day_index < 0:
+            return
+        slot = min(t.slot, N_SLOTS - 1)
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        while (self.session.day != t.day_index or self.delivered_slot < slot) and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def ensure_running(self) -> None:
         if not self.autostart:
@@ -306,20 +337,27 @@ class Publisher:
         slots) and by tests driving a manual publisher.
         """
         with self._step_lock:
-            gen = self.faults.generation
-            self.drop_generation_before(gen)
-            t = self.m.time()
-            subs = self.subscriptions()
-            connected = self.faults.connected
-            on_slot = self._deliver if subs and connected else None
-            self.session.advance(t, on_slot)
-            if connected:
-                for sub in subs:
-                    if sub.pending_first:
-                        sub.pending_first = False
-                        self._first_push(sub)
-            self.delivered_slot = self.session.slot
-            return t
+            outer, self._stepping = self._stepping, threading.get_ident()
+            try:
+                return self._step()
+            finally:
+                self._stepping = outer
+
+    def _step(self) -> MarketTime:
+        gen = self.faults.generation
+        self.drop_generation_before(gen)
+        t = self.m.time()
+        subs = self.subscriptions()
+        connected = self.faults.connected
+        on_slot = self._deliver if subs and connected else None
+        self.session.advance(t, on_slot)
+        if connected:
+            for sub in subs:
+                if sub.pending_first:
+                    sub.pending_first = False
+                    self._first_push(sub)
+        self.delivered_slot = self.session.slot
+        return t
 
     def _first_push(self, sub: Subscription) -> None:
         if not sub.whole or sub.callback is None:

@@ -105,8 +105,17 @@ class SimEnv:
         The slots it passes are pushed to the subscriptions (through the publisher) as they would be
         by a running QMT: a snapshot query between two publisher wake-ups must not swallow the pushes
         of the slots it moved past. This was a real bug: a ``get_full_tick`` right after the clock
-        moved left subscribers without the updates of those slots.
+        moved left subscribers without the updates of those slots. While the publisher thread is busy
+        running, the query wakes it and waits briefly for it (Publisher.catch_up), then reads what was
+        delivered, as QMT's client answers from what it has received.
         """
+        if self.publisher.stepping_here:  # a query from inside a push: the session is where it must be
+            return self.now()
+        if self.publisher.running:
+            t = self.now()
+            self.publisher.catch_up(t)
+            if self.session.day >= 0:  # else nothing was ever delivered: step once, below
+                return t
         return self.publisher.step()
 
     # ------------------------------------------------------------------ subscriptions

@@ -135,7 +135,7 @@ def _daily_bars(env: SimEnv, i: int, days: list[int], today: int | None, t: Mark
         # amount rounded to the fen like the snapshot: the running sum's last bits depend on whether
         # the session was advanced slot by slot or in one range, and answers must not depend on that
         s = env.session
-        env.session.advance(t)
+        env.sync()  # through the publisher: subscribers still get the slots this moves past
         st = s.state
         if st.slot[i] >= OPEN_SLOT:
             parts.append(
