@@ -105,12 +105,19 @@ class LiveSession:
         # for one slot's update at most, never for a whole catch-up and its pushes. Only one thread
         # advances at a time (Publisher.step's lock).
         for k in range(max(first_emit, self.slot + 1), target + 1):
+            self._prefetch(k)  # a new 15-minute segment takes seconds to draw: not while readers wait
             with self._lock:
                 if k <= self.slot:  # applied meanwhile (defensive: advancing is serialized)
                     continue
                 emitted = self._apply_slot(k)
             if on_slot is not None and emitted.any():
                 on_slot(k, np.flatnonzero(emitted))
+
+    def _prefetch(self, k: int) -> None:
+        """Draw (and cache) the segment slot ``k`` reads, outside the lock."""
+        if OPEN_SLOT < k < CLOSE_SLOT:  # the continuous slots of _apply_slot
+            c = k - CONT0
+            self._segment(int(np.searchsorted(SEG_BOUNDS, c, side="right") - 1))
 
     def _apply_slot(self, k: int) -> np.ndarray:
         s = self.state
