@@ -50,8 +50,10 @@ async def run(minutes: float, speed: float, path: Path) -> None:
     recorder = Recorder(hub, source, writer, RecordTarget(markets=("SH", "SZ", "BJ")), backfill=False)
     wall0, cpu0 = time.monotonic(), time.process_time()
     await recorder.start()
-    end_ms = int((start + dt.timedelta(minutes=minutes)).timestamp() * 1000)
+    close = start.replace(hour=15, minute=0, second=0)  # the replay clock stops at the session's end
+    end_ms = int(min(start + dt.timedelta(minutes=minutes), close).timestamp() * 1000)
     samples: list[tuple[float, str, int, int, int]] = []
+    print("  wall s  market    rows stored  backlog (batches)", flush=True)
     while source.now_ms() < end_ms:
         await asyncio.sleep(5)
         market_time = dt.datetime.fromtimestamp(source.now_ms() / 1000, CST).strftime("%H:%M:%S")
@@ -59,6 +61,8 @@ async def run(minutes: float, speed: float, path: Path) -> None:
         samples.append(
             (time.monotonic() - wall0, market_time, w.rows_written, recorder.backlog(), w.max_queue)
         )
+        at, mt, rows, backlog, _ = samples[-1]
+        print(f"  {at:6.0f}  {mt}  {rows:11,d}  {backlog:7d}", flush=True)  # progress of a long run
     await asyncio.to_thread(writer.flush)
     wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
     info = recorder.info()
@@ -69,9 +73,6 @@ async def run(minutes: float, speed: float, path: Path) -> None:
     w = info["writer"]
     size = path.stat().st_size
     print(f"\nspan: 2025-06-12 09:14 + {minutes:g} min of market time at {speed:g}x -> {wall:.0f} s wall")
-    print("  wall s  market    rows stored  backlog (batches)")
-    for at, mt, rows, backlog, _ in samples:
-        print(f"  {at:6.0f}  {mt}  {rows:11,d}  {backlog:7d}")
     print(f"\nticks stored      {w['rows_written']:,} ({w['rows_written'] / wall:,.0f} rows/s over the run)")
     print(
         f"duplicates        {w['duplicates_skipped']:,}   conflated away: {info['recorder']['conflated_updates']:,}"
