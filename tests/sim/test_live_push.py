@@ -11,6 +11,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -103,10 +104,11 @@ def test_whole_quote_pushes_nothing_on_a_holiday() -> None:
         assert max(times) <= ms_of(last_session, 15 * 3600 + 60)
 
 
-@pytest.mark.parametrize("period", ["tick", "1m", "1d"])
-def test_subscribe_quote_pushes_a_list_per_code(period: str) -> None:
-    cal = SimMarket(seed=0).calendar
-    clock = MarketClock(cal, mode="manual", start_ms=ms_of(TRADING_DAY, 10 * 3600))
+@contextlib.contextmanager
+def one_code_subscription(period: str) -> Iterator[tuple[MarketClock, Any, Any, list[dict]]]:
+    """600000.SH subscribed at 10:00 of a trading day, the publisher driven by hand (after its first
+    step): yields (clock, env, xtdata, pushes)."""
+    clock = MarketClock(SimMarket(seed=0).calendar, mode="manual", start_ms=ms_of(TRADING_DAY, 10 * 3600))
     with simulated(clock) as env:
         from xtquant import xtdata
 
@@ -115,6 +117,12 @@ def test_subscribe_quote_pushes_a_list_per_code(period: str) -> None:
         env.publisher.stop(manual=True)
         xtdata.subscribe_quote("600000.SH", period=period, count=0, callback=got.append)
         env.publisher.step()
+        yield clock, env, xtdata, got
+
+
+@pytest.mark.parametrize("period", ["tick", "1m", "1d"])
+def test_subscribe_quote_pushes_a_list_per_code(period: str) -> None:
+    with one_code_subscription(period) as (clock, env, _, got):
         clock.advance(60)
         env.publisher.step()
     assert got, "a liquid stock trades within a minute"
@@ -136,16 +144,7 @@ def test_subscribe_quote_pushes_a_list_per_code(period: str) -> None:
 def test_a_snapshot_query_does_not_swallow_the_pushes_of_the_slots_it_passes() -> None:
     """``get_full_tick`` right after the clock moved brings the session forward; the subscribers must
     still get every slot's update (real QMT keeps pushing whatever anyone queries)."""
-    cal = SimMarket(seed=0).calendar
-    clock = MarketClock(cal, mode="manual", start_ms=ms_of(TRADING_DAY, 10 * 3600))
-    with simulated(clock) as env:
-        from xtquant import xtdata
-
-        xtdata.enable_hello = False
-        got: list[dict] = []
-        env.publisher.stop(manual=True)
-        xtdata.subscribe_quote("600000.SH", period="tick", count=0, callback=got.append)
-        env.publisher.step()
+    with one_code_subscription("tick") as (clock, env, xtdata, got):
         before = len(got)
         clock.advance(30)  # ten slots
         tick = xtdata.get_full_tick(["600000.SH"])["600000.SH"]

@@ -295,7 +295,7 @@ class Publisher:
         return self._stepping == threading.get_ident()
 
     def catch_up(self, t: MarketTime, timeout: float = 0.2) -> None:
-        """Wake the thread and wait (at most ``timeout`` s) until it has delivered ``slot``.
+        """Wake the thread and wait (at most ``timeout`` s) until it has delivered the slot of ``t``.
 
         For snapshot queries while the thread runs: the query never steps itself (under an accelerated
         clock that would hand it the thread's whole catch-up and its pushes) and never waits long; it
