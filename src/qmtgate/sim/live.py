@@ -252,6 +252,7 @@ class Publisher:
         self.session = session
         self.faults = faults
         self._bar_payload = bar_payload
+        self._code_of_row: list[str] = [i.code for i in market.universe.instruments]
         self._subs: dict[int, Subscription] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -374,36 +375,39 @@ class Publisher:
             self._call(sub, dict(zip(self._codes(rows), self.session.tick_dicts(rows), strict=True)))
 
     def _codes(self, rows: np.ndarray) -> list[str]:
-        inst = self.m.universe.instruments
-        return [inst[int(r)].code for r in rows]
+        codes = self._code_of_row
+        return [codes[r] for r in rows.tolist()]
 
     def _deliver(self, slot: int, emitted: np.ndarray) -> None:
-        subs = self.subscriptions()
+        """Call every subscription with its share of the slot's snapshots.
+
+        Each tick dict is built once per slot however many subscriptions want it (whole-market
+        subscribers share the objects, as xtquant's callbacks get fresh ones per call: consumers must
+        not mutate them)."""
+        subs = [s for s in self.subscriptions() if s.callback is not None and not s.pending_first]
+        if not subs:
+            return
         mask = np.zeros(self.session.n, bool)
         mask[emitted] = True
-        cache: dict[int, dict] = {}
-        need: set[int] = set()
+        need = np.zeros(self.session.n, bool)
         for sub in subs:
-            if sub.callback is None or sub.pending_first:
-                continue
             if sub.whole or sub.period == "tick":
-                need.update(np.flatnonzero(sub.rows & mask).tolist())
-        if need:
-            rows = np.array(sorted(need), dtype=np.int64)
-            for r, d in zip(rows.tolist(), self.session.tick_dicts(rows), strict=True):
-                cache[r] = d
-        inst = self.m.universe.instruments
+                need |= sub.rows & mask
+        rows = np.flatnonzero(need)
+        dicts = self.session.tick_dicts(rows) if len(rows) else []
+        position = np.full(self.session.n, -1, np.int64)
+        position[rows] = np.arange(len(rows))
+        codes = self._code_of_row
         for sub in subs:
-            if sub.callback is None or sub.pending_first:
-                continue
             hit = np.flatnonzero(sub.rows & mask)
             if not len(hit):
                 continue
             if sub.whole:
-                self._call(sub, {inst[int(r)].code: cache[int(r)] for r in hit})
+                at = position[hit].tolist()
+                self._call(sub, {codes[r]: dicts[i] for r, i in zip(hit.tolist(), at, strict=True)})
             elif sub.period == "tick":
                 r = int(hit[0])
-                self._call(sub, {inst[r].code: [cache[r]]})
+                self._call(sub, {codes[r]: [dicts[int(position[r])]]})
             else:
                 payload = self._bar_payload(sub, slot)
                 if payload is not None:
