@@ -87,6 +87,9 @@ class CodeState:
     cum_volume: int = 0  # shares
     cum_amount: float = 0.0  # yuan
     next_bar: int = 0
+    #: bars before this one were (partly) traded before the recording joined: their snapshots only move
+    #: the totals and the close, and no bar is built for them
+    unrecorded: int = 0
 
 
 @dataclass
@@ -129,11 +132,13 @@ class MinuteBarBuilder:
             if st is None:
                 if not self.complete:
                     k = bar_index(ts, self.start)
+                    first = 0 if k is None else k + 1
                     states[code] = CodeState(
                         pre if price is None else price,
                         int(volume or 0),
                         float(amount or 0.0),
-                        0 if k is None else k + 1,
+                        first,
+                        first,
                     )
                     continue
                 st = states[code] = CodeState(pre)
@@ -141,6 +146,18 @@ class MinuteBarBuilder:
                 st.close = pre
             if volume is None:
                 continue
+            if st.unrecorded:
+                k = bar_index(ts, self.start)
+                if k is not None and k < st.unrecorded:
+                    # the rest of the minute the recording joined in: its bar is not built, so its
+                    # trades only move the baseline (they must not land in the next bar)
+                    if volume > st.cum_volume:
+                        st.cum_volume = volume
+                        if amount is not None:
+                            st.cum_amount = amount
+                        if price is not None:
+                            st.close = price
+                    continue
             dv = volume - st.cum_volume
             if dv <= 0 or price is None:
                 continue

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qmtgate.record.bars import MinuteBarBuilder, label_ms, last_closed_index
+from qmtgate.record.bars import N_BARS, MinuteBarBuilder, label_ms, last_closed_index
 from qmtgate.record.schema import BAR_COLUMNS, open_database
 from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, date_of_ms
 
@@ -171,11 +171,12 @@ class RecordWriter:
         self._pending_since = time.monotonic()
         self._seq = int(self.con.execute("SELECT coalesce(max(seq), 0) FROM ticks").fetchall()[0][0]) + 1  # type: ignore[index]
         self._builder: MinuteBarBuilder | None = None
-        self._live_ts = 0  # newest stored tick time (bars close behind it)
+        self._finished_day: dt.date | None = None  # the day :meth:`_finish` closed last
         self._clock_ms = 0  # the market clock as last reported
         self._filling = 0
         row = self.con.execute("SELECT max(ts) FROM ticks").fetchall()[0]
         self.stats.last_tick_ts = row[0] if row else None
+        self._live_ts = int(row[0]) if row and row[0] is not None else 0  # a restart continues the bars
 
     # -- the caller's side (any thread; never blocks) --------------------------------------------------
 
@@ -308,17 +309,27 @@ class RecordWriter:
     # -- bars ------------------------------------------------------------------------------------------
 
     def _bars(self) -> None:
-        """Build every 1m bar that closed (behind the newest tick, or far behind the clock)."""
-        if self._filling > 0 or (self._live_ts == 0 and self._clock_ms == 0):
+        """Build every 1m bar that closed (behind the newest tick, or far behind the clock).
+
+        The builder works on the newest day with a stored tick, never on a day known only from the
+        clock: whether a recording holds a day's opening match (and so whether its first bar can be
+        built) is only known from that day's first stored tick. A day whose session the clock has left
+        behind ends whole. (A recorder started before the open first stores the previous session's
+        15:00 snapshots, which the quote cache still holds; they must not end today's bars early.)
+        """
+        if self._filling > 0 or self._live_ts == 0:
             return
-        now = max(self._live_ts, 0)
-        day = date_of_ms(now) if now else date_of_ms(self._clock_ms)
+        live_day = date_of_ms(self._live_ts)
         builder = self._builder
-        if builder is not None and builder.day < day:
-            self._build_until(builder, 240)  # the previous session ends whole
+        if builder is not None and builder.day < live_day:
+            self._finish(builder)
             builder = None
         if builder is None:
-            builder = self._builder = self._restore(day)
+            builder = self._builder = self._restore(live_day)
+        if self._clock_ms and builder.day < date_of_ms(self._clock_ms):
+            self._finish(builder)  # the clock is past this session: nothing more will come
+            return
+        day = builder.day
         upto = last_closed_index(day, self._live_ts, self.bar_grace_ms)
         after = max(upto, builder.built) + 1  # the next bar to close
         if (
@@ -332,6 +343,21 @@ class RecordWriter:
             upto = after
         if upto > builder.built:
             self._build_until(builder, upto)
+
+    def _finish(self, builder: MinuteBarBuilder) -> None:
+        """Close ``builder``'s day: every bar that ended by the day's last stored tick.
+
+        A recording that ran to the close ends whole (its last snapshot is the 15:00 match). One that
+        stopped earlier keeps no bar after its last tick: a flat, zero-volume bar for minutes nobody
+        recorded would be a lie."""
+        if builder.built >= N_BARS - 1 or self._finished_day == builder.day:
+            return
+        self._finished_day = builder.day
+        row = self.con.execute("SELECT max(ts) FROM ticks WHERE date = ?", [builder.day]).fetchall()[0]
+        if row and row[0] is not None:
+            upto = last_closed_index(builder.day, int(row[0]), 0)
+            if upto > builder.built:
+                self._build_until(builder, upto)
 
     def _restore(self, day: dt.date) -> MinuteBarBuilder:
         first = self.con.execute("SELECT min(ts) FROM ticks WHERE date = ?", [day]).fetchall()[0]
