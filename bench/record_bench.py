@@ -53,7 +53,10 @@ async def run(minutes: float, speed: float, path: Path) -> None:
     close = start.replace(hour=15, minute=0, second=0)  # the replay clock stops at the session's end
     end_ms = int(min(start + dt.timedelta(minutes=minutes), close).timestamp() * 1000)
     samples: list[tuple[float, str, int, int, int]] = []
-    print("  wall s  market    rows stored  backlog (batches)", flush=True)
+    from qmtgate.sim.xtquant import _env
+
+    session = _env.current().publisher.session
+    print("  wall s  market    rows stored  backlog (batches)  1m bars  sim slots merged", flush=True)
     while source.now_ms() < end_ms:
         await asyncio.sleep(5)
         market_time = dt.datetime.fromtimestamp(source.now_ms() / 1000, CST).strftime("%H:%M:%S")
@@ -62,9 +65,13 @@ async def run(minutes: float, speed: float, path: Path) -> None:
             (time.monotonic() - wall0, market_time, w.rows_written, recorder.backlog(), w.max_queue)
         )
         at, mt, rows, backlog, _ = samples[-1]
-        print(f"  {at:6.0f}  {mt}  {rows:11,d}  {backlog:7d}", flush=True)  # progress of a long run
+        print(  # progress of a long run
+            f"  {at:6.0f}  {mt}  {rows:11,d}  {backlog:7d}  {w.bars_written:16,d}  {session.merged_slots:8,d}",
+            flush=True,
+        )
     await asyncio.to_thread(writer.flush)
     wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+    pushed, merged = session.pushed_slots, session.merged_slots
     info = recorder.info()
     await recorder.stop()
     await hub.stop()
@@ -78,6 +85,31 @@ async def run(minutes: float, speed: float, path: Path) -> None:
         f"duplicates        {w['duplicates_skipped']:,}   conflated away: {info['recorder']['conflated_updates']:,}"
     )
     print(f"1m bars stored    {w['bars_written']:,}")
+    import duckdb
+
+    # continuous-trading minutes in bar convention ((m, m + 60 s]: 20 snapshots each), as UTC ms of day
+    am, pm = (5_400_000, 12_540_000), (18_000_000, 24_960_000)  # 09:30-11:29 and 13:00-14:56 CST starts
+    with duckdb.connect(str(path), read_only=True) as con:
+        got = con.execute(
+            "SELECT count(DISTINCT ts), count(*) - count(DISTINCT (code, ts)) FROM ticks WHERE date = ?",
+            [DAY],
+        ).fetchall()[0]
+        full = con.execute(
+            "SELECT count(*) FROM (SELECT (ts - 1) // 60000 * 60000 % 86400000 AS m, count(DISTINCT ts) AS n "
+            "FROM ticks WHERE date = ? GROUP BY 1) WHERE n >= 20 AND (m BETWEEN ? AND ? OR m BETWEEN ? AND ?)",
+            [DAY, *am, *pm],
+        ).fetchall()[0][0]
+    lo = int(start.timestamp() * 1000) % 86_400_000
+    hi = end_ms % 86_400_000 - 60_000
+    expected = sum(
+        1
+        for m in range(0, 86_400_000, 60_000)
+        if lo <= m <= hi and (am[0] <= m <= am[1] or pm[0] <= m <= pm[1])
+    )
+    print(f"snapshot times    {got[0]:,} distinct in the day's ticks; duplicate (code, ts) rows: {got[1]:,}")
+    print(f"simulator         {pushed:,} slots pushed one by one, {merged:,} merged into catch-ups "
+          f"(0 = it kept up with the clock)")  # fmt: skip
+    print(f"complete minutes  {full} of {expected} continuous-trading minutes hold all 20 snapshot times")
     print(f"writer thread     {w['write_seconds']:.1f} s in inserts ({w['write_seconds'] / wall:.0%} of wall), "
           f"{w['batches']} batches, max queue {w['max_queue']} batches")  # fmt: skip
     print(
