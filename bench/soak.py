@@ -203,6 +203,20 @@ def proc_stats() -> dict[str, Any]:
     return {"rss_mb": rss, "fds": fds, "threads": threading.active_count()}
 
 
+def object_census() -> dict[str, int]:
+    """Live GC-tracked objects by type name (~1 s with a few million objects: taken twice per run)."""
+    import collections
+    import gc
+
+    return dict(collections.Counter(type(o).__name__ for o in gc.get_objects()))
+
+
+def census_growth(before: dict[str, int], after: dict[str, int], top: int = 12) -> dict[str, int]:
+    """The types whose live count grew the most between two censuses (what a leak would show)."""
+    grown = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
+    return dict(sorted(((k, v) for k, v in grown.items() if v > 0), key=lambda kv: -kv[1])[:top])
+
+
 def session_seconds() -> float:
     return (2 * 3600 + 15 * 60) + 2 * 3600  # 09:15-11:30 and 13:00-15:00
 
@@ -291,8 +305,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     next_restart = began + args.restart_every
     next_cut = began + args.cut_every
     next_sample = began
+    census: dict[str, dict[str, int]] = {}
     while time.monotonic() - began < duration:
         t = time.monotonic()
+        if "warm" not in census and t - began >= args.warmup * 60:
+            census["warm"] = object_census()
         if t >= next_sample:
             st = app.state.source.status()
             samples.append({"t": round(t - began, 1), **proc_stats(), "market": market_now(env).strftime("%H:%M:%S"),
@@ -314,12 +331,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     driver.join(5)
     time.sleep(4)  # no new market data: let every client drain what was published
     final_seq = hub.seq
+    census["end"] = object_census()
     assert child.stdin is not None
     child.stdin.close()
     child.wait(60)
     clients = json.loads(out.read_text())
     out.unlink()
     report = verdict(args, speed, began, samples, clients, truth, final_seq, restarts, cuts, driven, proxy)
+    if "warm" in census:
+        report["objects_grown_after_warmup"] = census_growth(census["warm"], census["end"])
+        report["objects_after_warmup"] = sum(census["warm"].values())
+        report["objects_at_end"] = sum(census["end"].values())
     proxy.close()
     http.close()
     server.stop()

@@ -84,7 +84,8 @@ def frame_table(frame: Frame) -> pa.Table:
     burst = updates[0].burst if updates else None
     if burst is not None and burst.updates is updates:  # a whole burst: straight from its columns
         table = burst.columns.table()
-        table = table.add_column(0, "seq", pa.array([u.seq for u in updates], pa.int64()))
+        seqs = np.arange(updates[0].seq, updates[-1].seq + 1, dtype=np.int64)  # a burst's are contiguous
+        table = table.add_column(0, "seq", pa.array(seqs, pa.int64()))
         return with_local_time(table, TabularFormat.ARROW)
     rows = [u.row for u in updates]
     columns: dict[str, pa.Array] = {"seq": pa.array([u.seq for u in updates], pa.int64())}
@@ -99,7 +100,7 @@ def frame_table(frame: Frame) -> pa.Table:
 def _ladder(values: list[list[Any]], kind: pa.ListType) -> pa.Array:
     """5-level book columns: one flat array and fixed offsets (several times faster than nested lists)."""
     n = len(values)
-    if any(len(v) != 5 for v in values):
+    if set(map(len, values)) != {5}:
         return pa.array(values, kind)
     flat = pa.array(list(itertools.chain.from_iterable(values)), kind.value_type)
     offsets = pa.array(np.arange(0, 5 * n + 1, 5, dtype=np.int32))
