@@ -106,3 +106,48 @@ def test_a_lagging_client_is_conflated_before_it_is_dropped_even_when_bursts_are
         box.put(Frame("tick", s, s, [up(s)]))
         now[0] += 3.0
     assert box.closed_reason and "too slow" in box.closed_reason
+
+
+def _burst_updates(n: int) -> list[Update]:
+    from qmtgate.hub.ring import TickBurst
+    from qmtgate.source.convert import TickColumns
+
+    codes = [f"{600000 + i}.SH" for i in range(n)]
+    ticks = [
+        {
+            "time": 1749695400000,
+            "lastPrice": 10.0 + i / 100,
+            "open": 10.0,
+            "high": 11.0,
+            "low": 9.0,
+            "lastClose": 10.0,
+            "volume": 100 + i,
+            "amount": 1e5 + i,
+            "transactionNum": i,
+            "openInt": 13,
+            "bidPrice": [10.0, 9.99, 0.0, 0.0, 0.0],
+            "bidVol": [1, 2, 0, 0, 0],
+            "askPrice": [10.01, 10.02, 10.03, 10.04, 10.05],
+            "askVol": [3, 4, 5, 6, 7],
+        }
+        for i in range(n)
+    ]
+    burst = TickBurst(TickColumns.build(codes, ticks))
+    burst.updates = [Update(i + 1, "tick", c, "SH", burst=burst, index=i) for i, c in enumerate(codes)]
+    return burst.updates
+
+
+def test_a_burst_builds_only_the_rows_a_few_code_client_asks_for() -> None:
+    updates = _burst_updates(400)
+    rows = updates[0].burst.columns.rows()  # type: ignore[union-attr]
+    for i in (3, 7, 250):
+        assert updates[i].row == rows[i]
+    assert sum(u._row is not None for u in updates) == 3  # the other 397 rows were never built
+    assert updates[7].row is updates[7].row  # built once
+
+
+def test_a_burst_asked_for_many_rows_builds_the_rest_in_one_pass() -> None:
+    updates = _burst_updates(400)
+    rows = updates[0].burst.columns.rows()  # type: ignore[union-attr]
+    assert [u.row for u in updates] == rows  # one by one up to 1/8, then all at once, same rows
+    assert updates[0].burst.complete  # type: ignore[union-attr]

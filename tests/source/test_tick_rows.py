@@ -62,10 +62,15 @@ def test_columnar_rows_equal_scalar_rows(ticks: list[dict]) -> None:
         for k in e:
             assert same(e[k], g[k]), (k, e[k], g[k])
     try:
-        table = TickColumns.build(codes, ticks).table()
+        columns = TickColumns.build(codes, ticks)
     except (TypeError, ValueError):
         return  # not columnar: the scalar path served the rows above
-    assert table.equals(rows_table(expected, list(SNAPSHOT_ARROW_TYPES)))
+    assert columns.table().equals(rows_table(expected, list(SNAPSHOT_ARROW_TYPES)))
+    for i, e in enumerate(expected):  # one row alone (a client of a few codes) is the same row
+        one = columns.row(i)
+        assert list(one) == list(e)
+        for k in e:
+            assert same(e[k], one[k]), (k, e[k], one[k])
 
 
 def full(price: float) -> dict:

@@ -50,7 +50,7 @@ class Update:
     def row(self) -> dict[str, Any]:
         if self._row is None:
             assert self.burst is not None
-            self.burst.materialize()
+            self.burst.materialize(self.index)
         return self._row  # type: ignore[return-value]
 
     def __repr__(self) -> str:
@@ -58,17 +58,37 @@ class Update:
 
 
 class TickBurst:
-    """The updates of one upstream tick burst and its columns (rows built lazily, once)."""
+    """The updates of one upstream tick burst and its columns (rows built lazily, once).
 
-    __slots__ = ("columns", "updates")
+    A client of a few codes (one market's 270 BJ codes, a watch list) asks for a few rows of each
+    ~5,400-code burst: those are built one by one. Once a burst has been asked for more than
+    :attr:`BULK_SHARE` of its rows (a JSON whole-market client, the recorder), the rest are built in
+    one column-wise pass, which is ~3x cheaper per row. Rows never asked for are never built,
+    so the replay ring holds columns, not ~5,400 dicts per burst.
+    """
+
+    __slots__ = ("asked", "columns", "complete", "updates")
+
+    BULK_SHARE = 1 / 16  # BJ's ~270 codes of a ~5,400-code burst stay row by row
 
     def __init__(self, columns: TickColumns) -> None:
         self.columns = columns
         self.updates: list[Update] = []
+        self.asked = 0
+        self.complete = False
 
-    def materialize(self) -> None:
+    def materialize(self, index: int | None = None) -> None:
+        """Build row ``index`` (None: every row) of the burst and store it on its update."""
+        if self.complete:
+            return
+        self.asked += 1
+        if index is not None and self.asked <= self.BULK_SHARE * len(self.updates):
+            self.updates[index]._row = self.columns.row(index)
+            return
         for u, row in zip(self.updates, self.columns.rows(), strict=True):
-            u._row = row
+            if u._row is None:
+                u._row = row
+        self.complete = True
 
 
 class ReplayRing:
