@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import os
 import tempfile
 import time
@@ -29,6 +30,7 @@ async def run(minutes: float, speed: float, path: Path) -> None:
     import qmtgate.sim
     from qmtgate.config import Settings
     from qmtgate.hub.stream import HubConfig, StreamHub
+    from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder, RecordTarget
     from qmtgate.record.writer import RecordWriter
     from qmtgate.source.factory import build_simulated_source
@@ -50,6 +52,17 @@ async def run(minutes: float, speed: float, path: Path) -> None:
     recorder = Recorder(hub, source, writer, RecordTarget(markets=("SH", "SZ", "BJ")), backfill=False)
     wall0, cpu0 = time.monotonic(), time.process_time()
     await recorder.start()
+    await freeze_when_live(lambda: True)  # as `qmtgate record` and the gateway do
+    gc_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    gc_started = [0.0]
+
+    def gc_timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses[info["generation"]].append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(gc_timer)
     close = start.replace(hour=15, minute=0, second=0)  # the replay clock stops at the session's end
     end_ms = int(min(start + dt.timedelta(minutes=minutes), close).timestamp() * 1000)
     samples: list[tuple[float, str, int, int, int]] = []
@@ -71,6 +84,7 @@ async def run(minutes: float, speed: float, path: Path) -> None:
         )
     await asyncio.to_thread(writer.flush)
     wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+    gc.callbacks.remove(gc_timer)
     pushed, merged = session.pushed_slots, session.merged_slots
     info = recorder.info()
     await recorder.stop()
@@ -110,6 +124,9 @@ async def run(minutes: float, speed: float, path: Path) -> None:
     print(f"simulator         {pushed:,} slots pushed one by one, {merged:,} merged into catch-ups "
           f"(0 = it kept up with the clock)")  # fmt: skip
     print(f"complete minutes  {full} of {expected} continuous-trading minutes hold all 20 snapshot times")
+    print("gc pauses         " + ", ".join(
+        f"gen {g}: {len(v)} x, {sum(v):.1f} s, max {max(v, default=0) * 1e3:.0f} ms" for g, v in gc_pauses.items()
+    ))  # fmt: skip
     print(f"writer thread     {w['write_seconds']:.1f} s in inserts ({w['write_seconds'] / wall:.0%} of wall), "
           f"{w['batches']} batches, max queue {w['max_queue']} batches")  # fmt: skip
     print(

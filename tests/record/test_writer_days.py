@@ -143,3 +143,32 @@ def test_a_restarted_writer_closes_the_bars_behind_its_stored_ticks(tmp_path: Pa
         w.close()
     labels = sorted({ts for _, code, ts, _ in bars(path) if code == CODES[0]})
     assert labels == [ms(TODAY, 9, 30), ms(TODAY, 9, 31), ms(TODAY, 9, 32)]
+
+
+def test_tables_and_rows_in_one_batch_store_each_code_and_ts_once(tmp_path: Path) -> None:
+    from qmtgate.record.writer import rows_table
+
+    w = RecordWriter(tmp_path / "r.duckdb", create=True, flush_seconds=60)
+    w.start()
+    try:
+        first = burst(TODAY, 9, 31, 0, 1_000)
+        w.offer(rows_table(first))  # a live burst arrives as an Arrow table
+        w.offer([*first, tick(CODES[0], ms(TODAY, 9, 31, 3), 10.5, 1_100)])  # a re-sent burst + a new tick
+        w.offer([{**first[0], "ts": None}])  # no time: not storable
+        w.flush()
+        w.offer(rows_table(first))  # already stored
+        w.flush()
+    finally:
+        w.close()
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    try:
+        stored = con.execute("SELECT code, ts, volume, seq FROM ticks ORDER BY seq").fetchall()
+    finally:
+        con.close()
+    assert [(c, t) for c, t, *_ in stored] == [
+        (CODES[0], ms(TODAY, 9, 31)),
+        (CODES[1], ms(TODAY, 9, 31)),
+        (CODES[0], ms(TODAY, 9, 31, 3)),
+    ]
+    assert w.stats.rows_written == 3
+    assert w.stats.duplicates_skipped == 2 + 1 + 2  # the re-sent burst, the ts-less row, the late copy

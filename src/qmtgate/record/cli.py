@@ -96,6 +96,7 @@ def record_command(
 
 async def _record(settings: Any, writer: Any, target: Any, backfill: bool, duration: float | None) -> None:
     from qmtgate.hub.stream import StreamHub
+    from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder
     from qmtgate.source.factory import open_source
 
@@ -108,6 +109,8 @@ async def _record(settings: Any, writer: Any, target: Any, backfill: bool, durat
     recorder = Recorder(hub, source, writer, target, backfill=backfill)
     try:
         await recorder.start()
+        if settings.hub.gc_freeze:  # as the gateway does: no full collection walks the start-up objects
+            await freeze_when_live(lambda: True)
         began = time.monotonic()
         while duration is None or time.monotonic() - began < duration:
             await asyncio.sleep(min(10.0, duration or 10.0))

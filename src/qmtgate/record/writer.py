@@ -76,27 +76,30 @@ def _dates(ts: np.ndarray) -> pa.Array:
     return pa.array(((ts + CST_OFFSET_MS) // MS_PER_DAY).astype(np.int32), pa.date32())
 
 
-def ticks_table(rows: Sequence[dict[str, Any]], seq0: int) -> pa.Table:
-    """Normalized tick rows -> a table in the ``ticks`` column order; ``seq`` numbers them from seq0.
+def rows_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Normalized tick rows (dicts: backfill, conflated frames) -> a table of :data:`TICK_COLUMNS`."""
+    return pa.table({name: pa.array([r.get(name) for r in rows], kind) for name, kind in _TICK_TYPES.items()})
 
-    Rows without a ts are dropped; a (code, ts) repeated inside the batch is kept once (the first)."""
-    seen: set[tuple[str, int]] = set()
-    kept: list[dict[str, Any]] = []
-    for r in rows:
-        key = (r["code"], r["ts"])
-        if key[1] is None or key in seen:
-            continue
-        seen.add(key)
-        kept.append(r)
-    ts = np.fromiter((r["ts"] for r in kept), np.int64, len(kept))
-    cols: dict[str, pa.Array] = {"date": _dates(ts)}
-    for name, kind in _TICK_TYPES.items():
+
+#: the tick columns a batch carries, in the ``ticks`` table's order (``date`` and ``seq`` are added here)
+TICK_COLUMNS = tuple(_TICK_TYPES)
+
+
+def stored_table(batch: pa.Table, seq0: int) -> pa.Table:
+    """A batch in the ``ticks`` column order: ``date`` from ``ts``, ``seq`` numbering rows from seq0.
+
+    Rows without a ts are dropped. Duplicates ((code, ts) seen before, or twice in the batch) are left
+    to the insert, which keeps the first."""
+    batch = batch.select(list(TICK_COLUMNS))
+    ts_col = batch.column("ts")
+    if ts_col.null_count:
+        batch = batch.filter(pc.is_valid(ts_col))
+    ts = batch.column("ts").to_numpy()
+    cols: dict[str, Any] = {"date": _dates(ts)}
+    for name in TICK_COLUMNS:
+        cols[name] = batch.column(name)
         if name == "ts":
-            cols[name] = pa.array(ts, pa.int64())
-        else:
-            cols[name] = pa.array([r.get(name) for r in kept], kind)
-        if name == "ts":
-            cols["seq"] = pa.array(np.arange(seq0, seq0 + len(kept), dtype=np.int64), pa.int64())
+            cols["seq"] = pa.array(np.arange(seq0, seq0 + batch.num_rows, dtype=np.int64), pa.int64())
     return pa.table(cols)
 
 
@@ -167,7 +170,8 @@ class RecordWriter:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_batches)
         self.stats = WriterStats()
         self._thread: threading.Thread | None = None
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._pending_since = time.monotonic()
         self._seq = int(self.con.execute("SELECT coalesce(max(seq), 0) FROM ticks").fetchall()[0][0]) + 1  # type: ignore[index]
         self._builder: MinuteBarBuilder | None = None
@@ -184,8 +188,9 @@ class RecordWriter:
         self._thread = threading.Thread(target=self._run, name="qmtgate-record-writer", daemon=True)
         self._thread.start()
 
-    def offer(self, rows: list[dict[str, Any]]) -> bool:
-        """Queue tick rows; False when the queue is full (the caller retries later)."""
+    def offer(self, rows: list[dict[str, Any]] | pa.Table) -> bool:
+        """Queue tick rows (dicts, or an Arrow table of :data:`TICK_COLUMNS`); False when the queue is
+        full (the caller retries later)."""
         try:
             self.queue.put_nowait(rows)
         except queue.Full:
@@ -250,12 +255,14 @@ class RecordWriter:
                 if item is _STOP:
                     self._write()
                     return
-                if isinstance(item, list):
+                if isinstance(item, list | pa.Table):
+                    table = item if isinstance(item, pa.Table) else rows_table(item)
                     if not self._pending:
                         self._pending_since = time.monotonic()
-                    self._pending.extend(item)
+                    self._pending.append(table)
+                    self._pending_rows += table.num_rows
                     self._last_rows = time.monotonic()
-                    self.stats.rows_received += len(item)
+                    self.stats.rows_received += table.num_rows
                 elif isinstance(item, tuple):
                     kind, value = item
                     if kind == "clock":
@@ -270,7 +277,7 @@ class RecordWriter:
                         value.set()
                         continue
                 due = time.monotonic() - self._pending_since >= self.flush_seconds
-                if len(self._pending) >= self.batch_rows or (self._pending and due):
+                if self._pending_rows >= self.batch_rows or (self._pending and due):
                     self._write()
                 if item is None or (isinstance(item, tuple) and item[0] == "clock") or due:
                     self._bars()
@@ -280,27 +287,31 @@ class RecordWriter:
                 logger.exception("recording writer failed a batch")
 
     def _write(self) -> None:
-        rows, self._pending = self._pending, []
+        pending, self._pending, received = self._pending, [], self._pending_rows
+        self._pending_rows = 0
         self._pending_since = time.monotonic()
-        if not rows:
+        if not pending:
             return
         began = time.perf_counter()
-        table = ticks_table(rows, self._seq)
+        table = stored_table(pa.concat_tables(pending), self._seq)
         self._seq += table.num_rows
         if table.num_rows:
             ts = table.column("ts")
             lo, hi = int(pc.min(ts).as_py()), int(pc.max(ts).as_py())
             self.con.register("batch_ticks", table)
             try:
+                # the first of each (code, ts) in the batch, unless already stored (zone maps skip the
+                # stored rows outside the batch's time range)
                 inserted = self.con.execute(
                     "INSERT INTO ticks SELECT b.* FROM batch_ticks b ANTI JOIN "
-                    "(SELECT code, ts FROM ticks WHERE ts BETWEEN ? AND ?) t ON b.code = t.code AND b.ts = t.ts",
+                    "(SELECT code, ts FROM ticks WHERE ts BETWEEN ? AND ?) t ON b.code = t.code AND b.ts = t.ts "
+                    "QUALIFY row_number() OVER (PARTITION BY b.code, b.ts ORDER BY b.seq) = 1 ORDER BY b.seq",
                     [lo, hi],
                 ).fetchall()[0][0]
             finally:
                 self.con.unregister("batch_ticks")
             self.stats.rows_written += int(inserted)
-            self.stats.duplicates_skipped += len(rows) - int(inserted)
+            self.stats.duplicates_skipped += received - int(inserted)
             self._live_ts = max(self._live_ts, hi)
             self.stats.last_tick_ts = max(self.stats.last_tick_ts or 0, hi)
         self.stats.batches += 1

@@ -14,7 +14,7 @@ import itertools
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -556,6 +556,7 @@ class TickColumns:
     codes: list[str]
     values: dict[str, np.ndarray]
     valid: dict[str, np.ndarray | None]
+    _table: pa.Table | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls, codes: Sequence[str], ticks: Sequence[Mapping[str, Any]]) -> TickColumns:
@@ -612,7 +613,14 @@ class TickColumns:
         return {name: out[name] for name in _ROW_NAMES}
 
     def table(self) -> pa.Table:
-        """The columns of :data:`SNAPSHOT_ARROW_TYPES` (without ``time``), nulls where invalid."""
+        """The columns of :data:`SNAPSHOT_ARROW_TYPES` (without ``time``), nulls where invalid.
+
+        Built once: Arrow stream frames and the recorder both take a burst's table."""
+        if self._table is None:
+            self._table = self._build_table()
+        return self._table
+
+    def _build_table(self) -> pa.Table:
         n = len(self.codes)
         arrays: dict[str, pa.Array] = {"code": pa.array(self.codes, pa.string())}
         offsets = pa.array(np.arange(0, 5 * n + 1, 5, dtype=np.int32))
