@@ -70,8 +70,13 @@ async def run(minutes: float, speed: float, path: Path) -> None:
 
     session = _env.current().publisher.session
     print("  wall s  market    rows stored  backlog (batches)  1m bars  sim slots merged", flush=True)
-    while source.now_ms() < end_ms:
+    last_ms = source.now_ms()
+    while last_ms < end_ms:
         await asyncio.sleep(5)
+        now_ms = source.now_ms()
+        if now_ms < last_ms:
+            break  # the replay clock looped back to the morning (it does ~10 s after 15:00)
+        last_ms = now_ms
         market_time = dt.datetime.fromtimestamp(source.now_ms() / 1000, CST).strftime("%H:%M:%S")
         w = writer.stats
         samples.append(

@@ -27,6 +27,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
@@ -211,13 +212,15 @@ class StreamHub:
         """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop)."""
         updates: list[Update] = []
         if channel == TICK:
-            codes: list[str] = []
-            items: list[Mapping[str, Any]] = []
-            for code, tick in data.items():
-                item = tick[-1] if isinstance(tick, list) else tick  # subscribe_quote gives lists
-                if item:
-                    codes.append(code)
-                    items.append(item)
+            codes: list[str] = list(data)
+            items: list[Mapping[str, Any]] = list(data.values())
+            if set(map(type, items)) != {dict} or not all(items):  # checked at C speed
+                codes, items = [], []
+                for code, tick in data.items():
+                    item = tick[-1] if isinstance(tick, list) else tick  # subscribe_quote gives lists
+                    if item:
+                        codes.append(code)
+                        items.append(item)
             try:
                 burst: TickBurst | None = TickBurst(TickColumns.build(codes, items))
             except (TypeError, ValueError):  # not plain numbers: the scalar converter, row by row
@@ -227,12 +230,22 @@ class StreamHub:
                 markets = list(map(self._markets.get, codes))  # C speed; a new code is looked up below
                 if None in markets:
                     markets = [m or self._market(c) for c, m in zip(codes, markets, strict=True)]
-                updates = [
-                    Update(seq0 + i, TICK, code, market, burst=burst, index=i)
-                    for i, (code, market) in enumerate(zip(codes, markets, strict=True))
-                ]
-                self.seq += len(updates)
+                n = len(codes)
+                updates = list(  # map() with positional arguments: ~4x cheaper than a comprehension
+                    map(
+                        Update,
+                        range(seq0, seq0 + n),
+                        repeat(TICK),
+                        codes,
+                        markets,
+                        repeat(None),
+                        repeat(burst),
+                        range(n),
+                    )
+                )
+                self.seq += n
                 burst.updates = updates
+                self.lvc.update(zip(zip(repeat(TICK), codes, strict=False), updates, strict=True))
             else:
                 for code, item in zip(codes, items, strict=True):
                     self.seq += 1
@@ -255,7 +268,8 @@ class StreamHub:
                     )
         if not updates:
             return updates
-        self.lvc.update(((u.channel, u.code), u) for u in updates)
+        if updates[0].burst is None:  # a burst's updates are in the cache already
+            self.lvc.update(((u.channel, u.code), u) for u in updates)
         self.ring.extend(updates)
         self.stats["bursts"] += 1
         self.stats["updates"] += len(updates)
