@@ -106,6 +106,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         try:
             first = await _run(env, source, path, True, cst_ms(9, 33))
             env.market.clock.set(cst_ms(14, 56))  # the recorder is down for five hours
+            # The market moves on meanwhile. Move the simulated session here, in this thread: left to the
+            # source's next health probe, the five-hour jump (~15 intraday segments to draw, seconds on a
+            # busy machine) would run on the xtdata thread and hold up the recorder's subscribe call
+            # past its 5 s control-lane deadline (seen once in a full-suite run).
+            await asyncio.to_thread(env.publisher.step)
             second = await _run(env, source, path, False, cst_ms(15, 1))
             return first, second
         finally:
