@@ -151,3 +151,18 @@ def test_a_burst_asked_for_many_rows_builds_the_rest_in_one_pass() -> None:
     rows = updates[0].burst.columns.rows()  # type: ignore[union-attr]
     assert [u.row for u in updates] == rows  # one by one up to 1/8, then all at once, same rows
     assert updates[0].burst.complete  # type: ignore[union-attr]
+
+
+def test_an_arrow_frame_of_a_few_codes_comes_from_the_columns_and_equals_the_row_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qmtgate.api import stream_codec
+
+    updates = _burst_updates(400)
+    few = [updates[i] for i in (3, 50, 7, 399)]
+    from_columns = stream_codec.frame_table(Frame("tick", few[0].seq, few[-1].seq, few))
+    assert all(u._row is None for u in updates)  # no row dict was built for it
+    monkeypatch.setattr(stream_codec, "burst_table", lambda _updates: None)  # force the row path
+    from_rows = stream_codec.frame_table(Frame("tick", few[0].seq, few[-1].seq, few))
+    assert from_columns.equals(from_rows) and from_columns.schema.equals(from_rows.schema)
+    assert from_columns.column("code").to_pylist() == [u.code for u in few]

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from qmtgate.api.encoding import TabularFormat, arrow_bytes, with_local_time
 from qmtgate.hub.clients import Frame, frame_payload
+from qmtgate.hub.ring import burst_table
 from qmtgate.source.convert import SNAPSHOT_ARROW_TYPES
 
 FRAME_META_KEY = b"qmtgate.frame"
@@ -81,14 +82,12 @@ def frame_table(frame: Frame) -> pa.Table:
     """The frame's rows as an Arrow table with the documented types (``seq`` first)."""
     types = SNAPSHOT_ARROW_TYPES if frame.channel == "tick" else BAR_ARROW_TYPES
     updates = frame.updates
-    burst = updates[0].burst if updates else None
-    if burst is not None and burst.updates is updates:  # a whole burst: straight from its columns
-        table = burst.columns.table()
-        seqs = np.arange(updates[0].seq, updates[-1].seq + 1, dtype=np.int64)  # a burst's are contiguous
-        table = table.add_column(0, "seq", pa.array(seqs, pa.int64()))
-        return with_local_time(table, TabularFormat.ARROW)
+    seqs = pa.array([u.seq for u in updates], pa.int64())
+    table = burst_table(updates)
+    if table is not None:  # one burst's ticks (all or a few codes): straight from its columns
+        return with_local_time(table.add_column(0, "seq", seqs), TabularFormat.ARROW)
     rows = [u.row for u in updates]
-    columns: dict[str, pa.Array] = {"seq": pa.array([u.seq for u in updates], pa.int64())}
+    columns: dict[str, pa.Array] = {"seq": seqs}
     for name, kind in types.items():
         if name == "time":
             continue

@@ -9,8 +9,10 @@ snapshot instead, never a silent gap).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import pyarrow as pa
 
 from qmtgate.source.convert import TickColumns
 
@@ -88,6 +90,22 @@ class TickBurst:
             if u._row is None:
                 u._row = row
         self.complete = True
+
+
+def burst_table(updates: Sequence[Update]) -> pa.Table | None:
+    """The updates as an Arrow table straight from their burst's columns (no row dicts), or None when
+    they do not all come from one tick burst (bar updates, a conflated frame mixing bursts).
+
+    Columns as :meth:`TickColumns.table`; a subset of a burst (one market, a watch list, the
+    recorder's codes) is taken by position, in the updates' order."""
+    burst = updates[0].burst if updates else None
+    if burst is None:
+        return None
+    if updates is burst.updates:
+        return burst.columns.table()
+    if any(u.burst is not burst for u in updates):
+        return None
+    return burst.columns.table().take(pa.array([u.index for u in updates], pa.int64()))
 
 
 class ReplayRing:

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from qmtgate.codes import normalize_code
 from qmtgate.hub.clients import Frame
-from qmtgate.hub.ring import Update
+from qmtgate.hub.ring import burst_table
 from qmtgate.hub.stream import MARKETS, StreamHub, market_of
 from qmtgate.record.writer import RecordWriter
 from qmtgate.source.base import MarketSource
@@ -171,20 +171,20 @@ class Recorder:
             updates = frame.updates
             if self._wanted is not None:
                 updates = [u for u in updates if u.code in self._wanted]
-            table = _burst_table(updates)
-            rows: list[dict[str, Any]] | pa.Table = table if table is not None else [u.row for u in updates]
+            table = burst_table(updates)  # live frames: columns, no row dicts
+            batch: list[dict[str, Any]] | pa.Table = table if table is not None else [u.row for u in updates]
             self.stats.frames += 1
-            self.stats.updates += len(rows)
+            self.stats.updates += len(batch)
             if frame.conflated and not frame.replay:
                 skipped = frame.seq_to - frame.seq_from + 1 - len(frame.updates)
                 self.stats.conflated_frames += 1
                 self.stats.conflated_updates += max(skipped, 0)
                 logger.warning("recorder fell behind: %d updates conflated away", skipped)
-            if len(rows):
-                await self._hand_over(rows)
+            if len(batch):
+                await self._hand_over(batch)
 
-    async def _hand_over(self, rows: list[dict[str, Any]] | pa.Table) -> None:
-        while not self.writer.offer(rows):
+    async def _hand_over(self, batch: list[dict[str, Any]] | pa.Table) -> None:
+        while not self.writer.offer(batch):
             await asyncio.sleep(0.02)  # writer queue full: wait (the hub conflates meanwhile)
 
     async def _clock(self) -> None:
@@ -240,19 +240,6 @@ class Recorder:
             if rows:
                 self.stats.backfill_rows += len(rows)
                 await asyncio.to_thread(self.writer.put, rows)
-
-
-def _burst_table(updates: Sequence[Update]) -> pa.Table | None:
-    """The updates as an Arrow table straight from their burst's columns, when they all come from one
-    burst (a live frame; a conflated one mixes bursts): no row dict is built for the recording, and
-    the hub's ring keeps columns instead of ~5,400 dicts per burst."""
-    burst = updates[0].burst if updates else None
-    if burst is None or any(u.burst is not burst for u in updates):
-        return None
-    table = burst.columns.table()
-    if updates is not burst.updates and len(updates) != len(burst.updates):
-        table = table.take(pa.array([u.index for u in updates], pa.int64()))
-    return table
 
 
 def _yyyymmddhhmmss(ts_ms: int) -> str:
