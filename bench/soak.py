@@ -314,7 +314,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             st = app.state.source.status()
             samples.append({"t": round(t - began, 1), **proc_stats(), "market": market_now(env).strftime("%H:%M:%S"),
                             "epoch": st.epoch, "seq": hub.seq, "clients": len(hub.clients),
-                            "ring": len(hub.ring._items), "inbox": len(hub._inbox)})  # fmt: skip
+                            "ring": len(hub.ring), "inbox": len(hub._inbox)})  # fmt: skip
             next_sample += 5
         if t >= next_restart:
             env.faults.restart()
@@ -338,6 +338,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clients = json.loads(out.read_text())
     out.unlink()
     report = verdict(args, speed, began, samples, clients, truth, final_seq, restarts, cuts, driven, proxy)
+    watch = app.state.ops.loop_watch
+    if watch is not None:  # the gateway's event-loop watchdog (ops.loopwatch): did anything hold the loop?
+        report["loop_max_lag_s"] = round(watch.stats.max_lag, 3)
+        report["loop_stalls"] = watch.stats.stalls
+        report["loop_stalled_seconds"] = round(watch.stats.stalled_seconds, 2)
+        report["loop_stall_stacks"] = [
+            {"seconds": round(s.seconds, 2), "stack": s.stack.splitlines()[-12:]} for s in watch.stats.recent
+        ]
     if "warm" in census:
         report["objects_grown_after_warmup"] = census_growth(census["warm"], census["end"])
         report["objects_after_warmup"] = sum(census["warm"].values())
@@ -464,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
-    brief = {k: v for k, v in report.items() if k not in ("clients", "samples")}
+    brief = {k: v for k, v in report.items() if k not in ("clients", "samples", "loop_stall_stacks")}
     print(json.dumps(brief, indent=1))
     print(f"VERDICT: {report['verdict']}" + ("" if not report["problems"] else f" {report['problems']}"))
     return 0 if report["verdict"] == "PASS" else 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ class Frame:
     channel: str
     seq_from: int
     seq_to: int
-    updates: list[Update]
+    updates: Sequence[Update]  # may be a list shared with other frames or the burst: never modified
     conflated: bool = False
     replay: bool = False
     # epoch seconds when the gateway's source callback received the burst (creation time for replays)
@@ -140,6 +140,12 @@ class ClientOutbox:
     def close(self, reason: str) -> None:
         self.closed_reason = reason
         self._ready.set()
+
+    def discard(self) -> None:
+        """The client is gone: drop pending frames now. A closed connection's objects can wait for the
+        cyclic GC for minutes, and its frames would keep whole bursts alive meanwhile."""
+        self.close(self.closed_reason or "disconnected")
+        self._frames.clear()
 
 
 def select(updates: Iterable[Update], interest: Interest) -> list[Update]:

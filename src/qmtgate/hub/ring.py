@@ -8,8 +8,9 @@ snapshot instead, never a silent gap).
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from typing import Any
 
 import pyarrow as pa
@@ -68,7 +69,7 @@ class TickBurst:
     so the replay ring holds columns, not ~5,400 dicts per burst.
     """
 
-    __slots__ = ("asked", "columns", "complete", "updates")
+    __slots__ = ("__weakref__", "_by_market", "_positions", "asked", "columns", "complete", "updates")
 
     BULK_SHARE = 1 / 16  # BJ's ~270 codes of a ~5,400-code burst stay row by row
 
@@ -77,6 +78,44 @@ class TickBurst:
         self.updates: list[Update] = []
         self.asked = 0
         self.complete = False
+        self._by_market: dict[str, list[Update]] | None = None
+        self._positions: dict[str, int] | None = None
+
+    def by_market(self) -> dict[str, list[Update]]:
+        """The burst's updates per market, in seq order (built once, shared by every client that asks)."""
+        if self._by_market is None:
+            groups: dict[str, list[Update]] = {}
+            for u in self.updates:
+                group = groups.get(u.market)
+                if group is None:
+                    group = groups[u.market] = []
+                group.append(u)
+            self._by_market = groups
+        return self._by_market
+
+    def select(self, codes: Set[str], markets: Set[str]) -> Sequence[Update]:
+        """The updates of ``codes`` or of whole ``markets``, in seq order: what one client wants of this
+        burst, at the cost of its answer (a market's list is built once and shared; a code is one dict
+        lookup). The result may be a shared list: do not modify it."""
+        groups = self.by_market()
+        if markets and all(m in markets for m in groups):
+            return self.updates
+        parts = [groups[m] for m in markets if m in groups]
+        extra: list[Update] = []
+        if codes:
+            if self._positions is None:
+                self._positions = {u.code: u.index for u in self.updates}
+            get = self._positions.get
+            extra = [self.updates[i] for i in map(get, codes) if i is not None]
+            if markets:
+                extra = [u for u in extra if u.market not in markets]
+            if extra:
+                parts.append(extra)
+        if not parts:
+            return []
+        if len(parts) == 1 and (parts[0] is not extra or len(extra) == 1):
+            return parts[0]
+        return sorted(itertools.chain.from_iterable(parts), key=_seq)
 
     def materialize(self, index: int | None = None) -> None:
         """Build row ``index`` (None: every row) of the burst and store it on its update."""
@@ -92,55 +131,113 @@ class TickBurst:
         self.complete = True
 
 
+def _seq(u: Update) -> int:
+    return u.seq
+
+
 def burst_table(updates: Sequence[Update]) -> pa.Table | None:
-    """The updates as an Arrow table straight from their burst's columns (no row dicts), or None when
-    they do not all come from one tick burst (bar updates, a conflated frame mixing bursts).
+    """The updates as an Arrow table straight from their bursts' columns (no row dicts), or None when
+    some do not come from a tick burst (bar updates, rows detached from their burst).
 
     Columns as :meth:`TickColumns.table`; a subset of a burst (one market, a watch list, the
-    recorder's codes) is taken by position, in the updates' order."""
+    recorder's codes) is taken by position, in the updates' order; updates from several bursts (a
+    replay, a conflated frame) are taken burst by burst and concatenated."""
     burst = updates[0].burst if updates else None
     if burst is None:
         return None
     if updates is burst.updates:
         return burst.columns.table()
-    if any(u.burst is not burst for u in updates):
+    bursts = list(map(_burst_of, updates))
+    if None in bursts:
         return None
-    return burst.columns.table().take(pa.array([u.index for u in updates], pa.int64()))
+    parts: list[pa.Table] = []
+    start = 0
+    for i in range(1, len(bursts) + 1):
+        if i == len(bursts) or bursts[i] is not bursts[start]:
+            run = updates[start:i]
+            owner: TickBurst = bursts[start]  # type: ignore[assignment]
+            if len(run) == len(owner.updates) and run[0] is owner.updates[0]:
+                parts.append(owner.columns.table())
+            else:
+                parts.append(owner.columns.table().take(pa.array([u.index for u in run], pa.int64())))
+            start = i
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+def _burst_of(u: Update) -> TickBurst | None:
+    return u.burst
 
 
 class ReplayRing:
-    """The last ``capacity`` updates in seq order (append-only, O(1) eviction)."""
+    """The last ``capacity`` updates in seq order, kept as the segments they were published in.
 
-    def __init__(self, capacity: int) -> None:
+    A segment is one publish (a tick burst's updates, or one batch of bar updates). Keeping them whole
+    lets a resume select by burst and market (:meth:`TickBurst.select`) instead of testing every one of
+    up to ``capacity`` updates in Python on the event loop, and lets the hub learn which updates leave the
+    window (``on_evict``) so the last-value cache can let go of old bursts.
+    """
+
+    def __init__(self, capacity: int, on_evict: Callable[[Sequence[Update]], None] | None = None) -> None:
         if capacity <= 0:
             raise ValueError("ring capacity must be positive")
         self.capacity = capacity
-        self._items: deque[Update] = deque(maxlen=capacity)
+        self.on_evict = on_evict
+        self._segments: deque[Sequence[Update]] = deque()
+        self._size = 0
 
     def extend(self, updates: Iterable[Update]) -> None:
-        self._items.extend(updates)
+        """Append one published segment (its seqs continue the ring's); evict the oldest beyond capacity."""
+        segment = updates if isinstance(updates, list) else list(updates)
+        if not segment:
+            return
+        self._segments.append(segment)
+        self._size += len(segment)
+        while self._size > self.capacity:
+            oldest = self._segments[0]
+            excess = self._size - self.capacity
+            if excess >= len(oldest):
+                gone = self._segments.popleft()
+            else:  # keep the newer part of the oldest segment
+                gone, self._segments[0] = oldest[:excess], oldest[excess:]
+            self._size -= len(gone)
+            if self.on_evict is not None:
+                self.on_evict(gone)
 
     @property
     def first_seq(self) -> int | None:
-        return self._items[0].seq if self._items else None
+        return self._segments[0][0].seq if self._segments else None
 
     @property
     def last_seq(self) -> int | None:
-        return self._items[-1].seq if self._items else None
+        return self._segments[-1][-1].seq if self._segments else None
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._size
 
-    def since(self, seq: int) -> list[Update] | None:
-        """Updates with ``seq`` greater than the given one; None if some of them were evicted."""
-        if not self._items:
+    def segments_since(self, seq: int) -> list[Sequence[Update]] | None:
+        """The segments holding the updates after ``seq`` (the first one cut at ``seq``), oldest first;
+        None if some of those updates were evicted. Costs the number of segments returned."""
+        if not self._segments:
             return [] if seq >= 0 else None
-        first = self._items[0].seq
-        last = self._items[-1].seq
+        first, last = self.first_seq, self.last_seq
+        assert first is not None and last is not None
         if seq >= last:
             return []
         if seq < first - 1:
             return None
-        # seqs are contiguous within the ring: index arithmetic, no search
-        start = seq - first + 1
-        return [self._items[k] for k in range(start, len(self._items))]
+        out: list[Sequence[Update]] = []
+        for segment in reversed(self._segments):  # a resume is usually recent: walk from the newest
+            if segment[0].seq > seq:
+                out.append(segment)
+                continue
+            out.append(segment[seq - segment[0].seq + 1 :])  # seqs are contiguous within a segment
+            break
+        out.reverse()
+        return [s for s in out if s]
+
+    def since(self, seq: int) -> list[Update] | None:
+        """Updates with ``seq`` greater than the given one; None if some of them were evicted."""
+        segments = self.segments_since(seq)
+        if segments is None:
+            return None
+        return list(itertools.chain.from_iterable(segments))

@@ -55,6 +55,7 @@ class HubConfig:
     max_lag_seconds: float = 30.0  # a client behind for longer is disconnected
     max_codes_per_client: int = 2_000  # explicit codes per connection (markets are unlimited)
     max_clients: int = 200
+    replay_frame_updates: int = 20_000  # a resume's updates per frame (fewer, larger frames)
 
 
 @dataclass
@@ -89,7 +90,7 @@ class StreamHub:
         self.config = config or HubConfig()
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
-        self.ring = ReplayRing(self.config.ring_capacity)
+        self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted)
         self.lvc: dict[tuple[str, str], Update] = {}  # (channel, code) -> latest update
         self.clients: dict[int, ClientState] = {}
         self.registry = UpstreamRegistry(self._subscribe_upstream, self._unsubscribe_upstream)
@@ -290,32 +291,51 @@ class StreamHub:
     def _fanout(self, channel: str, updates: list[Update], received: float | None) -> None:
         """Hand each interested client its part of one burst.
 
-        Clients whose interest covers the whole burst share one Frame object, so the frame is encoded
-        once per wire format (see ``api.stream_codec``) however many whole-market clients there are.
+        Clients that want the same part share one Frame object, so the frame is encoded once per wire
+        format (see ``api.stream_codec``) however many clients take it: every whole-market client shares
+        the burst's frame, every client of one market that market's (:meth:`TickBurst.by_market`). A
+        client of a few codes gets its own frame from one dict lookup per code.
         """
         markets = {u.market for u in updates}
-        shared: Frame | None = None
+        burst = updates[0].burst
+        if burst is not None and updates is not burst.updates:
+            burst = None
+        shared: dict[int, Frame] = {}  # id(selected list) -> its frame; lists live through this call
         for client in list(self.clients.values()):
             interest = client.interests.get(channel)
             if interest is None or interest.empty or client.paused:
                 continue
             if markets <= interest.markets:
-                if shared is None:
-                    shared = Frame(channel, updates[0].seq, updates[-1].seq, updates)
-                    if received is not None:
-                        shared.ts_pub = received
-                frame = shared
+                chosen: Sequence[Update] = updates
+            elif burst is not None:
+                chosen = burst.select(interest.codes, interest.markets)
             else:
                 chosen = [u for u in updates if interest.matches(u)]
-                if not chosen:
-                    continue
+            if not chosen:
+                continue
+            frame = shared.get(id(chosen))
+            if frame is None:
                 frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen)
                 if received is not None:
                     frame.ts_pub = received
+                shared[id(chosen)] = frame
             client.outbox.put(frame)
             self.stats["frames"] += 1
             if client.outbox.closed_reason is not None:
                 self.stats["dropped_clients"] += 1
+
+    def _evicted(self, updates: Sequence[Update]) -> None:
+        """Updates left the replay ring: cache entries still pointing into their burst get a row of their
+        own, so the cache does not keep a whole ~5,400-update burst (its columns, Arrow table and
+        updates) alive for one rarely-trading code, long after the ring dropped it."""
+        if not updates or updates[0].burst is None:
+            return  # bar updates own their rows
+        lvc = self.lvc
+        get = lvc.get
+        for u in updates:
+            key = (u.channel, u.code)
+            if get(key) is u:
+                lvc[key] = Update(u.seq, u.channel, u.code, u.market, u.row)
 
     # ------------------------------------------------------------------ clients
 
@@ -335,6 +355,7 @@ class StreamHub:
         if self.clients.pop(client.client_id, None) is not None:
             for name in self._retired:
                 self._retired[name] += getattr(client.outbox.stats, name)
+        client.outbox.discard()
         for key in list(client.keys):
             await self.registry.release(key)
         client.keys.clear()
@@ -408,20 +429,50 @@ class StreamHub:
 
     def resume(self, client: ClientState, since: int, epoch: str) -> list[Frame] | None:
         """Frames of everything after ``since`` matching the client's interests, or None when the
-        client must start from a snapshot (another epoch, or fell out of the replay window)."""
+        client must start from a snapshot (another epoch, or fell out of the replay window).
+
+        Costs what the client missed, not the ring's size: the ring is walked burst by burst and each
+        burst answers with the client's share (:meth:`TickBurst.select`). The result comes in a few
+        large frames (see :meth:`_replay_frames`), so it fits the client's outbox without conflation."""
         if epoch != self.epoch:
             return None
-        missed = self.ring.since(since)
-        if missed is None:
+        segments = self.ring.segments_since(since)
+        if segments is None:
             return None
+        by_channel: dict[str, list[Sequence[Update]]] = {}
+        for segment in segments:
+            channel = segment[0].channel
+            interest = client.interests.get(channel)
+            if interest is None or interest.empty:
+                continue
+            burst = segment[0].burst
+            if burst is not None:
+                chosen = burst.select(interest.codes, interest.markets)
+                if chosen and segment[0] is not burst.updates[0]:  # the ring holds part of this burst
+                    chosen = [u for u in chosen if u.seq >= segment[0].seq]
+            else:
+                chosen = [u for u in segment if interest.matches(u)]
+            if chosen:
+                by_channel.setdefault(channel, []).append(chosen)
         frames: list[Frame] = []
-        by_channel: dict[str, list[Update]] = {}
-        for u in missed:
-            interest = client.interests.get(u.channel)
-            if interest is not None and interest.matches(u):
-                by_channel.setdefault(u.channel, []).append(u)
-        for channel, ups in by_channel.items():
-            frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, replay=True))
+        for channel, parts in by_channel.items():
+            frames.extend(self._replay_frames(channel, parts))
+        return frames
+
+    def _replay_frames(self, channel: str, parts: list[Sequence[Update]]) -> list[Frame]:
+        """Consecutive parts joined into frames of at least ``replay_frame_updates`` updates, and at most
+        a quarter of the outbox in number (a replay must not conflate itself away)."""
+        total = sum(map(len, parts))
+        size = max(self.config.replay_frame_updates, -(-total // max(self.config.outbox_frames // 4, 1)))
+        frames: list[Frame] = []
+        pending: list[Update] = []
+        for part in parts:
+            pending.extend(part)
+            if len(pending) >= size:
+                frames.append(Frame(channel, pending[0].seq, pending[-1].seq, pending, replay=True))
+                pending = []
+        if pending:
+            frames.append(Frame(channel, pending[0].seq, pending[-1].seq, pending, replay=True))
         return frames
 
     def snapshot(self, client: ClientState) -> list[Frame]:

@@ -2,7 +2,7 @@
 
 Two kinds of series:
 
-* **events**, counted when they happen: HTTP requests (latency histogram per method and route *template*,
+* **events**, counted when they happen: event-loop lag (``ops.loopwatch``), HTTP requests (latency histogram per method and route *template*,
   so cardinality stays bounded), xtdata calls (latency histogram and errors per function, observed by the
   executor's worker thread), WebSocket connections, callback-to-wire latency of stream frames,
   authentication failures, rate-limited requests, alerts;
@@ -48,6 +48,7 @@ STREAM_BUCKETS = (
     5.0,
     30.0,
 )
+LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SOURCE_STATES = ("starting", "ready", "degraded", "unavailable", "stopped")
 
@@ -97,6 +98,12 @@ class GatewayMetrics:
             "qmtgate_rate_limited", "Requests refused by a rate limit.", ["limit"], registry=r
         )
         self.alerts = Counter("qmtgate_alerts", "Alerts raised.", ["kind", "outcome"], registry=r)
+        self.loop_lag = Histogram(
+            "qmtgate_event_loop_lag_seconds",
+            "Delay before the event loop ran a callback posted by the loop watchdog (every 0.25 s).",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
+        )
         self.activity = MarketActivity()
         self._state = _StateCollector()
         r.register(self._state)

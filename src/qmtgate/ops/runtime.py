@@ -1,17 +1,20 @@
 """Wires metrics and alerts to the running source and services for the app's lifespan.
 
-``OpsRuntime.start`` runs after the services started: it registers the executor's call observer and the
-hub listener (metrics, last tick per market) and starts the alert monitor; ``stop`` undoes all of it.
+``OpsRuntime.start`` runs after the services started: it starts the event-loop watchdog, registers the
+executor's call observer and the hub listener (metrics, last tick per market) and starts the alert
+monitor; ``stop`` undoes all of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
 from qmtgate.config import Settings
 from qmtgate.ops.activity import MarketActivity
 from qmtgate.ops.alerts import AlertMonitor, AlertSender
+from qmtgate.ops.loopwatch import LoopWatch
 from qmtgate.ops.metrics import GatewayMetrics
 
 
@@ -21,9 +24,15 @@ class OpsRuntime:
         self.metrics = metrics
         self.activity = metrics.activity if metrics is not None else MarketActivity()
         self.monitor: AlertMonitor | None = None
+        self.loop_watch: LoopWatch | None = None
         self._undo: list[Any] = []
 
     async def start(self, source: Any, services: Any) -> None:
+        self.loop_watch = LoopWatch(
+            asyncio.get_running_loop(), on_lag=self.metrics.loop_lag.observe if self.metrics else None
+        )
+        self.loop_watch.start()
+        self._undo.append(self.loop_watch.stop)
         hub = getattr(services, "hub", None)
         if hub is not None:
             hub.listeners.append(self.activity.listener)
