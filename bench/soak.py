@@ -315,6 +315,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             samples.append({"t": round(t - began, 1), **proc_stats(), "market": market_now(env).strftime("%H:%M:%S"),
                             "epoch": st.epoch, "seq": hub.seq, "clients": len(hub.clients),
                             "ring": len(hub.ring), "inbox": len(hub._inbox)})  # fmt: skip
+            if len(samples) % 12 == 1:  # a progress line a minute
+                print(json.dumps(samples[-1]), flush=True)
             next_sample += 5
         if t >= next_restart:
             env.faults.restart()
@@ -343,8 +345,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["loop_max_lag_s"] = round(watch.stats.max_lag, 3)
         report["loop_stalls"] = watch.stats.stalls
         report["loop_stalled_seconds"] = round(watch.stats.stalled_seconds, 2)
+        report["loop_stalls_in_gc"] = sum(s.gc_generation is not None for s in watch.stats.recent)
+        report["gc_max_seconds"] = {g: round(v, 3) for g, v in sorted(watch.stats.gc_max_seconds.items())}
+        report["gc_gen2_seconds"] = round(watch.stats.gc_seconds, 2)
         report["loop_stall_stacks"] = [
-            {"seconds": round(s.seconds, 2), "stack": s.stack.splitlines()[-12:]} for s in watch.stats.recent
+            {
+                "seconds": round(s.seconds, 2),
+                "gc_generation": s.gc_generation,
+                "stack": s.stack.splitlines()[-12:],
+            }
+            for s in watch.stats.recent
         ]
     if "warm" in census:
         report["objects_grown_after_warmup"] = census_growth(census["warm"], census["end"])

@@ -59,3 +59,25 @@ def test_bad_settings_are_refused() -> None:
             LoopWatch(loop, interval=0)
     finally:
         loop.close()
+
+
+def test_a_stall_during_a_garbage_collection_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """A full collection holds the loop at whatever line allocated last; the report must name the GC."""
+
+    async def run() -> LoopWatch:
+        watch = LoopWatch(asyncio.get_running_loop(), interval=0.05, threshold=0.3)
+        watch.start()
+        await asyncio.sleep(0.1)
+        watch._on_gc("start", {"generation": 2})  # what gc.callbacks tells it when a collection begins
+        _hold_the_loop_for(0.6)
+        watch._on_gc("stop", {"generation": 2, "collected": 0, "uncollectable": 0})
+        await asyncio.sleep(0.2)
+        watch.stop()
+        return watch
+
+    with caplog.at_level(logging.WARNING, logger="qmtgate.ops.loopwatch"):
+        watch = asyncio.run(run())
+    assert watch.stats.stalls == 1 and watch.stats.recent[0].gc_generation == 2
+    assert 0.5 <= watch.stats.gc_max_seconds[2] < 1.5 and watch.stats.gc_seconds >= 0.5
+    assert any("generation-2 garbage collection" in r.getMessage() for r in caplog.records)
+    assert watch._on_gc not in __import__("gc").callbacks  # stop() unhooks it

@@ -52,7 +52,7 @@ class Update:
     def row(self) -> dict[str, Any]:
         if self._row is None:
             assert self.burst is not None
-            self.burst.materialize(self.index)
+            self.burst.materialize(self)
         return self._row  # type: ignore[return-value]
 
     def __repr__(self) -> str:
@@ -69,7 +69,16 @@ class TickBurst:
     so the replay ring holds columns, not ~5,400 dicts per burst.
     """
 
-    __slots__ = ("__weakref__", "_by_market", "_positions", "asked", "columns", "complete", "updates")
+    __slots__ = (
+        "__weakref__",
+        "_by_market",
+        "_positions",
+        "asked",
+        "columns",
+        "complete",
+        "released",
+        "updates",
+    )
 
     BULK_SHARE = 1 / 16  # BJ's ~270 codes of a ~5,400-code burst stay row by row
 
@@ -78,6 +87,7 @@ class TickBurst:
         self.updates: list[Update] = []
         self.asked = 0
         self.complete = False
+        self.released = False
         self._by_market: dict[str, list[Update]] | None = None
         self._positions: dict[str, int] | None = None
 
@@ -117,18 +127,32 @@ class TickBurst:
             return parts[0]
         return sorted(itertools.chain.from_iterable(parts), key=_seq)
 
-    def materialize(self, index: int | None = None) -> None:
-        """Build row ``index`` (None: every row) of the burst and store it on its update."""
+    def materialize(self, update: Update | None = None) -> None:
+        """Build ``update``'s row (None: every row) of the burst and store it on the update."""
         if self.complete:
             return
         self.asked += 1
-        if index is not None and self.asked <= self.BULK_SHARE * len(self.updates):
-            self.updates[index]._row = self.columns.row(index)
+        if update is not None and (self.released or self.asked <= self.BULK_SHARE * len(self.updates)):
+            update._row = self.columns.row(update.index)
             return
         for u, row in zip(self.updates, self.columns.rows(), strict=True):
             if u._row is None:
                 u._row = row
         self.complete = True
+
+    def release(self) -> None:
+        """The burst has left the replay ring: drop its references to its updates.
+
+        An update refers to its burst and the burst to its updates: a reference cycle, which only the
+        cyclic GC frees. With a whole market every 3 s and full collections rare (the gateway raises
+        the GC thresholds and freezes its start-up objects), dead bursts of several MB each used to pile
+        up between collections and set the process's memory high-water mark. Released, a burst is freed
+        by reference counting as soon as the last update still held elsewhere (a frame being sent, a
+        cache entry) lets go; those updates keep working (rows are then built one by one)."""
+        self.released = True
+        self.updates = []
+        self._by_market = None
+        self._positions = None
 
 
 def _seq(u: Update) -> int:

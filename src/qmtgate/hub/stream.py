@@ -327,7 +327,8 @@ class StreamHub:
     def _evicted(self, updates: Sequence[Update]) -> None:
         """Updates left the replay ring: cache entries still pointing into their burst get a row of their
         own, so the cache does not keep a whole ~5,400-update burst (its columns, Arrow table and
-        updates) alive for one rarely-trading code, long after the ring dropped it."""
+        updates) alive for one rarely-trading code, long after the ring dropped it. A burst that has
+        left entirely is released (:meth:`TickBurst.release`), so reference counting frees it."""
         if not updates or updates[0].burst is None:
             return  # bar updates own their rows
         lvc = self.lvc
@@ -336,6 +337,10 @@ class StreamHub:
             key = (u.channel, u.code)
             if get(key) is u:
                 lvc[key] = Update(u.seq, u.channel, u.code, u.market, u.row)
+        last = updates[-1]
+        burst = last.burst
+        if burst is not None and burst.updates and burst.updates[-1] is last:  # all of it has left
+            burst.release()
 
     # ------------------------------------------------------------------ clients
 
