@@ -211,6 +211,23 @@ def object_census() -> dict[str, int]:
     return dict(collections.Counter(type(o).__name__ for o in gc.get_objects()))
 
 
+def trim_probe() -> dict[str, Any]:
+    """RSS before and after a full collection and glibc's ``malloc_trim(0)`` at the end of the run.
+
+    What the trim gives back was free memory the allocator kept (fragmentation, the high-water mark of
+    bursty allocations), not live data: a leak would survive it. Linux/glibc only (None elsewhere)."""
+    import ctypes
+    import gc
+
+    before = proc_stats()["rss_mb"]
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return {"rss_mb_end_before_trim": before, "rss_mb_end_after_trim": None}
+    return {"rss_mb_end_before_trim": before, "rss_mb_end_after_trim": proc_stats()["rss_mb"]}
+
+
 def census_growth(before: dict[str, int], after: dict[str, int], top: int = 12) -> dict[str, int]:
     """The types whose live count grew the most between two censuses (what a leak would show)."""
     grown = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
@@ -236,6 +253,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from reliability.proxy import LinkProxy
 
     duration = args.minutes * 60
+    if args.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(1)
     speed = args.speed if args.speed > 0 else session_seconds() / duration
     settings = Settings(
         source="sim",
@@ -306,10 +327,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     next_cut = began + args.cut_every
     next_sample = began
     census: dict[str, dict[str, int]] = {}
+    traced: dict[str, Any] = {}
     while time.monotonic() - began < duration:
         t = time.monotonic()
         if "warm" not in census and t - began >= args.warmup * 60:
             census["warm"] = object_census()
+            if args.tracemalloc:
+                import tracemalloc
+
+                traced["warm"] = tracemalloc.take_snapshot()
         if t >= next_sample:
             st = app.state.source.status()
             samples.append({"t": round(t - began, 1), **proc_stats(), "market": market_now(env).strftime("%H:%M:%S"),
@@ -334,6 +360,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     time.sleep(4)  # no new market data: let every client drain what was published
     final_seq = hub.seq
     census["end"] = object_census()
+    retained = trim_probe()
     assert child.stdin is not None
     child.stdin.close()
     child.wait(60)
@@ -356,6 +383,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             for s in watch.stats.recent
         ]
+    report.update(retained)
+    if "warm" in traced:
+        import tracemalloc
+
+        grown = tracemalloc.take_snapshot().compare_to(traced["warm"], "lineno")
+        report["tracemalloc_grown_after_warmup"] = [str(d) for d in grown[:15]]
     if "warm" in census:
         report["objects_grown_after_warmup"] = census_growth(census["warm"], census["end"])
         report["objects_after_warmup"] = sum(census["warm"].values())
@@ -471,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ring", type=int, default=500_000,
                    help="replay ring capacity (updates); it fills during warm-up and holds most of the RSS")  # fmt: skip
     p.add_argument("--json", help="write the full report here")
+    p.add_argument("--tracemalloc", action="store_true",
+                   help="trace allocations (slow) and report what grew after warm-up by source line")  # fmt: skip
     p.add_argument("--client-mode", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
