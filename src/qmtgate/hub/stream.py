@@ -157,6 +157,7 @@ class StreamHub:
             client.outbox.put_message(message)
 
     async def stop(self) -> None:
+        self._loop = None  # late SDK callbacks only append from now on
         for c in list(self.clients.values()):
             c.outbox.close("gateway shutting down")
         for task in (self._task, self._watch):
@@ -175,10 +176,12 @@ class StreamHub:
             with self._inbox_lock:
                 self._inbox.append((channel, data, received))
                 self.batches_received += 1
-                if self._wake_scheduled or self._loop is None:
+                loop = self._loop
+                if self._wake_scheduled or loop is None:
                     return
                 self._wake_scheduled = True
-            self._loop.call_soon_threadsafe(self._wake.set)
+            with contextlib.suppress(RuntimeError):  # the loop closed under a late SDK callback
+                loop.call_soon_threadsafe(self._wake.set)
 
         return push
 
