@@ -111,28 +111,30 @@ class TickBurst:
         if markets and all(m in markets for m in groups):
             return self.updates
         parts = [groups[m] for m in markets if m in groups]
-        extra: list[Update] = []
         if codes:
             if self._positions is None:
                 self._positions = {u.code: u.index for u in self.updates}
             get = self._positions.get
-            extra = [self.updates[i] for i in map(get, codes) if i is not None]
-            if markets:
-                extra = [u for u in extra if u.market not in markets]
+            extra = sorted(
+                (
+                    self.updates[i]
+                    for i in map(get, codes)
+                    if i is not None and self.updates[i].market not in markets
+                ),
+                key=_seq,
+            )
             if extra:
                 parts.append(extra)
-        if not parts:
-            return []
-        if len(parts) == 1 and (parts[0] is not extra or len(extra) == 1):
-            return parts[0]
+        if len(parts) <= 1:
+            return parts[0] if parts else []
         return sorted(itertools.chain.from_iterable(parts), key=_seq)
 
-    def materialize(self, update: Update | None = None) -> None:
-        """Build ``update``'s row (None: every row) of the burst and store it on the update."""
+    def materialize(self, update: Update) -> None:
+        """Build ``update``'s row; past :attr:`BULK_SHARE` of the burst, every row in one pass."""
         if self.complete:
             return
         self.asked += 1
-        if update is not None and (self.released or self.asked <= self.BULK_SHARE * len(self.updates)):
+        if self.released or self.asked <= self.BULK_SHARE * len(self.updates):
             update._row = self.columns.row(update.index)
             return
         for u, row in zip(self.updates, self.columns.rows(), strict=True):
@@ -171,20 +173,15 @@ def burst_table(updates: Sequence[Update]) -> pa.Table | None:
         return None
     if updates is burst.updates:
         return burst.columns.table()
-    bursts = list(map(_burst_of, updates))
-    if None in bursts:
-        return None
     parts: list[pa.Table] = []
-    start = 0
-    for i in range(1, len(bursts) + 1):
-        if i == len(bursts) or bursts[i] is not bursts[start]:
-            run = updates[start:i]
-            owner: TickBurst = bursts[start]  # type: ignore[assignment]
-            if len(run) == len(owner.updates) and run[0] is owner.updates[0]:
-                parts.append(owner.columns.table())
-            else:
-                parts.append(owner.columns.table().take(pa.array([u.index for u in run], pa.int64())))
-            start = i
+    for owner, group in itertools.groupby(updates, key=_burst_of):  # runs of one burst
+        if owner is None:
+            return None
+        run = list(group)
+        if len(run) == len(owner.updates):  # a burst's codes are unique: the run is all of it
+            parts.append(owner.columns.table())
+        else:
+            parts.append(owner.columns.table().take(pa.array([u.index for u in run], pa.int64())))
     return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
