@@ -194,6 +194,14 @@ class HubSettings(_Frozen):
             " rarer, so full collections stop pausing the stream for hundreds of ms. Default true."
         ),
     )
+    pin_mmap_threshold: bool = Field(
+        True,
+        description=(
+            "On Linux (glibc), fix the allocator's mmap threshold at 128 KiB so that freed large buffers"
+            " (bursts, Arrow frames, the simulator's segments) go back to the operating system instead of"
+            " raising the process's resident memory for good. No effect on Windows or macOS. Default true."
+        ),
+    )
 
 
 class StreamSettings(_Frozen):

@@ -612,3 +612,63 @@ def test_live_snapshots_equal_tick_history(xt: types.ModuleType, fresh_env: Fres
     assert set(live) == set(codes)
     for code in codes:
         assert live[code] == history[code], code
+
+
+@given(data=st.data())
+@prop(12)
+def test_segment_paths_do_not_depend_on_the_block_size(sim_env: _env.SimEnv, data: st.DataObject) -> None:
+    """The whole market is drawn in blocks of rows (bounded temporaries); a row's path is the same
+    whatever block it falls in."""
+    from dataclasses import fields
+
+    from qmtgate.sim.intraday import SegmentPaths, simulate_segments
+
+    m = sim_env.market
+    d = m.calendar.index_on_or_before(LAST_CLOSE_DAY)
+    j = data.draw(st.integers(0, 15), label="segment")
+    lo = data.draw(st.integers(0, len(m.universe) - 300), label="first row")
+    rows = m._segment_rows(m.day_context(d), j).block(slice(lo, lo + 300))
+    whole = simulate_segments(rows, block_rows=300)
+    blocked = simulate_segments(rows, block_rows=data.draw(st.integers(1, 299), label="block"))
+    for f in fields(SegmentPaths):
+        np.testing.assert_array_equal(getattr(blocked, f.name), getattr(whole, f.name), err_msg=f.name)
+
+
+def test_a_segment_is_drawn_once_for_concurrent_readers(fresh_env: FreshEnv) -> None:
+    """Readers of one segment share a single draw, made outside the seed-wide lock (which stays free
+    for other queries meanwhile)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from unittest import mock
+
+    from qmtgate.sim import market as market_mod
+
+    m = fresh_env().market
+    d = m.calendar.index_on_or_before(LAST_CLOSE_DAY) - 3  # a session no other test has drawn
+    m.day_context(d)
+    draws: list[int] = []
+    lock_free_while_drawing: list[bool] = []
+    real = market_mod.simulate_segments
+
+    def counting(rows: object, *a: object) -> object:
+        draws.append(1)
+
+        def probe() -> None:  # from another thread: an RLock is always free to its own holder
+            got = m._shared.lock.acquire(blocking=False)
+            lock_free_while_drawing.append(got)
+            if got:
+                m._shared.lock.release()
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        prober.join()
+        threading.Event().wait(0.2)  # let the other readers arrive while this draw is running
+        return real(rows, *a)
+
+    with mock.patch.object(market_mod, "simulate_segments", counting):
+        m._shared.segments.pop((d, 5), None)
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda _: m.day_segment(d, 5), range(4)))
+    assert len(draws) == 1
+    assert lock_free_while_drawing == [True]
+    assert all(g is got[0] for g in got)

@@ -44,6 +44,7 @@ from qmtgate.api.routers import (
 from qmtgate.api.services import Services
 from qmtgate.config import Settings, load_settings, package_version
 from qmtgate.errors import install_error_handlers
+from qmtgate.ops.allocator import pin_mmap_threshold
 from qmtgate.ops.gc_tuning import freeze_when_live
 from qmtgate.ops.metrics import GatewayMetrics
 from qmtgate.ops.runtime import OpsRuntime
@@ -70,6 +71,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if settings.hub.pin_mmap_threshold:  # before the source allocates its market
+                pin_mmap_threshold()
             if source is None:
                 active = await open_source(settings, import_module)
             else:

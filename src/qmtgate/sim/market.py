@@ -70,9 +70,15 @@ class _Shared:
         self.lock = threading.RLock()
         self.days: dict[int, DayContext] = {}
         self.segments: dict[tuple[int, int], SegmentPaths] = {}
+        #: segments being drawn, by key: a second reader waits for the first draw instead of repeating it
+        self.drawing: dict[tuple[int, int], threading.Event] = {}
 
 
 _SHARED: dict[tuple[int, dt.date], _Shared] = {}
+
+#: Whole-market segments kept (~58 MB each): the live day reads the current one and draws the next just
+#: before its first slot; an older one is never read again.
+SEGMENTS_KEPT = 2
 
 
 @dataclass(frozen=True)
@@ -379,31 +385,49 @@ class SimMarket:
             return ctx
 
     def day_segment(self, d: int, j: int) -> SegmentPaths:
-        """Segment ``j`` of session ``d`` for every instrument (vectorised; shared, LRU)."""
+        """Segment ``j`` of session ``d`` for every instrument (vectorised; shared, the last few kept).
+
+        Drawing takes a good fraction of a second for the whole market, so it runs outside the
+        seed-wide lock: snapshot and history queries that need other data are not held up behind it,
+        and a second caller of the same segment waits for the first draw instead of repeating it."""
         key = (d, j)
-        with self._shared.lock:
-            seg = self._shared.segments.get(key)
-            if seg is not None:
-                return seg
-            ctx = self.day_context(d)
-            n = len(self.universe)
-            rows = SegmentRows(
-                start=ctx.knots[:, j],
-                end=ctx.knots[:, j + 1],
-                high=ctx.seg_high[:, j],
-                low=ctx.seg_low[:, j],
-                volume=ctx.seg_volume[:, j + 1],
-                amount=ctx.seg_amount[:, j + 1],
-                length=np.full(n, SEG_SIZES[j], np.int64),
-                p_trade=self.universe.p_trade.astype(np.float64),
-                tick=self.universe.tick.astype(np.float64),
-                seeds=[[self.seed, 20, int(self.keys[i]), ctx.ordinal, j] for i in range(n)],
-            )
-            seg = simulate_segments(rows)
-            self._shared.segments[key] = seg
-            while len(self._shared.segments) > 3:
-                self._shared.segments.pop(next(iter(self._shared.segments)))
+        while True:
+            with self._shared.lock:
+                seg = self._shared.segments.get(key)
+                if seg is not None:
+                    return seg
+                pending = self._shared.drawing.get(key)
+                if pending is None:
+                    done = self._shared.drawing[key] = threading.Event()
+                    ctx = self.day_context(d)
+                    break
+            pending.wait()  # drawn by another thread (or it failed: then this one tries)
+        try:
+            seg = simulate_segments(self._segment_rows(ctx, j))
+            with self._shared.lock:
+                self._shared.segments[key] = seg
+                while len(self._shared.segments) > SEGMENTS_KEPT:
+                    self._shared.segments.pop(next(iter(self._shared.segments)))
             return seg
+        finally:
+            with self._shared.lock:
+                del self._shared.drawing[key]
+            done.set()
+
+    def _segment_rows(self, ctx: DayContext, j: int) -> SegmentRows:
+        n = len(self.universe)
+        return SegmentRows(
+            start=ctx.knots[:, j],
+            end=ctx.knots[:, j + 1],
+            high=ctx.seg_high[:, j],
+            low=ctx.seg_low[:, j],
+            volume=ctx.seg_volume[:, j + 1],
+            amount=ctx.seg_amount[:, j + 1],
+            length=np.full(n, SEG_SIZES[j], np.int64),
+            p_trade=self.universe.p_trade.astype(np.float64),
+            tick=self.universe.tick.astype(np.float64),
+            seeds=[[self.seed, 20, int(self.keys[i]), ctx.ordinal, j] for i in range(n)],
+        )
 
     def board(self, i: int) -> Board:
         return Board(int(self.universe.board[i]))
