@@ -26,9 +26,9 @@ PROBE = textwrap.dedent(
                     return int(line.split()[1]) / 1024
 
     if sys.argv[1] == "pinned":
-        assert pin_mmap_threshold()
-    np.ones(4 << 20, np.uint8)  # one 4 MB block mmapped and freed: glibc raises its threshold past 4 MB
-    blocks = [np.ones(4 << 20, np.uint8) for _ in range(50)]  # 200 MB, touched
+        assert pin_mmap_threshold()  # the gateway's default (4 MiB): below a segment array's ~14 MB
+    np.ones(8 << 20, np.uint8)  # one 8 MB block mmapped and freed: glibc raises its threshold past 8 MB
+    blocks = [np.ones(8 << 20, np.uint8) for _ in range(25)]  # 200 MB, touched
     keep = np.ones(64 << 10, np.uint8)  # a small heap block allocated after them stays alive
     before = rss_mb()
     del blocks

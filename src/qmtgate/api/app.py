@@ -71,8 +71,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if settings.hub.pin_mmap_threshold:  # before the source allocates its market
-                pin_mmap_threshold()
+            if settings.hub.mmap_threshold:  # before the source allocates its market
+                pin_mmap_threshold(settings.hub.mmap_threshold)
             if source is None:
                 active = await open_source(settings, import_module)
             else:

@@ -145,18 +145,29 @@ class QuoteCache:
             await self.apply_pending()
 
     async def apply_pending(self) -> int:
-        """Apply everything pending now; returns the number of codes applied."""
+        """Apply everything pending now; returns the number of codes applied.
+
+        A whole-market push is ~5,400 codes every 3 s on the same loop as the stream's fan-out, so the
+        work is dict and set operations at C speed (a Python loop per code cost as much loop time as
+        the stream's own publish); only new codes and codes with a converted row are visited one by one.
+        """
         with self._lock:
             batch, self._pending = self._pending, {}
             epoch, self._pending_epoch = self._pending_epoch, None
-        items = [(code, tick) for code, tick in batch.items() if isinstance(tick, Mapping)]
+        if not set(map(type, batch.values())) <= {dict}:  # rare: drop values that are not ticks
+            batch = {code: tick for code, tick in batch.items() if isinstance(tick, Mapping)}
         raw, rows, by_market = self._raw, self._rows, self._by_market
+        items = list(batch.items())
         for i in range(0, len(items), self._apply_chunk):
-            for code, tick in items[i : i + self._apply_chunk]:
-                if code not in raw:
-                    by_market.setdefault(code.rpartition(".")[2], {})[code] = None
-                raw[code] = tick
-                rows.pop(code, None)  # converted again on the next read (see rows())
+            chunk = dict(items[i : i + self._apply_chunk])
+            new = chunk.keys() - raw.keys()
+            if new:  # in push order: whole-market listings keep the source's order
+                for code in chunk:
+                    if code in new:
+                        by_market.setdefault(code.rpartition(".")[2], {})[code] = None
+            raw.update(chunk)
+            for code in chunk.keys() & rows.keys():
+                del rows[code]  # converted again on the next read (see rows())
             if i + self._apply_chunk < len(items):
                 await asyncio.sleep(0)
         self.applied += len(items)

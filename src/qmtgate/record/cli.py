@@ -100,10 +100,10 @@ async def _record(settings: Any, writer: Any, target: Any, backfill: bool, durat
     from qmtgate.record.recorder import Recorder
     from qmtgate.source.factory import open_source
 
-    if settings.hub.pin_mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
+    if settings.hub.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
         from qmtgate.ops.allocator import pin_mmap_threshold
 
-        pin_mmap_threshold()
+        pin_mmap_threshold(settings.hub.mmap_threshold)
     source = await open_source(settings)
     # a standalone hub has one client, the recorder: no per-client code limit applies to it
     config = settings.stream.hub_config()
