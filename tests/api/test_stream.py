@@ -346,29 +346,46 @@ def test_arrow_frames_carry_the_same_burst_as_json_frames(gateway: LiveServer) -
     """Two whole-market clients, one JSON, one Arrow: the same seqs and values, one shared encode."""
     from qmtgate.api.stream_codec import decode_arrow
 
-    with connect(ws_url(gateway), max_size=None) as js, connect(ws_url(gateway), max_size=None) as ar:
+    with (
+        connect(ws_url(gateway), max_size=None) as js,
+        connect(ws_url(gateway), max_size=None) as ar,
+        connect(ws_url(gateway), max_size=None) as lz,
+    ):
         hello = recv(ar)
-        assert "arrow" in hello["encodings"]
+        assert "arrow" in hello["encodings"] and hello["compressions"] == ["zstd", "lz4", "none"]
         recv(js)
+        recv(lz)
         ar.send(json.dumps({"op": "options", "encoding": "msgpack"}))
         assert recv_until(ar, "error")["error"]["code"] == "invalid_encoding"
+        ar.send(json.dumps({"op": "options", "encoding": "arrow", "compression": "gzip"}))
+        err = recv_until(ar, "error")["error"]
+        assert err["code"] == "invalid_compression" and err["details"]["allowed"] == ["zstd", "lz4", "none"]
         ar.send(json.dumps({"op": "options", "id": 7, "encoding": "arrow"}))
-        assert recv_until(ar, "options") == {"type": "options", "id": 7, "encoding": "arrow"}
-        for ws in (js, ar):
+        assert recv_until(ar, "options") == {
+            "type": "options",
+            "id": 7,
+            "encoding": "arrow",
+            "compression": "zstd",
+        }
+        lz.send(json.dumps({"op": "options", "id": 8, "encoding": "arrow", "compression": "lz4"}))
+        assert recv_until(lz, "options")["compression"] == "lz4"
+        for ws in (js, ar, lz):
             ws.send(json.dumps({"op": "subscribe", "period": "tick", "markets": ["SH", "SZ", "BJ"]}))
         recv_until(js, "subscribed")
-        deadline = time.monotonic() + 10
-        while True:  # the arrow client's ack is text; the seed snapshot after it is binary
-            msg = ar.recv(timeout=max(deadline - time.monotonic(), 0.01))
-            if isinstance(msg, str) and json.loads(msg)["type"] == "subscribed":
-                break
+        for ws in (ar, lz):
+            deadline = time.monotonic() + 10
+            while True:  # an arrow client's ack is text; the seed snapshot after it is binary
+                msg = ws.recv(timeout=max(deadline - time.monotonic(), 0.01))
+                if isinstance(msg, str) and json.loads(msg)["type"] == "subscribed":
+                    break
         time.sleep(0.5)
         drain(js)
-        while True:
-            try:
-                ar.recv(timeout=0.3)
-            except TimeoutError:
-                break
+        for ws in (ar, lz):
+            while True:
+                try:
+                    ws.recv(timeout=0.3)
+                except TimeoutError:
+                    break
         h = hub(gateway)
         bursts = h.stats["bursts"]
         deadline = time.monotonic() + 30
@@ -376,15 +393,20 @@ def test_arrow_frames_carry_the_same_burst_as_json_frames(gateway: LiveServer) -
             assert time.monotonic() < deadline, ("no burst", sim_env().market.time(), h.stats)
             advance(3)
         live_json = [m for m in drain(js) if m["type"] == "data" and not m["replay"]]
-        binary = []
-        while True:
-            try:
-                msg = ar.recv(timeout=0.5)
-            except TimeoutError:
-                break
-            assert isinstance(msg, bytes), "data frames are binary once arrow is chosen"
-            binary.append(decode_arrow(msg))
-    assert live_json and len(binary) == len(live_json)
+        binary, lz4 = [], []
+        for ws, out in ((ar, binary), (lz, lz4)):
+            while True:
+                try:
+                    msg = ws.recv(timeout=0.5)
+                except TimeoutError:
+                    break
+                assert isinstance(msg, bytes), "data frames are binary once arrow is chosen"
+                out.append((len(msg), *decode_arrow(msg)))
+    assert live_json and len(binary) == len(live_json) == len(lz4)
+    for (zsize, zhead, ztable), (lsize, lhead, ltable) in zip(binary, lz4, strict=True):
+        assert lhead == zhead and ltable.equals(ztable), "lz4 frames carry the same data"
+        assert lsize != zsize, "and were compressed differently"
+    binary = [(head, table) for _, head, table in binary]
     for frame, (head, table) in zip(live_json, binary, strict=True):
         assert head["type"] == "data" and head["channel"] == "tick"
         assert (head["seq_from"], head["seq_to"], head["epoch"]) == (
@@ -398,3 +420,45 @@ def test_arrow_frames_carry_the_same_burst_as_json_frames(gateway: LiveServer) -
         assert table.column("seq").to_pylist() == [i["seq"] for i in frame["items"]]
         for name in ("code", "ts", "last_price", "volume", "amount", "bid_price", "ask_volume", "phase"):
             assert table.column(name).to_pylist() == [i[name] for i in frame["items"]], name
+
+
+def test_client_stream_in_arrow_gives_the_same_batches_as_json(gateway: LiveServer) -> None:
+    """``qmtgate.client`` streams of the BJ market, one JSON and one Arrow (lz4): the same seqs, the same
+    items, and a DataFrame straight from the Arrow table."""
+    import asyncio
+
+    from qmtgate.client import AsyncClient, Batch
+
+    async def scenario() -> tuple[list[Batch], list[Batch]]:
+        async with AsyncClient(gateway.url) as client:
+            js = client.stream(["BJ"], "tick")
+            ar = client.stream(["BJ"], "tick", encoding="arrow", compression="lz4")
+            got: dict[str, list[Batch]] = {"js": [], "ar": []}
+            async with js, ar:
+                for stream in (js, ar):
+                    while True:  # subscribed, then the seed snapshot
+                        item = await stream.next(timeout=30)
+                        if isinstance(item, Batch):
+                            break
+                await asyncio.to_thread(advance, 9)
+                for name, stream in (("js", js), ("ar", ar)):
+                    while True:
+                        try:
+                            item = await stream.next(timeout=1.0)
+                        except asyncio.TimeoutError:
+                            break
+                        if isinstance(item, Batch) and not item.replay:
+                            got[name].append(item)
+            return got["js"], got["ar"]
+
+    js, ar = asyncio.run(scenario())
+    assert js and [(b.seq_from, b.seq_to) for b in ar] == [(b.seq_from, b.seq_to) for b in js]
+    for a, j in zip(ar, js, strict=True):
+        assert a.table is not None and a.rows is None and j.table is None
+        assert len(a) == len(j) == a.table.num_rows
+        assert a.codes() == j.codes()
+        assert a.items == j.items
+        frame = a.frame()
+        assert str(frame["time"].dt.tz) == "Asia/Shanghai" and frame["seq"].tolist() == [
+            i["seq"] for i in j.items
+        ]

@@ -2,7 +2,7 @@
 
 A whole-market burst is ~5,400 rows. As JSON it is ~1.9 MB and costs a Python client ~40 ms to parse
 into dicts, which is what limits a machine that runs many full-market consumers (bench/RESULTS.md). As
-an Arrow IPC stream with zstd-compressed buffers it is ~4x smaller and decodes without creating a
+an Arrow IPC stream with zstd-compressed buffers (lz4 or none on request) it is ~4x smaller and decodes without creating a
 Python object per value, straight into a DataFrame. MessagePack was measured too and does not help:
 1.78 MB and slower to parse than orjson, so it is not offered.
 
@@ -54,16 +54,35 @@ class WireEncoding(str, enum.Enum):
     ARROW = "arrow"
 
 
-def encode(frame: Frame, epoch: str, encoding: WireEncoding) -> str | bytes:
-    """The frame in ``encoding``: a ``str`` for a text message, ``bytes`` for a binary one (cached)."""
-    cache: dict[WireEncoding, str | bytes] | None = getattr(frame, "_wire", None)
+class ArrowCompression(str, enum.Enum):
+    """How an Arrow frame's buffers are compressed (negotiated per connection; zstd by default).
+
+    A whole-market burst, measured (bench/RESULTS.md): zstd ~0.50 MB, encode ~7 ms once per burst, decode
+    ~2.4 ms per client; lz4 ~0.75 MB, ~3 ms, ~0.8 ms; none ~1.6 MB, ~0.5 ms, ~0.1 ms. zstd suits a LAN
+    shared with other traffic; lz4 or none suit consumers on the gateway's host or a fast link, where
+    the client's CPU, not the wire, sets the delay."""
+
+    ZSTD = "zstd"
+    LZ4 = "lz4"
+    NONE = "none"
+
+
+def encode(
+    frame: Frame, epoch: str, encoding: WireEncoding, compression: ArrowCompression = ArrowCompression.ZSTD
+) -> str | bytes:
+    """The frame in ``encoding``: a ``str`` for a text message, ``bytes`` for a binary one (cached, so
+    clients that share a frame and a wire format share one encode)."""
+    cache: dict[tuple[WireEncoding, ArrowCompression | None], str | bytes] | None = getattr(
+        frame, "_wire", None
+    )
     if cache is None:
         cache = {}
         frame._wire = cache  # type: ignore[attr-defined]
-    out = cache.get(encoding)
+    key = (encoding, None if encoding is WireEncoding.JSON else compression)
+    out = cache.get(key)
     if out is None:
-        out = _json(frame, epoch) if encoding is WireEncoding.JSON else _arrow(frame, epoch)
-        cache[encoding] = out
+        out = _json(frame, epoch) if encoding is WireEncoding.JSON else _arrow(frame, epoch, compression)
+        cache[key] = out
     return out
 
 
@@ -106,10 +125,11 @@ def _ladder(values: list[list[Any]], kind: pa.ListType) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, flat, type=kind)
 
 
-def _arrow(frame: Frame, epoch: str) -> bytes:
+def _arrow(frame: Frame, epoch: str, compression: ArrowCompression) -> bytes:
     table = frame_table(frame)
     meta = {FRAME_META_KEY: orjson.dumps(header(frame, epoch))}
-    return arrow_bytes(table.replace_schema_metadata(meta), source=None, meta=None, compression="zstd")
+    codec = None if compression is ArrowCompression.NONE else compression.value
+    return arrow_bytes(table.replace_schema_metadata(meta), source=None, meta=None, compression=codec)
 
 
 def decode_arrow(data: bytes) -> tuple[dict[str, Any], pa.Table]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -60,10 +60,13 @@ class AsyncClient:
         stale_after: float | None = None,
         reconnect_delay: float = 0.1,
         max_reconnect_delay: float = 5.0,
+        encoding: Literal["json", "arrow"] = "json",
+        compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> Stream:
         """A :class:`Stream` subscribed to codes and/or whole markets (``"SH"``, ``"SZ"``, ``"BJ"``).
 
         ``async for item in client.stream(["SH", "SZ"])`` yields :class:`Batch` and :class:`Event`.
+        ``encoding="arrow"`` (with ``compression``) suits whole-market consumers: see :class:`Stream`.
         """
         stream = Stream(
             self.options.ws_url(),
@@ -71,6 +74,8 @@ class AsyncClient:
             stale_after=stale_after,
             reconnect_delay=reconnect_delay,
             max_reconnect_delay=max_reconnect_delay,
+            encoding=encoding,
+            compression=compression,
         )
         if targets is not None or sectors:
             stream._intents.append(_intent(targets, period, sectors))
@@ -86,9 +91,18 @@ class AsyncClient:
         on_event: Callable[[Event], Any] | None = None,
         sectors: Sequence[str] = (),
         stale_after: float | None = None,
+        encoding: Literal["json", "arrow"] = "json",
+        compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> Stream:
         """Call ``callback(batch)`` (sync or async) for every batch; ``on_event(event)`` for events."""
-        stream = self.stream(targets, period, sectors=sectors, stale_after=stale_after)
+        stream = self.stream(
+            targets,
+            period,
+            sectors=sectors,
+            stale_after=stale_after,
+            encoding=encoding,
+            compression=compression,
+        )
 
         async def pump() -> None:
             async for item in stream:

@@ -15,6 +15,10 @@ about the feed. Nothing is hidden:
 * **staleness**: with ``stale_after`` set, no data for that long while connected emits ``Event("stale")``;
 * **source status**: the gateway's ``status`` messages (QMT connected or not) become ``Event("status")``.
 
+Encodings: JSON frames by default; ``encoding="arrow"`` asks for Arrow IPC frames (``compression`` zstd,
+lz4 or none), which a whole-market consumer decodes ~10x faster: :meth:`Batch.frame` is then
+``Table.to_pandas()`` and ``Batch.items`` is made only when read.
+
 Backpressure: the queue between the socket reader and the consumer is bounded; a consumer that falls
 behind stops the reader, the gateway's outbox then conflates for this client and says so.
 """
@@ -29,23 +33,33 @@ import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, Literal
 
 import orjson
 import pandas as pd
+import pyarrow as pa
 import websockets
+
+from qmtgate.source.convert import local_iso
 
 logger = logging.getLogger(__name__)
 
 MARKETS = ("SH", "SZ", "BJ")
 
 
+FRAME_META_KEY = b"qmtgate.frame"  # the Arrow frame's header (api.stream_codec)
+
+
 @dataclass(frozen=True)
 class Batch:
-    """One data frame: all updates of one upstream burst for this connection."""
+    """One data frame: all updates of one upstream burst for this connection.
+
+    A JSON frame arrives as ``rows``, an Arrow frame as ``table``; ``items`` and :meth:`frame` give
+    either form (the same fields and values; ``time`` is the Asia/Shanghai ISO text in ``items`` and a
+    tz-aware timestamp in the Arrow table and its DataFrame)."""
 
     channel: str  # "tick" or a bar period ("1m", ...)
-    items: list[dict[str, Any]]
     epoch: str | None
     seq_from: int | None
     seq_to: int | None
@@ -53,12 +67,35 @@ class Batch:
     replay: bool = False  # missed updates replayed after a reconnect
     snapshot: bool = False  # current values sent after a resync (new epoch / outside the replay window)
     gap: int = 0  # updates missing before this batch (whole-market subscriptions only)
+    rows: list[dict[str, Any]] | None = None  # a JSON frame's items
+    table: pa.Table | None = None  # an Arrow frame's columns (``seq`` first)
+
+    @cached_property
+    def items(self) -> list[dict[str, Any]]:
+        """The updates as dicts (made from the Arrow table on first read)."""
+        if self.rows is not None or self.table is None:
+            return self.rows or []
+        table = self.table
+        if "time" not in table.column_names:
+            return table.to_pylist()
+        times = local_iso(table.column("ts").to_numpy(zero_copy_only=False)).tolist()
+        rows = table.drop_columns(["time"]).to_pylist()
+        for row, text in zip(rows, times, strict=True):
+            row["time"] = text
+        return rows
+
+    def __len__(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.rows or [])
 
     def codes(self) -> list[str]:
+        if self.table is not None:
+            return self.table.column("code").to_pylist()
         return [item["code"] for item in self.items]
 
     def frame(self) -> pd.DataFrame:
         """The items as a DataFrame (normalized units: volume in shares, ``ts`` epoch ms UTC)."""
+        if self.table is not None:
+            return self.table.to_pandas()
         return pd.DataFrame.from_records(self.items)
 
 
@@ -118,8 +155,12 @@ class Stream:
         stale_after: float | None = None,
         queue_size: int = 256,
         open_timeout: float = 10.0,
+        encoding: Literal["json", "arrow"] = "json",
+        compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> None:
         self.url = url
+        self._encoding = encoding
+        self._compression = compression
         self._headers = dict(headers or {})
         self._delay0 = reconnect_delay
         self._delay_max = max_reconnect_delay
@@ -287,6 +328,10 @@ class Stream:
                 },
             )
         )
+        if self._encoding != "json":  # before the subscriptions: their first frames come encoded so
+            await ws.send(
+                json.dumps({"op": "options", "encoding": self._encoding, "compression": self._compression})
+            )
         for intent in list(self._intents):
             await self._send_intent(intent, "subscribe")
         stale_sent = False
@@ -304,6 +349,11 @@ class Stream:
                         Event("stale", {"seconds": self._stale_after, "last_seq": self.last_seq})
                     )
                 continue
+            if isinstance(raw, bytes):  # an Arrow data frame
+                stale_sent = False
+                table = pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
+                await self._on_data(orjson.loads((table.schema.metadata or {})[FRAME_META_KEY]), table)
+                continue
             msg = orjson.loads(raw)
             kind = msg.get("type")
             if kind == "data":
@@ -318,7 +368,7 @@ class Stream:
             elif kind == "hello":
                 continue
 
-    async def _on_data(self, msg: dict[str, Any]) -> None:
+    async def _on_data(self, msg: dict[str, Any], table: pa.Table | None = None) -> None:
         seq_from, seq_to = msg.get("seq_from"), msg.get("seq_to")
         epoch = msg.get("epoch")
         gap = 0
@@ -341,7 +391,8 @@ class Stream:
             self.last_seq = seq_to
         batch = Batch(
             channel=msg.get("channel", "tick"),
-            items=msg.get("items") or [],
+            rows=None if table is not None else msg.get("items") or [],
+            table=table,
             epoch=epoch,
             seq_from=seq_from,
             seq_to=seq_to,

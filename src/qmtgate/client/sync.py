@@ -8,7 +8,7 @@ import http.client
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -105,13 +105,22 @@ class Client:
             raise transport_error(e, call, self.options) from e
         return finish(call, response)
 
-    def open_stream(self, *, stale_after: float | None = None, max_reconnect_delay: float = 5.0) -> Stream:
+    def open_stream(
+        self,
+        *,
+        stale_after: float | None = None,
+        max_reconnect_delay: float = 5.0,
+        encoding: Literal["json", "arrow"] = "json",
+        compression: Literal["zstd", "lz4", "none"] = "zstd",
+    ) -> Stream:
         """A :class:`Stream` bound to this client's loop thread (drive it with :meth:`run`)."""
         return Stream(
             self.options.ws_url(),
             self.options.headers(),
             stale_after=stale_after,
             max_reconnect_delay=max_reconnect_delay,
+            encoding=encoding,
+            compression=compression,
         )
 
     def run(self, coro: Any, timeout: float | None = None) -> Any:
@@ -127,10 +136,13 @@ class Client:
         on_event: Callable[[Event], Any] | None = None,
         sectors: Sequence[str] = (),
         stale_after: float | None = None,
+        encoding: Literal["json", "arrow"] = "json",
+        compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> Subscription:
         """Subscribe to codes and/or whole markets (``"SH"``, ``"SZ"``, ``"BJ"``); ``callback(batch)`` per
-        batch and ``on_event(event)`` per feed event, both on the stream thread. Reconnects by itself."""
-        stream = self.open_stream(stale_after=stale_after)
+        batch and ``on_event(event)`` per feed event, both on the stream thread. Reconnects by itself.
+        ``encoding="arrow"`` (with ``compression``) suits whole-market consumers: see :class:`Stream`."""
+        stream = self.open_stream(stale_after=stale_after, encoding=encoding, compression=compression)
         codes, markets = split_targets(targets)
         stream._intents.append(_Intent(period, codes, markets, tuple(sectors)))
         sub = Subscription(self, stream)

@@ -9,7 +9,8 @@ client -> server
     {"op": "unsubscribe", "period": ..., "codes": [...], "markets": [...], "sectors": [...]}
     {"op": "resume", "since": 1234, "epoch": "..."}
     {"op": "ping", "t": any}
-    {"op": "options", "encoding": "json" | "arrow"}   # data frames as JSON text (default) or Arrow IPC
+    {"op": "options", "encoding": "json" | "arrow",   # data frames as JSON text (default) or Arrow IPC
+     "compression": "zstd" | "lz4" | "none"}          # Arrow buffers (default zstd)
 server -> client
     {"type": "hello", "epoch", "seq", "source", "protocol": 1, "limits": {...}}
     {"type": "subscribed" | "unsubscribed", "id", "period", "codes", "markets", "errors": [...]}
@@ -19,10 +20,10 @@ server -> client
     {"type": "status", "source": {...}}       # source connected / disconnected
     {"type": "error", "error": {"code", "message", "details"}}
     {"type": "pong", "t"}
-    {"type": "options", "encoding"}
+    {"type": "options", "encoding", "compression"}
 
 With ``"encoding": "arrow"`` data frames are binary WebSocket messages holding an Arrow IPC stream (zstd
-buffers) whose schema metadata ``qmtgate.frame`` has the header fields above; see ``api.stream_codec``.
+buffers unless another ``compression`` was chosen) whose schema metadata ``qmtgate.frame`` has the header fields above; see ``api.stream_codec``.
 
 Every data item carries its ``seq``: within one ``epoch`` seqs only grow, so a client can detect a gap;
 a conflated frame says so. Items are the normalized rows (ticks: volume in shares, amount in yuan,
@@ -41,7 +42,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from qmtgate.api.stream_codec import WireEncoding, encode
+from qmtgate.api.stream_codec import ArrowCompression, WireEncoding, encode
 from qmtgate.codes import normalize_code
 from qmtgate.errors import QmtgateError
 from qmtgate.hub.clients import Frame
@@ -71,6 +72,7 @@ class _Connection:
         self.source_name = source_name
         self.client: ClientState | None = None
         self.encoding = WireEncoding.JSON
+        self.compression = ArrowCompression.ZSTD
         self.key: Any = None  # the API key record (None with auth off); its stream quota applies
         self.metrics = getattr(ws.app.state, "metrics", None)
 
@@ -99,6 +101,7 @@ class _Connection:
                 "note": self.services.source.status().note,
                 "periods": [TICK, *BAR_PERIODS],
                 "encodings": [e.value for e in WireEncoding],
+                "compressions": [c.value for c in ArrowCompression],
                 "limits": {
                     "max_codes": self.hub.config.max_codes_per_client,
                     "outbox_frames": self.hub.config.outbox_frames,
@@ -146,7 +149,7 @@ class _Connection:
             if isinstance(frame, dict):  # a control message (source status)
                 await self._send(frame)
                 continue
-            wire = encode(frame, self.hub.epoch, self.encoding)
+            wire = encode(frame, self.hub.epoch, self.encoding, self.compression)
             if isinstance(wire, bytes):
                 await self.ws.send_bytes(wire)
             else:
@@ -195,17 +198,35 @@ class _Connection:
             await self._error(e.code, e.message, getattr(e, "details", {}) or {})
 
     async def _options(self, msg: dict[str, Any]) -> None:
-        """Per-connection settings; today the data frame encoding (applies to frames sent from now on)."""
-        if "encoding" in msg:
-            try:
-                self.encoding = WireEncoding(msg["encoding"])
-            except ValueError:
-                allowed = [e.value for e in WireEncoding]
-                await self._error(
-                    "invalid_encoding", f"unsupported encoding {msg['encoding']!r}", {"allowed": allowed}
-                )
-                return
-        await self._send({"type": "options", "id": msg.get("id"), "encoding": self.encoding.value})
+        """Per-connection settings: the data frame encoding and the Arrow buffers' compression (they apply
+        to frames sent from now on; a request with a bad value changes nothing)."""
+        try:
+            encoding = WireEncoding(msg.get("encoding", self.encoding))
+        except ValueError:
+            allowed = [e.value for e in WireEncoding]
+            await self._error(
+                "invalid_encoding", f"unsupported encoding {msg['encoding']!r}", {"allowed": allowed}
+            )
+            return
+        try:
+            compression = ArrowCompression(msg.get("compression", self.compression))
+        except ValueError:
+            allowed = [c.value for c in ArrowCompression]
+            await self._error(
+                "invalid_compression",
+                f"unsupported compression {msg['compression']!r}",
+                {"allowed": allowed},
+            )
+            return
+        self.encoding, self.compression = encoding, compression
+        await self._send(
+            {
+                "type": "options",
+                "id": msg.get("id"),
+                "encoding": self.encoding.value,
+                "compression": self.compression.value,
+            }
+        )
 
     async def _subscription(self, op: str, msg: dict[str, Any]) -> None:
         assert self.client is not None
