@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/stream_bench.py --clients 50 --speed 1 --encoding arrow``
 (one run = ~15 s gateway start + warm-up + the measured window + teardown). ``--runs
-"50x1:arrow,50x1:json,50x10:arrow"`` does several runs in a row (clients x speed : encoding).
+"50x1:arrow,50x1:arrow-lz4,50x1:json"`` does several runs in a row (clients x speed : encoding; arrow
+means zstd buffers, arrow-lz4 / arrow-none the other compressions).
 
 Per run:
 
@@ -153,8 +154,10 @@ class Client:
             ) as ws:
                 hello = orjson.loads(await ws.recv())
                 self.epoch = hello.get("epoch")
-                if self.encoding != "json":
-                    await ws.send(json.dumps({"op": "options", "encoding": self.encoding}))
+                if self.encoding != "json":  # "arrow" (zstd buffers), "arrow-lz4", "arrow-none"
+                    _, _, compression = self.encoding.partition("-")
+                    options = {"op": "options", "encoding": "arrow", "compression": compression or "zstd"}
+                    await ws.send(json.dumps(options))
                 await ws.send(json.dumps(SUBSCRIBE))
                 while not stop.is_set():
                     try:
@@ -449,7 +452,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--speed", type=float, default=1.0)
-    ap.add_argument("--encoding", choices=["json", "arrow"], default="arrow")
+    ap.add_argument(
+        "--encoding",
+        choices=["json", "arrow", "arrow-lz4", "arrow-none"],
+        default="arrow",
+        help="data frames: JSON, or Arrow with zstd (default), lz4 or uncompressed buffers",
+    )
     ap.add_argument("--procs", type=int, default=5, help="client processes (default 5)")
     ap.add_argument("--seconds", type=float, default=None, help="window (default 60 s at 1x, 30 s else)")
     ap.add_argument(
