@@ -16,7 +16,11 @@ Per run:
   item count inside a frame, conflation, disconnects (close code + reason);
 * **latency** = client receipt wall time - the frame's ``gw_ts`` (epoch ms at which the gateway's source
   callback received the burst; same host clock), over every (client, live frame) in the window. This is
-  source callback -> hub conversion -> fan-out -> socket -> client receipt, before the client decodes;
+  source callback -> hub conversion -> fan-out -> socket -> client receipt. Receipt is when the client's
+  WebSocket layer has parsed the message's last frame (``StampedConnection``), not when the bench's task
+  gets to it: ten clients share a worker process, and each one's decode (~1-3 ms) would otherwise be
+  charged to the receipt of the others. The older measure, when ``recv()`` returned to the task, is
+  printed next to it ("recv returned");
 * gateway CPU = utime+stime of the gateway process from /proc over the window; CPU per delivered tick =
   gateway CPU seconds / updates delivered to all N clients in the window; client CPU = the workers'
   ``process_time`` over the window (receive, decode, checks) - on a 2-core box it competes with the
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import itertools
 import json
 import os
@@ -41,7 +46,8 @@ import httpx
 import orjson
 import pyarrow as pa
 import websockets
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.frames import DATA_OPCODES, Frame
 
 ROOT = Path(__file__).resolve().parents[1]
 QMTGATE = ROOT / ".venv" / "bin" / "qmtgate"
@@ -131,12 +137,26 @@ def wait_live(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) ->
 # -- worker process: a share of the clients ---------------------------------------------------------
 
 
+class StampedConnection(ClientConnection):
+    """A client connection that notes the wall time at which each message was complete (its last frame
+    parsed), whatever the consuming task is doing then."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: collections.deque[float] = collections.deque()
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode in DATA_OPCODES and event.fin:
+            self.arrivals.append(time.time())
+        super().process_event(event)
+
+
 class Client:
     """One whole-market subscriber: records (seq_from, seq_to, items, gw_ts, receipt) per live frame."""
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
-        self.frames: list[tuple[int, int, int, float, float, bool]] = []
+        self.frames: list[tuple[int, int, int, float, float, bool, float]] = []
         self.last_seq: int | None = None
         self.epoch: str | None = None
         self.gap_events = 0
@@ -146,13 +166,20 @@ class Client:
         self.errors: list[str] = []
         self.closed: str | None = None
         self.subscribed = asyncio.Event()
+        self.returned = 0.0  # wall time the last recv() returned
 
     async def run(self, url: str, stop: asyncio.Event) -> None:
         try:
             async with connect(
-                url, max_size=None, ping_interval=None, open_timeout=60, close_timeout=5
+                url,
+                max_size=None,
+                ping_interval=None,
+                open_timeout=60,
+                close_timeout=5,
+                create_connection=StampedConnection,
             ) as ws:
                 hello = orjson.loads(await ws.recv())
+                ws.arrivals.popleft()  # one arrival stamp per message received, this one included
                 self.epoch = hello.get("epoch")
                 if self.encoding != "json":  # "arrow" (zstd buffers), "arrow-lz4", "arrow-none"
                     _, _, compression = self.encoding.partition("-")
@@ -164,11 +191,12 @@ class Client:
                         raw = await asyncio.wait_for(ws.recv(), 0.5)
                     except TimeoutError:
                         continue
-                    now = time.time()
+                    self.returned = time.time()
+                    arrived = ws.arrivals.popleft() if ws.arrivals else self.returned
                     if isinstance(raw, bytes):
-                        self._arrow(raw, now)
+                        self._arrow(raw, arrived)
                     else:
-                        self._text(orjson.loads(raw), now)
+                        self._text(orjson.loads(raw), arrived)
         except websockets.ConnectionClosed as e:
             rcv = e.rcvd
             self.closed = f"code={rcv.code} reason={rcv.reason!r}" if rcv else f"no close frame ({e!r})"
@@ -212,7 +240,7 @@ class Client:
             self.gap_events += 1
             self.gap_seqs += max(0, lo - self.last_seq - 1)
         self.last_seq = hi
-        self.frames.append((lo, hi, n, head["gw_ts"], now, conflated))
+        self.frames.append((lo, hi, n, head["gw_ts"], now, conflated, self.returned))
 
 
 async def worker_main(url: str, n: int, encoding: str, out: Path) -> None:
@@ -361,14 +389,18 @@ def summarize(
 ) -> dict[str, Any]:
     clients = [c for r in results for c in r["clients"]]
     lat: list[float] = []
+    lat_returned: list[float] = []
+    by_burst: dict[int, list[float]] = {}
     updates = 0
     bursts: dict[int, tuple[float, int]] = {}
     conflated = 0
     for c in clients:
-        for lo, _hi, items, gw_ts, now, conf in c["frames"]:
+        for lo, _hi, items, gw_ts, now, conf, returned in c["frames"]:
             if not t0 <= gw_ts / 1000 <= t1:
                 continue
             lat.append(now * 1000 - gw_ts)
+            lat_returned.append(returned * 1000 - gw_ts)
+            by_burst.setdefault(lo, []).append(now * 1000 - gw_ts)
             updates += items
             conflated += conf
             bursts[lo] = (gw_ts, items)
@@ -402,6 +434,12 @@ def summarize(
         "lat_p90": pct(lat, 90),
         "lat_p99": pct(lat, 99),
         "lat_max": max(lat) if lat else float("nan"),
+        "slowest_bursts": [  # (first, median, last client's receipt) of the 3 bursts with the latest last
+            (round(min(v), 1), round(pct(v, 50), 1), round(max(v), 1))
+            for v in sorted(by_burst.values(), key=max)[-3:]
+        ],
+        "lat_returned_p50": pct(lat_returned, 50),
+        "lat_returned_p99": pct(lat_returned, 99),
         "gw_cpu": gw_cpu,
         "client_cpu": sum(r["cpu"] for r in results),
         "gw_cpu_per_tick_us": gw_cpu / updates * 1e6 if updates else float("nan"),
@@ -430,7 +468,12 @@ def print_block(s: dict[str, Any]) -> None:
         print(f"    {r}")
     print(
         f"  latency callback->recv p50 {s['lat_p50']:.1f} ms  p90 {s['lat_p90']:.1f}  p99 {s['lat_p99']:.1f}  "
-        f"max {s['lat_max']:.1f} ms"
+        f"max {s['lat_max']:.1f} ms  (message complete in the client)"
+    )
+    print(f"  slowest bursts         (first, median, last client) ms: {s['slowest_bursts']}")
+    print(
+        f"  (recv returned)        p50 {s['lat_returned_p50']:.1f} ms  p99 {s['lat_returned_p99']:.1f} ms  (after"
+        " the decodes of the process's other clients)"
     )
     print(
         f"  gateway callback->wire p50 {s['wire_p50']:.1f} ms  p99 {s['wire_p99']:.1f} ms  (its histogram: the"

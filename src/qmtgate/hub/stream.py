@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import operator
 import threading
 import time
 import uuid
@@ -30,12 +31,15 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
+from qmtgate.hub.cache import retire_later
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
 from qmtgate.hub.ring import ReplayRing, TickBurst, Update
 from qmtgate.hub.upstream import Key, UpstreamRegistry
 from qmtgate.source.convert import TickColumns, bar_row, tick_row
 
 logger = logging.getLogger(__name__)
+
+_MARKET = operator.attrgetter("market")
 
 TICK = "tick"
 BAR_PERIODS = ("1m", "5m", "15m", "30m", "1h", "1d")
@@ -204,13 +208,17 @@ class StreamHub:
                 batch = list(self._inbox)
                 self._inbox.clear()
                 self._wake_scheduled = False
-            for channel, data, received in batch:
-                try:
-                    self.publish(channel, data, received)
-                except Exception:  # one bad batch must not kill the pump
-                    logger.exception("dropping a malformed %s batch", channel)
+            for i in range(len(batch)):  # by index: no loop variable keeps the last batch alive
+                self._publish_entry(*batch[i])
                 self.batches_published += 1
                 await asyncio.sleep(0)
+            retire_later(batch)  # the raw batches are freed later, not when the next burst wakes the pump
+
+    def _publish_entry(self, channel: str, data: Mapping[str, Any], received: float) -> None:
+        try:
+            self.publish(channel, data, received)
+        except Exception:  # one bad batch must not kill the pump
+            logger.exception("dropping a malformed %s batch", channel)
 
     def publish(self, channel: str, data: Mapping[str, Any], received: float | None = None) -> list[Update]:
         """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop)."""
@@ -299,7 +307,7 @@ class StreamHub:
         the burst's frame, every client of one market that market's (:meth:`TickBurst.by_market`). A
         client of a few codes gets its own frame from one dict lookup per code.
         """
-        markets = {u.market for u in updates}
+        markets = set(map(_MARKET, updates))  # C speed: ~5,400 updates, on the frames' path
         burst = updates[0].burst
         if burst is not None and updates is not burst.updates:
             burst = None

@@ -29,10 +29,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import operator
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+_MARKET = operator.attrgetter("market")
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ class StalenessTracker:
             return
         now, wall = self.clock(), self.wall()
         first, last = updates[0].market, updates[-1].market
-        markets = {first} if first == last and len(updates) < 64 else {u.market for u in updates}
+        markets = {first} if first == last and len(updates) < 64 else set(map(_MARKET, updates))
         for market in markets:
             self.markets[market] = now
             self.markets_wall[market] = wall
