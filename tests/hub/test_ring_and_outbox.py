@@ -137,6 +137,20 @@ def _burst_updates(n: int) -> list[Update]:
     return burst.updates
 
 
+def test_a_bursts_markets_are_computed_once_and_a_subset_gets_its_own() -> None:
+    from qmtgate.hub.ring import markets_of
+
+    updates = _burst_updates(10)
+    updates[7].market = "SZ"
+    whole = markets_of(updates)
+    assert whole == {"SH", "SZ"} and markets_of(updates) is whole  # shared by fan-out and listeners
+    part = updates[:3]
+    assert markets_of(part) == {"SH"} and markets_of(part) is not whole
+    assert markets_of([]) == set()
+    bars = [Update(1, "1m", "000001.SZ", "SZ", row={"code": "000001.SZ"})]
+    assert markets_of(bars) == {"SZ"}
+
+
 def test_a_burst_builds_only_the_rows_a_few_code_client_asks_for() -> None:
     updates = _burst_updates(400)
     rows = updates[0].burst.columns.rows()  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ snapshot instead, never a silent gap).
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence, Set
 from typing import Any
@@ -72,6 +73,7 @@ class TickBurst:
     __slots__ = (
         "__weakref__",
         "_by_market",
+        "_markets",
         "_positions",
         "asked",
         "columns",
@@ -89,6 +91,7 @@ class TickBurst:
         self.complete = False
         self.released = False
         self._by_market: dict[str, list[Update]] | None = None
+        self._markets: set[str] | None = None
         self._positions: dict[str, int] | None = None
 
     def by_market(self) -> dict[str, list[Update]]:
@@ -159,6 +162,20 @@ class TickBurst:
 
 def _seq(u: Update) -> int:
     return u.seq
+
+
+_market = operator.attrgetter("market")
+
+
+def markets_of(updates: Sequence[Update]) -> set[str]:
+    """The markets ``updates`` touch. For a whole burst it is computed once and shared by everyone who
+    asks on the tick path (the fan-out, the activity and staleness listeners): do not modify it."""
+    burst = updates[0].burst if updates else None
+    if burst is None or updates is not burst.updates:
+        return set(map(_market, updates))
+    if burst._markets is None:
+        burst._markets = set(map(_market, updates))
+    return burst._markets
 
 
 def burst_table(updates: Sequence[Update]) -> pa.Table | None:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import operator
 import threading
 import time
 import uuid
@@ -33,13 +32,12 @@ from typing import Any
 
 from qmtgate.hub.cache import retire_later
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
-from qmtgate.hub.ring import ReplayRing, TickBurst, Update
+from qmtgate.hub.ring import ReplayRing, TickBurst, Update, markets_of
 from qmtgate.hub.upstream import Key, UpstreamRegistry
 from qmtgate.source.convert import TickColumns, bar_row, tick_row
 
 logger = logging.getLogger(__name__)
 
-_MARKET = operator.attrgetter("market")
 
 TICK = "tick"
 BAR_PERIODS = ("1m", "5m", "15m", "30m", "1h", "1d")
@@ -307,7 +305,7 @@ class StreamHub:
         the burst's frame, every client of one market that market's (:meth:`TickBurst.by_market`). A
         client of a few codes gets its own frame from one dict lookup per code.
         """
-        markets = set(map(_MARKET, updates))  # C speed: ~5,400 updates, on the frames' path
+        markets = markets_of(updates)
         burst = updates[0].burst
         if burst is not None and updates is not burst.updates:
             burst = None

@@ -6,12 +6,11 @@ wall-clock seconds since the burst was published, whatever the source's own cloc
 
 from __future__ import annotations
 
-import operator
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-_MARKET = operator.attrgetter("market")
+from qmtgate.hub.ring import markets_of
 
 
 class MarketActivity:
@@ -24,7 +23,7 @@ class MarketActivity:
         if not updates or updates[0].channel != "tick":
             return
         now = self._clock()
-        for market in set(map(_MARKET, updates)):  # at C speed: ~5,400 updates a burst, on the loop
+        for market in markets_of(updates):  # computed once per burst, shared with the fan-out
             self._last[market] = now
 
     def last(self, market: str) -> float | None:

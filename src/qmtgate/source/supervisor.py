@@ -29,13 +29,12 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import operator
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-_MARKET = operator.attrgetter("market")
+from qmtgate.hub.ring import markets_of
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +93,7 @@ class StalenessTracker:
         if not updates or updates[0].channel != "tick":
             return
         now, wall = self.clock(), self.wall()
-        first, last = updates[0].market, updates[-1].market
-        markets = {first} if first == last and len(updates) < 64 else set(map(_MARKET, updates))
-        for market in markets:
+        for market in markets_of(updates):  # computed once per burst, shared with the fan-out
             self.markets[market] = now
             self.markets_wall[market] = wall
 
