@@ -180,3 +180,96 @@ def test_an_arrow_frame_of_a_few_codes_comes_from_the_columns_and_equals_the_row
     from_rows = stream_codec.frame_table(Frame("tick", few[0].seq, few[-1].seq, few))
     assert from_columns.equals(from_rows) and from_columns.schema.equals(from_rows.schema)
     assert from_columns.column("code").to_pylist() == [u.code for u in few]
+
+
+def test_an_outbox_is_busy_from_its_first_frame_until_the_sender_asks_for_more() -> None:
+    async def run() -> list[bool]:
+        box = ClientOutbox(max_frames=4)
+        seen = [box.idle]
+        box.put(Frame("tick", 1, 1, [up(1)]))
+        box.put(Frame("tick", 2, 2, [up(2)]))
+        seen.append(box.idle)
+        await box.get()
+        await box.get()  # the second frame is being written: still busy
+        seen.append(box.idle)
+        waiting = asyncio.create_task(box.get())  # back for more: both frames are written
+        await asyncio.sleep(0)
+        seen.append(box.idle)
+        waiting.cancel()
+        return seen
+
+    assert asyncio.run(run()) == [True, False, False, True]
+
+
+def test_the_hub_is_quiet_only_when_no_burst_is_on_its_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qmtgate.hub import stream as stream_mod
+    from qmtgate.hub.stream import TICK, StreamHub
+
+    class _NoSource:
+        name = "none"
+
+    now = [100.0]
+    monkeypatch.setattr(stream_mod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("qmtgate.hub.clients.time.monotonic", lambda: now[0])
+    hub = StreamHub(_NoSource())
+    fast, slow = hub.connect(), hub.connect()
+    assert hub.quiet()
+    hub._inbox.append((TICK, {}, 0.0))  # a batch waits for the pump
+    assert not hub.quiet()
+    hub._inbox.clear()
+    fast.outbox.put(Frame("tick", 1, 1, [up(1)]))
+    assert not hub.quiet()
+    slow.outbox.put(Frame("tick", 1, 1, [up(1)]))
+    now[0] += 0.5
+    fast.outbox.discard()  # written (or gone)
+    assert not hub.quiet()  # the other client got its frame 0.5 s ago and is still writing it
+    now[0] += 1.0
+    assert hub.quiet()  # busy for longer than a second: a slow client, which nobody waits for
+
+
+def test_the_quote_cache_applies_a_push_once_the_stream_has_settled() -> None:
+    from qmtgate.hub.cache import QuoteCache
+
+    async def run() -> list[str]:
+        order: list[str] = []
+        gate = asyncio.Event()
+
+        async def settle() -> None:
+            order.append("settle")
+            await gate.wait()
+            order.append("settled")
+
+        cache = QuoteCache(settle=settle)
+        cache.start()
+        cache.push({"600000.SH": {"time": 1, "lastPrice": 10.0}})
+        await asyncio.sleep(0.01)
+        order.append(f"applied={cache.applied}")
+        assert not cache.quiet()  # the push still waits
+        gate.set()
+        for _ in range(100):
+            if cache.applied:
+                break
+            await asyncio.sleep(0.001)
+        order.append(f"applied={cache.applied}")
+        assert cache.quiet()
+        await cache.stop()
+        return order
+
+    assert asyncio.run(run()) == ["settle", "applied=0", "settled", "applied=1"]
+
+
+def test_arrow_frames_carry_5_level_books_as_fixed_size_lists() -> None:
+    import pyarrow as pa
+
+    from qmtgate.api import stream_codec
+
+    updates = _burst_updates(50)
+    table = stream_codec.frame_table(Frame("tick", 1, 50, updates))
+    for name in ("bid_price", "bid_volume", "ask_price", "ask_volume"):
+        assert pa.types.is_fixed_size_list(table.schema.field(name).type), name
+        assert table.schema.field(name).type.list_size == 5
+    assert table.column("seq").to_pylist() == list(range(1, 51))
+    assert table.column("bid_price").to_pylist()[0] == [10.0, 9.99, None, None, None]
+    odd = pa.table({"bid_price": pa.array([[1.0, 2.0], [1.0, 2.0, 3.0, 4.0, 5.0]], pa.list_(pa.float64()))})
+    kept = stream_codec._fixed_ladders(odd)  # a book of another depth somewhere: the column stays a list
+    assert pa.types.is_list(kept.schema.field("bid_price").type) and kept.equals(odd)

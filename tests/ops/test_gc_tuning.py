@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import Iterator
 
-from qmtgate.ops.gc_tuning import GEN0_THRESHOLD, freeze_startup_objects
+import pytest
+
+from qmtgate.ops.gc_tuning import GEN0_THRESHOLD, QuietCollector, freeze_startup_objects
 
 
 def test_freeze_moves_live_objects_to_the_permanent_generation() -> None:
@@ -18,3 +22,102 @@ def test_freeze_moves_live_objects_to_the_permanent_generation() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+# -- the quiet collector: CPython's collections, run between bursts --------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def thresholds() -> Iterator[None]:
+    """Small thresholds so a test can make a collection due; everything restored afterwards."""
+    before, enabled = gc.get_threshold(), gc.isenabled()
+    gc.disable()  # no automatic collection resets the counts under the test
+    gc.collect()
+    gc.set_threshold(100, 3, 10)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        if enabled:
+            gc.enable()
+
+
+def _make_due() -> list[list[int]]:
+    return [[i] for i in range(500)]  # 500 tracked objects: past the generation-0 threshold of 100
+
+
+def test_nothing_is_collected_until_a_collection_is_due(thresholds: None) -> None:
+    collector = QuietCollector(lambda: True, clock=_Clock())
+    gc.collect()
+    assert collector.due() is None and collector.poll() is None
+    keep = _make_due()
+    assert collector.due() == 0
+    assert collector.poll() == 0 and gc.get_count()[0] < 100 and keep
+    assert collector.stats.collections == [1, 0, 0] and collector.stats.overdue == 0
+
+
+def test_a_due_collection_waits_for_quiet_then_runs(thresholds: None) -> None:
+    quiet = [False]
+    clock = _Clock()
+    collector = QuietCollector(lambda: quiet[0], clock=clock, max_deferral=2.0)
+    keep = _make_due()
+    assert collector.poll() is None  # a burst is on its way: deferred
+    clock.now += 1.0
+    assert collector.poll() is None and gc.get_count()[0] >= 100
+    quiet[0] = True
+    assert collector.poll() == 0 and keep
+    assert collector.stats.overdue == 0
+
+
+def test_a_collection_deferred_too_long_runs_even_when_busy(thresholds: None) -> None:
+    clock = _Clock()
+    seen: list[tuple[int, bool]] = []
+    collector = QuietCollector(
+        lambda: False, clock=clock, max_deferral=2.0, on_collect=lambda g, _s, o: seen.append((g, o))
+    )
+    keep = _make_due()
+    assert collector.poll() is None
+    clock.now += 2.5
+    assert collector.poll() == 0 and keep
+    assert seen == [(0, True)] and collector.stats.overdue == 1
+
+
+def test_the_generation_follows_cpython_and_full_collections_are_rationed(thresholds: None) -> None:
+    clock = _Clock()
+    collector = QuietCollector(lambda: True, clock=clock, full_every=600.0)
+    gens = []
+    keep = []
+    for _ in range(80):  # 16 generation-1 collections: generation 2 is due after the 11th
+        keep.append(_make_due())
+        gens.append(collector.poll())
+    # as CPython: a generation-1 collection once more than 3 (its threshold) young ones ran; generation
+    # 2 is due after more than 10 of those, but comes at most once per 600 s: until then a
+    # generation-1 collection stands in for it
+    assert gens[:6] == [0, 0, 0, 0, 1, 0]
+    assert 2 not in gens
+    clock.now += 601.0
+    keep.append(_make_due())
+    assert collector.poll() == 2
+    assert collector.stats.collections[2] == 1
+
+
+def test_the_collector_takes_over_from_automatic_collection_and_gives_it_back() -> None:
+    async def run() -> tuple[bool, bool, bool]:
+        enabled_before = gc.isenabled()
+        collector = QuietCollector(lambda: True, interval=0.01)
+        collector.start()
+        during = gc.isenabled()
+        await asyncio.sleep(0.05)
+        await collector.stop()
+        return enabled_before, during, gc.isenabled()
+
+    before, during, after = asyncio.run(run())
+    assert before and not during and after

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
@@ -45,7 +45,7 @@ from qmtgate.api.services import Services
 from qmtgate.config import Settings, load_settings, package_version
 from qmtgate.errors import install_error_handlers
 from qmtgate.ops.allocator import pin_mmap_threshold
-from qmtgate.ops.gc_tuning import freeze_when_live
+from qmtgate.ops.gc_tuning import QuietCollector, freeze_when_live
 from qmtgate.ops.metrics import GatewayMetrics
 from qmtgate.ops.runtime import OpsRuntime
 from qmtgate.record.runtime import start_recording
@@ -114,8 +114,20 @@ def create_app(
                 if app.state.metrics is not None:
                     app.state.metrics.bind_supervisor(supervisor)
             if settings.hub.gc_freeze and services.quotes is not None:
+                collector = None
+                if settings.hub.gc_when_quiet:
+                    collector = QuietCollector(
+                        _stream_quiet(services),
+                        on_collect=app.state.metrics.gc_collected if app.state.metrics else None,
+                    )
+                    stack.push_async_callback(collector.stop)
+                    app.state.gc_collector = collector
+                    stack.callback(setattr, app.state, "gc_collector", None)
                 freezer = asyncio.create_task(
-                    freeze_when_live(services.quotes.is_live), name="qmtgate-gc-freeze"
+                    freeze_when_live(
+                        services.quotes.is_live, then=collector.start if collector is not None else None
+                    ),
+                    name="qmtgate-gc-freeze",
                 )
                 stack.callback(freezer.cancel)
             yield
@@ -168,3 +180,13 @@ def create_app(
 def _source_name(app: FastAPI) -> str | None:
     source = getattr(app.state, "source", None)
     return source.name if source is not None else None
+
+
+def _stream_quiet(services: Services) -> Callable[[], bool]:
+    """True between bursts: neither the stream hub nor the quote cache has work on a burst's path."""
+    hub, quotes = services.hub, services.quotes
+
+    def quiet() -> bool:
+        return (hub is None or hub.quiet()) and (quotes is None or quotes.quiet())
+
+    return quiet

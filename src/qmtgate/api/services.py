@@ -47,7 +47,12 @@ class Services:
     def build(cls, settings: Settings, source: MarketSource) -> Services:
         limits = settings.limits
         calendar = CalendarService(source)
-        quotes = QuoteCache(apply_chunk=settings.hub.apply_chunk) if settings.hub.enabled else None
+        hub = StreamHub(source, settings.stream.hub_config())
+        quotes = (
+            QuoteCache(apply_chunk=settings.hub.apply_chunk, settle=hub.settled)
+            if settings.hub.enabled
+            else None
+        )
         history = HistoryService(
             source,
             calendar,
@@ -57,7 +62,6 @@ class Services:
             download_chunk=settings.download_chunk_size,
         )
         jobs = DownloadJobs(history, calendar, kept=limits.jobs_kept)
-        hub = StreamHub(source, settings.stream.hub_config())
         feed = None
         if quotes is not None:
             # one upstream whole-market subscription feeds both the snapshot cache and the stream

@@ -49,6 +49,9 @@ MARKETS = ("SH", "SZ", "BJ")
 
 
 FRAME_META_KEY = b"qmtgate.frame"  # the Arrow frame's header (api.stream_codec)
+#: frames are decoded on the calling thread: for a < 2 MB frame Arrow's thread pool costs more than it
+#: saves, most of all when several consumers share the CPU (api.stream_codec.READ_OPTIONS)
+_READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 
 
 @dataclass(frozen=True)
@@ -351,7 +354,7 @@ class Stream:
                 continue
             if isinstance(raw, bytes):  # an Arrow data frame
                 stale_sent = False
-                table = pa.ipc.open_stream(pa.py_buffer(raw)).read_all()
+                table = pa.ipc.open_stream(pa.py_buffer(raw), options=_READ_OPTIONS).read_all()
                 await self._on_data(orjson.loads((table.schema.metadata or {})[FRAME_META_KEY]), table)
                 continue
             msg = orjson.loads(raw)

@@ -73,15 +73,24 @@ class ClientOutbox:
         self._behind_since: float | None = None
         self.closed_reason: str | None = None
         self.stats = ClientStats()
+        #: monotonic time since which the outbox has had frames queued or being written (None: idle)
+        self.busy_since: float | None = None
 
     def __len__(self) -> int:
         return len(self._frames)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being written."""
+        return self.busy_since is None
 
     def put(self, frame: Frame) -> None:
         """Append without ever blocking the hub; conflate or flag for disconnect when behind."""
         if self.closed_reason is not None:
             return
         self._frames.append(frame)
+        if self.busy_since is None:
+            self.busy_since = time.monotonic()
         if len(self._frames) > self.max_frames:
             now = time.monotonic()
             if self._behind_since is None:
@@ -121,6 +130,8 @@ class ClientOutbox:
 
     async def get(self) -> Frame | None:
         """The next frame (None once the client must be closed)."""
+        if not self._frames:  # the sender is back for more: the previous frame is written
+            self.busy_since = None
         while not self._frames:
             if self.closed_reason is not None:
                 return None
@@ -135,6 +146,8 @@ class ClientOutbox:
         """A control message (status event), delivered in order with the data frames."""
         if self.closed_reason is None:
             self._frames.append(message)  # type: ignore[arg-type]
+            if self.busy_since is None:
+                self.busy_since = time.monotonic()
             self._ready.set()
 
     def close(self, reason: str) -> None:
@@ -146,6 +159,7 @@ class ClientOutbox:
         cyclic GC for minutes, and its frames would keep whole bursts alive meanwhile."""
         self.close(self.closed_reason or "disconnected")
         self._frames.clear()
+        self.busy_since = None
 
 
 def select(updates: Iterable[Update], interest: Interest) -> list[Update]:

@@ -103,6 +103,7 @@ class StreamHub:
         self.batches_received = 0
         self.batches_published = 0
         self._wake_scheduled = False
+        self._pumping = False  # the pump is between the batches of one wake-up
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -152,6 +153,27 @@ class StreamHub:
                 failed = await self.registry.resubscribe_all()
                 for key, error in failed:
                     logger.warning("resubscribing %s failed: %s", key, error)
+
+    def quiet(self, slow_after: float = 1.0) -> bool:
+        """Nothing of a burst is on its way: no upstream batch waits for the pump and every client has
+        written what it was given. Clients busy for longer than ``slow_after`` seconds are slow ones
+        (being conflated, or on a congested link) and do not count: waiting for them would mean never
+        being quiet. Used to schedule garbage collections between bursts (``ops.gc_tuning``)."""
+        if self._inbox or self._wake_scheduled or self._pumping:
+            return False
+        limit = time.monotonic() - slow_after
+        for client in self.clients.values():
+            since = client.outbox.busy_since
+            if since is not None and since > limit:
+                return False
+        return True
+
+    async def settled(self, timeout: float = 0.25, poll: float = 0.005) -> None:
+        """Wait until :meth:`quiet` (at most ``timeout`` seconds): work that can wait for a burst's frames
+        to be out (the quote cache's apply) runs after them instead of between the clients' sends."""
+        deadline = time.monotonic() + timeout
+        while not self.quiet() and time.monotonic() < deadline:
+            await asyncio.sleep(poll)
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """Queue a control message (e.g. a source status change) for every connected client."""
@@ -206,10 +228,12 @@ class StreamHub:
                 batch = list(self._inbox)
                 self._inbox.clear()
                 self._wake_scheduled = False
+            self._pumping = True
             for i in range(len(batch)):  # by index: no loop variable keeps the last batch alive
                 self._publish_entry(*batch[i])
                 self.batches_published += 1
                 await asyncio.sleep(0)
+            self._pumping = False
             retire_later(batch)  # the raw batches are freed later, not when the next burst wakes the pump
 
     def _publish_entry(self, channel: str, data: Mapping[str, Any], received: float) -> None:

@@ -104,6 +104,14 @@ class GatewayMetrics:
             buckets=LOOP_LAG_BUCKETS,
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "qmtgate_gc_pause_seconds",
+            "Garbage collections run between bursts by the quiet collector, by generation; overdue ones ran"
+            " while frames were on their way because they had waited too long.",
+            ["generation", "overdue"],
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
+        )
         self.activity = MarketActivity()
         self._state = _StateCollector()
         r.register(self._state)
@@ -117,6 +125,10 @@ class GatewayMetrics:
 
     def unbind(self) -> None:
         self._state.source = self._state.services = self._state.supervisor = None
+
+    def gc_collected(self, generation: int, seconds: float, overdue: bool) -> None:
+        """The quiet collector's report of one collection (see ``ops.gc_tuning``)."""
+        self.gc_pause.labels(str(generation), "true" if overdue else "false").observe(seconds)
 
     def bind_supervisor(self, supervisor: Any) -> None:
         """Export the source supervisor's staleness and recovery counters (docs/reliability.md)."""
