@@ -6,6 +6,7 @@ publisher thread delivers the slots that passed, as a running QMT would.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -424,10 +425,13 @@ def test_arrow_frames_carry_the_same_burst_as_json_frames(gateway: LiveServer) -
 
 def test_client_stream_in_arrow_gives_the_same_batches_as_json(gateway: LiveServer) -> None:
     """``qmtgate.client`` streams of the BJ market, one JSON and one Arrow (lz4): the same seqs, the same
-    items, and a DataFrame straight from the Arrow table."""
+    items, and a DataFrame straight from the Arrow table. The BJ frames' seqs jump over the other
+    markets' updates, and neither stream calls that a gap (frames chain by ``prev_seq``)."""
     import asyncio
 
-    from qmtgate.client import AsyncClient, Batch
+    from qmtgate.client import AsyncClient, Batch, Event
+
+    gap_events: list[Event] = []
 
     async def scenario() -> tuple[list[Batch], list[Batch]]:
         async with AsyncClient(gateway.url) as client:
@@ -449,10 +453,14 @@ def test_client_stream_in_arrow_gives_the_same_batches_as_json(gateway: LiveServ
                             break
                         if isinstance(item, Batch) and not item.replay:
                             got[name].append(item)
+                        elif isinstance(item, Event) and item.kind == "gap":
+                            gap_events.append(item)
             return got["js"], got["ar"]
 
     js, ar = asyncio.run(scenario())
     assert js and [(b.seq_from, b.seq_to) for b in ar] == [(b.seq_from, b.seq_to) for b in js]
+    assert any(b.seq_from > a.seq_to + 1 for a, b in itertools.pairwise(js))  # other markets' seqs
+    assert not gap_events and all(b.gap == 0 for b in js + ar)
     for a, j in zip(ar, js, strict=True):
         assert a.table is not None and a.rows is None and j.table is None
         assert len(a) == len(j) == a.table.num_rows

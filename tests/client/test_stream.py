@@ -76,3 +76,38 @@ def test_resume_gap_resync_and_status_are_all_reported() -> None:
     assert kinds.count("connected") == 3 and kinds.count("disconnected") == 2
     assert "resync" in kinds and kinds[-1] == "status"
     assert batches[0].frame()["last_price"].tolist() == [11.0, 12.0]
+
+
+async def _prev_seq_scenario() -> list[Batch | Event]:
+    """One market of a whole-market hub: seqs jump every frame (the other markets' updates), prev_seq
+    says whether anything of this client's was skipped."""
+
+    async def handler(ws: Any) -> None:
+        await ws.send(json.dumps({"type": "hello", "epoch": "A", "seq": 0, "source": "simulated"}))
+        await ws.recv()
+        await ws.send(_data(1, 2, "A", prev_seq=None))
+        await ws.send(_data(7, 8, "A", prev_seq=2))  # 3..6 were other markets': no gap
+        await ws.send(_data(20, 21, "A", prev_seq=15))  # the frame ending at 15 never came: a gap
+        await ws.send(_data(30, 30, "A", prev_seq=25, conflated=True))  # conflation says so itself
+        await ws.send(_data(40, 40, "A", prev_seq=30))
+        await ws.send(json.dumps({"type": "status", "source": {"connected": True}}))
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        seen: list[Batch | Event] = []
+        async with AsyncClient(f"http://127.0.0.1:{port}") as client:
+            stream = client.stream(["SZ"], "tick")
+            async with stream:
+                while not (seen and isinstance(seen[-1], Event) and seen[-1].kind == "status"):
+                    seen.append(await stream.next(timeout=10))
+        return seen
+
+
+def test_prev_seq_tells_a_skipped_frame_from_other_markets_updates() -> None:
+    seen = asyncio.run(_prev_seq_scenario())
+    batches = [x for x in seen if isinstance(x, Batch)]
+    gaps = [x.data for x in seen if isinstance(x, Event) and x.kind == "gap"]
+    assert [b.gap for b in batches] == [0, 0, 15 - 8, 0, 0]
+    assert batches[3].conflated
+    assert gaps == [{"missing": 7, "seq_from": 20, "prev_seq": 15, "held": 8}]

@@ -9,6 +9,7 @@ the answer is exactly the brute-force one, for every kind of interest and any re
 from __future__ import annotations
 
 import gc
+import itertools
 import weakref
 from typing import Any
 
@@ -202,3 +203,77 @@ def test_arrow_table_of_updates_from_several_bursts_equals_the_row_path(
     monkeypatch.setattr(stream_codec, "burst_table", lambda _updates: None)
     from_rows = stream_codec.frame_table(frame)
     assert from_columns.equals(from_rows)
+
+
+def _bar(minute: int) -> dict[str, Any]:
+    return {"time": 1749695400000 + 60_000 * minute, "open": 10.0, "high": 10.2, "low": 9.9, "close": 10.1,
+            "volume": 10, "amount": 1010.0, "preClose": 10.0}  # fmt: skip
+
+
+def _drain(client: Any) -> list[Frame]:
+    frames = []
+    while len(client.outbox):
+        frame = client.outbox._frames.popleft()
+        if isinstance(frame, Frame):
+            frames.append(frame)
+    return frames
+
+
+@pytest.mark.parametrize("name", sorted(INTERESTS))
+def test_prev_seq_chains_every_clients_frames_whatever_its_interest(name: str) -> None:
+    """Each frame's prev_seq is the seq_to of the frame queued before it on its channel, so a client of
+    one market, of a few codes or of bars can tell a lost frame from the other updates between its own
+    (the hub's seq counts everything it publishes)."""
+    hub = StreamHub(_NoSource(), HubConfig(ring_capacity=10_000, outbox_frames=1_000))
+    client = client_with(hub, INTERESTS[name])
+    client.interests["1m"] = Interest(codes={"600001.SH"})
+    whole = client_with(hub, Interest(markets={"SH", "SZ", "BJ"}))
+    every = [c for codes in MARKET_CODES.values() for c in codes]
+    for b in range(12):
+        hub.publish(TICK, {c: tick(10.0 + b / 100, 100 + b) for k, c in enumerate(every) if (k + b) % 5})
+        hub.publish("1m", {"600001.SH": [_bar(b // 3)], "600002.SH": [_bar(b // 3)]})
+    frames = _drain(client)
+    assert frames
+    for channel in (TICK, "1m"):
+        mine = [f for f in frames if f.channel == channel]
+        assert [f.prev_seq for f in mine] == ([None] + [f.seq_to for f in mine])[: len(mine)]
+        seqs = [u.seq for f in mine for u in f.updates]
+        assert seqs == sorted(seqs)
+    if name not in ("all_markets", "unknown_code"):
+        tick_frames = [f for f in frames if f.channel == TICK]
+        assert any(b.seq_from > a.seq_to + 1 for a, b in itertools.pairwise(tick_frames)), "seqs jump"
+    # two whole-market clients with the same history share each burst's frame (one encode)
+    twin = client_with(hub, Interest(markets={"SH", "SZ", "BJ"}))
+    _drain(whole)
+    hub.publish(TICK, {c: tick(11.0, 500) for c in every})  # twin's first frame: prev None, its own
+    hub.publish(TICK, {c: tick(11.1, 501) for c in every})
+    a, b = _drain(whole), _drain(twin)
+    assert a[0] is not b[0] and b[0].prev_seq is None
+    assert a[1] is b[1] and a[1].prev_seq == a[0].seq_to
+
+
+def test_a_resume_continues_the_chain_from_since() -> None:
+    hub = hub_with_bursts(6, capacity=10_000)
+    client = client_with(hub, Interest(markets={"BJ"}))
+    since = hub.seq - 300  # inside the third-to-last burst
+    frames = hub.resume(client, since, hub.epoch)
+    assert frames
+    hub.deliver(client, frames, since=since)
+    hub.publish(TICK, {c: tick(12.0, 900) for c in MARKET_CODES["BJ"]})
+    out = _drain(client)
+    assert out[0].prev_seq == since
+    assert [f.prev_seq for f in out[1:]] == [f.seq_to for f in out[:-1]]
+    assert not out[-1].replay and out[-1].prev_seq == out[-2].seq_to
+
+
+def test_conflation_keeps_the_first_prev_seq() -> None:
+    hub = StreamHub(_NoSource(), HubConfig(ring_capacity=10_000, outbox_frames=2))
+    client = client_with(hub, Interest(markets={"SZ"}))
+    for b in range(4):
+        hub.publish(TICK, {c: tick(10.0 + b, 100 + b) for c in MARKET_CODES["SZ"] + MARKET_CODES["SH"]})
+    frames = _drain(client)  # the third frame conflated all three; the fourth follows it
+    assert [f.conflated for f in frames] == [True, False]
+    assert frames[0].prev_seq is None and frames[1].prev_seq == frames[0].seq_to
+    hub.publish(TICK, {c: tick(20.0, 200) for c in MARKET_CODES["SZ"]})
+    (nxt,) = _drain(client)
+    assert nxt.prev_seq == frames[1].seq_to

@@ -10,8 +10,10 @@ about the feed. Nothing is hidden:
   gateway replays what was missed (``Batch.replay``) or, after a restart (new epoch) or outside its
   replay window, answers ``resync`` (``Event("resync")``) followed by a fresh snapshot
   (``Batch.snapshot``);
-* **gaps**: for whole-market subscriptions seqs are contiguous; a jump is reported as ``Batch.gap`` (count
-  of missed updates) and ``Event("gap")``; conflated frames say so (``Batch.conflated``);
+* **gaps**: every data frame names the seq of the frame the gateway sent this client before it on its
+  channel (``prev_seq``); when that is later than the last seq the client holds, frames went missing:
+  ``Batch.gap`` (seqs skipped) and ``Event("gap")``. This holds for any interest (a market, a few codes,
+  bars), not only for the whole market; conflated frames say so instead (``Batch.conflated``);
 * **staleness**: with ``stale_after`` set, no data for that long while connected emits ``Event("stale")``;
 * **source status**: the gateway's ``status`` messages (QMT connected or not) become ``Event("status")``.
 
@@ -69,7 +71,7 @@ class Batch:
     conflated: bool = False  # the gateway merged frames to the latest row per code (this client lagged)
     replay: bool = False  # missed updates replayed after a reconnect
     snapshot: bool = False  # current values sent after a resync (new epoch / outside the replay window)
-    gap: int = 0  # updates missing before this batch (whole-market subscriptions only)
+    gap: int = 0  # seqs skipped before this batch (0: nothing missed); exact for a whole-market stream
     rows: list[dict[str, Any]] | None = None  # a JSON frame's items
     table: pa.Table | None = None  # an Arrow frame's columns (``seq`` first)
 
@@ -177,6 +179,8 @@ class Stream:
         #: the last seq and epoch seen: what a reconnect resumes from
         self.epoch: str | None = None
         self.last_seq: int | None = None
+        #: per channel, the highest seq held: what a frame's ``prev_seq`` is checked against
+        self._held: dict[str, int] = {}
         self.connected = asyncio.Event()
         self.reconnects = 0
         self._resynced = False
@@ -227,6 +231,9 @@ class Stream:
         msg = intent.message(op)
         if op == "subscribe" and self.last_seq is not None and self.epoch is not None:
             msg.update(since=self.last_seq, epoch=self.epoch)
+            # the replay brings everything of the interest after since, the rest was held before
+            if self._held.get(intent.period, -1) < self.last_seq:
+                self._held[intent.period] = self.last_seq
         with contextlib.suppress(Exception):  # a failed send shows up as a disconnect of the reader
             await ws.send(json.dumps(msg))
 
@@ -374,26 +381,26 @@ class Stream:
     async def _on_data(self, msg: dict[str, Any], table: pa.Table | None = None) -> None:
         seq_from, seq_to = msg.get("seq_from"), msg.get("seq_to")
         epoch = msg.get("epoch")
-        gap = 0
-        whole_market = any(i.markets for i in self._intents)
+        channel = msg.get("channel", "tick")
         snapshot = self._resynced
         self._resynced = False
         if epoch != self.epoch:
             self.epoch = epoch
             self.last_seq = None  # seqs restart with every gateway run
-        elif (
-            whole_market
-            and not snapshot
-            and not msg.get("replay")
-            and seq_from is not None
-            and self.last_seq is not None
-            and seq_from > self.last_seq + 1
-        ):
-            gap = seq_from - self.last_seq - 1
-        if seq_to is not None and (self.last_seq is None or seq_to > self.last_seq or snapshot):
-            self.last_seq = seq_to
+            self._held.clear()
+            gap = 0
+        elif snapshot or msg.get("conflated"):
+            gap = 0  # said otherwise: a snapshot, or the gateway merged frames for this lagging client
+        else:
+            gap = self._gap(channel, msg, seq_from)
+        held = self._held.get(channel)
+        if seq_to is not None:
+            if self.last_seq is None or seq_to > self.last_seq or snapshot:
+                self.last_seq = seq_to
+            if self._held.get(channel, -1) < seq_to:
+                self._held[channel] = seq_to
         batch = Batch(
-            channel=msg.get("channel", "tick"),
+            channel=channel,
             rows=None if table is not None else msg.get("items") or [],
             table=table,
             epoch=epoch,
@@ -405,8 +412,26 @@ class Stream:
             gap=gap,
         )
         if gap:
-            await self._emit(Event("gap", {"missing": gap, "seq_from": seq_from, "expected": seq_from - gap}))
+            await self._emit(
+                Event(
+                    "gap",
+                    {"missing": gap, "seq_from": seq_from, "prev_seq": msg.get("prev_seq"), "held": held},
+                )
+            )
         await self._emit(batch)
+
+    def _gap(self, channel: str, msg: dict[str, Any], seq_from: int | None) -> int:
+        """Seqs skipped before this frame: the gateway's ``prev_seq`` (the end of the frame it queued for
+        this client before) against what this client holds on the channel."""
+        held = self._held.get(channel)
+        if "prev_seq" in msg:
+            prev = msg["prev_seq"]
+            return prev - held if prev is not None and held is not None and prev > held else 0
+        # a gateway without prev_seq: seqs are contiguous only on a whole-market tick stream
+        whole_market = any(i.markets for i in self._intents)
+        if whole_market and not msg.get("replay") and seq_from is not None and held is not None:
+            return max(seq_from - held - 1, 0)
+        return 0
 
     async def _emit(self, item: Batch | Event) -> None:
         await self._queue.put(item)

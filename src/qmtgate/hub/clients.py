@@ -50,6 +50,9 @@ class Frame:
     updates: Sequence[Update]  # may be a list shared with other frames or the burst: never modified
     conflated: bool = False
     replay: bool = False
+    #: the seq_to of the frame the hub queued for this client before this one on this channel (None: its
+    #: first); a client that holds that seq has missed nothing (docs/streaming.md, "Gaps")
+    prev_seq: int | None = None
     # epoch seconds when the gateway's source callback received the burst (creation time for replays)
     ts_pub: float = field(default_factory=time.time)
 
@@ -106,6 +109,7 @@ class ClientOutbox:
         """Replace all pending frames with one per channel holding the latest row per code."""
         by_channel: dict[str, dict[str, Update]] = {}
         span: dict[str, tuple[int, int]] = {}
+        prev: dict[str, int | None] = {}
         total = 0
         messages = [f for f in self._frames if isinstance(f, dict)]
         for f in self._frames:
@@ -115,6 +119,7 @@ class ClientOutbox:
             for u in f.updates:
                 latest[u.code] = u
                 total += 1
+            prev.setdefault(f.channel, f.prev_seq)
             lo, hi = span.get(f.channel, (f.seq_from, f.seq_to))
             span[f.channel] = (min(lo, f.seq_from), max(hi, f.seq_to))
         self._frames.clear()
@@ -124,7 +129,7 @@ class ClientOutbox:
             updates = sorted(latest.values(), key=lambda u: u.seq)
             kept += len(updates)
             lo, hi = span[channel]
-            self._frames.append(Frame(channel, lo, hi, updates, conflated=True))
+            self._frames.append(Frame(channel, lo, hi, updates, conflated=True, prev_seq=prev[channel]))
         self.stats.conflations += 1
         self.stats.updates_skipped += total - kept
 
@@ -174,6 +179,7 @@ def frame_payload(frame: Frame, epoch: str, rows: list[dict[str, Any]] | None = 
         "epoch": epoch,
         "seq_from": frame.seq_from,
         "seq_to": frame.seq_to,
+        "prev_seq": frame.prev_seq,
         "conflated": frame.conflated,
         "replay": frame.replay,
         "gw_ts": round(frame.ts_pub * 1000.0, 3),

@@ -69,6 +69,9 @@ class ClientState:
     interests: dict[str, Interest] = field(default_factory=dict)
     keys: set[Key] = field(default_factory=set)
     paused: bool = False  # while a resume is being prepared: the ring holds what it misses
+    #: per channel, the highest seq_to of the frames queued for this client: the next frame's
+    #: ``prev_seq``, so the client can prove it missed nothing whatever its interest covers
+    sent_to: dict[str, int] = field(default_factory=dict)
 
     def codes(self) -> int:
         return sum(i.size for i in self.interests.values())
@@ -333,7 +336,7 @@ class StreamHub:
         burst = updates[0].burst
         if burst is not None and updates is not burst.updates:
             burst = None
-        shared: dict[int, Frame] = {}  # id(selected list) -> its frame; lists live through this call
+        shared: dict[tuple[int, int | None], Frame] = {}  # (id(selected list), prev_seq) -> its frame
         for client in list(self.clients.values()):
             interest = client.interests.get(channel)
             if interest is None or interest.empty or client.paused:
@@ -346,13 +349,16 @@ class StreamHub:
                 chosen = [u for u in updates if interest.matches(u)]
             if not chosen:
                 continue
-            frame = shared.get(id(chosen))
+            prev = client.sent_to.get(channel)
+            key = (id(chosen), prev)  # clients of one selection and one history share a frame
+            frame = shared.get(key)
             if frame is None:
-                frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen)
+                frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen, prev_seq=prev)
                 if received is not None:
                     frame.ts_pub = received
-                shared[id(chosen)] = frame
+                shared[key] = frame
             client.outbox.put(frame)
+            client.sent_to[channel] = frame.seq_to if prev is None or frame.seq_to > prev else prev
             self.stats["frames"] += 1
             if client.outbox.closed_reason is not None:
                 self.stats["dropped_clients"] += 1
@@ -512,6 +518,22 @@ class StreamHub:
         if pending:
             frames.append(Frame(channel, pending[0].seq, pending[-1].seq, pending, replay=True))
         return frames
+
+    def deliver(self, client: ClientState, frames: Sequence[Frame], since: int | None = None) -> None:
+        """Queue frames made for this client alone (seeds, a replay, a snapshot) in order, each with its
+        ``prev_seq``. ``since``: a resume's starting point; the client holds everything before it, so the
+        replay (and what follows) continues from there on every channel."""
+        sent_to = client.sent_to
+        if since is not None:
+            for channel in client.interests:
+                if sent_to.get(channel, since - 1) < since:
+                    sent_to[channel] = since
+        for frame in frames:
+            prev = sent_to.get(frame.channel)
+            frame.prev_seq = prev
+            client.outbox.put(frame)
+            if prev is None or frame.seq_to > prev:
+                sent_to[frame.channel] = frame.seq_to
 
     def snapshot(self, client: ClientState) -> list[Frame]:
         """The current value of everything the client is interested in (one frame per channel)."""

@@ -297,7 +297,10 @@ class _Connection:
         except Exception:
             self.client.paused = False
             raise
-        await self._send(
+        # The answer and the seeds go through the outbox, queued before the loop can publish another
+        # burst: the client reads "subscribed", then the current values, then live frames, in that order
+        # (a seed older than a live frame already sent would move its code back in time).
+        self.client.outbox.put_message(
             {
                 "type": "subscribed",
                 "id": msg.get("id"),
@@ -310,8 +313,8 @@ class _Connection:
         if since is not None:
             await self._resume(since, epoch)
         elif seeds:
-            self.client.outbox.put(
-                Frame(period, seeds[0].seq, seeds[-1].seq, seeds, conflated=True, replay=True)
+            self.hub.deliver(
+                self.client, [Frame(period, seeds[0].seq, seeds[-1].seq, seeds, conflated=True, replay=True)]
             )
 
     async def _unknown(self, codes: list[str]) -> list[str]:
@@ -332,12 +335,12 @@ class _Connection:
             frames = self.hub.resume(self.client, int(since), str(epoch)) if isinstance(since, int) else None
             if frames is None:
                 reason = "new_epoch" if epoch != self.hub.epoch else "out_of_window"
-                await self._send(
+                self.client.outbox.put_message(
                     {"type": "resync", "reason": reason, "epoch": self.hub.epoch, "seq": self.hub.seq}
                 )
-                frames = self.hub.snapshot(self.client)
-            for f in frames:
-                self.client.outbox.put(f)
+                self.hub.deliver(self.client, self.hub.snapshot(self.client))
+            else:
+                self.hub.deliver(self.client, frames, since=int(since))
         finally:
             self.client.paused = False
 
