@@ -384,6 +384,7 @@ class Stream:
         channel = msg.get("channel", "tick")
         snapshot = self._resynced
         self._resynced = False
+        held = self._held.get(channel)
         if epoch != self.epoch:
             self.epoch = epoch
             self.last_seq = None  # seqs restart with every gateway run
@@ -392,8 +393,7 @@ class Stream:
         elif snapshot or msg.get("conflated"):
             gap = 0  # said otherwise: a snapshot, or the gateway merged frames for this lagging client
         else:
-            gap = self._gap(channel, msg, seq_from)
-        held = self._held.get(channel)
+            gap = self._gap(held, msg, seq_from)
         if seq_to is not None:
             if self.last_seq is None or seq_to > self.last_seq or snapshot:
                 self.last_seq = seq_to
@@ -420,10 +420,9 @@ class Stream:
             )
         await self._emit(batch)
 
-    def _gap(self, channel: str, msg: dict[str, Any], seq_from: int | None) -> int:
+    def _gap(self, held: int | None, msg: dict[str, Any], seq_from: int | None) -> int:
         """Seqs skipped before this frame: the gateway's ``prev_seq`` (the end of the frame it queued for
-        this client before) against what this client holds on the channel."""
-        held = self._held.get(channel)
+        this client before) against ``held``, the highest seq this client holds on the frame's channel."""
         if "prev_seq" in msg:
             prev = msg["prev_seq"]
             return prev - held if prev is not None and held is not None and prev > held else 0

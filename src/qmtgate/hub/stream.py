@@ -76,6 +76,12 @@ class ClientState:
     def codes(self) -> int:
         return sum(i.size for i in self.interests.values())
 
+    def queue(self, frame: Frame) -> None:
+        """Append ``frame`` to the outbox; its end is what the next frame of its channel follows."""
+        self.outbox.put(frame)
+        if frame.seq_to > self.sent_to.get(frame.channel, frame.seq_to - 1):
+            self.sent_to[frame.channel] = frame.seq_to
+
 
 class HubError(Exception):
     """A client request the hub refuses (limit reached, unsupported channel)."""
@@ -357,8 +363,7 @@ class StreamHub:
                 if received is not None:
                     frame.ts_pub = received
                 shared[key] = frame
-            client.outbox.put(frame)
-            client.sent_to[channel] = frame.seq_to if prev is None or frame.seq_to > prev else prev
+            client.queue(frame)
             self.stats["frames"] += 1
             if client.outbox.closed_reason is not None:
                 self.stats["dropped_clients"] += 1
@@ -529,11 +534,8 @@ class StreamHub:
                 if sent_to.get(channel, since - 1) < since:
                     sent_to[channel] = since
         for frame in frames:
-            prev = sent_to.get(frame.channel)
-            frame.prev_seq = prev
-            client.outbox.put(frame)
-            if prev is None or frame.seq_to > prev:
-                sent_to[frame.channel] = frame.seq_to
+            frame.prev_seq = sent_to.get(frame.channel)
+            client.queue(frame)
 
     def snapshot(self, client: ClientState) -> list[Frame]:
         """The current value of everything the client is interested in (one frame per channel)."""
