@@ -264,6 +264,9 @@ def test_a_resume_continues_the_chain_from_since() -> None:
     assert out[0].prev_seq == since
     assert [f.prev_seq for f in out[1:]] == [f.seq_to for f in out[:-1]]
     assert not out[-1].replay and out[-1].prev_seq == out[-2].seq_to
+    # a since beyond anything published is not believed (it would set the chain ahead): snapshot instead
+    assert hub.resume(client, hub.seq + 1, hub.epoch) is None
+    assert hub.resume(client, hub.seq, hub.epoch) == []
 
 
 def test_conflation_keeps_the_first_prev_seq() -> None:

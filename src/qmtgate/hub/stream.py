@@ -483,7 +483,7 @@ class StreamHub:
         Costs what the client missed, not the ring's size: the ring is walked burst by burst and each
         burst answers with the client's share (:meth:`TickBurst.select`). The result comes in a few
         large frames (see :meth:`_replay_frames`), so it fits the client's outbox without conflation."""
-        if epoch != self.epoch:
+        if epoch != self.epoch or since > self.seq:  # a seq never published: start from a snapshot
             return None
         segments = self.ring.segments_since(since)
         if segments is None:
