@@ -16,6 +16,7 @@ secret on each formatted line.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -101,10 +102,8 @@ def key_leaks() -> Iterator[KeyLeakWatch]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             WATCH.scan_files(factory.getbasetemp())
-        except (OSError, ValueError):
-            pass
     if WATCH.leaks:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = ["API KEY LEAK: full keys made by the tests were found in log output:", *WATCH.leaks[:20]]
