@@ -149,3 +149,16 @@ def test_a_blank_date_is_a_422_not_a_500(blank: str) -> None:
         response = client.get(f"/api/v1/calendar/days/{blank}")
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_date"
+
+
+def test_a_binary_first_message_with_auth_on_is_an_unauthorized_error(keys: Keys) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(auth_app(keys), raise_server_exceptions=False) as client:
+        for path in ("/api/v1/ws", "/ws/realtime"):
+            with client.websocket_connect(path) as ws:
+                ws.send_bytes(b"\x00\x01")
+                assert json.loads(ws.receive_text())["error"]["code"] == "unauthorized"
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    ws.receive_text()
+                assert closed.value.code == 4401
