@@ -497,6 +497,8 @@ class _RealtimeConnection:
                     {"type": "quote", "period": frame.channel, "data": {u.code: u.row for u in frame.updates}}
                 )
             )
+            box.stats.frames_sent += 1
+            box.stats.updates_sent += len(frame.updates)
 
 
 # -- shared by both routes ---------------------------------------------------------------------------------
