@@ -26,6 +26,10 @@ app = typer.Typer(
 logger = logging.getLogger("qmtgate")
 
 
+#: Seconds open connections get to finish after SIGTERM or Ctrl-C before they are cancelled.
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1: loopback only).")] = None,
@@ -137,6 +141,9 @@ def serve(
             # permessage-deflate is per connection: with many whole-market clients it costs ~2.5x the
             # gateway CPU per delivered tick (bench/RESULTS.md), so frames go uncompressed
             ws_per_message_deflate=False,
+            # SIGTERM/Ctrl-C: connections get SHUTDOWN_GRACE_SECONDS to finish, then their tasks are cancelled,
+            # so a stuck request can never hold the stop (WebSockets end at once: they are always read)
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
     finally:
         shutdown_logging()

@@ -419,6 +419,22 @@ class ReplaySettings(_Frozen):
         return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
 
 
+class WebSettings(_Frozen):
+    """What a web browser may reach (docs/security.md, "Host and Origin"): the ``Host`` names accepted (against
+    DNS rebinding) and the page origins allowed to call the gateway (cross-origin WebSockets and requests)."""
+
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="Host names accepted besides localhost and loopback addresses ('*' = any). Default: none "
+        "when bound to loopback; bound to another address, every name unless this list is set.",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        description="Page origins (scheme://host[:port]) allowed to open WebSockets or send requests from a "
+        "browser ('*' = any). Default: none (same-origin and non-browser clients only).",
+    )
+
+
 class Settings(BaseSettings):
     """All qmtgate settings; frozen once loaded."""
 
@@ -468,6 +484,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus metrics.")
     log: LogSettings = Field(default_factory=LogSettings, description="Log format and files.")
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Webhook alerts.")
+    web: WebSettings = Field(default_factory=WebSettings, description="Host and Origin checks (browsers).")
 
     @classmethod
     def settings_customise_sources(

@@ -50,6 +50,8 @@ class ErrorCode(str, Enum):
     SOURCE_BUSY = "source_busy"
     SOURCE_TIMEOUT = "source_timeout"
     INTERNAL_ERROR = "internal_error"
+    HOST_NOT_ALLOWED = "host_not_allowed"  # a Host name the gateway does not serve (DNS rebinding)
+    ORIGIN_NOT_ALLOWED = "origin_not_allowed"  # a cross-origin browser page (docs/security.md)
 
 
 #: HTTP status per code. Kept in one table so the wire contract is reviewable at a glance.
@@ -78,6 +80,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SOURCE_BUSY: 503,
     ErrorCode.SOURCE_TIMEOUT: 504,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.HOST_NOT_ALLOWED: 400,
+    ErrorCode.ORIGIN_NOT_ALLOWED: 403,
 }
 
 #: Codes after which a client may retry; the handler adds ``Retry-After`` (seconds) for these.

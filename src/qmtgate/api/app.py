@@ -47,6 +47,7 @@ from qmtgate.errors import install_error_handlers
 from qmtgate.ops.allocator import pin_mmap_threshold
 from qmtgate.ops.gc_tuning import QuietCollector, freeze_when_live
 from qmtgate.ops.metrics import GatewayMetrics
+from qmtgate.ops.redact import install_log_redaction
 from qmtgate.ops.runtime import OpsRuntime
 from qmtgate.record.runtime import start_recording
 from qmtgate.security.deps import READ
@@ -67,6 +68,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``import_module`` is how the source factory imports xtquant/the simulator (tests)."""
     settings = settings if settings is not None else load_settings()
+    install_log_redaction()  # uvicorn logs raw query strings: no key may reach a log line (ops/redact.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -126,8 +126,10 @@ def parse_range(
 
 
 def parse_day(text: str, param: str = "date") -> dt.date:
+    """A required date; blank text (``%20``, a tab, an em space) is a 422 like any other bad date."""
     moment = parse_moment(text, param)
-    assert moment is not None
+    if moment is None:
+        raise InvalidDate(f"{param} is blank; use YYYYMMDD, YYYY-MM-DD or ISO 8601", {param: text})
     return moment.day
 
 

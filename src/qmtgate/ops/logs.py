@@ -11,15 +11,21 @@ The event loop never writes a log line itself: the root logger gets a :class:`~l
 and a :class:`~logging.handlers.QueueListener` thread does the formatting and the I/O. A console write can
 block for milliseconds (a Windows console, a paused terminal, a full pipe), and one access-log record per
 request was ~8 % of a one-code snapshot's server time when written inline.
+
+Every record is passed through :class:`qmtgate.ops.redact.RedactFilter` (no key secret, no credential-like
+query parameter value in any line, uvicorn's included), and log files are created owner-only (0600 on
+POSIX; on Windows the file inherits the folder's ACL).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import datetime as dt
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 from typing import Any
@@ -27,6 +33,7 @@ from typing import Any
 import orjson
 
 from qmtgate.config import LogSettings
+from qmtgate.ops.redact import install_log_redaction
 
 ACCESS_LOGGER = "qmtgate.access"
 #: Attributes every LogRecord has; anything else on a record came from ``extra``.
@@ -82,6 +89,23 @@ class _InProcessQueueHandler(logging.handlers.QueueHandler):
         return record
 
 
+class OwnerOnlyRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log file that only its owner can read: log lines name clients, key ids and routes."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = open(  # noqa: SIM115 - the handler owns and closes it
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=_owner_only
+        )
+        if os.name != "nt":  # an existing file keeps its mode on open: tighten it too
+            with contextlib.suppress(OSError):
+                os.chmod(self.baseFilename, 0o600)
+        return stream
+
+
+def _owner_only(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
 def setup_logging(level: str, settings: LogSettings) -> list[logging.Handler]:
     """Configure the root logger (replacing what this function set up before); returns the handlers that
     write (console, file), which run on the listener thread.
@@ -96,7 +120,7 @@ def setup_logging(level: str, settings: LogSettings) -> list[logging.Handler]:
     if settings.file is not None:
         settings.file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
+            OwnerOnlyRotatingFileHandler(
                 settings.file, maxBytes=settings.max_bytes, backupCount=settings.backups, encoding="utf-8"
             )
         )
@@ -104,6 +128,7 @@ def setup_logging(level: str, settings: LogSettings) -> list[logging.Handler]:
         handler.setFormatter(formatter)
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     front = _InProcessQueueHandler(records)
+    front.addFilter(install_log_redaction())  # uvicorn's loggers and every record reaching the root
     setattr(front, _HANDLER_TAG, True)
     root = logging.getLogger()
     root.addHandler(front)

@@ -7,13 +7,16 @@ dependencies in :mod:`qmtgate.security.deps`; the guard only establishes *who* i
 
 Order of checks (each refusal is the error envelope):
 
+0. a ``Host`` name the gateway does not serve -> 400 ``host_not_allowed``; a browser page of another origin
+   -> 403 ``origin_not_allowed`` (always, even with auth off; :mod:`qmtgate.security.origin`);
 1. a key-like parameter in the query string (``api_key``, ``key``, ``token``, ...) -> 400 ``key_in_url``
    (always, even with auth off: the key has already leaked into logs and proxies; the client must stop);
 2. auth off, or an exempt path (liveness; docs and metrics when configured public) -> pass;
 3. the address is locked out -> 429 ``locked_out`` with Retry-After;
 4. no key -> 401 ``unauthorized`` (WebSockets may instead authenticate in their first message);
    a wrong or revoked key -> 401, and counts towards a lockout;
-5. the key's bucket, then the address's bucket, is empty -> 429 ``rate_limited`` with Retry-After.
+5. the key's bucket, then the address's bucket, is empty -> 429 ``rate_limited`` with Retry-After;
+6. the API docs (``/docs``, ``/redoc``, ``/openapi.json``) with a key lacking ``read`` -> 403 ``forbidden``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from qmtgate.config import ApiKeySettings, Settings
 from qmtgate.errors import ErrorCode
 from qmtgate.security.keys import KeyStore
 from qmtgate.security.lockout import Lockout
+from qmtgate.security.origin import HostOriginPolicy, request_headers
 from qmtgate.security.ratelimit import RateLimiter, retry_after_header
 
 logger = logging.getLogger(__name__)
@@ -108,6 +112,7 @@ class SecurityGuard:
         if settings.metrics.public:
             exempt.add(METRICS_PATH)
         self.exempt = frozenset(exempt)
+        self.browsers = HostOriginPolicy.from_settings(settings)
         #: ``on_event(kind, reason)`` for metrics: ("auth_failure", reason) / ("rate_limited", which)
         self.on_event = on_event or (lambda kind, reason: None)
 
@@ -115,6 +120,9 @@ class SecurityGuard:
 
     def admit(self, scope: dict[str, Any]) -> Refusal | None:
         """Check one request; on success the key record (or None with auth off) is in the scope state."""
+        refusal = self._browser_refusal(scope)
+        if refusal is not None:
+            return refusal
         names = url_key_params(scope.get("query_string", b""))
         if names:
             self.on_event("auth_failure", "key_in_url")
@@ -140,7 +148,37 @@ class SecurityGuard:
         if isinstance(result, Refusal):
             return result
         scope.setdefault("state", {})[STATE_KEY] = result
-        return self.limit(result, address)
+        limited = self.limit(result, address)
+        if limited is None and scope.get("path") in DOCS_PATHS and not has_scope(result, "read"):
+            self.on_event("auth_failure", "forbidden")
+            return Refusal(
+                403,
+                ErrorCode.FORBIDDEN,
+                "this API key lacks the 'read' scope the API docs need",
+                details={"required": "read", "scopes": list(result.scopes), "key_id": result.id},
+            )
+        return limited
+
+    def _browser_refusal(self, scope: dict[str, Any]) -> Refusal | None:
+        host, origin = request_headers(scope.get("headers", ()))
+        if not self.browsers.host_allowed(host):
+            self.on_event("auth_failure", "host_not_allowed")
+            return Refusal(
+                400,
+                ErrorCode.HOST_NOT_ALLOWED,
+                "this gateway does not serve that host name; use localhost or 127.0.0.1, or add the name to "
+                "web.allowed_hosts",
+                details={"host": host},
+            )
+        if not self.browsers.origin_allowed(origin, host):
+            self.on_event("auth_failure", "origin_not_allowed")
+            return Refusal(
+                403,
+                ErrorCode.ORIGIN_NOT_ALLOWED,
+                "requests from this web page's origin are refused; add it to web.allowed_origins to allow it",
+                details={"origin": origin},
+            )
+        return None
 
     def authenticate(self, token: str | None, address: str) -> ApiKeySettings | Refusal:
         """The key record for ``token`` from ``address``, or why not (lockout bookkeeping included)."""

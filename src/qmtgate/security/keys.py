@@ -118,9 +118,12 @@ def write_key_file(path: Path, records: Sequence[ApiKeySettings]) -> None:
         "keys": [r.model_dump(mode="json", exclude_none=True) for r in records],
     }
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # owner-only from its creation (0600 on POSIX; on Windows the folder's ACL applies and mode is ignored)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        f.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
     if os.name != "nt":
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, 0o600)  # a stale .tmp from a crash keeps its old mode through O_TRUNC
     os.replace(tmp, path)
 
 

@@ -67,18 +67,21 @@ async def authorize_websocket(
 
 async def _first_message_auth(ws: WebSocket, guard: Any, timeout: float) -> ApiKeySettings | None:
     try:
-        text = await asyncio.wait_for(ws.receive_text(), timeout)
+        message = await asyncio.wait_for(ws.receive(), timeout)
     except asyncio.TimeoutError:
         await _refuse(
             ws, "unauthorized", f"send {{'op': 'auth', 'key': ...}} within {timeout:g} s", CLOSE_UNAUTHORIZED
         )
         return None
-    except Exception:  # disconnected or a binary frame
+    except Exception:  # the socket failed under us
         with contextlib.suppress(Exception):
             await ws.close(code=CLOSE_UNAUTHORIZED)
         return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")  # None for a binary frame: answered like any message without a key
     try:
-        msg = orjson.loads(text)
+        msg = orjson.loads(text) if text is not None else None
     except orjson.JSONDecodeError:
         msg = None
     key = msg.get("key") if isinstance(msg, dict) and msg.get("op") == "auth" else None

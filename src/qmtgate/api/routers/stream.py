@@ -25,6 +25,10 @@ server -> client
 With ``"encoding": "arrow"`` data frames are binary WebSocket messages holding an Arrow IPC stream (zstd
 buffers unless another ``compression`` was chosen) whose schema metadata ``qmtgate.frame`` has the header fields above; see ``api.stream_codec``.
 
+Malformed messages (not JSON, not an object, a binary frame, wrong types) get an ``error`` message with
+code ``bad_request`` and the connection stays usable. A connection is read all the time, whatever it asked
+for, so a client that goes away is noticed at once and its hub slot released.
+
 Every data item carries its ``seq``: within one ``epoch`` seqs only grow, so a client can detect a gap;
 a conflated frame says so. Items are the normalized rows (ticks: volume in shares, amount in yuan,
 ``ts`` epoch ms UTC and ``time`` in Asia/Shanghai; bars: the same units, ``forming`` true while the bar
@@ -37,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -86,11 +91,21 @@ class _Connection:
         try:
             self.client = self.hub.connect()
         except HubError as e:
-            await self._send(
-                {"type": "error", "error": {"code": e.code, "message": e.message, "details": e.details}}
-            )
-            await self.ws.close(code=CLOSE_BUSY, reason=e.message)
+            with contextlib.suppress(Exception):
+                await self._send(
+                    {"type": "error", "error": {"code": e.code, "message": e.message, "details": e.details}}
+                )
+                await self.ws.close(code=CLOSE_BUSY, reason=e.message)
             return
+        try:
+            await self._hello()
+            await serve_socket(self.ws, self._handle, self._sender(), self.client.client_id)
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            pass  # the client went away
+        finally:
+            await self.hub.disconnect(self.client)
+
+    async def _hello(self) -> None:
         await self._send(
             {
                 "type": "hello",
@@ -109,20 +124,6 @@ class _Connection:
                 },
             }
         )
-        sender = asyncio.create_task(self._sender(), name=f"qmtgate-ws-send-{self.client.client_id}")
-        try:
-            while True:
-                text = await self.ws.receive_text()
-                await self._handle(text)
-        except WebSocketDisconnect:
-            pass
-        except RuntimeError:  # the socket was closed under us (e.g. by the sender)
-            pass
-        finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
-            await self.hub.disconnect(self.client)
 
     async def _sender(self) -> None:
         """Drain this client's outbox to its socket; a failure closes the socket (never a silent stall)."""
@@ -167,14 +168,10 @@ class _Connection:
             {"type": "error", "error": {"code": code, "message": message, "details": details or {}}}
         )
 
-    async def _handle(self, text: str) -> None:
-        try:
-            msg = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            await self._error("bad_request", "messages must be JSON objects")
-            return
-        if not isinstance(msg, dict):
-            await self._error("bad_request", "messages must be JSON objects")
+    async def _handle(self, text: str | None) -> None:
+        msg = _json_object(text)
+        if msg is None:
+            await self._error("bad_request", BAD_MESSAGE)
             return
         op = msg.get("op")
         try:
@@ -196,6 +193,13 @@ class _Connection:
             await self._error(e.code, e.message, e.details)
         except QmtgateError as e:
             await self._error(e.code, e.message, getattr(e, "details", {}) or {})
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            raise  # the socket is gone
+        except Exception:  # a message must never end the connection; say so and keep serving
+            logger.exception(
+                "stream message handling failed (op %r)", op if isinstance(op, str) else type(op)
+            )
+            await self._error("internal_error", "the gateway could not handle this message")
 
     async def _options(self, msg: dict[str, Any]) -> None:
         """Per-connection settings: the data frame encoding and the Arrow buffers' compression (they apply
@@ -236,11 +240,17 @@ class _Connection:
                 "invalid_period", f"unsupported stream period {period!r}", {"allowed": [TICK, *BAR_PERIODS]}
             )
             return
-        raw_codes = msg.get("codes") or []
-        markets = msg.get("markets") or []
-        sectors = msg.get("sectors") or []
-        if not all(isinstance(x, str) for x in [*raw_codes, *markets, *sectors]):
+        raw_codes, markets, sectors = (_str_list(msg, name) for name in ("codes", "markets", "sectors"))
+        if raw_codes is None or markets is None or sectors is None:
             await self._error("bad_request", "codes, markets and sectors must be lists of strings")
+            return
+        limit = self.hub.config.max_codes_per_client
+        if op == "subscribe" and len(raw_codes) > limit:  # refused before any work on them
+            await self._error(
+                "too_many_codes",
+                f"a connection may subscribe at most {limit} codes",
+                {"limit": limit, "requested": len(raw_codes)},
+            )
             return
         errors: list[dict[str, Any]] = []
         bad_markets = [m for m in markets if m.upper() not in MARKETS]
@@ -318,15 +328,7 @@ class _Connection:
             )
 
     async def _unknown(self, codes: list[str]) -> list[str]:
-        try:
-            await self.services.require_exists(codes)
-        except QmtgateError as e:
-            details = getattr(e, "details", {}) or {}
-            unknown = details.get("codes") or details.get("unknown") or []
-            if unknown:
-                return list(unknown)
-            raise
-        return []
+        return await _unknown_codes(self.services, codes)
 
     async def _resume(self, since: Any, epoch: Any) -> None:
         assert self.client is not None
@@ -372,7 +374,8 @@ async def stream(ws: WebSocket) -> None:
 @router.websocket("/ws/realtime")
 async def realtime_compat(ws: WebSocket) -> None:
     """qmt-bridge style: send ``{"stocks": [...], "period": "tick"}``; receive ``{"type": "quote",
-    "data": {code: tick}}`` per burst (the normalized tick rows, keyed by code)."""
+    "data": {code: tick}}`` per burst (the normalized tick rows, keyed by code). Each such message replaces
+    the subscription; a malformed one gets ``{"type": "error", "code", "message"}`` and changes nothing."""
     hub: StreamHub | None = getattr(ws.app.state, "hub", None)
     services = getattr(ws.app.state, "services", None)
     await ws.accept()
@@ -385,41 +388,191 @@ async def realtime_compat(ws: WebSocket) -> None:
     metrics = getattr(ws.app.state, "metrics", None)
     if metrics is not None:
         metrics.ws_connections.labels("/ws/realtime").inc()
-    client = hub.connect()
     try:
-        msg = orjson.loads(await ws.receive_text())
-        stocks = msg.get("stocks") or []
-        period = msg.get("period", TICK)
-        codes, bad = [], []
-        for s in stocks if isinstance(stocks, list) else []:
-            try:
-                codes.append(normalize_code(str(s)))
-            except QmtgateError:
-                bad.append(s)
-        conn = _Connection(ws, hub, services, services.source.name)
-        unknown = await conn._unknown(codes) if codes else []
-        codes = [c for c in codes if c not in set(unknown)]
-        if bad or unknown or not codes:
-            await ws.send_text(
-                _dumps({"type": "error", "message": "unknown or invalid codes", "codes": bad + unknown})
-            )
-        if period not in (TICK, *BAR_PERIODS):
-            await ws.send_text(_dumps({"type": "error", "message": f"unsupported period {period!r}"}))
-            return
-        quota = stream_quota_error(key, 0, set(), codes)
-        if quota is not None:
-            await ws.send_text(_dumps({"type": "error", "message": quota["message"], "codes": []}))
-            return
-        await hub.subscribe(client, period, codes, [])
-        while True:
-            frame = await client.outbox.get()
-            if frame is None:
-                await ws.close(code=CLOSE_TOO_SLOW, reason=(client.outbox.closed_reason or "closed")[:120])
-                return
-            await ws.send_text(
-                _dumps({"type": "quote", "period": period, "data": {u.code: u.row for u in frame.updates}})
-            )
-    except (WebSocketDisconnect, RuntimeError, orjson.JSONDecodeError):
+        client = hub.connect()
+    except HubError as e:
+        with contextlib.suppress(Exception):
+            await ws.send_text(_dumps({"type": "error", "code": e.code, "message": e.message}))
+            await ws.close(code=CLOSE_BUSY, reason=e.message)
+        return
+    conn = _RealtimeConnection(ws, hub, services, client, key)
+    try:
+        await serve_socket(ws, conn.handle, conn.send_quotes(), client.client_id)
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
         pass
     finally:
         await hub.disconnect(client)
+
+
+class _RealtimeConnection:
+    """One ``/ws/realtime`` client: every message is a subscription request; quotes go out as they come."""
+
+    def __init__(self, ws: WebSocket, hub: StreamHub, services: Any, client: ClientState, key: Any) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.services = services
+        self.client = client
+        self.key = key
+        self.period = TICK
+        self.codes: list[str] = []
+
+    async def _error(self, code: str, message: str, **extra: Any) -> None:
+        await self.ws.send_text(_dumps({"type": "error", "code": code, "message": message, **extra}))
+
+    async def handle(self, text: str | None) -> None:
+        msg = _json_object(text)
+        if msg is None:
+            await self._error(
+                "bad_request", 'send a JSON object: {"stocks": ["600000.SH"], "period": "tick"}'
+            )
+            return
+        try:
+            await self._subscribe(msg)
+        except HubError as e:
+            await self._error(e.code, e.message, details=e.details)
+        except QmtgateError as e:
+            await self._error(e.code, e.message, details=getattr(e, "details", None) or {})
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            raise
+        except Exception:  # a message must never end the connection
+            logger.exception("realtime message handling failed")
+            await self._error("internal_error", "the gateway could not handle this message")
+
+    async def _subscribe(self, msg: dict[str, Any]) -> None:
+        stocks = msg.get("stocks")
+        stocks = [] if stocks is None else stocks
+        period = msg.get("period", TICK)
+        if not isinstance(stocks, list) or not all(isinstance(s, str) for s in stocks):
+            await self._error("bad_request", "stocks must be a list of code strings")
+            return
+        if not isinstance(period, str) or period not in (TICK, *BAR_PERIODS):
+            await self._error(
+                "invalid_period", f"unsupported period {period!r}", allowed=[TICK, *BAR_PERIODS]
+            )
+            return
+        limit = self.hub.config.max_codes_per_client
+        if len(stocks) > limit:
+            await self._error(
+                "too_many_codes",
+                f"a connection may subscribe at most {limit} codes",
+                details={"limit": limit, "requested": len(stocks)},
+            )
+            return
+        codes: list[str] = []
+        bad: list[str] = []
+        for s in stocks:
+            try:
+                codes.append(normalize_code(s))
+            except QmtgateError:
+                bad.append(s)
+        unknown = await _unknown_codes(self.services, codes) if codes else []
+        codes = list(dict.fromkeys(c for c in codes if c not in set(unknown)))
+        quota = stream_quota_error(self.key, 0, set(), codes)
+        if quota is not None:
+            await self._error(quota["code"], quota["message"], codes=[], details=quota["details"])
+            return
+        if bad or unknown or not codes:
+            await self._error("invalid_code", "unknown or invalid codes", codes=bad + unknown)
+        await self.hub.unsubscribe(self.client, self.period, self.codes, [])
+        self.period, self.codes = period, codes
+        if codes:
+            await self.hub.subscribe(self.client, period, codes, [])
+
+    async def send_quotes(self) -> None:
+        """Drain the outbox as quote messages; status events pass as they are."""
+        box = self.client.outbox
+        while True:
+            frame = await box.get()
+            if frame is None:
+                reason = box.closed_reason or "closed"
+                code = CLOSE_TOO_SLOW if "too slow" in reason else 1000
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=code, reason=reason[:120])
+                return
+            if isinstance(frame, dict):
+                await self.ws.send_text(_dumps(frame))
+                continue
+            await self.ws.send_text(
+                _dumps(
+                    {"type": "quote", "period": frame.channel, "data": {u.code: u.row for u in frame.updates}}
+                )
+            )
+            box.stats.frames_sent += 1
+            box.stats.updates_sent += len(frame.updates)
+
+
+# -- shared by both routes ---------------------------------------------------------------------------------
+
+BAD_MESSAGE = "messages must be JSON objects sent as text frames"
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    """The message as a JSON object, or None (a binary frame, not JSON, or JSON that is not an object)."""
+    if text is None:
+        return None
+    try:
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
+def _str_list(msg: dict[str, Any], name: str) -> list[str] | None:
+    """``msg[name]`` as a list of strings ([] when absent or null); None when it is anything else."""
+    value = msg.get(name)
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return value
+    return None
+
+
+async def _unknown_codes(services: Any, codes: list[str]) -> list[str]:
+    try:
+        await services.require_exists(codes)
+    except QmtgateError as e:
+        details = getattr(e, "details", {}) or {}
+        unknown = details.get("codes") or details.get("unknown") or []
+        if unknown:
+            return list(unknown)
+        raise
+    return []
+
+
+async def _read_messages(ws: WebSocket, handle: Callable[[str | None], Awaitable[None]]) -> None:
+    """Hand every client message to ``handle`` (None for a binary frame) until the client leaves."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await handle(message.get("text"))
+
+
+async def serve_socket(
+    ws: WebSocket,
+    handle: Callable[[str | None], Awaitable[None]],
+    sender: Coroutine[Any, Any, None],
+    client_id: int,
+) -> None:
+    """Read the client and run its ``sender`` until either ends, then stop the other.
+
+    The socket is read all the time, whatever the client subscribed to, so a closed connection (or the
+    server's shutdown closing it) is seen at once, not at the next frame it is sent; and a sender that
+    closes the socket (a client too slow, the hub stopping) ends the reading too.
+    """
+    tasks = (
+        asyncio.create_task(sender, name=f"qmtgate-ws-send-{client_id}"),
+        asyncio.create_task(_read_messages(ws, handle), name=f"qmtgate-ws-read-{client_id}"),
+    )
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, (WebSocketDisconnect, RuntimeError, ConnectionError)):
+            logger.error("stream connection failed", exc_info=error)
