@@ -158,7 +158,7 @@ def test_sector_members_on_every_route(http: httpx.Client, sector: str) -> None:
 def test_constituent_sizes_and_an_industry(http: httpx.Client) -> None:
     hs300 = http.get("/api/v1/sectors/沪深300/members").json()["data"]
     zz500 = http.get("/api/v1/sectors/中证500/members").json()["data"]
-    assert 250 <= len(hs300) <= 300 and 400 <= len(zz500) <= 500 and not set(hs300) & set(zz500)
+    assert len(hs300) == 300 and len(zz500) == 500 and not set(hs300) & set(zz500)
     banks = http.get("/api/v1/sectors/SW1银行/members").json()["data"]
     assert all(code[-3:] in (".SH", ".SZ", ".BJ") for code in banks)
 
@@ -177,3 +177,11 @@ def test_docs_streaming_example_subscribes_to_hs300(sim_server: LiveServer) -> N
             raise AssertionError("no subscribed answer")
     assert frame["errors"] == [], frame["errors"]
     assert {"600000.SH", "000001.SZ"} <= set(frame["codes"]) and len(frame["codes"]) > 250
+
+
+def test_constituents_are_listed_by_the_simulated_today(http: httpx.Client) -> None:
+    """沪深300 has 300 members on any date: stocks listed after the simulated today are not among them."""
+    hs300 = http.get("/api/v1/sectors/沪深300/members").json()["data"]
+    rows = http.get("/api/v1/instruments", params={"codes": ",".join(hs300)}).json()["data"]
+    assert len(rows) == 300 and all(row["list_date"] <= "2025-06-12" for row in rows)
+    assert all(row["kind"] == "stock" for row in rows)
