@@ -51,3 +51,21 @@ def test_argus_hist_kline_on_a_replay_is_bars_or_501(replay_http: httpx.Client, 
         assert body["success"] is False and body["error"]["code"] == "unsupported"
         assert frequency in body["error"]["message"]
         assert rest.json()["error"]["code"] == "unsupported"
+
+
+def test_argus_adjusted_prices_on_a_replay_are_501_unless_recorded(replay_http: httpx.Client) -> None:
+    kinds = replay_http.get("/api/v1/capabilities").json()["dividend_types"]
+    params = {
+        "symbol": "600000.SH",
+        "start_date": "20250612",
+        "end_date": "20250612",
+        "frequency": "1m",
+        "dividend_type": "front",
+    }
+    response = replay_http.get("/hist_kline", params=params)
+    if "front" in kinds:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 501, response.text
+        assert response.json()["success"] is False
+        assert response.json()["error"]["code"] == "unsupported"

@@ -198,7 +198,7 @@ class HistoryService:
     ) -> dict[str, list[Bars]]:
         """As :meth:`klines`, with each code's bars as consecutive parts (saves copying for big answers)."""
         codes = list(dict.fromkeys(codes))
-        self.require_period(period)
+        self.require_supported(period, dividend_type)
         if not codes or count == 0:
             return {code: [] for code in codes}
         session = await self.calendar.session()
@@ -234,14 +234,21 @@ class HistoryService:
             out[code] = tail_parts(parts, count)
         return out
 
-    def require_period(self, period: str) -> None:
-        """501 when the source does not hold ``period`` at all (a replay of a recording holds 1m and tick):
-        a valid period the source cannot serve is the source's limit, not a bad request."""
-        periods = self.source.capabilities().periods
-        if period not in periods:
+    def require_supported(self, period: str, dividend_type: str = "none") -> None:
+        """501 when the source does not hold ``period`` or ``dividend_type`` at all (a replay of a recording
+        holds unadjusted 1m bars and ticks): a valid value the source cannot serve is the source's limit,
+        not a bad request, and every K-line route says so the same way."""
+        caps = self.source.capabilities()
+        if period not in caps.periods:
             raise Unsupported(
-                f"the {self.source.name} source has no {period!r} bars (it serves {', '.join(periods)})",
-                {"period": period, "source": self.source.name, "periods": list(periods)},
+                f"the {self.source.name} source has no {period!r} bars (it serves {', '.join(caps.periods)})",
+                {"period": period, "source": self.source.name, "periods": list(caps.periods)},
+            )
+        if dividend_type not in caps.dividend_types:
+            raise Unsupported(
+                f"the {self.source.name} source has no {dividend_type!r} adjustment (it serves "
+                f"{', '.join(caps.dividend_types)})",
+                {"dividend_type": dividend_type, "source": self.source.name},
             )
 
     async def _ensure_for_read(
