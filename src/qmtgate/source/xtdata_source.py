@@ -32,7 +32,7 @@ from qmtgate.source.base import (
     check_period,
 )
 from qmtgate.source.coalesce import Coalescer
-from qmtgate.source.executor import ExecutorState, Lane, XtdataExecutor
+from qmtgate.source.executor import DEFAULT_TIMEOUT, ExecutorState, Lane, XtdataExecutor
 from qmtgate.source.static_cache import StaticCache
 
 if TYPE_CHECKING:
@@ -513,7 +513,10 @@ class XtdataSource(MarketSource):
         if self._sector_data_day == day:
             return
         try:
-            await self._call(Lane.HISTORY, "download_sector_data")
+            # ahead of bulk downloads (a reader waits for it), with a download's deadline: outliving a
+            # history call's 30 s would mark the executor DEGRADED while QMT is still fetching
+            timeout = self._executor.config.timeout.get(Lane.DOWNLOAD, DEFAULT_TIMEOUT[Lane.DOWNLOAD])
+            await self._call(Lane.HISTORY, "download_sector_data", timeout=timeout)
         except SourceUnavailable:
             raise
         except QmtgateError as e:
