@@ -21,6 +21,7 @@ import pytest
 
 import qmtgate.remote
 import qmtgate.sim
+from qmtgate.source.convert import XT_KLINE_DTYPES
 
 from .conftest import Gateway, eventually
 
@@ -110,8 +111,10 @@ CASES: dict[str, Callable[[Any], Any]] = {
         xt.get_instrument_type("688999.SH"),
     ],
     "TC-X13 sectors": lambda xt: [
+        xt.download_sector_data(),  # index-constituent and industry sectors appear after it (issue 16)
         xt.get_sector_list(),
         xt.get_stock_list_in_sector("沪深300"),
+        xt.get_stock_list_in_sector("SW1银行"),
         xt.get_stock_list_in_sector("no such sector"),
     ],
     "TC-X14 trading dates and calendar": lambda xt: [
@@ -124,6 +127,25 @@ CASES: dict[str, Callable[[Any], Any]] = {
         xt.get_divid_factors("600000.SH"),
         xt.get_divid_factors("600000.SH", "20200101", "20231231"),
         xt.get_divid_factors("688999.SH"),
+    ],
+    # issue 16: empty ranges are empty frames with the requested columns and xtquant's dtypes
+    "TC-X18 holiday range 1d": lambda xt: xt.get_market_data_ex(
+        ["close"], ["600000.SH"], period="1d", start_time="20250101", end_time="20250101"
+    ),
+    "TC-X19 weekend range, all fields, two codes": lambda xt: xt.get_market_data_ex(
+        [], ["600000.SH", "000001.SZ"], "1d", "20250607", "20250608"
+    ),
+    "TC-X20 bare-date end_time for 1m (00:00 of that day)": lambda xt: xt.get_market_data_ex(
+        [], ["600000.SH"], "1m", "20250611", "20250611"
+    ),
+    "TC-X21 range after the simulated now": lambda xt: [
+        xt.get_market_data_ex(["time", "close"], ["600000.SH"], "1d", "20270101", "20270201"),
+        xt.get_market_data_ex(["time", "close"], ["600000.SH"], "1m", "20270101", "20270201"),
+        xt.get_market_data_ex([], ["600000.SH"], "1d", "20250613", ""),
+    ],
+    "TC-X22 get_market_data on empty ranges": lambda xt: [
+        xt.get_market_data(["open", "close"], ["600000.SH", "000001.SZ"], "1d", "20250101", "20250101"),
+        xt.get_market_data([], ["600000.SH"], "1m", "20270101", "20270201"),
     ],
 }
 
@@ -197,3 +219,21 @@ def test_callback_payloads_have_the_same_shape(local: Any, remote: Any, gateway:
     for name, xt in (("local", local), ("remote", remote)):
         for seq in got[name]["seqs"]:
             xt.unsubscribe_quote(seq)
+
+
+@pytest.mark.parametrize("period", ["1d", "1m", "5m", "1w"])
+def test_empty_ranges_have_xtquant_columns_and_dtypes(remote: Any, period: str) -> None:
+    """Issue 16: a holiday, a weekend, a bare-date 1m end and a future range give {code: empty frame}
+    with the requested columns in order and xtquant's dtypes, never an exception."""
+    for start, end in (("20250101", "20250101"), ("20250607", "20250608"), ("20270101", "20270201")):
+        out = remote.get_market_data_ex([], ["600000.SH"], period, start, end)
+        frame = out["600000.SH"]
+        assert list(out) == ["600000.SH"] and frame.empty
+        assert list(frame.columns) == list(XT_KLINE_DTYPES)
+        assert {c: frame[c].dtype for c in frame.columns} == {
+            c: np.dtype(d) for c, d in XT_KLINE_DTYPES.items()
+        }
+        some = remote.get_market_data_ex(["close", "time"], ["600000.SH"], period, start, end)["600000.SH"]
+        assert list(some.columns) == ["close", "time"] and some.empty
+    minute = remote.get_market_data_ex([], ["600000.SH"], "1m", "20250611", "20250611150000")["600000.SH"]
+    assert len(minute) == 241 and minute.index[0] == "20250611093000"  # the 14-digit end covers the day

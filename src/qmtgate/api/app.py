@@ -162,6 +162,7 @@ def create_app(
     # outermost last: timing, then the security gate, then request ids / metrics / access log
     app.add_middleware(ServerTimingMiddleware)
     app.add_middleware(SecurityMiddleware, guard=app.state.security)
+    app.add_middleware(compat_argus.ArgusErrorFlag)  # Argus error bodies: "success": false (outside security)
     app.add_middleware(AccessMiddleware, metrics=app.state.metrics, access_log=settings.log.access)
     # Scopes (docs/security.md): data and reference routes need `read`; health and downloads declare
     # theirs per route (liveness is open, starting or cancelling a download needs `admin`).

@@ -156,7 +156,12 @@ def date_of_ms(ts_ms: int) -> dt.date:
 
 
 def labels(ts_ms: np.ndarray, daily: bool) -> list[str]:
-    """xtquant index labels: ``'YYYYMMDD'`` for daily-type periods, else ``'YYYYMMDDHHMMSS'`` (CST)."""
+    """xtquant index labels: ``'YYYYMMDD'`` for daily-type periods, else ``'YYYYMMDDHHMMSS'`` (CST).
+
+    An empty range (a weekend, a holiday, a future range) gives ``[]``: numpy's ``char.replace`` cannot
+    size its output for an empty array (``zero-size array to reduction operation``)."""
+    if len(ts_ms) == 0:
+        return []
     local = (np.asarray(ts_ms, dtype=np.int64) + CST_OFFSET_MS).astype("datetime64[ms]")
     text = np.datetime_as_string(local, unit="s")
     cleaned = np.char.replace(np.char.replace(np.char.replace(text.astype(str), "-", ""), ":", ""), "T", "")

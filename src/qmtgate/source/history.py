@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from qmtgate.errors import Unsupported
 from qmtgate.source.base import MarketSource, ProgressCallback
 from qmtgate.source.calendar import CalendarService, SessionState, day_end_ms
 from qmtgate.source.coalesce import Coalescer
@@ -197,6 +198,7 @@ class HistoryService:
     ) -> dict[str, list[Bars]]:
         """As :meth:`klines`, with each code's bars as consecutive parts (saves copying for big answers)."""
         codes = list(dict.fromkeys(codes))
+        self.require_supported(period, dividend_type)
         if not codes or count == 0:
             return {code: [] for code in codes}
         session = await self.calendar.session()
@@ -209,18 +211,45 @@ class HistoryService:
             return {code: [bars] for code, bars in read.items()}
 
         complete_end = day_end_ms(last)
-        complete = await self._complete(
-            codes, period, start_ms, complete_end, count, dividend_type, fill_data, last
-        )
+        if start_ms is not None and start_ms > complete_end:  # starts after the last complete session
+            complete = {code: Bars.empty() for code in codes}
+        else:
+            complete = await self._complete(
+                codes, period, start_ms, complete_end, count, dividend_type, fill_data, last
+            )
         forming: dict[str, Bars] = {}
-        if session.forming is not None and (end_ms is None or end_ms >= day_start_ms(session.forming)):
-            forming = await self._forming(codes, period, session.forming, end_ms, dividend_type, fill_data)
+        day = session.forming
+        if (
+            day is not None
+            and (end_ms is None or end_ms >= day_start_ms(day))
+            and (start_ms is None or start_ms <= day_end_ms(day))
+        ):
+            forming = await self._forming(codes, period, day, end_ms, dividend_type, fill_data)
         out: dict[str, list[Bars]] = {}
         for code in codes:
-            # Today's bars are never later than end_ms (_forming reads up to it), complete ones end before.
-            parts = [complete[code].between(start_ms, complete_end), forming.get(code, Bars.empty())]
+            # Today's bars are never later than end_ms (_forming reads up to it), complete ones end before;
+            # both are cut at start_ms (a range that starts after today, e.g. wholly in the future, is empty).
+            today = forming.get(code, Bars.empty())
+            parts = [complete[code].between(start_ms, complete_end), today.between(start_ms, None)]
             out[code] = tail_parts(parts, count)
         return out
+
+    def require_supported(self, period: str, dividend_type: str = "none") -> None:
+        """501 when the source does not hold ``period`` or ``dividend_type`` at all (a replay of a recording
+        holds unadjusted 1m bars and ticks): a valid value the source cannot serve is the source's limit,
+        not a bad request, and every K-line route says so the same way."""
+        caps = self.source.capabilities()
+        if period not in caps.periods:
+            raise Unsupported(
+                f"the {self.source.name} source has no {period!r} bars (it serves {', '.join(caps.periods)})",
+                {"period": period, "source": self.source.name, "periods": list(caps.periods)},
+            )
+        if dividend_type not in caps.dividend_types:
+            raise Unsupported(
+                f"the {self.source.name} source has no {dividend_type!r} adjustment (it serves "
+                f"{', '.join(caps.dividend_types)})",
+                {"dividend_type": dividend_type, "source": self.source.name},
+            )
 
     async def _ensure_for_read(
         self,

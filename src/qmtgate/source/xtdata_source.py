@@ -32,7 +32,7 @@ from qmtgate.source.base import (
     check_period,
 )
 from qmtgate.source.coalesce import Coalescer
-from qmtgate.source.executor import ExecutorState, Lane, XtdataExecutor
+from qmtgate.source.executor import DEFAULT_TIMEOUT, ExecutorState, Lane, XtdataExecutor
 from qmtgate.source.static_cache import StaticCache
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 #: Substrings of xtquant's plain ``Exception`` messages that mean "not connected to QMT" (§1.2, §6).
 _DISCONNECTED_MARKERS = ("无法连接xtquant服务", "行情服务连接断开", "rpc init failed")
+
+#: Seconds before a failed ``download_sector_data`` is tried again.
+SECTOR_DATA_RETRY_SECONDS = 600
 
 #: Feature name -> xtdata functions it needs.
 _FEATURE_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -133,6 +136,10 @@ class XtdataSource(MarketSource):
         self.last_outage_seconds: float | None = None
         self._lost_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # download_sector_data: the cache day it succeeded on, and when a failed one may be retried
+        self._sector_data_day: dt.date | None = None
+        self._sector_data_retry_at = 0.0
+        self._sector_downloads: Coalescer[dt.date, None] = Coalescer()
 
     @property
     def executor(self) -> XtdataExecutor:
@@ -470,15 +477,58 @@ class XtdataSource(MarketSource):
         )
 
     async def sector_list(self) -> list[str]:
-        return list(await self._cache.get(("sectors",), lambda: self._call(Lane.SNAPSHOT, "get_sector_list")))
+        version = await self._sector_data()
+        return list(
+            await self._cache.get(("sectors", version), lambda: self._call(Lane.SNAPSHOT, "get_sector_list"))
+        )
 
     async def sector_members(self, sector: str) -> list[str]:
+        version = await self._sector_data()
         return list(
             await self._cache.get(
-                ("sector", sector), lambda: self._call(Lane.SNAPSHOT, "get_stock_list_in_sector", sector)
+                ("sector", sector, version),
+                lambda: self._call(Lane.SNAPSHOT, "get_stock_list_in_sector", sector),
             )
             or []
         )
+
+    async def _sector_data(self) -> dt.date | None:
+        """Fetch QMT's sector membership data (``download_sector_data``) once per cache day.
+
+        Index-constituent sectors (沪深300, 中证500, ...) and industry sectors (SW1银行, ...) exist in QMT only
+        after ``download_sector_data()``; without it only the exchange-structure sectors (沪深A股, 科创板, ...)
+        are listed. Returns the cache day the data was fetched on (None while it is not), which keys the
+        cached sector answers, so answers read before the download are not served after it. A failed
+        download (no data permission on the terminal) is logged and retried after a pause.
+        """
+        if not callable(getattr(self._xt, "download_sector_data", None)):
+            return None
+        day = self._cache.cache_day()
+        if self._sector_data_day == day or time.monotonic() < self._sector_data_retry_at:
+            return self._sector_data_day if self._sector_data_day == day else None
+        await self._sector_downloads.run(day, lambda: self._download_sector_data(day))
+        return self._sector_data_day if self._sector_data_day == day else None
+
+    async def _download_sector_data(self, day: dt.date) -> None:
+        if self._sector_data_day == day:
+            return
+        try:
+            # ahead of bulk downloads (a reader waits for it), with a download's deadline: outliving a
+            # history call's 30 s would mark the executor DEGRADED while QMT is still fetching
+            timeout = self._executor.config.timeout.get(Lane.DOWNLOAD, DEFAULT_TIMEOUT[Lane.DOWNLOAD])
+            await self._call(Lane.HISTORY, "download_sector_data", timeout=timeout)
+        except SourceUnavailable:
+            raise
+        except QmtgateError as e:
+            self._sector_data_retry_at = time.monotonic() + SECTOR_DATA_RETRY_SECONDS
+            logger.warning(
+                "download_sector_data failed (%s): only exchange-structure sectors are listed; retrying in "
+                "%d s",
+                e.message,
+                SECTOR_DATA_RETRY_SECONDS,
+            )
+            return
+        self._sector_data_day = day
 
     async def trading_dates(self, market: str, start: str = "", end: str = "", count: int = -1) -> list[int]:
         return list(

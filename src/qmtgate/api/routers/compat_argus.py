@@ -2,15 +2,19 @@
 
 Argus passes xtquant data through, so field names and units are xtquant's (``volume`` in lots, ``time`` as
 xtquant's index label ``YYYYMMDD`` / ``YYYYMMDDHHMMSS``). Successful answers carry Argus's
-``"success": true`` beside ``data``; errors use qmtgate's one error envelope and HTTP status codes.
+``"success": true`` beside ``data``; errors use qmtgate's one error envelope and HTTP status codes, with
+Argus's ``"success": false`` beside it (:class:`ArgusErrorFlag`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qmtgate.api.deps import ServicesDep
 from qmtgate.api.openapi import ERRORS
@@ -54,7 +58,8 @@ class ArgusKlines(BaseModel):
     )
 
 
-@router.get("/api/get_trading_dates", response_model=ArgusList, summary="Trading days (Argus)")
+@router.get("/trading_dates", response_model=ArgusList, summary="Trading days (Argus)")
+@router.get("/api/get_trading_dates", response_model=ArgusList, summary="Trading days (Argus, older path)")
 async def get_trading_dates(
     services: ServicesDep,
     market: Annotated[Market, Query(description="SH, SZ or BJ.")] = Market.SH,
@@ -158,3 +163,56 @@ async def full_market(
     (record,) = bars.records(selected, True)
     record.pop("date", None)
     return {"success": True, "source": services.source.name, "symbol": code, "data": record}
+
+
+#: Every path this router serves (the error flag applies to these only).
+ARGUS_PATHS: frozenset[str] = frozenset(getattr(route, "path", "") for route in router.routes)
+
+
+class ArgusErrorFlag:
+    """Put Argus's ``"success": false`` beside the error envelope of every error answered on an Argus path.
+
+    Argus clients branch on ``success``; the envelope stays as on every other route. Pure ASGI, outside the
+    security middleware, so refusals (401/403/429), validation errors (422) and source errors all get it;
+    only error bodies (status >= 400, small JSON) are buffered.
+    """
+
+    def __init__(self, app: ASGIApp, paths: frozenset[str] = ARGUS_PATHS) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        held: Message | None = None
+        chunks: list[bytes] = []
+
+        async def flagged(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                held = message
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = _with_success_false(b"".join(chunks))
+            headers = MutableHeaders(raw=list(held["headers"]))
+            headers["content-length"] = str(len(body))
+            await send({**held, "headers": headers.raw})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, flagged)
+
+
+def _with_success_false(body: bytes) -> bytes:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if not isinstance(value, dict):
+        return body
+    return orjson.dumps({"success": False, **value})

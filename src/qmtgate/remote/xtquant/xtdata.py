@@ -200,6 +200,15 @@ def get_divid_factors(stock_code, start_time="", end_time=""):
 # ---------------------------------------------------------------------- downloads
 
 
+def download_sector_data():
+    """xtquant's idiom before reading index-constituent or industry sectors (沪深300, SW1银行...).
+
+    The gateway fetches QMT's sector data itself, once a day before its first sector answer; this call
+    makes sure it has (by asking for the sector list) and returns None, as the simulator's does.
+    """
+    _session().client.sectors()
+
+
 def download_history_data(stock_code, period, start_time="", end_time="", incrementally=None):
     return download_history_data2([stock_code], period, start_time, end_time, None, incrementally)
 
@@ -270,7 +279,8 @@ supply_history_data = download_history_data
 get_stock_type = get_instrument_type
 
 __all__ = [
-    "datetime_to_timetag", "download_history_data", "download_history_data2", "get_divid_factors",
+    "datetime_to_timetag", "download_history_data", "download_history_data2", "download_sector_data",
+    "get_divid_factors",
     "get_full_tick", "get_holidays", "get_instrument_detail", "get_instrument_detail_list",
     "get_instrument_type", "get_local_data", "get_market_data", "get_market_data_ex",
     "get_sector_list", "get_stock_list_in_sector", "get_stock_type", "get_trading_calendar",
