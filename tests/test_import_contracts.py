@@ -22,7 +22,9 @@ def _lint_imports(src: Path) -> subprocess.CompletedProcess[str]:
     scripts = Path(sys.executable).parent
     exe = shutil.which("lint-imports", path=str(scripts))
     if exe is None:  # a missing tool must fail the suite, not skip the check
-        raise AssertionError(f"lint-imports is not installed next to {sys.executable}: pip install -e '.[test]'")
+        raise AssertionError(
+            f"lint-imports is not installed next to {sys.executable}: pip install -e '.[test]'"
+        )
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
