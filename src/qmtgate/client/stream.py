@@ -43,11 +43,9 @@ import pandas as pd
 import pyarrow as pa
 import websockets
 
-from qmtgate.source.convert import local_iso
+from qmtgate.vocab import MARKETS, local_iso
 
 logger = logging.getLogger(__name__)
-
-MARKETS = ("SH", "SZ", "BJ")
 
 
 FRAME_META_KEY = b"qmtgate.frame"  # the Arrow frame's header (api.stream_codec)

@@ -26,9 +26,9 @@ import pandas as pd
 import pyarrow as pa
 
 from qmtgate.client import Client
-from qmtgate.client.stream import MARKETS, Batch, Event, Stream
+from qmtgate.client.stream import Batch, Event, Stream
 from qmtgate.remote._shapes import kline_frames, last_bar, xt_time
-from qmtgate.source.base import KLINE_PERIODS
+from qmtgate.vocab import KLINE_PERIODS, MARKETS
 
 logger = logging.getLogger(__name__)
 
