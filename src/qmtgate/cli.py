@@ -305,7 +305,8 @@ def cert(
         f"certificate {info.cert_file} (names: {', '.join(info.names)}; valid until {info.not_after:%Y-%m-%d})\n"
         f"private key {info.key_file} (keep it on this PC)\n"
         f"serve with: qmtgate serve --tls-cert {info.cert_file} --tls-key {info.key_file}\n"
-        "clients pin the fingerprint: qmtgate.security.pinning.pinned_ssl_context('<fingerprint>')",
+        "clients pin the fingerprint: Client(url, tls_fingerprint='<fingerprint>'), "
+        "qmtgate.remote.install(url, tls_fingerprint='<fingerprint>')",
         err=True,
     )
 
