@@ -202,7 +202,12 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key, e.g. 'research-mac'.")] = "",
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", "-s", help="read, stream, admin (repeat for several). Default read."),
+        typer.Option(
+            "--scope",
+            "-s",
+            help="read (data routes and history downloads), stream (WebSockets: subscriptions), admin "
+            "(also cancelling jobs and /metrics). Repeat or comma-separate: -s read,stream. Default read.",
+        ),
     ] = None,
     rate: Annotated[float | None, typer.Option(help="Requests per second for this key.")] = None,
     burst: Annotated[int | None, typer.Option(help="Bucket size for this key.")] = None,
