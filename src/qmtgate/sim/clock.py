@@ -4,8 +4,9 @@ Modes
 -----
 ``live`` (default)
     Follows wall time while the exchange is in session; outside trading hours (nights, weekends,
-    holidays) it replays the most recent trading session from 09:29:00 at ``speed``, looping at
-    15:00:10, so a freshly started gateway always shows a moving market. Status outputs say so.
+    holidays) it replays the most recent trading session from 09:30:00 (the start of continuous
+    trading: the first snapshot comes 3 s later) at ``speed``, looping at 15:00:10 back to 09:30:00, so
+    a freshly started gateway always shows a moving market. Status outputs say so.
 ``real``
     Wall time, exactly as real QMT: nothing moves outside sessions.
 ``replay``
@@ -24,9 +25,11 @@ import time
 from dataclasses import dataclass
 
 from .calendar import TradingCalendar
-from .timeutil import CLOSE, OPEN_AUCTION_START, cst_date_of_ms, ms_of, seconds_of_day_of_ms
+from .timeutil import AM_OPEN, CLOSE, OPEN_AUCTION_START, cst_date_of_ms, ms_of, seconds_of_day_of_ms
 
-REPLAY_START = 9 * 3600 + 29 * 60
+#: Where a replay starts and loops back to: 09:30:00, continuous trading. (09:29 sat in the silent gap
+#: after the 09:25 opening match: a newcomer saw one message, then a minute of nothing.)
+REPLAY_START = AM_OPEN
 REPLAY_END = CLOSE + 10
 MODES = ("live", "real", "replay", "manual")
 
