@@ -405,7 +405,11 @@ class Stream:
         if hello.get("type") == "error":  # refused right after the handshake (a key without "stream")
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.wait_closed(), 2)
-            raise _refusal_from_message(hello, ws.close_code)
+            error = hello.get("error") if isinstance(hello.get("error"), dict) else {}
+            if ws.close_code in CLOSE_REFUSED or error.get("code") in ("unauthorized", "forbidden"):
+                raise _refusal_from_message(hello, ws.close_code)
+            # rate limited or locked out (4429): worth retrying later, with the backoff
+            raise ConnectionError(f"refused: {error.get('code')}: {error.get('message')}")
         new_epoch = hello.get("epoch")
         self.connected.set()
         self._settled.set()
