@@ -113,7 +113,9 @@ import qmtgate.client
 import qmtgate.remote
 import qmtgate.remote.xtquant.xtdata
 from qmtgate.client import AsyncClient, Client
+from qmtgate.client._base import tls_context
 from qmtgate.remote import install
+tls_context("https://gateway:8000", "ab" * 32)  # certificate pinning works without the server stack
 print("ok")
 """
 
