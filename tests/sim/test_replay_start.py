@@ -31,6 +31,15 @@ def test_live_clock_after_hours_replays_from_continuous_trading() -> None:
     assert seconds_of_day_of_ms(clock.now_ms()) == AM_OPEN + 5  # and it moves
 
 
+def test_a_lunch_time_start_replays_the_session_instead_of_90_silent_minutes() -> None:
+    cal = SimMarket(seed=0).calendar
+    noon = MarketClock(cal, mode="live", wall=lambda: _wall_at(12), monotonic=lambda: 0.0)
+    assert noon.status().replaying and noon.now_ms() == ms_of(FRIDAY, AM_OPEN)
+    morning = MarketClock(cal, mode="live", wall=lambda: _wall_at(10), monotonic=lambda: 0.0)
+    assert not morning.status().replaying  # in session: the wall clock, as before
+    assert morning.now_ms() == _wall_at(10) * 1000
+
+
 def test_replay_loops_back_to_continuous_trading() -> None:
     cal = SimMarket(seed=0).calendar
     now = [0.0]
