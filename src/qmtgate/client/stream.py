@@ -344,11 +344,6 @@ class Stream:
                         delay = self._delay0
                         await self._session(ws)
                         reason = {"code": ws.close_code, "reason": ws.close_reason}
-                        if ws.close_code in CLOSE_REFUSED:  # e.g. the key was revoked meanwhile
-                            raise _refusal_from_message(
-                                {"error": {"code": ws.close_reason or "unauthorized", "message": "refused"}},
-                                ws.close_code,
-                            )
                 except asyncio.CancelledError:
                     raise
                 except _Refused as e:
@@ -366,6 +361,12 @@ class Stream:
                     break
                 except Exception as e:  # refused, reset, handshake rejected, protocol error
                     reason = {"error": f"{type(e).__name__}: {e}"}
+                    closed = getattr(e, "rcvd", None)  # websockets.ConnectionClosed: the server's close frame
+                    if closed is not None and closed.code in CLOSE_REFUSED:  # e.g. the key was revoked
+                        message = f"the gateway closed the stream: {closed.reason or closed.code}"
+                        refused = {"error": {"code": closed.reason or "unauthorized", "message": message}}
+                        await self._refuse(_refusal_from_message(refused, closed.code))
+                        break
                     status = getattr(getattr(e, "response", None), "status_code", None)
                     if status in (401, 403):  # the handshake itself was refused: retrying cannot help
                         body = getattr(getattr(e, "response", None), "body", b"") or b""
