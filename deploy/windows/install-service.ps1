@@ -36,7 +36,7 @@ if (-not ([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdenti
     [Security.Principal.WindowsBuiltInRole]::Administrator)) { throw "Run this script in an administrator PowerShell." }
 if (-not $Python) { throw "Python not found: pass -Python C:\Path\to\python.exe (the one with xtquant)." }
 if (-not (Test-Path $Config)) { throw "Config not found: $Config (start from qmtgate.toml.example)." }
-& $Python -c "import qmtgate" ; if ($LASTEXITCODE -ne 0) { throw "qmtgate is not installed in $Python (pip install qmtgate)." }
+& $Python -c "import qmtgate.cli" ; if ($LASTEXITCODE -ne 0) { throw "qmtgate's server is not installed in $Python (pip install `"qmtgate[server]`")." }
 
 $Config = (Resolve-Path $Config).Path
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null

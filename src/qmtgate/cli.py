@@ -209,7 +209,12 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key, e.g. 'research-mac'.")] = "",
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", "-s", help="read, stream, admin (repeat for several). Default read."),
+        typer.Option(
+            "--scope",
+            "-s",
+            help="read (data routes and history downloads), stream (WebSockets: subscriptions), admin "
+            "(also cancelling jobs and /metrics). Repeat or comma-separate: -s read,stream. Default read.",
+        ),
     ] = None,
     rate: Annotated[float | None, typer.Option(help="Requests per second for this key.")] = None,
     burst: Annotated[int | None, typer.Option(help="Bucket size for this key.")] = None,
@@ -312,7 +317,8 @@ def cert(
         f"certificate {info.cert_file} (names: {', '.join(info.names)}; valid until {info.not_after:%Y-%m-%d})\n"
         f"private key {info.key_file} (keep it on this PC)\n"
         f"serve with: qmtgate serve --tls-cert {info.cert_file} --tls-key {info.key_file}\n"
-        "clients pin the fingerprint: qmtgate.security.pinning.pinned_ssl_context('<fingerprint>')",
+        "clients pin the fingerprint: Client(url, tls_fingerprint='<fingerprint>'), "
+        "qmtgate.remote.install(url, tls_fingerprint='<fingerprint>')",
         err=True,
     )
 

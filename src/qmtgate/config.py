@@ -81,7 +81,14 @@ class SimSettings(_Frozen):
         None,
         pattern=r"^\d{8}(\d{6})?$",
         description="Replay start 'YYYYMMDD[HHMMSS]' Asia/Shanghai (session day, time of day) for clock='replay'; "
-        "None = the latest session from 09:29:00.",
+        "None = the latest session from 09:30:00.",
+    )
+    wall_time: str | None = Field(
+        None,
+        pattern=r"^\d{14}$",
+        description="Pretend the wall clock reads this Asia/Shanghai time 'YYYYMMDDHHMMSS' at start and runs on "
+        "from it (env QMTGATE_SIM__WALL_TIME): tests and demos of e.g. an after-hours start at any hour. "
+        "None = the real wall clock.",
     )
 
 

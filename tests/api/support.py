@@ -55,7 +55,9 @@ def start_server(app: FastAPI) -> LiveServer:
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    # an app over the real simulator prepares the whole market's session before it listens (10-30 s on
+    # a busy 2-core box, source.factory.warm_up)
+    deadline = time.monotonic() + 180
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BIN = Path(sys.executable).parent
 QMTGATE = BIN / ("qmtgate.exe" if os.name == "nt" else "qmtgate")
-#: 2026-12-04 20:30 Asia/Shanghai, a Friday evening: after the close, as when a newcomer tries it.
-AFTER_HOURS_MS = 1796473800000
+#: A Friday evening in Asia/Shanghai (sim.wall_time): after the close, as when a newcomer tries it.
+AFTER_HOURS = "20261204203000"
 STATUS_MARK = "__HTTP_STATUS__"
 #: Lines of the gateway's log that a normal start and an ordinary walk must not produce.
 BAD_LOG = re.compile(r"Traceback|DEGRADED|backfill failed|Exception in ASGI| 5\d\d( |$)")
@@ -50,10 +50,7 @@ def _free_port() -> int:
 def _gateway_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("QMTGATE_CONFIG", None)
-    from qmtgate.config import SimSettings
-
-    if "wall_start_ms" in SimSettings.model_fields:
-        env["QMTGATE_SIM__WALL_START_MS"] = str(AFTER_HOURS_MS)
+    env["QMTGATE_SIM__WALL_TIME"] = AFTER_HOURS
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

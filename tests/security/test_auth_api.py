@@ -79,10 +79,13 @@ def test_a_read_key_reads_but_cannot_reach_admin_routes(client: TestClient, keys
     assert client.get("/api/v1/snapshots", params={"codes": "600000.SH"}, headers=read).status_code == 200
     assert client.get("/api/v1/downloads", headers=read).status_code == 200
     assert client.get("/api/v1/health/ready", headers=read).status_code == 200
+    # a reader fills QMT's history cache as every xtquant script does (issue #16 item 5)
+    started = client.post("/api/v1/downloads", json={"codes": ["600000.SH"]}, headers=read)
+    assert started.status_code == 202, started.text
+    compat = client.post("/api/download", json={"stock": "600000.SH", "period": "1d"}, headers=read)
+    assert compat.status_code == 200, compat.text
     for method, path, body in [
-        ("POST", "/api/v1/downloads", {"codes": ["600000.SH"]}),
-        ("DELETE", "/api/v1/downloads/abc", None),
-        ("POST", "/api/download", {"stock": "600000.SH"}),
+        ("DELETE", f"/api/v1/downloads/{started.json()['id']}", None),  # jobs are not per key: admin
         ("GET", "/metrics", None),
     ]:
         response = client.request(method, path, json=body, headers=read)

@@ -140,8 +140,13 @@ class AccessMiddleware:
                 status = 101
             elif mtype == "websocket.http.response.start":
                 status = message["status"]
-            elif mtype == "websocket.close" and status == 0:
-                status = 403
+            elif mtype == "websocket.close":
+                if status == 0:
+                    status = 403
+                elif status == 101 and message.get("code") in WS_REFUSAL_STATUS:
+                    # accepted only to say why in a message, then refused (qmtgate.security.ws): log the
+                    # refusal, not the 101 of the handshake
+                    status = WS_REFUSAL_STATUS[message["code"]]
             await send(message)
 
         try:
@@ -155,6 +160,11 @@ class AccessMiddleware:
                 metrics.http_requests.labels(scope["method"], _route(scope), str(status)).inc()
             if self.access_log and access_logger.isEnabledFor(logging.INFO):
                 _log_access(scope, request_id, status, time.perf_counter() - started)
+
+
+#: WebSocket close codes that refuse a client after the handshake (qmtgate.security.ws) -> the HTTP status
+#: the access log shows for them.
+WS_REFUSAL_STATUS = {4401: 401, 4403: 403, 4429: 429}
 
 
 def _route(scope: Scope) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +29,12 @@ class Options:
     #: "arrow" (default; compact and fast for tables) or "json"
     format: str = "arrow"
     max_connections: int = 10
+    #: the TLS context of https/wss connections (:func:`tls_context`); None: the system CAs
+    ssl_context: ssl.SSLContext | None = None
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify=``: the pinned/CA context, or True (system CAs)."""
+        return self.ssl_context if self.ssl_context is not None else True
 
     def headers(self) -> dict[str, str]:
         # the key travels only in a header: never in the URL, where proxies and logs would keep it
@@ -46,6 +55,36 @@ class Options:
         if base.startswith("http://"):
             return "ws://" + base[len("http://") :] + path
         return base + path
+
+
+def tls_context(
+    base_url: str,
+    tls_fingerprint: str | Sequence[str] | None = None,
+    tls_ca: str | os.PathLike[str] | None = None,
+) -> ssl.SSLContext | None:
+    """The TLS context for a gateway with its own certificate, or None for the system CAs.
+
+    ``tls_fingerprint``: the SHA-256 fingerprint ``qmtgate cert`` printed (``AB:CD:...`` or plain hex; a
+    list during a certificate rollover); the handshake then succeeds only with exactly that certificate,
+    instead of checking a CA chain and host name (:mod:`qmtgate.security.pinning`). ``tls_ca``: a PEM file
+    of CA certificates to trust (or the gateway's own ``qmtgate-cert.pem``), with the usual host-name check.
+    """
+    if tls_fingerprint is None and tls_ca is None:
+        return None
+    if not base_url.startswith("https://"):
+        raise ValueError(f"tls_fingerprint / tls_ca need an https:// gateway URL, not {base_url!r}")
+    if tls_fingerprint is not None and tls_ca is not None:
+        raise ValueError("pass tls_fingerprint or tls_ca, not both")
+    if tls_fingerprint is not None:
+        from qmtgate.security.pinning import pinned_ssl_context  # stdlib only: no server code
+
+        return pinned_ssl_context(tls_fingerprint)
+    ca = Path(tls_ca)  # type: ignore[arg-type]
+    if not ca.is_file():
+        raise ValueError(f"tls_ca: no such file: {ca}")
+    context = ssl.create_default_context(cafile=str(ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def accept_header(call: Call, options: Options) -> str:

@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import httpx
 
-from qmtgate.client._base import OPERATIONS, Options, bind_async, finish, request_kwargs, transport_error
+from qmtgate.client._base import (
+    OPERATIONS,
+    Options,
+    bind_async,
+    finish,
+    request_kwargs,
+    tls_context,
+    transport_error,
+)
 from qmtgate.client._calls import Call
 from qmtgate.client.stream import Batch, Event, Stream
 
@@ -33,13 +42,24 @@ class AsyncClient:
         timeout: float = 30.0,
         format: str = "arrow",
         max_connections: int = 10,
+        tls_fingerprint: str | Sequence[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.options = Options(base_url.rstrip("/"), api_key, timeout, format, max_connections)
+        base_url = base_url.rstrip("/")
+        self.options = Options(
+            base_url,
+            api_key,
+            timeout,
+            format,
+            max_connections,
+            tls_context(base_url, tls_fingerprint, tls_ca),
+        )
         self._http = httpx.AsyncClient(
             base_url=self.options.base_url,
             headers=self.options.headers(),
             timeout=timeout,
             limits=self.options.limits(),
+            verify=self.options.verify(),
         )
         self._streams: list[Stream] = []
 
@@ -71,6 +91,7 @@ class AsyncClient:
         stream = Stream(
             self.options.ws_url(),
             self.options.headers(),
+            ssl_context=self.options.ssl_context,
             stale_after=stale_after,
             reconnect_delay=reconnect_delay,
             max_reconnect_delay=max_reconnect_delay,

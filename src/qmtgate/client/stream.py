@@ -32,6 +32,7 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +44,35 @@ import pandas as pd
 import pyarrow as pa
 import websockets
 
-from qmtgate.source.convert import local_iso
+from qmtgate.client.errors import ConnectionFailed, GatewayError, QmtgateClientError, error_from_body
+from qmtgate.vocab import MARKETS, local_iso
 
 logger = logging.getLogger(__name__)
 
-MARKETS = ("SH", "SZ", "BJ")
+
+#: WebSocket close codes of a refused key (qmtgate.security.ws): retrying cannot help.
+CLOSE_REFUSED = (4401, 4403)
+
+
+class _Refused(Exception):
+    """The gateway (or the TLS peer) refused this client for good: end the stream, say why once."""
+
+    def __init__(self, error: QmtgateClientError, data: dict[str, Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.data = data
+
+
+def _refusal_from_message(msg: dict[str, Any], close_code: int | None) -> _Refused:
+    error = error_from_body(403 if close_code == 4403 else 401, msg)
+    data = {
+        "code": getattr(error, "code", "error"),
+        "message": getattr(error, "message", str(error)),
+        "details": getattr(error, "details", {}),
+        "close_code": close_code,
+        "final": True,
+    }
+    return _Refused(error, data)
 
 
 FRAME_META_KEY = b"qmtgate.frame"  # the Arrow frame's header (api.stream_codec)
@@ -155,6 +180,7 @@ class Stream:
         url: str,
         headers: dict[str, str] | None = None,
         *,
+        ssl_context: ssl.SSLContext | None = None,
         reconnect_delay: float = 0.1,
         max_reconnect_delay: float = 5.0,
         stale_after: float | None = None,
@@ -164,6 +190,8 @@ class Stream:
         compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> None:
         self.url = url
+        #: wss:// only: the pinned/CA context (None: websockets' default, the system CAs)
+        self._ssl = ssl_context
         self._encoding = encoding
         self._compression = compression
         self._headers = dict(headers or {})
@@ -182,6 +210,10 @@ class Stream:
         #: per channel, the highest seq held: what a frame's ``prev_seq`` is checked against
         self._held: dict[str, int] = {}
         self.connected = asyncio.Event()
+        #: set when the gateway refused this client for good (key without the stream scope, unknown key,
+        #: a certificate that is not the pinned one): the stream has ended, this says why
+        self.refused: QmtgateClientError | None = None
+        self._settled = asyncio.Event()  # connected once, or refused
         self.reconnects = 0
         self._resynced = False
 
@@ -275,6 +307,17 @@ class Stream:
             if isinstance(item, Event) and item.kind == "closed":
                 return
 
+    async def wait_connected(self, timeout: float) -> bool:
+        """Start, and wait up to ``timeout`` s for the first connection: True when connected, False when
+        not yet (the stream keeps trying); raises the refusal (``Forbidden``, ``Unauthorized``,
+        ``ConnectionFailed`` for a TLS verification failure) when the gateway refused this client."""
+        self.start()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        if self.refused is not None:
+            raise self.refused
+        return self.connected.is_set()
+
     async def next(self, timeout: float | None = None) -> Batch | Event:
         """The next batch or event (``asyncio.TimeoutError`` after ``timeout`` seconds)."""
         self.start()
@@ -289,6 +332,7 @@ class Stream:
                 try:
                     async with websockets.connect(
                         self.url,
+                        **({"ssl": self._ssl} if self._ssl is not None else {}),
                         additional_headers=self._headers,
                         open_timeout=self._open_timeout,
                         max_size=None,
@@ -302,11 +346,39 @@ class Stream:
                         reason = {"code": ws.close_code, "reason": ws.close_reason}
                 except asyncio.CancelledError:
                     raise
+                except _Refused as e:
+                    await self._refuse(e)
+                    break
+                except ssl.SSLCertVerificationError as e:  # a wrong pin or an untrusted certificate
+                    detail = getattr(e, "verify_message", None) or (e.args[0] if e.args else str(e))
+                    message = f"TLS: {detail}"
+                    await self._refuse(
+                        _Refused(
+                            ConnectionFailed(f"{self.url}: {message}"),
+                            {"code": "tls_verify_failed", "message": message, "final": True},
+                        )
+                    )
+                    break
                 except Exception as e:  # refused, reset, handshake rejected, protocol error
                     reason = {"error": f"{type(e).__name__}: {e}"}
+                    closed = getattr(e, "rcvd", None)  # websockets.ConnectionClosed: the server's close frame
+                    if closed is not None and closed.code in CLOSE_REFUSED:  # e.g. the key was revoked
+                        message = f"the gateway closed the stream: {closed.reason or closed.code}"
+                        refused = {"error": {"code": closed.reason or "unauthorized", "message": message}}
+                        await self._refuse(_refusal_from_message(refused, closed.code))
+                        break
                     status = getattr(getattr(e, "response", None), "status_code", None)
-                    if status in (401, 403):
-                        await self._emit(Event("error", {"code": "unauthorized", "status": status, **reason}))
+                    if status in (401, 403):  # the handshake itself was refused: retrying cannot help
+                        body = getattr(getattr(e, "response", None), "body", b"") or b""
+                        try:
+                            payload = orjson.loads(body)
+                        except orjson.JSONDecodeError:
+                            payload = None
+                        error = error_from_body(status, payload)
+                        code = error.code if isinstance(error, GatewayError) else "unauthorized"
+                        data = {"code": code, "status": status, "message": error.message, "final": True}
+                        await self._refuse(_Refused(error, {**data, **reason}))
+                        break
                 finally:
                     self._ws = None
                     was_connected = self.connected.is_set()
@@ -322,10 +394,26 @@ class Stream:
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(Event("closed"))
 
+    async def _refuse(self, refused: _Refused) -> None:
+        """End the stream for good: one ``error`` event with the reason (``final: True``), then ``closed``."""
+        self.refused = refused.error
+        self._closed = True
+        self._settled.set()
+        await self._emit(Event("error", refused.data))
+
     async def _session(self, ws: Any) -> None:
         hello = orjson.loads(await asyncio.wait_for(ws.recv(), self._open_timeout))
+        if hello.get("type") == "error":  # refused right after the handshake (a key without "stream")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.wait_closed(), 2)
+            error = hello.get("error") if isinstance(hello.get("error"), dict) else {}
+            if ws.close_code in CLOSE_REFUSED or error.get("code") in ("unauthorized", "forbidden"):
+                raise _refusal_from_message(hello, ws.close_code)
+            # rate limited or locked out (4429): worth retrying later, with the backoff
+            raise ConnectionError(f"refused: {error.get('code')}: {error.get('message')}")
         new_epoch = hello.get("epoch")
         self.connected.set()
+        self._settled.set()
         await self._emit(
             Event(
                 "connected",

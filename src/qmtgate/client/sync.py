@@ -6,6 +6,7 @@ import collections
 import contextlib
 import http.client
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from qmtgate.client._base import (
     finish,
     finish_raw,
     request_kwargs,
+    tls_context,
     transport_error,
 )
 from qmtgate.client._calls import Call
@@ -68,13 +70,24 @@ class Client:
         timeout: float = 30.0,
         format: str = "arrow",
         max_connections: int = 10,
+        tls_fingerprint: str | Sequence[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.options = Options(base_url.rstrip("/"), api_key, timeout, format, max_connections)
+        base_url = base_url.rstrip("/")
+        self.options = Options(
+            base_url,
+            api_key,
+            timeout,
+            format,
+            max_connections,
+            tls_context(base_url, tls_fingerprint, tls_ca),
+        )
         self._http = httpx.Client(
             base_url=self.options.base_url,
             headers=self.options.headers(),
             timeout=timeout,
             limits=self.options.limits(),
+            verify=self.options.verify(),
         )
         self._fast = (
             KeepAliveJson(self.options.base_url, self.options.headers(), timeout)
@@ -117,6 +130,7 @@ class Client:
         return Stream(
             self.options.ws_url(),
             self.options.headers(),
+            ssl_context=self.options.ssl_context,
             stale_after=stale_after,
             max_reconnect_delay=max_reconnect_delay,
             encoding=encoding,

@@ -8,7 +8,9 @@ WebSocket for pushes. See docs/client.md.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
 
 from qmtgate.remote import _state
 from qmtgate.remote._session import RemoteSession
@@ -18,23 +20,40 @@ __all__ = ["RemoteSession", "connect", "install", "uninstall"]
 _MODULES = ("xtquant", "xtquant.xtdata")
 
 
-def connect(url: str, api_key: str | None = None, *, timeout: float = 30.0) -> RemoteSession:
+def connect(
+    url: str,
+    api_key: str | None = None,
+    *,
+    timeout: float = 30.0,
+    tls_fingerprint: str | Sequence[str] | None = None,
+    tls_ca: str | os.PathLike[str] | None = None,
+) -> RemoteSession:
     """Open a session to ``url`` and make it the one :mod:`qmtgate.remote.xtquant.xtdata` uses, without
-    registering any ``xtquant`` module (use this beside another ``xtquant`` in the same process)."""
-    session = RemoteSession(url, api_key, timeout=timeout)
+    registering any ``xtquant`` module (use this beside another ``xtquant`` in the same process).
+    ``tls_fingerprint`` / ``tls_ca``: as :class:`qmtgate.client.Client`'s (an https:// gateway with the
+    certificate ``qmtgate cert`` made: pin the fingerprint it printed)."""
+    session = RemoteSession(url, api_key, timeout=timeout, tls_fingerprint=tls_fingerprint, tls_ca=tls_ca)
     previous = _state.bind(session)
     if previous is not None:
         previous.close()
     return session
 
 
-def install(url: str, api_key: str | None = None, *, timeout: float = 30.0) -> RemoteSession:
+def install(
+    url: str,
+    api_key: str | None = None,
+    *,
+    timeout: float = 30.0,
+    tls_fingerprint: str | Sequence[str] | None = None,
+    tls_ca: str | os.PathLike[str] | None = None,
+) -> RemoteSession:
     """Connect to the gateway at ``url`` and register the drop-in as the ``xtquant`` package.
 
     ``api_key`` is sent only in the ``X-API-Key`` header. Returns the session (``session.events`` holds
-    the feed's reconnect/resync/gap events; ``session.close()`` ends it).
+    the feed's reconnect/resync/gap events; ``session.close()`` ends it). ``tls_fingerprint`` (the SHA-256
+    ``qmtgate cert`` printed) or ``tls_ca`` (a PEM file) for an https:// gateway with its own certificate.
     """
-    session = connect(url, api_key, timeout=timeout)
+    session = connect(url, api_key, timeout=timeout, tls_fingerprint=tls_fingerprint, tls_ca=tls_ca)
     from qmtgate.remote import xtquant
     from qmtgate.remote.xtquant import xtdata
 

@@ -15,6 +15,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import os
 import queue
 import threading
 import traceback
@@ -26,11 +27,17 @@ import pandas as pd
 import pyarrow as pa
 
 from qmtgate.client import Client
-from qmtgate.client.stream import MARKETS, Batch, Event, Stream
+from qmtgate.client.errors import QmtgateClientError
+from qmtgate.client.stream import Batch, Event, Stream
 from qmtgate.remote._shapes import kline_frames, last_bar, xt_time
-from qmtgate.source.base import KLINE_PERIODS
+from qmtgate.vocab import KLINE_PERIODS, MARKETS
 
 logger = logging.getLogger(__name__)
+
+#: How long the first subscription waits for the stream to connect, so that a refusal (a key without the
+#: ``stream`` scope, a certificate that is not the pinned one) raises in ``subscribe_quote`` itself. A
+#: gateway that is merely unreachable does not raise: the stream keeps trying, as xtquant would.
+FIRST_CONNECT_WAIT = 5.0
 
 #: Periods the gateway's stream pushes (forming bars per code, or ticks).
 STREAM_PERIODS = ("tick", "1m", "5m", "15m", "30m", "1h", "60m", "1d")
@@ -57,11 +64,26 @@ class XtSubscription:
 class RemoteSession:
     """The drop-in's state: a :class:`Client`, the push stream, and the xtquant subscriptions."""
 
-    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        tls_fingerprint: str | Sequence[str] | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         # K-lines travel as Arrow; the many small dict answers (ticks, details, calendars) as JSON over the
         # sync client's kept-alive connection, which is what keeps a one-code get_full_tick near 1 ms
-        self.client = Client(self.url, api_key=api_key, timeout=timeout, format="arrow")
+        self.client = Client(
+            self.url,
+            api_key=api_key,
+            timeout=timeout,
+            format="arrow",
+            tls_fingerprint=tls_fingerprint,
+            tls_ca=tls_ca,
+        )
         self._subs: dict[int, XtSubscription] = {}
         self._refs: collections.Counter[tuple[str, str]] = collections.Counter()
         self._seqs = itertools.count(1)
@@ -147,13 +169,29 @@ class RemoteSession:
             next(self._seqs), period, whole, frozenset(codes), frozenset(markets), callback, dividend_type
         )
         with self._lock:
+            first = self._stream is None
+            stream = self._ensure_stream()
+        if first:
+            self._await_first_connect(stream)
+        with self._lock:
             self._subs[sub.seq] = sub
             fresh = [t for t in sub.targets() if self._refs[t] == 0]
             self._refs.update(sub.targets())
-            self._ensure_stream()
         if fresh:
             self._stream_op("subscribe", fresh)
         return sub.seq
+
+    def _await_first_connect(self, stream: Stream) -> None:
+        """Raise the gateway's refusal of the stream once, here, instead of reconnecting forever."""
+        try:
+            self.client.run(stream.wait_connected(FIRST_CONNECT_WAIT), timeout=FIRST_CONNECT_WAIT + 5)
+        except QmtgateClientError:
+            with self._lock:
+                if self._stream is stream:  # a later subscribe opens a new stream (and is refused again)
+                    self._stream = None
+            with contextlib.suppress(Exception):
+                self.client.run(stream.close(), timeout=10)
+            raise
 
     def unsubscribe(self, seq: int) -> None:
         with self._lock:
@@ -177,14 +215,15 @@ class RemoteSession:
             fn = stream.subscribe if op == "subscribe" else stream.unsubscribe
             self.client.run(fn(items, period), timeout=10)
 
-    def _ensure_stream(self) -> None:
+    def _ensure_stream(self) -> Stream:
         if self._stream is not None:
-            return
+            return self._stream
         self._stream = self.client.open_stream(max_reconnect_delay=2.0)
-        self._dispatcher = threading.Thread(
-            target=self._dispatch_loop, name="qmtgate-xtdata-callback", daemon=True
-        )
-        self._dispatcher.start()
+        if self._dispatcher is None:  # one for the session, also when a refused stream is replaced
+            self._dispatcher = threading.Thread(
+                target=self._dispatch_loop, name="qmtgate-xtdata-callback", daemon=True
+            )
+            self._dispatcher.start()
         stream, inbox = self._stream, self._inbox
 
         async def pump() -> None:
@@ -196,6 +235,7 @@ class RemoteSession:
                 await loop.run_in_executor(None, inbox.put, item)
 
         self._pump = self.client._loop.submit(pump())
+        return stream
 
     # -- dispatch (callback thread) ------------------------------------------------------------------------
 

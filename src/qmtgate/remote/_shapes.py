@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from qmtgate.source.convert import CST, DAILY_PERIODS, XT_KLINE_DTYPES, XT_KLINE_FIELDS, labels
+from qmtgate.vocab import CST, DAILY_PERIODS, XT_KLINE_DTYPES, XT_KLINE_FIELDS, labels
 
 DIVID_FIELDS = ["time", "interest", "stockBonus", "stockGift", "allotNum", "allotPrice", "gugai", "dr"]
 

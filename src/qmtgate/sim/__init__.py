@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .clock import MarketClock
@@ -26,9 +27,11 @@ def install(
     start_ms: int | None = None,
     daily_preloaded: bool = True,
     download_seconds_per_code: float = 0.002,
+    wall: Callable[[], float] | None = None,
 ) -> Any:
     """Bind a simulated QMT (a fresh market with ``seed`` and clock, or ``market``) and register the
     simulated package as ``xtquant``. Returns the environment (its ``faults`` drive fault injection).
+    ``wall`` (epoch seconds, like ``time.time``) replaces the wall clock the market clock reads.
     """
     from .xtquant import _env, xtconstant, xtdata, xttype
 
@@ -36,7 +39,12 @@ def install(
         market = SimMarket(seed=seed, clock=clock if isinstance(clock, MarketClock) else None)
         if not isinstance(clock, MarketClock):
             market.clock = MarketClock(
-                market.calendar, mode=clock, speed=speed, replay_day=replay_day, start_ms=start_ms
+                market.calendar,
+                mode=clock,
+                speed=speed,
+                replay_day=replay_day,
+                start_ms=start_ms,
+                **({"wall": wall} if wall is not None else {}),
             )
     env = _env.SimEnv(
         market, daily_preloaded=daily_preloaded, download_seconds_per_code=download_seconds_per_code

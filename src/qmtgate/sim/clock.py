@@ -4,8 +4,9 @@ Modes
 -----
 ``live`` (default)
     Follows wall time while the exchange is in session; outside trading hours (nights, weekends,
-    holidays) it replays the most recent trading session from 09:29:00 at ``speed``, looping at
-    15:00:10, so a freshly started gateway always shows a moving market. Status outputs say so.
+    holidays, the lunch break) it replays the most recent trading session from 09:30:00 (the start of continuous
+    trading: the first snapshot comes 3 s later) at ``speed``, looping at 15:00:10 back to 09:30:00, so
+    a freshly started gateway always shows a moving market. Status outputs say so.
 ``real``
     Wall time, exactly as real QMT: nothing moves outside sessions.
 ``replay``
@@ -24,9 +25,20 @@ import time
 from dataclasses import dataclass
 
 from .calendar import TradingCalendar
-from .timeutil import CLOSE, OPEN_AUCTION_START, cst_date_of_ms, ms_of, seconds_of_day_of_ms
+from .timeutil import (
+    AM_CLOSE,
+    AM_OPEN,
+    CLOSE,
+    OPEN_AUCTION_START,
+    PM_OPEN,
+    cst_date_of_ms,
+    ms_of,
+    seconds_of_day_of_ms,
+)
 
-REPLAY_START = 9 * 3600 + 29 * 60
+#: Where a replay starts and loops back to: 09:30:00, continuous trading. (09:29 sat in the silent gap
+#: after the 09:25 opening match: a newcomer saw one message, then a minute of nothing.)
+REPLAY_START = AM_OPEN
 REPLAY_END = CLOSE + 10
 MODES = ("live", "real", "replay", "manual")
 
@@ -144,9 +156,13 @@ class MarketClock:
     # ------------------------------------------------------------------ helpers
 
     def _in_session(self, ms: int) -> bool:
+        """Whether ``live`` follows the wall clock from ``ms``: a trading day from the 09:15 auction to the
+        close, except the lunch break (90 silent minutes for whoever starts the gateway at lunch; a replay
+        shows a moving market instead)."""
         day = cst_date_of_ms(ms)
         sec = seconds_of_day_of_ms(ms)
-        return self.cal.is_trading_day(day) and OPEN_AUCTION_START <= sec <= REPLAY_END
+        lunch = AM_CLOSE + 10 < sec < PM_OPEN
+        return self.cal.is_trading_day(day) and OPEN_AUCTION_START <= sec <= REPLAY_END and not lunch
 
     def _latest_session(self, ms: int) -> dt.date:
         """The most recent trading day whose session has started by ``ms`` (calendar-bounded)."""

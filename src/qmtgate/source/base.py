@@ -15,29 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from qmtgate.errors import InvalidPeriod, UnknownCode, Unsupported
+from qmtgate.vocab import KLINE_PERIODS, TICK_PERIODS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from qmtgate.source.executor import ExecutorStatus
 
-#: K-line periods xtdata accepts (exact lower-case strings; ``60m`` and ``1h`` are the same).
-KLINE_PERIODS: tuple[str, ...] = (
-    "1m",
-    "5m",
-    "15m",
-    "30m",
-    "60m",
-    "1h",
-    "1d",
-    "1w",
-    "1mon",
-    "1q",
-    "1hy",
-    "1y",
-)
-#: Level-1 snapshot history.
-TICK_PERIODS: tuple[str, ...] = ("tick",)
+# K-line and tick periods: the leaf module qmtgate.vocab (shared with the clients), re-exported here.
 #: Periods qmtgate passes to ``history``; Level-2 and feature periods are deliberately not exposed yet.
 HISTORY_PERIODS: tuple[str, ...] = KLINE_PERIODS + TICK_PERIODS
 #: xtdata ``dividend_type`` values: none, 前复权, 后复权, 等比前复权, 等比后复权.

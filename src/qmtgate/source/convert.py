@@ -23,44 +23,23 @@ import pyarrow as pa
 
 from qmtgate.codes import classify
 
-#: China Standard Time as a fixed offset (no DST since 1991; no tz database needed, also on Windows).
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
-CST_OFFSET_MS = 8 * 3_600_000
-MS_PER_DAY = 86_400_000
+# The client-side vocabulary lives in the leaf module qmtgate.vocab (so qmtgate.client loads no server code);
+# re-exported here, where the server modules have always imported it from.
+from qmtgate.vocab import (  # noqa: F401
+    CST,
+    CST_OFFSET_MS,
+    DAILY_PERIODS,
+    MS_PER_DAY,
+    XT_KLINE_DTYPES,
+    XT_KLINE_FIELDS,
+    labels,
+    local_iso,
+)
+
 #: Shares per 手 for SH/SZ/BJ stocks, funds and indices (xtquant reports volume in 手).
 LOT = 100
 DBL_MAX = 1.7976931348623157e308
 INT_MAX = 2_147_483_647
-
-#: ``get_market_data_ex`` K-line fields, in xtquant's order, and their dtypes.
-XT_KLINE_FIELDS: tuple[str, ...] = (
-    "time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "amount",
-    "settelementPrice",
-    "openInterest",
-    "preClose",
-    "suspendFlag",
-)
-XT_KLINE_DTYPES: dict[str, Any] = {
-    "time": np.int64,
-    "open": np.float64,
-    "high": np.float64,
-    "low": np.float64,
-    "close": np.float64,
-    "volume": np.int64,
-    "amount": np.float64,
-    "settelementPrice": np.float64,
-    "openInterest": np.int32,
-    "preClose": np.float64,
-    "suspendFlag": np.int32,
-}
-#: Periods whose bars are labelled by day (``'YYYYMMDD'``) rather than by minute.
-DAILY_PERIODS = frozenset({"1d", "1w", "1mon", "1q", "1hy", "1y"})
 
 # -- normalized schemas ------------------------------------------------------------------------------
 
@@ -127,18 +106,6 @@ DIVIDEND_SCHEMA: dict[str, str] = {
 # -- time ------------------------------------------------------------------------------------------
 
 
-def local_iso(ts_ms: np.ndarray | Sequence[int]) -> np.ndarray:
-    """Epoch ms -> ``'YYYY-MM-DDTHH:MM:SS+08:00'`` (Asia/Shanghai), vectorised; NaN/None -> None."""
-    values = np.asarray(ts_ms, dtype="float64")
-    out = np.full(values.shape, None, dtype=object)
-    ok = np.isfinite(values)
-    if ok.any():
-        local = (values[ok].astype(np.int64) + CST_OFFSET_MS).astype("datetime64[ms]")
-        text = np.datetime_as_string(local, unit="s")
-        out[ok] = np.char.add(text.astype(str), "+08:00")
-    return out
-
-
 def local_iso_one(ts_ms: int | None) -> str | None:
     if ts_ms is None:
         return None
@@ -153,19 +120,6 @@ def day_start_ms(day: dt.date) -> int:
 def date_of_ms(ts_ms: int) -> dt.date:
     """The Asia/Shanghai calendar date of an epoch-ms instant."""
     return dt.date.fromordinal((int(ts_ms) + CST_OFFSET_MS) // MS_PER_DAY + 719_163)
-
-
-def labels(ts_ms: np.ndarray, daily: bool) -> list[str]:
-    """xtquant index labels: ``'YYYYMMDD'`` for daily-type periods, else ``'YYYYMMDDHHMMSS'`` (CST).
-
-    An empty range (a weekend, a holiday, a future range) gives ``[]``: numpy's ``char.replace`` cannot
-    size its output for an empty array (``zero-size array to reduction operation``)."""
-    if len(ts_ms) == 0:
-        return []
-    local = (np.asarray(ts_ms, dtype=np.int64) + CST_OFFSET_MS).astype("datetime64[ms]")
-    text = np.datetime_as_string(local, unit="s")
-    cleaned = np.char.replace(np.char.replace(np.char.replace(text.astype(str), "-", ""), ":", ""), "T", "")
-    return [s[:8] for s in cleaned.tolist()] if daily else cleaned.tolist()
 
 
 # -- bars ------------------------------------------------------------------------------------------

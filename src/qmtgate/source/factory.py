@@ -19,10 +19,12 @@ Simulator hooks, in order of preference:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,7 @@ from qmtgate.errors import SourceUnavailable
 from qmtgate.source.base import MarketSource
 from qmtgate.source.executor import ExecutorConfig, Lane, XtdataExecutor
 from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
+from qmtgate.vocab import MARKETS
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +121,7 @@ def build_simulated_source(
         raise SourceUnavailable(f"the simulated market is not available: {e}", {"source": SIMULATED}) from e
     if hasattr(xtdata, "enable_hello"):
         xtdata.enable_hello = False  # the connect banner goes to stdout; the gateway logs its own
-    return XtdataSource(
+    source = XtdataSource(
         xtdata,
         name=SIMULATED,
         config=source_config(settings),
@@ -126,6 +129,37 @@ def build_simulated_source(
         clock=clock,
         note=note,
     )
+    _warmers[source] = lambda: xtdata.get_full_tick(list(MARKETS))
+    return source
+
+
+#: How a simulated source prepares its session (build_simulated_source -> warm_up).
+_warmers: weakref.WeakKeyDictionary[MarketSource, Callable[[], Any]] = weakref.WeakKeyDictionary()
+
+
+async def warm_up(source: MarketSource) -> float | None:
+    """Prepare the simulated session for the whole market before the gateway says it is ready.
+
+    The simulator's first whole-market call builds every code's daily path up to the session (about
+    10 s of numpy on a busy 2-core box, 2-4 s on an idle one). Left to the first request, that request
+    overran the executor's 5 s deadline (504 ``source_timeout``, executor DEGRADED, the recorder's
+    "backfill failed") and the stream stayed silent; done here, before the server listens, the first
+    request, the first tick and the recorder's backfill are fast. Returns the seconds it took (None when
+    there was nothing to warm). A failure is logged, not raised: the first request then pays instead.
+    """
+    warm = _warmers.pop(source, None)
+    if warm is None:
+        return None
+    began = time.perf_counter()
+    logger.info("simulated market: preparing the session for the whole market before serving")
+    try:
+        await asyncio.to_thread(warm)
+    except Exception:
+        logger.exception("simulated market: warming up failed; the first request will be slow")
+        return None
+    seconds = time.perf_counter() - began
+    logger.info("simulated market: session prepared in %.1f s", seconds)
+    return seconds
 
 
 def build_replay_source(settings: Settings) -> MarketSource:
@@ -145,14 +179,23 @@ def _install_options(sim: SimSettings) -> dict[str, Any]:
     """``qmtgate.sim.install`` keyword arguments for the gateway's simulator settings."""
     options: dict[str, Any] = {"clock": sim.clock.value, "speed": sim.speed}
     if sim.start and sim.clock.value in ("replay", "manual"):
-        # A bare date starts at 09:29:00, as the simulator's own replay does.
-        text = sim.start if len(sim.start) == 14 else sim.start + "092900"
+        # A bare date starts at 09:30:00, as the simulator's own replay does.
+        text = sim.start if len(sim.start) == 14 else sim.start + "093000"
         moment = dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=_CST)
         options["replay_day"] = moment.date()
         options["start_ms"] = int(moment.timestamp() * 1000)
     elif sim.start:
         logger.warning("sim.start=%s is ignored with the %s clock", sim.start, sim.clock.value)
+    if sim.wall_time:
+        options["wall"] = shifted_wall(sim.wall_time)
     return options
+
+
+def shifted_wall(text: str) -> Callable[[], float]:
+    """A ``time.time`` that read ``text`` (YYYYMMDDHHMMSS, Asia/Shanghai) when made and runs on from it."""
+    moment = dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=_CST).timestamp()
+    offset = moment - time.time()
+    return lambda: time.time() + offset
 
 
 _CST = dt.timezone(dt.timedelta(hours=8))
@@ -174,6 +217,7 @@ async def open_source(
         return replay
     if kind is SourceKind.SIM:
         source = build_simulated_source(settings, import_module)
+        await warm_up(source)  # before start: the source's own probe would otherwise wait on it
         await source.start()
         _announce(source, "selected with --source sim")
         return source
@@ -196,6 +240,7 @@ async def open_source(
         reason = f"xtquant imported but not connected: {status.message}"
         await real.stop()
     source = build_simulated_source(settings, import_module)
+    await warm_up(source)
     await source.start()
     _announce(source, f"auto fallback, {reason}")
     return source

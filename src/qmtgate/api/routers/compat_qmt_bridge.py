@@ -21,7 +21,7 @@ from qmtgate.api.params import KlinePeriod, parse_codes, parse_fields, parse_ran
 from qmtgate.api.routers.market import check_kline_rows
 from qmtgate.api.services import Services
 from qmtgate.errors import InvalidDate
-from qmtgate.security.deps import ADMIN
+from qmtgate.security.deps import READ
 from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS
 
 router = APIRouter(prefix="/api", tags=["compat: qmt-bridge"], responses=ERRORS)
@@ -185,7 +185,7 @@ async def instrument_detail(
     "/download",
     response_model=DownloadAnswer,
     summary="Download history of one code (qmt-bridge)",
-    dependencies=[ADMIN],  # starts a download job: admin scope when auth is on
+    dependencies=[READ],  # starts a download job: read scope, as POST /api/v1/downloads
 )
 async def download(services: ServicesDep, body: DownloadBody) -> dict[str, Any]:
     (code,) = parse_codes([body.stock], limit=1, param="stock")

@@ -60,8 +60,9 @@ def job_body(services: Services, job: DownloadJob) -> dict[str, Any]:
     "at a time on the source's download lane, in chunks, so snapshots and reads keep priority. When the "
     "data is downloaded the job reads the last bar of the range back per code and ends `succeeded` only "
     "if every code that could have data has it (`verification` says which codes are empty and why). "
-    "Needs the `admin` scope when auth is on.",
-    dependencies=[ADMIN],
+    "Needs the `read` scope when auth is on (filling QMT's history cache before reading is what every "
+    "xtquant script does; jobs queue one at a time, within `limits.max_job_codes`).",
+    dependencies=[READ],
 )
 async def start_download(services: ServicesDep, request: DownloadRequest) -> JobResponse:
     period = request.period.value

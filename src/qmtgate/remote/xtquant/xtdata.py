@@ -16,7 +16,7 @@ import traceback as _traceback
 from qmtgate.client import errors as _errors
 from qmtgate.remote import _shapes
 from qmtgate.remote._state import current as _session
-from qmtgate.source.convert import CST as _CST
+from qmtgate.vocab import CST as _CST
 
 debug_mode = 0
 enable_hello = False
