@@ -20,6 +20,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from qmtgate.api import qmt_bridge
 from qmtgate.api.docs_ui import install_offline_docs
 from qmtgate.api.fastlane import FullTickFastLane
 from qmtgate.api.middleware import (
@@ -179,6 +180,8 @@ def create_app(
     # qmtgate.remote (xtquant drop-in)
     app.include_router(xtcompat.router, prefix=API_PREFIX, dependencies=[READ])
     app.include_router(compat_qmt_bridge.router, dependencies=[READ])
+    for router in qmt_bridge.ROUTERS:  # the rest of qmt-bridge 2.1.3's data methods (api/qmt_bridge)
+        app.include_router(router, dependencies=[READ])
     app.include_router(compat_argus.router, dependencies=[READ])
     app.include_router(metrics.router)  # `admin` scope unless metrics.public
     install_offline_docs(app)

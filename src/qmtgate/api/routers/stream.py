@@ -42,6 +42,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from qmtgate.api.qmt_bridge.realtime import messages as qmt_bridge_messages
 from qmtgate.api.stream_codec import ArrowCompression, WireEncoding, encode
 from qmtgate.codes import normalize_code
 from qmtgate.errors import QmtgateError
@@ -371,8 +372,8 @@ async def stream(ws: WebSocket) -> None:
 
 @router.websocket("/ws/realtime")
 async def realtime_compat(ws: WebSocket) -> None:
-    """qmt-bridge style: send ``{"stocks": [...], "period": "tick"}``; receive ``{"type": "quote",
-    "data": {code: tick}}`` per burst (the normalized tick rows, keyed by code)."""
+    """qmt-bridge style: send ``{"stocks": [...], "period": "tick"}``; receive what qmt-bridge 2.1.3 sends,
+    ``{code: [xtquant tick or bar dict]}`` per code and push (encoding: ``api/qmt_bridge/realtime.py``)."""
     hub: StreamHub | None = getattr(ws.app.state, "hub", None)
     services = getattr(ws.app.state, "services", None)
     await ws.accept()
@@ -416,9 +417,8 @@ async def realtime_compat(ws: WebSocket) -> None:
             if frame is None:
                 await ws.close(code=CLOSE_TOO_SLOW, reason=(client.outbox.closed_reason or "closed")[:120])
                 return
-            await ws.send_text(
-                _dumps({"type": "quote", "period": period, "data": {u.code: u.row for u in frame.updates}})
-            )
+            for text in qmt_bridge_messages(frame, period, services.quotes):  # {code: [xtquant item]}
+                await ws.send_text(text)
     except (WebSocketDisconnect, RuntimeError, orjson.JSONDecodeError):
         pass
     finally:
