@@ -146,6 +146,8 @@ def test_get_full_kline(qmt: QMTClient) -> None:
     labels = list(data["close"])
     assert labels[0] == "20250612093000" and labels[-1] == "20250612103000" and len(labels) == 61
     assert data["close"][labels[-1]]["600000.SH"] > 0
+    daily = qmt.get_full_kline("600000.SH")  # qmt-bridge's default period: 1d, today's forming bar
+    assert list(daily["close"]) == [TODAY.strftime("%Y%m%d")]
 
 
 # -- /api/sector ------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ async def market_data(
 async def full_kline(
     services: ServicesDep,
     stock: StockQuery,
-    period: PeriodQuery = KlinePeriod["1m"],  # type: ignore[valid-type]
+    period: PeriodQuery = KlinePeriod["1d"],  # type: ignore[valid-type]
     start_time: TimeQuery = "",
     end_time: TimeQuery = "",
 ) -> dict[str, Any]:

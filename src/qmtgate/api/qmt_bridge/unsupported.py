@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from qmtgate.api.openapi import ERRORS
 from qmtgate.errors import Unsupported
+from qmtgate.security.deps import ADMIN
 
 router = APIRouter(tags=["compat: qmt-bridge"], responses=ERRORS)
 
@@ -91,4 +92,6 @@ for _verb, _path, _method, _why in ROUTES:
         summary=f"Not served: qmt-bridge {_method} (501)",
         name=f"qmt_bridge_{_method}",
         responses={501: {"description": "Not served by qmtgate; the body names the method."}},
+        # every /api/download/* route needs the scope of a download, served or not (docs/security.md)
+        dependencies=[ADMIN] if _path.startswith("/api/download/") else None,
     )
