@@ -305,7 +305,7 @@ def port_owner_command(port: int, system: str | None = None) -> str:
     return f"ss -ltnp 'sport = :{port}'"
 
 
-def probe_qmtgate(host: str, port: int, timeout: float = 2.0) -> dict[str, object] | None:
+def probe_qmtgate(host: str, port: int, timeout: float = 5.0) -> dict[str, object] | None:
     """The liveness answer of a qmtgate on ``host:port`` (HTTP, then HTTPS), or None if it is not one."""
     import httpx
 
