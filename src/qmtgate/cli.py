@@ -115,6 +115,13 @@ def serve(
     except (ConfigFileError, ValueError) as e:
         typer.echo(f"qmtgate: invalid settings: {e}", err=True)
         raise typer.Exit(code=2) from e
+    if settings.source is SourceKind.XTQUANT:  # one clear line, not a traceback from inside the lifespan
+        from qmtgate.ops.startup import xtquant_import_problem
+
+        problem = xtquant_import_problem()
+        if problem:
+            typer.echo(f"qmtgate: {problem}", err=True)
+            raise typer.Exit(code=2)
     findings = check_serve_policy(settings, insecure_no_auth=insecure_no_auth)
     fatal = [f.message for f in findings if f.fatal]
     if fatal:

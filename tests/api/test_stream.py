@@ -338,9 +338,9 @@ def test_compat_realtime_route(gateway: LiveServer) -> None:
             time.sleep(0.02)
         advance(15)
         msgs = drain(ws)
-    quotes = [m for m in msgs if m["type"] == "quote"]
-    assert quotes and all(set(m["data"]) == {"600000.SH"} for m in quotes)
-    assert quotes[-1]["data"]["600000.SH"]["last_price"] > 0
+    # qmt-bridge's shape: {code: [xtquant tick]} (tests/api/test_compat_qmt_bridge_realtime.py)
+    assert msgs and all(set(m) == {"600000.SH"} for m in msgs)
+    assert msgs[-1]["600000.SH"][-1]["lastPrice"] > 0
 
 
 def test_arrow_frames_carry_the_same_burst_as_json_frames(gateway: LiveServer) -> None:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from qmtgate.api import qmt_bridge
+from qmtgate.api.docs_ui import install_offline_docs
 from qmtgate.api.fastlane import FullTickFastLane
 from qmtgate.api.middleware import (
     AccessMiddleware,
@@ -34,6 +37,7 @@ from qmtgate.api.routers import (
     compat_qmt_bridge,
     downloads,
     health,
+    index,
     market,
     metrics,
     recorded,
@@ -49,6 +53,7 @@ from qmtgate.ops.gc_tuning import QuietCollector, freeze_when_live
 from qmtgate.ops.metrics import GatewayMetrics
 from qmtgate.ops.redact import install_log_redaction
 from qmtgate.ops.runtime import OpsRuntime
+from qmtgate.ops.startup import start_banner
 from qmtgate.record.runtime import start_recording
 from qmtgate.security.deps import READ
 from qmtgate.security.guard import SecurityGuard
@@ -58,6 +63,7 @@ from qmtgate.source.factory import ImportModule, open_source
 from qmtgate.source.supervisor import SourceSupervisor, SupervisorConfig
 
 API_PREFIX = "/api/v1"
+logger = logging.getLogger(__name__)
 
 
 def create_app(
@@ -132,6 +138,7 @@ def create_app(
                     name="qmtgate-gc-freeze",
                 )
                 stack.callback(freezer.cancel)
+            logger.info("%s", start_banner(settings, active.name))  # where to go next (ops/startup.py)
             yield
 
     app = FastAPI(
@@ -142,6 +149,8 @@ def create_app(
         openapi_tags=TAGS,
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        docs_url=None,  # /docs and /redoc are served offline by install_offline_docs (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.source = None
@@ -174,8 +183,12 @@ def create_app(
     # qmtgate.remote (xtquant drop-in)
     app.include_router(xtcompat.router, prefix=API_PREFIX, dependencies=[READ])
     app.include_router(compat_qmt_bridge.router, dependencies=[READ])
+    for router in qmt_bridge.ROUTERS:  # the rest of qmt-bridge 2.1.3's data methods (api/qmt_bridge)
+        app.include_router(router, dependencies=[READ])
     app.include_router(compat_argus.router, dependencies=[READ])
     app.include_router(metrics.router)  # `admin` scope unless metrics.public
+    install_offline_docs(app)
+    app.include_router(index.router)  # GET /: links to the docs and health (public with the docs)
     install_security_openapi(app)
     return app
 

@@ -177,8 +177,10 @@ def check_qmt(
     settings: Settings,
     home: Path | None = None,
     probe: Callable[[str, int], bool] = port_answers,
+    system: str | None = None,
 ) -> list[Check]:
     """QMT discovery and reachability, and the userdata folder of each instance found."""
+    system = system or platform.system()
     checks: list[Check] = []
     instances = discover_instances(home)
     targets: list[tuple[str, int]] = []
@@ -196,6 +198,8 @@ def check_qmt(
                 + ", ".join(f"{i.ip}:{i.port} ({i.config_file.parent.name})" for i in instances),
             )
         )
+    elif system != "Windows":
+        checks.append(_no_qmt_here(system))
     else:
         checks.append(
             Check(
@@ -211,11 +215,13 @@ def check_qmt(
     reachable = [f"{h}:{p}" for h, p in targets if probe(h, p)]
     if reachable:
         checks.append(Check("qmt_port", "ok", "xtdata answers on " + ", ".join(reachable)))
+    elif system != "Windows":
+        pass  # _no_qmt_here already said it: QMT is a Windows program
     else:
         checks.append(
             Check(
                 "qmt_port",
-                "fail" if platform.system() == "Windows" else "info",
+                "fail",
                 "no xtdata port answers (" + ", ".join(f"{h}:{p}" for h, p in targets) + ")",
                 "QMT is not running or not logged in, or its data service is off. Open QMT, log in, tick "
                 "'极简模式' for miniQMT, then run doctor again.",
@@ -241,10 +247,26 @@ def check_qmt(
     return checks
 
 
+def _no_qmt_here(system: str) -> Check:
+    """Linux/macOS: QMT cannot run here; say what works instead of Windows set-up steps."""
+    return Check(
+        "qmt",
+        "info",
+        f"no QMT on this {system} machine (QMT and xtquant run only on Windows)",
+        "Here qmtgate serves the built-in simulated market (`qmtgate serve --source sim`). For real data run "
+        "qmtgate on the Windows PC beside a logged-in QMT and connect to it from this machine with "
+        "qmtgate.client or qmtgate.remote (README.md).",
+        "QMT 与 xtquant 只能在 Windows 上运行。本机可用内置模拟行情（`qmtgate serve --source sim`）；如需真实行情，"
+        "请在登录了 QMT 的 Windows 电脑上运行 qmtgate，再从本机用 qmtgate.client 或 qmtgate.remote 连接。",
+    )
+
+
 # -- clock, port, security ---------------------------------------------------------------------------------
 
 
-def check_clock(now: float | None = None, utc_offset: dt.timedelta | None = None) -> list[Check]:
+def check_clock(
+    now: float | None = None, utc_offset: dt.timedelta | None = None, system: str | None = None
+) -> list[Check]:
     now = now if now is not None else time.time()
     local = dt.datetime.fromtimestamp(now).astimezone()
     offset = utc_offset if utc_offset is not None else local.utcoffset() or dt.timedelta(0)
@@ -262,34 +284,80 @@ def check_clock(now: float | None = None, utc_offset: dt.timedelta | None = None
                 "本机不是北京时间。qmtgate 会显式换算时区，数据不受影响；只有您自己用本地时间的脚本可能有偏差。",
             )
         ]
-    return [
-        Check(
-            "clock",
-            "ok",
-            summary,
-            "Keep Windows time synchronisation on (Settings > Time > Sync now): stale-market alerts use it.",
-            "请保持 Windows 时间同步开启（设置 > 时间 > 立即同步）：行情停滞告警依赖系统时间。",
+    if (system or platform.system()) == "Windows":
+        fix_en = (
+            "Keep Windows time synchronisation on (Settings > Time > Sync now): stale-market alerts use it."
         )
-    ]
+        fix_zh = "请保持 Windows 时间同步开启（设置 > 时间 > 立即同步）：行情停滞告警依赖系统时间。"
+    else:
+        fix_en = "Keep the clock synchronised (NTP: timedatectl / System Settings > Date & Time)."
+        fix_zh = "请保持系统时间同步（NTP：timedatectl / 系统设置 > 日期与时间）。"
+    return [Check("clock", "ok", summary, fix_en, fix_zh)]
 
 
-def check_port(host: str, port: int) -> list[Check]:
-    """Can ``host:port`` be bound now (nothing else listening)?"""
+def port_owner_command(port: int, system: str | None = None) -> str:
+    """The command that shows which process listens on ``port``, for this OS."""
+    system = system or platform.system()
+    if system == "Windows":
+        return f"netstat -ano | findstr :{port}"
+    if system == "Darwin":
+        return f"lsof -nP -iTCP:{port} -sTCP:LISTEN"
+    return f"ss -ltnp 'sport = :{port}'"
+
+
+def probe_qmtgate(host: str, port: int, timeout: float = 5.0) -> dict[str, object] | None:
+    """The liveness answer of a qmtgate on ``host:port`` (HTTP, then HTTPS), or None if it is not one."""
+    import httpx
+
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    if ":" in target:
+        target = f"[{target}]"
+    for scheme in ("http", "https"):
+        try:
+            # identity only (no data, no key): a self-signed certificate is expected on a LAN gateway
+            r = httpx.get(f"{scheme}://{target}:{port}/api/v1/health/live", timeout=timeout, verify=False)
+            body = r.json()
+        except (httpx.HTTPError, ValueError):
+            continue
+        if r.status_code == 200 and isinstance(body, dict) and {"status", "source", "version"} <= set(body):
+            return body
+    return None
+
+
+def check_port(
+    host: str,
+    port: int,
+    *,
+    probe: Callable[[str, int], dict[str, object] | None] = probe_qmtgate,
+    system: str | None = None,
+) -> list[Check]:
+    """Can ``host:port`` be bound now? A qmtgate already serving there is fine (doctor beside a gateway)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     bind_host = "" if host in ("0.0.0.0", "::") else host
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.bind((bind_host, port))
     except OSError as e:
+        running = probe(host, port)
+        if running is not None:
+            return [
+                Check(
+                    "port",
+                    "ok",
+                    f"{host}:{port} is served by a running qmtgate {running.get('version')} "
+                    f"(source {running.get('source')})",
+                    details=dict(running),
+                )
+            ]
+        command = port_owner_command(port, system)
         return [
             Check(
                 "port",
                 "fail",
                 f"{host}:{port} is not free ({e.strerror or e})",
-                f"Another program (or another qmtgate) uses port {port}: stop it or serve with --port <other>. "
-                f"`netstat -ano | findstr :{port}` shows which process.",
-                f"端口 {port} 已被其他程序（或另一个 qmtgate）占用：请关闭它，或用 --port 换一个端口。"
-                f"`netstat -ano | findstr :{port}` 可查看占用进程。",
+                f"Another program uses port {port}: stop it or serve with --port <other>. "
+                f"`{command}` shows which process.",
+                f"端口 {port} 已被其他程序占用：请关闭它，或用 --port 换一个端口。`{command}` 可查看占用进程。",
             )
         ]
     return [Check("port", "ok", f"{host}:{port} is free")]

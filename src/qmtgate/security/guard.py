@@ -37,7 +37,14 @@ from qmtgate.security.ratelimit import RateLimiter, retry_after_header
 logger = logging.getLogger(__name__)
 
 LIVENESS_PATH = "/api/v1/health/live"
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_PATHS = frozenset(
+    {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/"}
+    # the offline Swagger UI / ReDoc assets (api/docs_ui.py)
+    | {
+        f"/docs/assets/{name}"
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+    }
+)
 METRICS_PATH = "/metrics"
 #: Query parameters that look like credentials; a request carrying one is refused.
 URL_KEY_PARAMS = frozenset(

@@ -47,6 +47,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from qmtgate.api.qmt_bridge.realtime import messages as qmt_bridge_messages
 from qmtgate.api.stream_codec import ArrowCompression, WireEncoding, encode
 from qmtgate.codes import normalize_code
 from qmtgate.errors import QmtgateError
@@ -373,9 +374,11 @@ async def stream(ws: WebSocket) -> None:
 
 @router.websocket("/ws/realtime")
 async def realtime_compat(ws: WebSocket) -> None:
-    """qmt-bridge style: send ``{"stocks": [...], "period": "tick"}``; receive ``{"type": "quote",
-    "data": {code: tick}}`` per burst (the normalized tick rows, keyed by code). Each such message replaces
-    the subscription; a malformed one gets ``{"type": "error", "code", "message"}`` and changes nothing."""
+    """qmt-bridge style: send ``{"stocks": [...], "period": "tick"}``; receive what qmt-bridge 2.1.3 sends,
+    ``{code: [xtquant tick or bar dict]}`` per code and push (encoding: ``api/qmt_bridge/realtime.py``).
+    Each such message replaces the subscription; a malformed one gets ``{"type": "error", "code",
+    "message"}`` and changes nothing. Status events are not sent: qmt-bridge sends none, and its handlers
+    read every message as quotes."""
     hub: StreamHub | None = getattr(ws.app.state, "hub", None)
     services = getattr(ws.app.state, "services", None)
     await ws.accept()
@@ -479,7 +482,7 @@ class _RealtimeConnection:
             await self.hub.subscribe(self.client, period, codes, [])
 
     async def send_quotes(self) -> None:
-        """Drain the outbox as quote messages; status events pass as they are."""
+        """Drain the outbox as qmt-bridge quote messages; status events are dropped (see the route)."""
         box = self.client.outbox
         while True:
             frame = await box.get()
@@ -489,14 +492,10 @@ class _RealtimeConnection:
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=code, reason=reason[:120])
                 return
-            if isinstance(frame, dict):
-                await self.ws.send_text(_dumps(frame))
+            if isinstance(frame, dict):  # status events: qmt-bridge has none, its handlers read quotes
                 continue
-            await self.ws.send_text(
-                _dumps(
-                    {"type": "quote", "period": frame.channel, "data": {u.code: u.row for u in frame.updates}}
-                )
-            )
+            for text in qmt_bridge_messages(frame, self.period, self.services.quotes):  # {code: [item]}
+                await self.ws.send_text(text)
             box.stats.frames_sent += 1
             box.stats.updates_sent += len(frame.updates)
 

@@ -1,0 +1,95 @@
+"""The outgoing frames of ``/ws/realtime`` in qmt-bridge 2.1.3's shape.
+
+qmt-bridge's server subscribes each code with ``xtdata.subscribe_quote(code, period, callback)`` and sends
+every callback payload as it is: one JSON message ``{code: [item, ...]}`` per push, where an item is an
+xtquant tick dict (``period='tick'``) or an xtquant bar dict (``time open high low close volume amount
+settelementPrice openInterest preClose suspendFlag``), in xtquant units (volume in lots, ``time`` epoch ms).
+Handlers written for it read ``data[code][0]['lastPrice']``; this module turns the hub's normalized rows
+back into those items, one message per code, so they run unchanged.
+
+Fields the normalized rows do not carry (``stockStatus``, ``pe``, ``volRatio``, ...) come from the
+gateway's latest cached xtquant tick of the code when it has one; the values the rows do carry always win.
+Kept apart from the route's receive loop (``api/routers/stream.py``) on purpose: this is only the encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from qmtgate.hub.clients import Frame
+from qmtgate.hub.stream import TICK
+from qmtgate.source.convert import LOT
+
+
+class RawTicks(Protocol):
+    def raw_tick(self, code: str) -> Mapping[str, Any] | None: ...
+
+
+def _num(value: Any, default: float = 0.0) -> float:
+    """xtquant sends 0 where the normalized row has null (no price yet, no order at a level)."""
+    return default if value is None else value
+
+
+def _lots(shares: Any) -> int:
+    return 0 if shares is None else int(shares) // LOT
+
+
+def xt_tick(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A normalized tick row -> the xtquant tick dict ``subscribe_quote(code, 'tick')`` pushes."""
+    out: dict[str, Any] = dict(base) if base else {}
+    volume = row.get("volume")
+    out.update(
+        {
+            "time": row.get("ts"),
+            "lastPrice": _num(row.get("last_price")),
+            "open": _num(row.get("open")),
+            "high": _num(row.get("high")),
+            "low": _num(row.get("low")),
+            "lastClose": _num(row.get("pre_close")),
+            "amount": _num(row.get("amount")),
+            "volume": _lots(volume),
+            "pvolume": 0 if volume is None else int(volume),
+            "openInt": row.get("phase") if row.get("phase") is not None else 0,
+            "transactionNum": row.get("trades") if row.get("trades") is not None else 0,
+            "askPrice": [_num(p) for p in row.get("ask_price") or ()],
+            "bidPrice": [_num(p) for p in row.get("bid_price") or ()],
+            "askVol": [_lots(v) for v in row.get("ask_volume") or ()],
+            "bidVol": [_lots(v) for v in row.get("bid_volume") or ()],
+        }
+    )
+    out.setdefault("stockStatus", 0)
+    out.setdefault("settlementPrice", 0.0)
+    out.setdefault("lastSettlementPrice", 0.0)
+    return out
+
+
+def xt_bar(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A normalized bar row -> the xtquant bar dict ``subscribe_quote(code, period)`` pushes."""
+    phase = base.get("openInt") if base else None
+    return {
+        "time": row.get("ts"),
+        "open": _num(row.get("open")),
+        "high": _num(row.get("high")),
+        "low": _num(row.get("low")),
+        "close": _num(row.get("close")),
+        "volume": _lots(row.get("volume")),
+        "amount": _num(row.get("amount")),
+        "settelementPrice": 0.0,  # sic: xtquant's spelling
+        "openInterest": phase if isinstance(phase, int) else 0,
+        "preClose": _num(row.get("pre_close")),
+        "suspendFlag": 0,
+    }
+
+
+def messages(frame: Frame, period: str, quotes: RawTicks | None = None) -> Iterable[str]:
+    """One JSON text per code of ``frame``: ``{code: [item, ...]}`` (items oldest first)."""
+    convert = xt_tick if period == TICK else xt_bar
+    items: dict[str, list[dict[str, Any]]] = {}
+    for update in frame.updates:
+        base = quotes.raw_tick(update.code) if quotes is not None else None
+        items.setdefault(update.code, []).append(convert(update.row, base))
+    for code, payload in items.items():
+        yield orjson.dumps({code: payload}).decode()
