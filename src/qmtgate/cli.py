@@ -85,6 +85,7 @@ def serve(
 
     from qmtgate.api.app import create_app
     from qmtgate.ops.logs import setup_logging, shutdown_logging
+    from qmtgate.security.http_guard import guarded_protocol
     from qmtgate.security.policy import check_serve_policy
 
     try:
@@ -137,6 +138,8 @@ def serve(
             # permessage-deflate is per connection: with many whole-market clients it costs ~2.5x the
             # gateway CPU per delivered tick (bench/RESULTS.md), so frames go uncompressed
             ws_per_message_deflate=False,
+            # head/body size, head timeout and pending-connection limits before the app (docs/security.md)
+            http=guarded_protocol(settings.http),
         )
     finally:
         shutdown_logging()

@@ -50,6 +50,11 @@ class ErrorCode(str, Enum):
     SOURCE_BUSY = "source_busy"
     SOURCE_TIMEOUT = "source_timeout"
     INTERNAL_ERROR = "internal_error"
+    # refused by the HTTP server before the app (qmtgate.security.http_guard; docs/security.md)
+    HEADERS_TOO_LARGE = "headers_too_large"
+    BODY_TOO_LARGE = "body_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
 
 
 #: HTTP status per code. Kept in one table so the wire contract is reviewable at a glance.
@@ -78,6 +83,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SOURCE_BUSY: 503,
     ErrorCode.SOURCE_TIMEOUT: 504,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.HEADERS_TOO_LARGE: 431,
+    ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
 }
 
 #: Codes after which a client may retry; the handler adds ``Retry-After`` (seconds) for these.
