@@ -146,10 +146,10 @@ class LimitSettings(_Frozen):
         500, ge=1, description="Most codes one K-line request may name. Default 500."
     )
     max_kline_rows: int = Field(
-        2_000_000,
+        1_000_000,
         ge=1,
         description="Most rows one K-line answer may hold, estimated from codes x sessions x bars per session "
-        "before any upstream call. Default 2,000,000.",
+        "before any upstream call; a larger request is refused with how to page it. Default 1,000,000.",
     )
     default_kline_count: int = Field(
         1000,
@@ -335,16 +335,16 @@ class RateLimitSettings(_Frozen):
         30, ge=1, description="Bucket size per address for requests without a valid key. Default 30."
     )
     cost_rate: float = Field(
-        100_000.0,
+        20_000.0,
         gt=0,
         description="Cost units per second per key, one unit per row or code an answer covers (bars, "
-        "snapshots, ticks; sectors and markets expanded). Default 100,000.",
+        "snapshots, ticks; sectors and markets expanded). Default 20,000.",
     )
     cost_burst: int = Field(
-        1_000_000,
+        2_000_000,
         ge=1,
         description="Cost bucket size per key; a request larger than this waits for a full bucket. Default "
-        "1,000,000.",
+        "2,000,000.",
     )
 
 

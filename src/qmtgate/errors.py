@@ -252,7 +252,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _handle_qmtgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, QmtgateError)
     headers = None
-    retry_after = RETRY_AFTER_SECONDS.get(exc.code)
+    retry_after = getattr(exc, "retry_after", None) or RETRY_AFTER_SECONDS.get(exc.code)
     if retry_after is not None:
         headers = {"Retry-After": str(retry_after)}
     return _json_error(exc.status_code, exc.to_body(), headers)

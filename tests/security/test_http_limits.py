@@ -182,9 +182,13 @@ def test_oversized_body_refused_413_before_auth(gateway: Gateway) -> None:
     assert error_code(body) == "body_too_large"
     assert closed(s)
     s.close()
-    # chunked: refused once the chunks pass the limit
+    # chunked: refused once the chunks pass the limit (with a key, so that the route waits for the body
+    # rather than answering 401 at once)
     s = connect(gateway)
-    head = b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"X-API-Key: " + gateway.key.token.encode() + b"\r\n\r\n"
+    )
     chunk = b"%x\r\n%s\r\n" % (16384, b"a" * 16384)
     sent = send_until_refused(s, head, chunk, 64 << 20)
     status, _, body = read_response(s)

@@ -16,8 +16,9 @@ Arrow ``timestamp[ms, tz=Asia/Shanghai]`` (pandas gets tz-aware datetimes), an I
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -108,6 +109,23 @@ def _parse_media_range(item: str) -> tuple[str, float]:
             except ValueError:
                 q = 0.0
     return media, q
+
+
+#: Answers of at least this many rows are built and encoded on a worker thread (see :func:`off_loop`).
+OFF_LOOP_ROWS = 2_000
+
+
+async def off_loop(rows: int, build: Callable[[], Response]) -> Response:
+    """``build()`` inline for a small answer, else on a worker thread.
+
+    Why: encoding a large answer (hundreds of thousands of bars as JSON) held the event loop for seconds,
+    and every other client (WebSocket frames, liveness, one-code snapshots) waited behind it. On a thread
+    the loop still gets the interpreter every switch interval (5 ms), so others see milliseconds, not
+    seconds. Small answers stay inline: a thread hop costs more than encoding them.
+    """
+    if rows < OFF_LOOP_ROWS:
+        return build()
+    return await asyncio.to_thread(build)
 
 
 def to_table(data: pd.DataFrame | pa.Table) -> pa.Table:

@@ -15,6 +15,7 @@ from qmtgate.api.responses import OrjsonResponse
 from qmtgate.errors import error_body
 from qmtgate.ops.logs import ACCESS_LOGGER
 from qmtgate.ops.metrics import GatewayMetrics
+from qmtgate.security.budget import Budget, bind, unbind
 from qmtgate.security.guard import STATE_KEY, SecurityGuard
 from qmtgate.security.refusal_log import RefusalSampler
 
@@ -90,7 +91,16 @@ class SecurityMiddleware:
             return
         refusal = self.guard.admit(scope)  # type: ignore[arg-type]
         if refusal is None:
-            await self.app(scope, receive, send)
+            record = scope.get("state", {}).get(STATE_KEY)
+            if record is None or scope["type"] != "http":  # WebSockets count codes per subscription
+                await self.app(scope, receive, send)
+                return
+            # the caller's code quota and cost bucket, for the routes' charge() (security/budget.py)
+            token = bind(Budget(record, self.guard.cost, self.guard.on_event))
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                unbind(token)
             return
         response = OrjsonResponse(
             error_body(refusal.code, refusal.message, refusal.details),

@@ -105,6 +105,8 @@ class SecurityGuard:
         self.per_key = RateLimiter(limits.per_key_rate, limits.per_key_burst)
         self.per_address = RateLimiter(limits.per_address_rate, limits.per_address_burst)
         self.unauthenticated = RateLimiter(limits.unauthenticated_rate, limits.unauthenticated_burst)
+        #: cost units (rows or codes an answer covers) per key: qmtgate.security.budget
+        self.cost = RateLimiter(limits.cost_rate, limits.cost_burst)
         exempt = {LIVENESS_PATH}
         if auth.public_docs:
             exempt |= DOCS_PATHS
