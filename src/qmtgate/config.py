@@ -151,6 +151,13 @@ class LimitSettings(_Frozen):
         description="Most rows one K-line answer may hold, estimated from codes x sessions x bars per session "
         "before any upstream call; a larger request is refused with how to page it. Default 1,000,000.",
     )
+    max_text_rows: int = Field(
+        200_000,
+        ge=1,
+        description="Most rows one K-line answer may hold as JSON or CSV (~200 bytes a row, ~40x the CPU of "
+        "Arrow to encode); larger answers are refused with how to page, or asked for as Arrow (up to "
+        "max_kline_rows). Default 200,000.",
+    )
     default_kline_count: int = Field(
         1000,
         ge=1,

@@ -118,3 +118,37 @@ def test_rate_limiter_cost_and_debt() -> None:
     assert limiter.take("k", cost=1) == pytest.approx(15.1)  # then in debt: -150 + 1 needed at 10/s
     now[0] = 16.0
     assert limiter.take("k", cost=1) == 0.0
+
+
+def test_json_answers_have_a_lower_row_limit_than_arrow(keys: Keys) -> None:
+    app = auth_app(keys, limits={"max_kline_rows": 1000, "max_text_rows": 100})
+    with TestClient(app, raise_server_exceptions=False) as c:
+        h = header(keys.read)
+        params: dict[str, Any] = {"period": "1d", "count": 500}
+        error = too_large(c.get("/api/v1/klines/600000.SH", params=params, headers=h))
+        assert error["details"]["limit"] == 100 and "format=arrow" in error["details"]["hint"]
+        arrow = c.get("/api/v1/klines/600000.SH", params={**params, "format": "arrow"}, headers=h)
+        assert arrow.status_code == 200
+
+
+def test_the_drop_in_splits_code_batches_over_the_row_limit() -> None:
+    from api.support import make_source, start_server
+    from qmtgate.api.app import create_app
+    from qmtgate.config import Settings
+    from qmtgate.remote._session import RemoteSession
+
+    settings = Settings(source="sim", limits={"max_kline_rows": 25})
+    server = start_server(create_app(settings, make_source(FakeXtdata())))
+    try:
+        session = RemoteSession(server.url)
+        codes = ["600000.SH", "000001.SZ", "510300.SH", "430047.BJ"]
+        frames = session.kline_frames(["close"], codes, "1d", "", "", 10, "none", True)
+        assert set(frames) == set(codes)
+        # 4 codes x count 10 is over the limit of 25 rows: served 2 codes per request
+        assert all(len(frame) > 0 for frame in frames.values())
+        with pytest.raises(Exception) as refused:  # one code over the limit: the error says how to page
+            session.kline_frames(["close"], ["600000.SH"], "1d", "", "", 30, "none", True)
+        assert getattr(refused.value, "code", None) == "too_large"
+        session.client.close()
+    finally:
+        server.stop()

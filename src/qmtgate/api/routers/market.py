@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from qmtgate.api.deps import ServicesDep, TabularFormatDep
-from qmtgate.api.encoding import off_loop, rows_response, tabular_response
+from qmtgate.api.encoding import TabularFormat, off_loop, rows_response, tabular_response
 from qmtgate.api.openapi import ERRORS, tabular
 from qmtgate.api.params import (
     DividendType,
@@ -24,7 +24,7 @@ from qmtgate.api.schemas import KlineResponse, SnapshotResponse
 from qmtgate.api.services import Services
 from qmtgate.codes import classify
 from qmtgate.errors import BadRequest, TooLarge
-from qmtgate.security.budget import charge
+from qmtgate.security.budget import charge, row_cost
 from qmtgate.source.convert import KLINE_FIELDS, SNAPSHOT_FIELDS, bars_table
 from qmtgate.source.history import BARS_PER_SESSION
 
@@ -143,7 +143,7 @@ async def _klines(
     if lo is None and count is None:
         count = services.settings.limits.default_kline_count
     await services.require_exists(codes)
-    await check_kline_rows(services, len(codes), period, lo, hi, count)
+    await check_kline_rows(services, len(codes), period, lo, hi, count, fmt)
     bars = await services.history.kline_parts(
         codes,
         period,
@@ -162,10 +162,19 @@ async def _klines(
 
 
 async def check_kline_rows(
-    services: Services, codes: int, period: str, lo: Moment | None, hi: Moment | None, count: int | None
+    services: Services,
+    codes: int,
+    period: str,
+    lo: Moment | None,
+    hi: Moment | None,
+    count: int | None,
+    fmt: TabularFormat = TabularFormat.JSON,
 ) -> None:
-    """Refuse a request whose estimated size exceeds ``limits.max_kline_rows`` before reading anything."""
-    limit = services.settings.limits.max_kline_rows
+    """Refuse a request whose estimated size exceeds ``limits.max_kline_rows`` (``max_text_rows`` for JSON
+    and CSV) before reading anything, saying how to page; else charge its rows to the key's cost bucket."""
+    arrow = fmt is TabularFormat.ARROW
+    limits = services.settings.limits
+    limit = limits.max_kline_rows if arrow else min(limits.max_kline_rows, limits.max_text_rows)
     per_code = float(count) if count is not None else math.inf
     if lo is not None:
         session = await services.calendar.session()
@@ -183,10 +192,11 @@ async def check_kline_rows(
                 "bars_per_code": None if math.isinf(per_code) else int(per_code),
                 "max_bars_per_code": max(1, limit // max(1, codes)),
                 "hint": "ask for at most max_bars_per_code bars per code (count=, or start/end spanning "
-                "fewer sessions), then continue from the bar before the oldest one received (end=)",
+                "fewer sessions), then continue from the bar before the oldest one received (end=)"
+                + ("" if arrow else f"; as Arrow (format=arrow) up to {limits.max_kline_rows:,} rows"),
             },
         )
-    charge(codes, units=rows)
+    charge(codes, units=rows * row_cost(arrow))
 
 
 # -- snapshots ---------------------------------------------------------------------------------------

@@ -25,14 +25,14 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from qmtgate.api.deps import ServicesDep, TabularFormatDep
-from qmtgate.api.encoding import off_loop, tabular_response
+from qmtgate.api.encoding import TabularFormat, off_loop, tabular_response
 from qmtgate.api.openapi import ERRORS, tabular
 from qmtgate.api.params import DividendType, KlinePeriod, split_list
 from qmtgate.api.responses import OrjsonResponse
 from qmtgate.api.services import Services
 from qmtgate.codes import normalize_code
 from qmtgate.errors import InvalidDate, QmtgateError, TooLarge
-from qmtgate.security.budget import charge
+from qmtgate.security.budget import charge, row_cost
 from qmtgate.source.convert import CST, XT_KLINE_DTYPES, XT_KLINE_FIELDS, Bars
 from qmtgate.source.history import BARS_PER_SESSION
 
@@ -88,9 +88,13 @@ async def _known(services: Services, codes: list[str]) -> list[str]:
     return known
 
 
-def _estimate_rows(services: Services, codes: int, period: str, start_ms: int | None, count: int) -> None:
-    """Refuse an answer over ``limits.max_kline_rows`` (with how to page), else charge its rows."""
-    limit = services.settings.limits.max_kline_rows
+def _estimate_rows(
+    services: Services, codes: int, period: str, start_ms: int | None, count: int, arrow: bool
+) -> None:
+    """Refuse an answer over ``limits.max_kline_rows`` (``max_text_rows`` for JSON and CSV) with how to
+    page, else charge its rows."""
+    limits = services.settings.limits
+    limit = limits.max_kline_rows if arrow else min(limits.max_kline_rows, limits.max_text_rows)
     if count > 0:
         per_code = float(count)
     elif start_ms is not None:
@@ -114,7 +118,7 @@ def _estimate_rows(services: Services, codes: int, period: str, start_ms: int | 
                 "then continue with end_time before the oldest bar received",
             },
         )
-    charge(codes, units=codes * per_code)
+    charge(codes, units=codes * per_code * row_cost(arrow))
 
 
 class XtMarketDataResponse(BaseModel):
@@ -163,7 +167,7 @@ async def market_data(
     valid = _valid_codes(raw)
     known = await _known(services, valid)
     start_ms, end_ms = xt_ms(start_time), xt_ms(end_time)
-    _estimate_rows(services, len(known), period.value, start_ms, count)
+    _estimate_rows(services, len(known), period.value, start_ms, count, fmt is TabularFormat.ARROW)
     parts = (
         await services.history.kline_parts(
             known,
