@@ -57,7 +57,7 @@ def make_keys(path: Path) -> tuple[str, str]:
     from qmtgate.security.keys import generate_key, write_key_file
 
     heavy = generate_key("heavy", ["read"])
-    witness = generate_key("witness", ["stream", "read"])
+    witness = generate_key("witness", ["admin"])  # stream, and /metrics for the loop lag and GC pauses
     write_key_file(path, [heavy.record, witness.record])
     return heavy.token, witness.token
 
@@ -259,6 +259,16 @@ def main() -> None:
                 f"{s['frame_p99']:7.1f} ms  max {s['frame_max']:7.1f} ms | liveness p50 {s['live_p50']:6.1f} ms"
                 f"  p99 {s['live_p99']:7.1f} ms  max {s['live_max']:7.1f} ms"
             )
+        metrics = httpx.get(f"{url}/metrics", headers={"X-API-Key": witness_token}).text
+        for line in metrics.splitlines():
+            if line.startswith(("qmtgate_gc_pause_seconds_sum", "qmtgate_gc_pause_seconds_count")) or (
+                line.startswith("qmtgate_event_loop_lag_seconds_bucket")
+                and 'le="0.1"' in line
+                or line.startswith(
+                    ("qmtgate_event_loop_lag_seconds_count", 'qmtgate_event_loop_lag_seconds_bucket{le="0.5"')
+                )
+            ):
+                print("  gateway", line)
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats["status"].items(), key=str))
         print(
             f"  heavy client: {statuses}; {stats['bytes'] / 1e6:,.0f} MB received; "

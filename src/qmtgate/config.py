@@ -348,10 +348,10 @@ class RateLimitSettings(_Frozen):
         "snapshots, ticks; sectors and markets expanded). Default 20,000.",
     )
     cost_burst: int = Field(
-        2_000_000,
+        400_000,
         ge=1,
         description="Cost bucket size per key; a request larger than this waits for a full bucket. Default "
-        "2,000,000.",
+        "400,000.",
     )
 
 
