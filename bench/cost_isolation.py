@@ -62,9 +62,13 @@ def make_keys(path: Path) -> tuple[str, str]:
     return heavy.token, witness.token
 
 
-def start_gateway(port: int, speed: float, keys: Path, unlimited: bool) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "QMTGATE_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT / "src")}
-    if unlimited:  # as before the fix: no cost bucket to speak of, the old row limit
+def start_gateway(
+    port: int, speed: float, keys: Path, unlimited: bool, src: Path | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "QMTGATE_LOG_LEVEL": "warning", "PYTHONPATH": str(src or ROOT / "src")}
+    if src is not None:
+        pass  # another tree (the code before the fix): its own settings and defaults
+    elif unlimited:  # as before the fix: no cost bucket to speak of, the old row limit
         env["QMTGATE_RATE_LIMIT__COST_RATE"] = "1000000000"
         env["QMTGATE_RATE_LIMIT__COST_BURST"] = "1000000000"
         env["QMTGATE_LIMITS__MAX_KLINE_ROWS"] = "2000000"
@@ -209,6 +213,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="concurrent heavy loops (one key)")
     parser.add_argument("--unlimited", action="store_true", help="A/B: cost limiter and row limit opened up")
     parser.add_argument(
+        "--gateway-src", type=Path, help="run the gateway from this src/ (e.g. the code before the fix)"
+    )
+    parser.add_argument(
         "--witness", nargs=4, metavar=("URL", "TOKEN", "OUT", "SECONDS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -221,11 +228,11 @@ def main() -> None:
     heavy_token, witness_token = make_keys(tmp / "keys.json")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    gateway = start_gateway(port, args.speed, tmp / "keys.json", args.unlimited)
+    gateway = start_gateway(port, args.speed, tmp / "keys.json", args.unlimited, args.gateway_src)
     try:
         wait_live(url, heavy_token, gateway)
         caps = httpx.get(f"{url}/api/v1/capabilities", headers={"X-API-Key": heavy_token}).json()
-        max_rows = int(caps.get("max_text_rows") or caps.get("max_kline_rows") or 1_000_000)
+        max_rows = min(1_000_000, int(caps.get("max_text_rows") or caps.get("max_kline_rows") or 1_000_000))
         out = tmp / "witness.txt"
         settle = 15.0  # the witness's first frames (seeds, catching up) are not measured
         total = settle + 2 * args.window + 2
@@ -249,6 +256,8 @@ def main() -> None:
         mode = (
             "UNLIMITED (cost limiter and row limit opened up)" if args.unlimited else "limits on (defaults)"
         )
+        if args.gateway_src:
+            mode = f"gateway from {args.gateway_src}"
         print(
             f"cost isolation, {mode}; sim speed {args.speed}x, {args.workers} heavy loops, {args.window:g} s/phase"
         )
@@ -262,8 +271,7 @@ def main() -> None:
         metrics = httpx.get(f"{url}/metrics", headers={"X-API-Key": witness_token}).text
         for line in metrics.splitlines():
             if line.startswith(("qmtgate_gc_pause_seconds_sum", "qmtgate_gc_pause_seconds_count")) or (
-                line.startswith("qmtgate_event_loop_lag_seconds_bucket")
-                and 'le="0.1"' in line
+                (line.startswith("qmtgate_event_loop_lag_seconds_bucket") and 'le="0.1"' in line)
                 or line.startswith(
                     ("qmtgate_event_loop_lag_seconds_count", 'qmtgate_event_loop_lag_seconds_bucket{le="0.5"')
                 )
