@@ -292,3 +292,21 @@ def test_raw_utf8_in_query_and_path_is_accepted(gateway: Gateway) -> None:
 def test_percent_encode_high() -> None:
     assert percent_encode_high("/a?s=沪".encode()) == b"/a?s=%E6%B2%AA"
     assert percent_encode_high(b"/plain?x=1") == b"/plain?x=1"
+
+
+def test_serve_runs_uvicorn_with_the_guarded_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from qmtgate import cli
+    from qmtgate.security.http_guard import GuardedHttpToolsProtocol
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("QMTGATE_HTTP__HEAD_TIMEOUT", "3.5")
+    result = CliRunner().invoke(cli.app, ["serve", "--source", "sim"])
+    assert result.exit_code == 0, result.output
+    (call,) = calls
+    protocol = call["http"]
+    assert isinstance(protocol, type) and issubclass(protocol, GuardedHttpToolsProtocol)
+    assert protocol.limits.head_timeout == 3.5
