@@ -71,7 +71,9 @@ KlineFieldsQuery = Annotated[
     responses=tabular(KlineResponse, "Bars of every code, one row per (code, bar), oldest first per code."),
     summary="K-lines of one or many codes",
     description="One long table over all codes. Batch limit: `limits.max_history_codes` codes (default "
-    "500) and `limits.max_kline_rows` rows (default 1,000,000, estimated before reading; a larger request is refused with how to page it). Missing history "
+    "500) and `limits.max_kline_rows` rows as Arrow (default 1,000,000), `limits.max_text_rows` as JSON or "
+    "CSV (default 200,000), estimated before reading; a larger request is refused (`too_large`) with how "
+    "to page it (`details.max_bars_per_code`, `details.hint`). Missing history "
     "is downloaded first (minute data is empty in QMT until downloaded); today's bar is included while the "
     "session is forming. An unknown code is a 404 naming it; a valid code with no session in the range "
     "has no rows.",
