@@ -152,8 +152,10 @@ def test_huge_header_refused_431_before_auth_with_rss_flat(gateway: Gateway) -> 
         assert error_code(body) == "headers_too_large"
         assert closed(s)
         s.close()
-    assert all(n < 8 << 20 for n in sent)  # the server stopped reading long before 32 MB
-    assert gateway.rss_kib() - before < 30_000  # flat: well under the 4 x 32 MB thrown at it
+    # the server discards what still arrives for a second after refusing (a lingering close, so that the
+    # client reads the 431 rather than a reset), and buffers none of it: RSS stays flat
+    assert sum(sent) > 4 * (LIMITS["max_head_bytes"])
+    assert gateway.rss_kib() - before < 30_000  # well under the 4 x 32 MB thrown at it
 
 
 def test_too_many_header_lines_refused_431(gateway: Gateway) -> None:
@@ -195,7 +197,7 @@ def test_oversized_body_refused_413_before_auth(gateway: Gateway) -> None:
     assert status == 413
     assert error_code(body) == "body_too_large"
     s.close()
-    assert sent < 16 << 20
+    assert sent > LIMITS["max_body_bytes"]
     assert gateway.rss_kib() - before < 30_000
 
 

@@ -41,6 +41,8 @@ from qmtgate.security.refusal_log import RefusalSampler
 logger = logging.getLogger("qmtgate.http")
 
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+#: Seconds a refused connection is kept half-open, discarding input, before it is closed.
+LINGER_SECONDS = 1.0
 
 
 class _Refused(Exception):
@@ -75,6 +77,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._held: str | None = None  # the address counted in ``pending`` while the first head is due
         self._refusal: tuple[int, ErrorCode, str, dict[str, Any]] | None = None
         self._refused = False
+        self._linger: asyncio.TimerHandle | None = None
 
     # -- connection ---------------------------------------------------------------------------------
 
@@ -98,6 +101,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._release()
         self._cancel_head_timer()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -283,6 +289,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if retry_after is not None:
                 head.append(b"retry-after: %d\r\n" % retry_after)
             self.transport.write(b"".join([*head, b"\r\n", body]))
+            if self.transport.can_write_eof():
+                # lingering close: closing a socket with unread input sends a reset, which can destroy
+                # the answer before the client reads it (a client still sending its 100 MB body would
+                # see "connection reset", not 413); so end our side, discard what still arrives, and
+                # close a moment later
+                self.transport.write_eof()
+                self._linger = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+                return
         self.transport.close()
 
 
