@@ -92,6 +92,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 f"this address already has {limit} connections that have not sent a complete request",
                 {"limit": limit},
                 retry_after=1,
+                linger=False,  # closed at once: lingering would hold the very descriptors this caps
             )
             return
         self.pending[address] = self.pending.get(address, 0) + 1
@@ -254,6 +255,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         details: dict[str, Any],
         *,
         retry_after: int | None = None,
+        linger: bool = True,
     ) -> None:
         """Answer ``status`` with the envelope (unless a response already started), then close."""
         if self._refused:
@@ -289,7 +291,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if retry_after is not None:
                 head.append(b"retry-after: %d\r\n" % retry_after)
             self.transport.write(b"".join([*head, b"\r\n", body]))
-            if self.transport.can_write_eof():
+            if linger and self.transport.can_write_eof():
                 # lingering close: closing a socket with unread input sends a reset, which can destroy
                 # the answer before the client reads it (a client still sending its 100 MB body would
                 # see "connection reset", not 413); so end our side, discard what still arrives, and
