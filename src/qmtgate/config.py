@@ -380,6 +380,12 @@ class HttpLimitSettings(_Frozen):
         description="Seconds a connection may take to send a complete request head, counted from the "
         "connection (or the first byte of a keep-alive request). Default 10 (408, then closed).",
     )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request body may take to arrive after its head (a slow body holds a connection "
+        "and a request like a slow head). Default 30 (408, then closed).",
+    )
     max_pending_per_address: int = Field(
         256,
         ge=1,

@@ -33,6 +33,7 @@ LIMITS = {
     "max_headers": 40,
     "max_body_bytes": 64 * 1024,
     "head_timeout": 1.0,
+    "body_timeout": 2.0,
     "max_pending_per_address": 20,
 }
 
@@ -312,3 +313,18 @@ def test_serve_runs_uvicorn_with_the_guarded_protocol(monkeypatch: pytest.Monkey
     protocol = call["http"]
     assert isinstance(protocol, type) and issubclass(protocol, GuardedHttpToolsProtocol)
     assert protocol.limits.head_timeout == 3.5
+
+
+def test_slow_body_times_out_408(gateway: Gateway) -> None:
+    started = time.monotonic()
+    s = connect(gateway)
+    s.sendall(
+        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"X-API-Key: " + gateway.key.token.encode() + b'\r\nContent-Length: 100\r\n\r\n{"codes": '
+    )  # 11 of the 100 bytes announced, then nothing
+    status, _, body = read_response(s)
+    assert status == 408
+    assert error_code(body) == "request_timeout"
+    assert closed(s)
+    assert time.monotonic() - started < 10  # body_timeout is 2 s
+    s.close()

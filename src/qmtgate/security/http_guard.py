@@ -12,7 +12,8 @@ only sees a request once its head is complete. So :func:`guarded_protocol` subcl
 - answers **413** ``body_too_large`` when ``Content-Length`` or the bytes of a chunked body exceed
   ``http.max_body_bytes`` (the app is not started, or is told the client went away);
 - answers **408** ``request_timeout`` when a head is not complete ``http.head_timeout`` seconds after the
-  connection (or after the first byte of a keep-alive request);
+  connection (or after the first byte of a keep-alive request), or a body ``http.body_timeout`` seconds
+  after its head;
 - refuses (**429** ``too_many_connections``) a connection from an address that already holds
   ``http.max_pending_per_address`` connections whose first head is not complete;
 - percent-encodes raw bytes >= 0x80 in the request line before the parser sees them: users paste
@@ -74,6 +75,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # waiting for, or reading, a request head
         self._in_request_line = True
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._held: str | None = None  # the address counted in ``pending`` while the first head is due
         self._refusal: tuple[int, ErrorCode, str, dict[str, Any]] | None = None
         self._refused = False
@@ -102,6 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._release()
         self._cancel_head_timer()
+        self._cancel_body_timer()
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
@@ -166,6 +169,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             length = _content_length(self.headers)
             if length is not None and length > self.limits.max_body_bytes:
                 self._body_too_large()
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -175,6 +179,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._cancel_body_timer()
         super().on_message_complete()
         self._in_head = True
         self._in_request_line = True
@@ -238,6 +243,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 {"head_timeout_seconds": timeout},
             )
 
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if not self._refused and not self.transport.is_closing():
+            timeout = self.limits.body_timeout
+            self._refuse(
+                408,
+                ErrorCode.REQUEST_TIMEOUT,
+                f"the request body was not complete within {timeout:g} s",
+                {"body_timeout_seconds": timeout},
+            )
+
     def _release(self) -> None:
         address, self._held = self._held, None
         if address is not None:
@@ -263,6 +284,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = True
         self._release()
         self._cancel_head_timer()
+        self._cancel_body_timer()
         self.refusals[code.value] = self.refusals.get(code.value, 0) + 1
         address = self.client[0] if self.client else "unknown"
         suppressed = self.sampler.admit(address)
