@@ -89,6 +89,7 @@ def serve(
 
     from qmtgate.api.app import create_app
     from qmtgate.ops.logs import setup_logging, shutdown_logging
+    from qmtgate.security.http_guard import guarded_protocol
     from qmtgate.security.policy import check_serve_policy
 
     try:
@@ -151,6 +152,8 @@ def serve(
             # SIGTERM/Ctrl-C: connections get SHUTDOWN_GRACE_SECONDS to finish, then their tasks are cancelled,
             # so a stuck request can never hold the stop (WebSockets end at once: they are always read)
             timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            # head/body size, head timeout and pending-connection limits before the app (docs/security.md)
+            http=guarded_protocol(settings.http),
         )
     finally:
         shutdown_logging()

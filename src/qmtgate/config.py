@@ -153,10 +153,17 @@ class LimitSettings(_Frozen):
         500, ge=1, description="Most codes one K-line request may name. Default 500."
     )
     max_kline_rows: int = Field(
-        2_000_000,
+        1_000_000,
         ge=1,
         description="Most rows one K-line answer may hold, estimated from codes x sessions x bars per session "
-        "before any upstream call. Default 2,000,000.",
+        "before any upstream call; a larger request is refused with how to page it. Default 1,000,000.",
+    )
+    max_text_rows: int = Field(
+        200_000,
+        ge=1,
+        description="Most rows one K-line answer may hold as JSON or CSV (~200 bytes a row, ~40x the CPU of "
+        "Arrow to encode); larger answers are refused with how to page, or asked for as Arrow (up to "
+        "max_kline_rows). Default 200,000.",
     )
     default_kline_count: int = Field(
         1000,
@@ -176,6 +183,12 @@ class LimitSettings(_Frozen):
         "Default 5,000,000.",
     )
     max_job_codes: int = Field(6000, ge=1, description="Most codes one download job may name. Default 6000.")
+    max_tick_codes: int = Field(
+        10_000,
+        ge=1,
+        description="Most codes one get_full_tick request (POST /api/v1/xt/full_tick) may name; the market "
+        "tokens SH, SZ, BJ stand for whole markets and count for the key's quota and cost. Default 10,000.",
+    )
     jobs_kept: int = Field(
         100, ge=1, description="Finished download jobs remembered for status. Default 100."
     )
@@ -326,6 +339,72 @@ class RateLimitSettings(_Frozen):
     per_key_burst: int = Field(100, ge=1, description="Bucket size per key. Default 100.")
     per_address_rate: float = Field(100.0, gt=0, description="Requests per second per address. Default 100.")
     per_address_burst: int = Field(200, ge=1, description="Bucket size per address. Default 200.")
+    unauthenticated_rate: float = Field(
+        2.0,
+        gt=0,
+        description="Requests per second per address without a valid key (missing or wrong); beyond it "
+        "429 instead of 401. Default 2.",
+    )
+    unauthenticated_burst: int = Field(
+        30, ge=1, description="Bucket size per address for requests without a valid key. Default 30."
+    )
+    cost_rate: float = Field(
+        20_000.0,
+        gt=0,
+        description="Cost units per second per key, one unit per row or code an answer covers (bars, "
+        "snapshots, ticks; sectors and markets expanded). Default 20,000.",
+    )
+    cost_burst: int = Field(
+        400_000,
+        ge=1,
+        description="Cost bucket size per key; a request larger than this waits for a full bucket. Default "
+        "400,000.",
+    )
+
+
+class HttpLimitSettings(_Frozen):
+    """Limits the HTTP server applies to every connection before the app (and authentication) sees it.
+
+    Enforced by :mod:`qmtgate.security.http_guard` (uvicorn's httptools protocol has none of its own):
+    a head over a limit is answered 431, a body over the limit 413, a head not complete in time 408, each
+    with the error envelope, and the connection is closed (docs/security.md).
+    """
+
+    max_head_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Most bytes of one request's line and headers. Default 64 KiB (431 beyond it).",
+    )
+    max_headers: int = Field(100, ge=8, description="Most header lines per request. Default 100 (431).")
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Most bytes of one request body (Content-Length or chunked). Default 1 MiB (413).",
+    )
+    head_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a connection may take to send a complete request head, counted from the "
+        "connection (or the first byte of a keep-alive request). Default 10 (408, then closed).",
+    )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request body may take to arrive after its head (a slow body holds a connection "
+        "and a request like a slow head). Default 30 (408, then closed).",
+    )
+    max_pending_per_address: int = Field(
+        256,
+        ge=1,
+        description="Connections one client address may hold open before any of their first request heads "
+        "is complete (before a key can be known). Default 256; further ones are refused (429).",
+    )
+    refused_log_per_minute: int = Field(
+        20,
+        ge=1,
+        description="Log records per client address and minute for refused requests (bad heads, missing or "
+        "wrong keys, rate limits); the rest are counted in the next record. Default 20.",
+    )
 
 
 class TlsSettings(_Frozen):
@@ -488,6 +567,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings, description="API keys.")
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings, description="Rate limits.")
     tls: TlsSettings = Field(default_factory=TlsSettings, description="HTTPS certificate and key.")
+    http: HttpLimitSettings = Field(
+        default_factory=HttpLimitSettings, description="HTTP head, body and connection limits."
+    )
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Prometheus metrics.")
     log: LogSettings = Field(default_factory=LogSettings, description="Log format and files.")
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Webhook alerts.")

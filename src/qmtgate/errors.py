@@ -52,6 +52,11 @@ class ErrorCode(str, Enum):
     INTERNAL_ERROR = "internal_error"
     HOST_NOT_ALLOWED = "host_not_allowed"  # a Host name the gateway does not serve (DNS rebinding)
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"  # a cross-origin browser page (docs/security.md)
+    # refused by the HTTP server before the app (qmtgate.security.http_guard; docs/security.md)
+    HEADERS_TOO_LARGE = "headers_too_large"
+    BODY_TOO_LARGE = "body_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
 
 
 #: HTTP status per code. Kept in one table so the wire contract is reviewable at a glance.
@@ -82,6 +87,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.HOST_NOT_ALLOWED: 400,
     ErrorCode.ORIGIN_NOT_ALLOWED: 403,
+    ErrorCode.HEADERS_TOO_LARGE: 431,
+    ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
 }
 
 #: Codes after which a client may retry; the handler adds ``Retry-After`` (seconds) for these.
@@ -247,7 +256,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _handle_qmtgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, QmtgateError)
     headers = None
-    retry_after = RETRY_AFTER_SECONDS.get(exc.code)
+    retry_after = getattr(exc, "retry_after", None) or RETRY_AFTER_SECONDS.get(exc.code)
     if retry_after is not None:
         headers = {"Retry-After": str(retry_after)}
     return _json_error(exc.status_code, exc.to_body(), headers)

@@ -165,3 +165,24 @@ def test_negotiation_through_a_route(client: TestClient) -> None:
     assert refused.status_code == 406 and refused.json()["error"]["code"] == "not_acceptable"
     bad = client.get("/probe/table", params={"format": "xml"})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_large_json_answers_are_encoded_a_chunk_at_a_time_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+
+    from qmtgate.api import encoding
+
+    n = 12_345
+    table = pa.table(
+        {
+            "code": pa.array(["600000.SH"] * n),
+            "ts": pa.array(np.arange(n, dtype=np.int64) * 60_000 + 1_700_000_000_000),
+            "close": pa.array([None if i % 7 == 0 else i / 3 for i in range(n)], pa.float64()),
+        }
+    )
+    chunked = encoding.tabular_response(table, fmt=encoding.TabularFormat.JSON, source="s", meta={"m": 1})
+    monkeypatch.setattr(encoding, "RECORDS_CHUNK", 10**9)
+    whole = encoding.tabular_response(table, fmt=encoding.TabularFormat.JSON, source="s", meta={"m": 1})
+    assert orjson.loads(chunked.body) == orjson.loads(whole.body)
+    assert orjson.loads(chunked.body)["count"] == n

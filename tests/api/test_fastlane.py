@@ -57,9 +57,11 @@ def test_the_lane_answers_as_the_route(gateway: tuple[LiveServer, Any], codes: l
     lane = lane_of(app)
     served = lane.served
     fast = post(server, {"codes": codes})
-    assert lane.served == served + 1, "the lane answered"
+    # a market token is a large answer: the route encodes it off the event loop (issue #17 item 5)
+    expected = served + (0 if any(c in ("SH", "SZ", "BJ") for c in codes) else 1)
+    assert lane.served == expected, "the lane answered (or left a whole market to the route)"
     routed = post(server, {"codes": codes, "note": "an extra key: the lane leaves it to the route"})
-    assert lane.served == served + 1, "the route answered"
+    assert lane.served == expected, "the route answered"
     assert fast.status_code == routed.status_code == 200
     assert fast.json() == routed.json()
     assert fast.json()["data"] or not codes

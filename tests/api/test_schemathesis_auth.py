@@ -34,6 +34,9 @@ def api_schema() -> Iterator[schemathesis.BaseSchema]:
             "per_key_burst": 10_000,
             "per_address_rate": 10_000,
             "per_address_burst": 10_000,
+            # every case is also sent without a key: keep those under the keyless bucket
+            "unauthenticated_rate": 10_000,
+            "unauthenticated_burst": 10_000,
         },
     )
     server = start_server(create_app(settings_))

@@ -28,7 +28,8 @@ def keys() -> Keys:
 
 @pytest.fixture(scope="module")
 def app(keys: Keys) -> FastAPI:
-    return auth_app(keys, auth={"lockout_failures": 5})
+    # many keyless requests below: keep them under the unauthenticated bucket (test_abuse.py tests it)
+    return auth_app(keys, auth={"lockout_failures": 5}, rate_limit={"unauthenticated_burst": 10_000})
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ from qmtgate.record.runtime import start_recording
 from qmtgate.security.deps import READ
 from qmtgate.security.guard import SecurityGuard
 from qmtgate.security.openapi import install_security_openapi
+from qmtgate.security.refusal_log import RefusalSampler
 from qmtgate.source.base import MarketSource
 from qmtgate.source.factory import ImportModule, open_source
 from qmtgate.source.supervisor import SourceSupervisor, SupervisorConfig
@@ -172,7 +173,12 @@ def create_app(
     app.add_middleware(ServerTimingMiddleware)
     app.add_middleware(SecurityMiddleware, guard=app.state.security)
     app.add_middleware(compat_argus.ArgusErrorFlag)  # Argus error bodies: "success": false (outside security)
-    app.add_middleware(AccessMiddleware, metrics=app.state.metrics, access_log=settings.log.access)
+    app.add_middleware(
+        AccessMiddleware,
+        metrics=app.state.metrics,
+        access_log=settings.log.access,
+        refusals=RefusalSampler(settings.http.refused_log_per_minute),
+    )
     # Scopes (docs/security.md): data and reference routes need `read`; health and downloads declare
     # theirs per route (liveness is open, starting or cancelling a download needs `admin`).
     for router in (health.router, downloads.router):

@@ -16,8 +16,10 @@ Arrow ``timestamp[ms, tz=Asia/Shanghai]`` (pandas gets tz-aware datetimes), an I
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -110,6 +112,36 @@ def _parse_media_range(item: str) -> tuple[str, float]:
     return media, q
 
 
+#: Answers of at least this many rows are built and encoded on a worker thread (see :func:`off_loop`).
+OFF_LOOP_ROWS = 2_000
+
+
+async def off_loop(rows: int, build: Callable[[], Response]) -> Response:
+    """``build()`` inline for a small answer, else on a worker thread.
+
+    Why: encoding a large answer (hundreds of thousands of bars as JSON) held the event loop for seconds,
+    and every other client (WebSocket frames, liveness, one-code snapshots) waited behind it. On a thread
+    the loop still gets the interpreter every switch interval (5 ms), so others see milliseconds, not
+    seconds. Small answers stay inline: a thread hop costs more than encoding them.
+    """
+    if rows < OFF_LOOP_ROWS:
+        return build()
+    return await asyncio.get_running_loop().run_in_executor(_encoder(), build)
+
+
+_ENCODER: ThreadPoolExecutor | None = None
+
+
+def _encoder() -> ThreadPoolExecutor:
+    """One encoding thread for the process: large answers queue behind each other rather than run side by
+    side, so the event loop competes for the interpreter with one busy thread, not one per request (four
+    concurrent 200,000-row JSON answers on four threads stalled the loop for up to a second)."""
+    global _ENCODER
+    if _ENCODER is None:
+        _ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qmtgate-encode")
+    return _ENCODER
+
+
 def to_table(data: pd.DataFrame | pa.Table) -> pa.Table:
     """Convert to an Arrow table; a meaningful pandas index becomes a leading column, NaN becomes null."""
     if isinstance(data, pa.Table):
@@ -142,9 +174,32 @@ def tabular_response(
         return Response(body, status_code=status_code, media_type=ARROW_STREAM, headers=headers)
     if fmt is TabularFormat.CSV:
         return Response(_csv_bytes(table), status_code=status_code, media_type=CSV, headers=headers)
+    if orient is JsonOrient.RECORDS and table.num_rows > RECORDS_CHUNK:
+        envelope = dumps({"source": source, **(meta or {}), "count": table.num_rows, "data": []})
+        body = envelope[:-3] + records_json(table) + b"}"  # "data" is the last key: ...,"data":[]}
+        return Response(body, status_code=status_code, media_type=JSON, headers=headers)
     rows: Any = records(table) if orient is JsonOrient.RECORDS else table.to_pydict()
     body_dict = {"source": source, **(meta or {}), "count": table.num_rows, "data": rows}
     return Response(dumps(body_dict), status_code=status_code, media_type=JSON, headers=headers)
+
+
+#: Rows turned into dicts at a time when encoding a large JSON answer.
+RECORDS_CHUNK = 5_000
+
+
+def records_json(table: pa.Table) -> bytes:
+    """``dumps(records(table))``, a chunk of rows at a time.
+
+    Why: one dict per row for a 200,000-row answer is 200,000 GC-tracked objects alive at once; the
+    quiet collector (ops/gc_tuning.py) then ran young collections over them on the event loop, 60-290 ms
+    each, while the answer was encoded on its thread. A chunk at a time keeps the live count small.
+    """
+    parts = []
+    for offset in range(0, table.num_rows, RECORDS_CHUNK):
+        part = dumps(records(table.slice(offset, RECORDS_CHUNK)))
+        if len(part) > 2:
+            parts.append(part[1:-1])
+    return b"[" + b",".join(parts) + b"]"
 
 
 def rows_response(

@@ -23,11 +23,14 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qmtgate.api.responses import dumps
-from qmtgate.api.routers.xtcompat import full_tick_from_cache
+from qmtgate.api.routers.xtcompat import MARKET_TOKENS, check_full_tick, full_tick_from_cache
+from qmtgate.errors import QmtgateError
 from qmtgate.security.deps import scope_refusal
 
 #: Bodies larger than this are left to the route (a whole-market code list is not a hot-path call).
 MAX_BODY = 64 * 1024
+#: More codes than this (or a market token) is a large answer, left to the route (encoded off the loop).
+FAST_CODES = 500
 
 
 class FullTickFastLane:
@@ -75,8 +78,14 @@ class FullTickFastLane:
         codes = parsed["codes"]
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             return None
-        if scope_refusal(Request(scope), "read") is not None:
+        if len(codes) > FAST_CODES or any(c in MARKET_TOKENS for c in codes):
+            return None  # a large answer: the route encodes it off the event loop
+        if scope_refusal(Request(scope), "read") is not None or not services.cache_live():
             return None
+        try:
+            check_full_tick(services, codes)
+        except QmtgateError:
+            return None  # the route answers it, with the same check, as the error envelope
         data = full_tick_from_cache(services, codes)
         if data is None:
             return None

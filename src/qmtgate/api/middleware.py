@@ -15,7 +15,9 @@ from qmtgate.api.responses import OrjsonResponse
 from qmtgate.errors import error_body
 from qmtgate.ops.logs import ACCESS_LOGGER
 from qmtgate.ops.metrics import GatewayMetrics
+from qmtgate.security.budget import Budget, bind, unbind
 from qmtgate.security.guard import STATE_KEY, SecurityGuard
+from qmtgate.security.refusal_log import RefusalSampler
 
 
 class SourceHeaderMiddleware:
@@ -89,7 +91,16 @@ class SecurityMiddleware:
             return
         refusal = self.guard.admit(scope)  # type: ignore[arg-type]
         if refusal is None:
-            await self.app(scope, receive, send)
+            record = scope.get("state", {}).get(STATE_KEY)
+            if record is None or scope["type"] != "http":  # WebSockets count codes per subscription
+                await self.app(scope, receive, send)
+                return
+            # the caller's code quota and cost bucket, for the routes' charge() (security/budget.py)
+            token = bind(Budget(record, self.guard.cost, self.guard.on_event))
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                unbind(token)
             return
         response = OrjsonResponse(
             error_body(refusal.code, refusal.message, refusal.details),
@@ -110,10 +121,19 @@ class AccessMiddleware:
     Latency is measured to the response head (as ``Server-Timing``), by route template.
     """
 
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics | None, access_log: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: GatewayMetrics | None,
+        access_log: bool,
+        refusals: RefusalSampler | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        #: refused requests without a valid key are logged through this per-address sampler, so that an
+        #: outsider's flood of keyless requests cannot flush the log (None: log every one)
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -159,7 +179,16 @@ class AccessMiddleware:
             if metrics is not None and kind == "http":
                 metrics.http_requests.labels(scope["method"], _route(scope), str(status)).inc()
             if self.access_log and access_logger.isEnabledFor(logging.INFO):
-                _log_access(scope, request_id, status, time.perf_counter() - started)
+                suppressed: int | None = 0
+                if (
+                    self.refusals is not None
+                    and status in _SAMPLED_STATUSES
+                    and scope.get("state", {}).get(STATE_KEY) is None
+                ):
+                    client = scope.get("client")
+                    suppressed = self.refusals.admit(str(client[0]) if client else "unknown")
+                if suppressed is not None:
+                    _log_access(scope, request_id, status, time.perf_counter() - started, suppressed)
 
 
 #: WebSocket close codes that refuse a client after the handshake (qmtgate.security.ws) -> the HTTP status
@@ -192,19 +221,25 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex[:16]
 
 
-def _log_access(scope: Scope, request_id: str, status: int, seconds: float) -> None:
+#: Refusals an outsider can cause without a key: sampled per address in the access log.
+_SAMPLED_STATUSES = frozenset({400, 401, 403, 429})
+
+
+def _log_access(scope: Scope, request_id: str, status: int, seconds: float, suppressed: int = 0) -> None:
     state = scope.get("state", {})
     key = state.get(STATE_KEY)
     client = scope.get("client")
     method = scope.get("method", "WS")
     route = _route(scope)
     access_logger.info(
-        "%s %s %d %.1fms",
+        "%s %s %d %.1fms%s",
         method,
         scope.get("path", ""),
         status,
         seconds * 1000,
+        f" ({suppressed} similar refusals from this address not logged)" if suppressed else "",
         extra={
+            "suppressed": suppressed,
             "request_id": request_id,
             "key_id": key.id if key is not None else None,
             "client": client[0] if client else None,

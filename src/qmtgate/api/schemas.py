@@ -73,6 +73,7 @@ class CapabilitiesResponse(BaseModel):
     max_codes_per_request: int = Field(description="Most codes per snapshot/instrument request.")
     max_history_codes: int | None = Field(None, description="Most codes per K-line request.")
     max_kline_rows: int | None = Field(None, description="Most rows per K-line answer (estimated up front).")
+    max_text_rows: int | None = Field(None, description="Most rows per K-line answer as JSON or CSV.")
     formats: list[str] = Field(description="Media types tabular endpoints can produce (Accept header).")
 
 

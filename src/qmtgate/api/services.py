@@ -28,6 +28,10 @@ from qmtgate.source.jobs import DownloadJobs
 
 logger = logging.getLogger(__name__)
 
+#: Instruments per market (stocks, funds, bonds, indices) as QMT lists them, used for quotas and cost
+#: only until the quote cache knows the real numbers.
+MARKET_SIZE_GUESS = {"SH": 5000, "SZ": 5000, "BJ": 300}
+
 
 @dataclass
 class Services:
@@ -151,6 +155,22 @@ class Services:
             for code, tick in raw.items()
             if code.rpartition(".")[2] in wanted and (kinds is None or classify(code) in kinds)
         ]
+
+    def market_size(self, market: str) -> int:
+        """Instruments of a whole market (SH, SZ, BJ): what a market token covers, for quotas and cost.
+
+        From the quote cache; before its first push, a conservative size of today's markets."""
+        if self.quotes is not None:
+            size = len(self.quotes.codes([market]))
+            if size:
+                return size
+        return MARKET_SIZE_GUESS.get(market, 5000)
+
+    def market_count(self, markets: Sequence[str], kinds: set[str] | None = None) -> int:
+        """Instruments a whole-market request covers: exact from the live cache, else the markets' sizes."""
+        if self.quotes is not None and self.quotes.is_live():
+            return len(self.quotes.codes(markets, sorted(kinds) if kinds else None))
+        return sum(self.market_size(m) for m in set(markets))
 
     def cache_info(self) -> dict[str, Any]:
         if self.quotes is None:

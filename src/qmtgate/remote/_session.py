@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from qmtgate.client import Client
-from qmtgate.client.errors import QmtgateClientError
+from qmtgate.client.errors import QmtgateClientError, TooLarge
 from qmtgate.client.stream import Batch, Event, Stream
 from qmtgate.remote._shapes import kline_frames, last_bar, xt_time
 from qmtgate.vocab import KLINE_PERIODS, MARKETS
@@ -131,16 +131,25 @@ class RemoteSession:
         limit = self.max_history_codes()
         tables: list[pa.Table] = []
         known: list[str] = []
-        for i in range(0, len(codes), limit):
-            table, meta = self.client.xt_market_data(
-                codes[i : i + limit],
-                period,
-                xt_time(start_time),
-                xt_time(end_time),
-                int(count),
-                dividend_type or "none",
-                bool(fill_data),
-            )
+        pending = [codes[i : i + limit] for i in range(0, len(codes), limit)]
+        while pending:
+            chunk = pending.pop(0)
+            try:
+                table, meta = self.client.xt_market_data(
+                    chunk,
+                    period,
+                    xt_time(start_time),
+                    xt_time(end_time),
+                    int(count),
+                    dividend_type or "none",
+                    bool(fill_data),
+                )
+            except TooLarge:
+                if len(chunk) == 1:
+                    raise  # one code's range over the gateway's row limit: the error says how to page
+                half = len(chunk) // 2  # over the per-request row limit: fewer codes per request
+                pending[:0] = [chunk[:half], chunk[half:]]
+                continue
             tables.append(table)
             known.extend(meta.get("codes") or [])
         table = (

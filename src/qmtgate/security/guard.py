@@ -14,7 +14,9 @@ Order of checks (each refusal is the error envelope):
 2. auth off, or an exempt path (liveness; docs and metrics when configured public) -> pass;
 3. the address is locked out -> 429 ``locked_out`` with Retry-After;
 4. no key -> 401 ``unauthorized`` (WebSockets may instead authenticate in their first message);
-   a wrong or revoked key -> 401, and counts towards a lockout;
+   a wrong or revoked key -> 401, and counts towards a lockout (a good key in between does not reset the
+   count: bad keys are counted within ``auth.lockout_window``); requests without a valid key take from
+   their address's ``unauthenticated`` bucket first, so a keyless flood gets 429 ``rate_limited``;
 5. the key's bucket, then the address's bucket, is empty -> 429 ``rate_limited`` with Retry-After;
 6. the API docs (``/docs``, ``/redoc``, ``/openapi.json``) with a key lacking ``read`` -> 403 ``forbidden``.
 """
@@ -113,6 +115,9 @@ class SecurityGuard:
         limits = settings.rate_limit
         self.per_key = RateLimiter(limits.per_key_rate, limits.per_key_burst)
         self.per_address = RateLimiter(limits.per_address_rate, limits.per_address_burst)
+        self.unauthenticated = RateLimiter(limits.unauthenticated_rate, limits.unauthenticated_burst)
+        #: cost units (rows or codes an answer covers) per key: qmtgate.security.budget
+        self.cost = RateLimiter(limits.cost_rate, limits.cost_burst)
         exempt = {LIVENESS_PATH}
         if auth.public_docs:
             exempt |= DOCS_PATHS
@@ -149,6 +154,9 @@ class SecurityGuard:
             locked = self.lockout.locked_for(address)
             if locked:
                 return self._locked(locked)
+            limited = self._unauthenticated(address)
+            if limited is not None:
+                return limited
             scope.setdefault("state", {})[STATE_WS_PENDING] = True
             return None
         result = self.authenticate(token, address)
@@ -193,6 +201,9 @@ class SecurityGuard:
         if locked:
             return self._locked(locked)
         if token is None:
+            limited = self._unauthenticated(address)
+            if limited is not None:
+                return limited
             self.on_event("auth_failure", "missing")
             return Refusal(
                 401,
@@ -202,6 +213,9 @@ class SecurityGuard:
             )
         record = self.store.authenticate(token)
         if record is None:
+            limited = self._unauthenticated(address)
+            if limited is not None:
+                return limited
             self.on_event("auth_failure", "invalid")
             if self.lockout.failure(address):
                 logger.warning(
@@ -213,7 +227,8 @@ class SecurityGuard:
                 "invalid or revoked API key",
                 {"WWW-Authenticate": 'Bearer realm="qmtgate", error="invalid_token"'},
             )
-        self.lockout.success(address)
+        # no lockout.success(address): a good key must not wipe the count of bad ones (9 bad + 1 good,
+        # repeated, would never lock); bad keys expire from the count after lockout_window instead
         return record
 
     def limit(self, record: ApiKeySettings, address: str) -> Refusal | None:
@@ -232,6 +247,20 @@ class SecurityGuard:
             f"rate limit of this {which} exceeded; retry after the Retry-After delay",
             {"Retry-After": retry_after_header(wait)},
             {"limit": which, "retry_after_seconds": round(wait, 3)},
+        )
+
+    def _unauthenticated(self, address: str) -> Refusal | None:
+        """429 when ``address`` sends requests without a valid key faster than ``unauthenticated_rate``."""
+        wait = self.unauthenticated.take(address)
+        if not wait:
+            return None
+        self.on_event("rate_limited", "unauthenticated")
+        return Refusal(
+            429,
+            ErrorCode.RATE_LIMITED,
+            "too many requests without a valid API key from this address; retry after the Retry-After delay",
+            {"Retry-After": retry_after_header(wait)},
+            {"limit": "unauthenticated", "retry_after_seconds": round(wait, 3)},
         )
 
     def _locked(self, seconds: float) -> Refusal:

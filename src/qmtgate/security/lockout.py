@@ -3,7 +3,9 @@
 ``failures`` bad keys within ``window`` seconds lock the address for ``duration`` seconds. While locked,
 every request from it is refused with 429 ``locked_out`` and ``Retry-After``, even with a good key, so that a
 guesser learns nothing from the answers. Missing keys do not count (a misconfigured client is not an
-attacker); presented-but-wrong keys do. Memory is bounded by ``max_addresses``.
+attacker); presented-but-wrong keys do. A good key does not reset the count (an attacker holding one
+key would otherwise guess others forever, 9 wrong + 1 good at a time); failures leave the count once they
+are older than ``window``. Memory is bounded by ``max_addresses``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,3 @@ class Lockout:
                     del self._locked[addr]
             return True
         return False
-
-    def success(self, address: str) -> None:
-        self._recent.pop(address, None)

@@ -41,8 +41,13 @@ class RateLimiter:
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def take(self, key: str, rate: float | None = None, burst: int | None = None) -> float:
-        """Take one token for ``key``: 0.0 if allowed, else seconds until one is available."""
+    def take(self, key: str, rate: float | None = None, burst: int | None = None, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens for ``key``: 0.0 if allowed, else seconds until the request may go.
+
+        A request may go once the bucket holds ``min(cost, burst)`` tokens; it then takes all of ``cost``,
+        possibly leaving the bucket in debt, so one request dearer than the bucket is possible from a full
+        bucket, and the next waits until the debt is paid off (the cost-weighted limiter).
+        """
         rate = rate or self.rate
         burst = burst or self.burst
         now = self._clock()
@@ -56,10 +61,11 @@ class RateLimiter:
             self._buckets.move_to_end(key)
             bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.stamp) * rate)
             bucket.stamp = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        need = min(cost, float(burst))
+        if bucket.tokens >= need:
+            bucket.tokens -= cost
             return 0.0
-        return (1.0 - bucket.tokens) / rate
+        return (need - bucket.tokens) / rate
 
 
 def retry_after_header(wait: float) -> str:

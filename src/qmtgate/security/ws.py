@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -107,19 +108,39 @@ async def _first_message_auth(ws: WebSocket, guard: Any, timeout: float) -> ApiK
 
 
 def stream_quota_error(
-    record: ApiKeySettings | None, subscribed: int, already: set[str], codes: list[str]
+    record: ApiKeySettings | None,
+    subscribed: int,
+    already: set[str],
+    codes: list[str],
+    *,
+    markets: Iterable[str] = (),
+    held_markets: Iterable[str] = (),
+    market_size: Callable[[str], int] | None = None,
 ) -> dict[str, Any] | None:
-    """The error body when subscribing ``codes`` would exceed the key's ``max_stream_codes``."""
+    """The error body when subscribing ``codes`` and ``markets`` would exceed the key's
+    ``max_stream_codes``. Sectors arrive here expanded into ``codes``; a market counts as its
+    instruments (``market_size``), those already held (``held_markets``) included, so a whole market is
+    not a way around the quota."""
     if record is None or record.max_stream_codes is None:
         return None
+    held = set(held_markets)
+    size = market_size or (lambda market: 0)
     new = sum(1 for code in codes if code not in already)
+    new += sum(size(m) for m in set(markets) - held)
+    subscribed += sum(size(m) for m in held)
     if subscribed + new <= record.max_stream_codes:
         return None
     return {
         "code": "too_many_codes",
-        "message": f"this API key may subscribe at most {record.max_stream_codes} codes",
+        "message": f"this API key may subscribe at most {record.max_stream_codes} codes "
+        "(a market counts as all its instruments, a sector as its members)",
         "details": {"limit": record.max_stream_codes, "subscribed": subscribed, "requested": new},
     }
+
+
+def held_markets(client: Any) -> set[str]:
+    """Whole markets a hub client is subscribed to, over all its periods."""
+    return {m for interest in client.interests.values() for m in interest.markets}
 
 
 async def _refuse_with(ws: WebSocket, refusal: Refusal) -> None:

@@ -20,9 +20,7 @@ from qmtgate.security.deps import READ
 from qmtgate.source.convert import DAILY_PERIODS
 
 # starting a download is `read`, as the legacy /api/download and POST /api/v1/downloads (docs/security.md)
-router = APIRouter(
-    prefix="/api/download", tags=["compat: qmt-bridge"], responses=ERRORS, dependencies=[READ]
-)
+router = APIRouter(prefix="/api/download", tags=["compat: qmt-bridge"], responses=ERRORS, dependencies=[READ])
 
 
 class BatchBody(BaseModel):

@@ -21,6 +21,7 @@ from qmtgate.api.openapi import ERRORS
 from qmtgate.api.params import DividendType, KlinePeriod, Market, parse_codes, parse_fields, parse_range
 from qmtgate.api.routers.market import check_kline_rows
 from qmtgate.errors import NotFound
+from qmtgate.security.budget import charge
 from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS
 
 router = APIRouter(tags=["compat: argus"], responses=ERRORS)
@@ -136,6 +137,7 @@ async def latest_market(
     ],
 ) -> dict[str, Any]:
     codes = parse_codes(symbols, limit=services.settings.max_codes_per_request, param="symbols")
+    charge(len(codes))
     await services.require_exists(codes)
     return {"success": True, "source": services.source.name, "data": dict(await services.snapshot_raw(codes))}
 

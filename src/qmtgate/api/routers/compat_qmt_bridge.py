@@ -21,6 +21,7 @@ from qmtgate.api.params import KlinePeriod, parse_codes, parse_fields, parse_ran
 from qmtgate.api.routers.market import check_kline_rows
 from qmtgate.api.services import Services
 from qmtgate.errors import InvalidDate
+from qmtgate.security.budget import charge
 from qmtgate.security.deps import READ
 from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS
 
@@ -153,6 +154,7 @@ async def full_tick(
     ],
 ) -> dict[str, Any]:
     codes = parse_codes(stocks, limit=services.settings.max_codes_per_request, param="stocks")
+    charge(len(codes))
     await services.require_exists(codes)
     return {"source": services.source.name, "data": dict(await services.snapshot_raw(codes))}
 

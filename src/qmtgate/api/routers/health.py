@@ -112,4 +112,5 @@ async def capabilities(source: SourceDep, request: Request) -> CapabilitiesRespo
         formats=list(MEDIA_TYPES.values()),
         max_history_codes=limits.max_history_codes if limits else None,
         max_kline_rows=limits.max_kline_rows if limits else None,
+        max_text_rows=limits.max_text_rows if limits else None,
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from qmtgate.api.deps import ServicesDep, TabularFormatDep
-from qmtgate.api.encoding import rows_response, tabular_response
+from qmtgate.api.encoding import TabularFormat, off_loop, rows_response, tabular_response
 from qmtgate.api.openapi import ERRORS, tabular
 from qmtgate.api.params import (
     DividendType,
@@ -24,6 +24,7 @@ from qmtgate.api.schemas import KlineResponse, SnapshotResponse
 from qmtgate.api.services import Services
 from qmtgate.codes import classify
 from qmtgate.errors import BadRequest, TooLarge
+from qmtgate.security.budget import charge, row_cost
 from qmtgate.source.convert import KLINE_FIELDS, SNAPSHOT_FIELDS, bars_table
 from qmtgate.source.history import BARS_PER_SESSION
 
@@ -70,7 +71,9 @@ KlineFieldsQuery = Annotated[
     responses=tabular(KlineResponse, "Bars of every code, one row per (code, bar), oldest first per code."),
     summary="K-lines of one or many codes",
     description="One long table over all codes. Batch limit: `limits.max_history_codes` codes (default "
-    "500) and `limits.max_kline_rows` rows (default 2,000,000, estimated before reading). Missing history "
+    "500) and `limits.max_kline_rows` rows as Arrow (default 1,000,000), `limits.max_text_rows` as JSON or "
+    "CSV (default 200,000), estimated before reading; a larger request is refused (`too_large`) with how "
+    "to page it (`details.max_bars_per_code`, `details.hint`). Missing history "
     "is downloaded first (minute data is empty in QMT until downloaded); today's bar is included while the "
     "session is forming. An unknown code is a 404 naming it; a valid code with no session in the range "
     "has no rows.",
@@ -142,7 +145,7 @@ async def _klines(
     if lo is None and count is None:
         count = services.settings.limits.default_kline_count
     await services.require_exists(codes)
-    await check_kline_rows(services, len(codes), period, lo, hi, count)
+    await check_kline_rows(services, len(codes), period, lo, hi, count, fmt)
     bars = await services.history.kline_parts(
         codes,
         period,
@@ -153,14 +156,27 @@ async def _klines(
         fill_data,
     )
     meta = {"period": period, "dividend_type": dividend_type, "fill_data": fill_data, "codes": codes}
-    return tabular_response(bars_table(bars, selected), fmt=fmt, source=services.source.name, meta=meta)
+    rows = sum(len(part) for parts in bars.values() for part in parts)
+    return await off_loop(
+        rows,
+        lambda: tabular_response(bars_table(bars, selected), fmt=fmt, source=services.source.name, meta=meta),
+    )
 
 
 async def check_kline_rows(
-    services: Services, codes: int, period: str, lo: Moment | None, hi: Moment | None, count: int | None
+    services: Services,
+    codes: int,
+    period: str,
+    lo: Moment | None,
+    hi: Moment | None,
+    count: int | None,
+    fmt: TabularFormat = TabularFormat.JSON,
 ) -> None:
-    """Refuse a request whose estimated size exceeds ``limits.max_kline_rows`` before reading anything."""
-    limit = services.settings.limits.max_kline_rows
+    """Refuse a request whose estimated size exceeds ``limits.max_kline_rows`` (``max_text_rows`` for JSON
+    and CSV) before reading anything, saying how to page; else charge its rows to the key's cost bucket."""
+    arrow = fmt is TabularFormat.ARROW
+    limits = services.settings.limits
+    limit = limits.max_kline_rows if arrow else min(limits.max_kline_rows, limits.max_text_rows)
     per_code = float(count) if count is not None else math.inf
     if lo is not None:
         session = await services.calendar.session()
@@ -171,9 +187,18 @@ async def check_kline_rows(
     if rows > limit:
         raise TooLarge(
             f"the answer would hold about {rows:,.0f} rows, more than the limit of {limit:,}; "
-            "narrow the range, lower count, or split the codes",
-            {"estimated_rows": None if math.isinf(rows) else int(rows), "limit": limit},
+            "page through it: narrow the range (start/end), lower count, or split the codes",
+            {
+                "estimated_rows": None if math.isinf(rows) else int(rows),
+                "limit": limit,
+                "bars_per_code": None if math.isinf(per_code) else int(per_code),
+                "max_bars_per_code": max(1, limit // max(1, codes)),
+                "hint": "ask for at most max_bars_per_code bars per code (count=, or start/end spanning "
+                "fewer sessions), then continue from the bar before the oldest one received (end=)"
+                + ("" if arrow else f"; as Arrow (format=arrow) up to {limits.max_kline_rows:,} rows"),
+            },
         )
+    charge(codes, units=rows * row_cost(arrow))
 
 
 # -- snapshots ---------------------------------------------------------------------------------------
@@ -240,7 +265,9 @@ async def snapshots(
     wanted = set(split_list(kinds)) if kinds else None
     from_cache = services.cache_live()
     if markets:
-        rows = await services.market_snapshot_rows(split_list(markets), wanted)
+        market_list = split_list(markets)
+        charge(services.market_count(market_list, wanted))  # a market counts as its instruments
+        rows = await services.market_snapshot_rows(market_list, wanted)
         missing: list[str] = []
     else:
         if codes:
@@ -250,6 +277,9 @@ async def snapshots(
             code_list = await services.sector_members(sector or "")
         if wanted is not None:
             code_list = [code for code in code_list if classify(code) in wanted]
+        charge(len(code_list))  # a sector counts as its members
         rows, missing = await services.snapshot_rows(code_list)
     meta = {"from_cache": from_cache, "missing": missing}
-    return rows_response(rows, columns, fmt=fmt, source=services.source.name, meta=meta)
+    return await off_loop(
+        len(rows), lambda: rows_response(rows, columns, fmt=fmt, source=services.source.name, meta=meta)
+    )

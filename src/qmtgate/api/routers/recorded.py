@@ -14,11 +14,12 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from qmtgate.api.deps import TabularFormatDep
-from qmtgate.api.encoding import tabular_response
+from qmtgate.api.encoding import TabularFormat, off_loop, tabular_response
 from qmtgate.api.openapi import ERRORS
 from qmtgate.api.params import parse_codes, parse_fields, parse_range
 from qmtgate.errors import InvalidPeriod, NotFound
 from qmtgate.record.store import BAR_FIELDS, RECORDED_PERIODS, TICK_FIELDS, RecordingReader
+from qmtgate.security.budget import charge, row_cost
 
 router = APIRouter(prefix="/recorded", tags=["recorded"], responses=ERRORS)
 
@@ -81,7 +82,13 @@ async def klines(
     table = await asyncio.to_thread(
         rec.bars, code_list, period, lo.ms if lo else None, hi.ms if hi else None, count, selected
     )
-    return tabular_response(table, fmt=fmt, source="recording", meta=_meta(rec, code_list, period=period))
+    charge(len(code_list), units=table.num_rows * row_cost(fmt is TabularFormat.ARROW))
+    return await off_loop(
+        table.num_rows,
+        lambda: tabular_response(
+            table, fmt=fmt, source="recording", meta=_meta(rec, code_list, period=period)
+        ),
+    )
 
 
 @router.get("/ticks", response_class=Response, summary="Recorded ticks (L1 snapshots)")
@@ -103,4 +110,8 @@ async def ticks(
     table = await asyncio.to_thread(
         rec.ticks, code_list, lo.ms if lo else None, hi.ms if hi else None, count, selected
     )
-    return tabular_response(table, fmt=fmt, source="recording", meta=_meta(rec, code_list))
+    charge(len(code_list), units=table.num_rows * row_cost(fmt is TabularFormat.ARROW))
+    return await off_loop(
+        table.num_rows,
+        lambda: tabular_response(table, fmt=fmt, source="recording", meta=_meta(rec, code_list)),
+    )

@@ -53,7 +53,7 @@ from qmtgate.codes import normalize_code
 from qmtgate.errors import QmtgateError
 from qmtgate.hub.clients import Frame
 from qmtgate.hub.stream import BAR_PERIODS, MARKETS, TICK, ClientState, HubError, StreamHub
-from qmtgate.security.ws import authorize_websocket, stream_quota_error
+from qmtgate.security.ws import authorize_websocket, held_markets, stream_quota_error
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["streaming"])
@@ -296,7 +296,13 @@ class _Connection:
             return
         interest = self.client.interests.get(period)
         quota = stream_quota_error(
-            self.key, self.client.codes(), interest.codes if interest is not None else set(), codes
+            self.key,
+            self.client.codes(),
+            interest.codes if interest is not None else set(),
+            codes,
+            markets=markets,
+            held_markets=held_markets(self.client),
+            market_size=self.services.market_size,
         )
         if quota is not None:
             await self._error(quota["code"], quota["message"], quota["details"])

@@ -25,13 +25,14 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from qmtgate.api.deps import ServicesDep, TabularFormatDep
-from qmtgate.api.encoding import tabular_response
+from qmtgate.api.encoding import TabularFormat, off_loop, tabular_response
 from qmtgate.api.openapi import ERRORS, tabular
 from qmtgate.api.params import DividendType, KlinePeriod, split_list
 from qmtgate.api.responses import OrjsonResponse
 from qmtgate.api.services import Services
 from qmtgate.codes import normalize_code
 from qmtgate.errors import InvalidDate, QmtgateError, TooLarge
+from qmtgate.security.budget import charge, row_cost
 from qmtgate.source.convert import CST, XT_KLINE_DTYPES, XT_KLINE_FIELDS, Bars
 from qmtgate.source.history import BARS_PER_SESSION
 
@@ -87,8 +88,13 @@ async def _known(services: Services, codes: list[str]) -> list[str]:
     return known
 
 
-def _estimate_rows(services: Services, codes: int, period: str, start_ms: int | None, count: int) -> None:
-    limit = services.settings.limits.max_kline_rows
+def _estimate_rows(
+    services: Services, codes: int, period: str, start_ms: int | None, count: int, arrow: bool
+) -> None:
+    """Refuse an answer over ``limits.max_kline_rows`` (``max_text_rows`` for JSON and CSV) with how to
+    page, else charge its rows."""
+    limits = services.settings.limits
+    limit = limits.max_kline_rows if arrow else min(limits.max_kline_rows, limits.max_text_rows)
     if count > 0:
         per_code = float(count)
     elif start_ms is not None:
@@ -97,13 +103,22 @@ def _estimate_rows(services: Services, codes: int, period: str, start_ms: int | 
     elif period in ("1d", "1w", "1mon", "1q", "1hy", "1y"):
         per_code = _ALL_SESSIONS * BARS_PER_SESSION[period]
     else:
-        return  # minute data with neither start nor count: only what is local is read, as in xtdata
+        # minute data with neither start nor count: only what is local is read, as in xtdata
+        charge(codes)
+        return
     if codes * per_code > limit:
         raise TooLarge(
             f"the answer would hold about {codes * per_code:,.0f} rows, more than the limit of {limit:,}; "
-            "narrow the range, set count, or split the codes",
-            {"estimated_rows": int(codes * per_code), "limit": limit},
+            "page through it: narrow the range (start_time/end_time), set count, or split the codes",
+            {
+                "estimated_rows": int(codes * per_code),
+                "limit": limit,
+                "max_bars_per_code": max(1, limit // max(1, codes)),
+                "hint": "ask for at most max_bars_per_code bars per code (count=, or a shorter range), "
+                "then continue with end_time before the oldest bar received",
+            },
         )
+    charge(codes, units=codes * per_code * row_cost(arrow))
 
 
 class XtMarketDataResponse(BaseModel):
@@ -152,7 +167,7 @@ async def market_data(
     valid = _valid_codes(raw)
     known = await _known(services, valid)
     start_ms, end_ms = xt_ms(start_time), xt_ms(end_time)
-    _estimate_rows(services, len(known), period.value, start_ms, count)
+    _estimate_rows(services, len(known), period.value, start_ms, count, fmt is TabularFormat.ARROW)
     parts = (
         await services.history.kline_parts(
             known,
@@ -167,7 +182,10 @@ async def market_data(
         else {code: [] for code in known}
     )
     meta = {"period": period.value, "unknown": [c for c in raw if c not in known], "codes": known}
-    return tabular_response(_xt_table(parts), fmt=fmt, source=services.source.name, meta=meta)
+    rows = sum(len(part) for chunks in parts.values() for part in chunks)
+    return await off_loop(
+        rows, lambda: tabular_response(_xt_table(parts), fmt=fmt, source=services.source.name, meta=meta)
+    )
 
 
 def _xt_table(parts: dict[str, list[Bars]]) -> pa.Table:
@@ -205,6 +223,21 @@ class XtDict(BaseModel):
     data: dict[str, Any]
 
 
+def check_full_tick(services: Services, requested: list[str]) -> None:
+    """Refuse more than ``limits.max_tick_codes`` named codes; charge the codes the answer covers, market
+    tokens counting as their whole markets (the key's quota and cost; security/budget.py)."""
+    limit = services.settings.limits.max_tick_codes
+    if len(requested) > limit:
+        raise TooLarge(
+            f"too many codes: {len(requested)} > {limit} per get_full_tick request (the market tokens SH, "
+            "SZ, BJ stand for whole markets)",
+            {"count": len(requested), "limit": limit},
+        )
+    markets = {c for c in requested if c in MARKET_TOKENS}
+    covered = sum(services.market_size(m) for m in markets)
+    charge(covered + sum(1 for c in requested if c not in MARKET_TOKENS))
+
+
 def full_tick_from_cache(services: Services, requested: list[str]) -> dict[str, Any] | None:
     """``get_full_tick`` answered from the live quote cache; None when the cache is not live.
 
@@ -223,6 +256,7 @@ def full_tick_from_cache(services: Services, requested: list[str]) -> dict[str, 
 
 @router.post("/full_tick", response_model=XtDict, summary="Latest tick dicts (get_full_tick)")
 async def full_tick(services: ServicesDep, body: CodesBody) -> Response:
+    check_full_tick(services, body.codes)
     data = full_tick_from_cache(services, body.codes)
     if data is None:
         data = {}
@@ -234,7 +268,7 @@ async def full_tick(services: ServicesDep, body: CodesBody) -> Response:
         step = services.settings.max_codes_per_request
         for i in range(0, len(known), step):
             data.update(await services.source.snapshot(known[i : i + step]))
-    return _json({"source": services.source.name, "data": data})
+    return await off_loop(len(data) * 10, lambda: _json({"source": services.source.name, "data": data}))
 
 
 @router.get(
