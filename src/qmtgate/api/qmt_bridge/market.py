@@ -23,6 +23,7 @@ from qmtgate.api.openapi import ERRORS
 from qmtgate.api.params import DividendType, KlinePeriod, parse_codes, parse_fields
 from qmtgate.api.routers.xtcompat import TimeQuery, _check_times, _estimate_rows, xt_ms
 from qmtgate.api.services import Services
+from qmtgate.security.budget import charge
 from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS, Bars
 
 router = APIRouter(prefix="/api/market", tags=["compat: qmt-bridge"], responses=ERRORS)
@@ -56,7 +57,7 @@ async def _bars(
     codes = parse_codes(stocks, limit=services.settings.limits.max_history_codes, param="stocks")
     await services.require_exists(codes)
     start_ms, end_ms = xt_ms(start_time), xt_ms(end_time)
-    _estimate_rows(services, len(codes), period, start_ms, count)
+    _estimate_rows(services, len(codes), period, start_ms, count, False)  # refuses or charges (JSON rows)
     if count == 0:
         return {code: Bars.empty() for code in codes}
     return await services.history.klines(
@@ -167,6 +168,7 @@ async def full_kline(
 @router.get("/snapshot", summary="Latest ticks (qmt-bridge get_market_snapshot)")
 async def snapshot(services: ServicesDep, stocks: StocksQuery) -> dict[str, Any]:
     codes = parse_codes(stocks, limit=services.settings.max_codes_per_request, param="stocks")
+    charge(len(codes))
     await services.require_exists(codes)
     return {"data": dict(await services.snapshot_raw(codes))}
 

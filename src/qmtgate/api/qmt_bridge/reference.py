@@ -22,6 +22,7 @@ from qmtgate.api.routers.xtcompat import MarketQuery, TimeQuery, _check_times
 from qmtgate.api.services import Services
 from qmtgate.config import package_version
 from qmtgate.errors import InvalidDate, NotFound, Unsupported
+from qmtgate.security.budget import charge
 from qmtgate.source.convert import CST, day_start_ms
 
 router = APIRouter(prefix="/api", tags=["compat: qmt-bridge"], responses=ERRORS)
@@ -86,6 +87,7 @@ async def sector_stocks_v2(
         # the sources answer today's membership only: saying so beats a silently wrong list
         raise Unsupported("sector membership on a past day (real_timetag) is not served", {"sector": sector})
     stocks = await services.sector_members(sector)
+    charge(len(stocks))  # a sector counts as its members
     return {"sector": sector, "count": len(stocks), "stocks": stocks}
 
 
@@ -171,6 +173,7 @@ async def batch_detail(
     services: ServicesDep, stocks: StocksQuery, iscomplete: bool = False
 ) -> dict[str, Any]:
     codes = parse_codes(stocks, limit=services.settings.max_codes_per_request, param="stocks")
+    charge(len(codes))
     await services.require_known(codes)
     details = await services.source.instrument_details(codes, iscomplete)
     return {"data": {code: details[code] for code in codes}}
