@@ -26,11 +26,16 @@ def install(
     start_ms: int | None = None,
     daily_preloaded: bool = True,
     download_seconds_per_code: float = 0.002,
+    broker: Any = None,
 ) -> Any:
     """Bind a simulated QMT (a fresh market with ``seed`` and clock, or ``market``) and register the
     simulated package as ``xtquant``. Returns the environment (its ``faults`` drive fault injection).
+
+    ``broker`` (a :class:`qmtgate.sim.broker.BrokerConfig`) configures the paper broker behind
+    ``xtquant.xttrader`` (accounts, starting cash, fees, the account file); it is created on the first
+    trader connect as ``env.broker``.
     """
-    from .xtquant import _env, xtconstant, xtdata, xttype
+    from .xtquant import _env, xtconstant, xtdata, xttrader, xttype
 
     if market is None:
         market = SimMarket(seed=seed, clock=clock if isinstance(clock, MarketClock) else None)
@@ -41,12 +46,14 @@ def install(
     env = _env.SimEnv(
         market, daily_preloaded=daily_preloaded, download_seconds_per_code=download_seconds_per_code
     )
+    env.broker_config = broker
     _env.bind(env)
     package = sys.modules["qmtgate.sim.xtquant"]
     sys.modules["xtquant"] = package
     sys.modules["xtquant.xtdata"] = xtdata
     sys.modules["xtquant.xtconstant"] = xtconstant
     sys.modules["xtquant.xttype"] = xttype
+    sys.modules["xtquant.xttrader"] = xttrader
     return env
 
 
