@@ -830,12 +830,12 @@ class PaperBroker:
             if ev.day != day:
                 continue
             if ev.interest > 0:
-                cash = int((Decimal(repr(ev.interest)) * 1000 * p.volume).quantize(Decimal(1), ROUND_HALF_UP))
+                cash = int((Decimal(str(float(ev.interest))) * 1000 * p.volume).quantize(Decimal(1), ROUND_HALF_UP))
                 cash -= cash % 10  # paid to the 分
                 acct.cash_li += cash
                 acct.dividends_total_li += cash
                 p.cost_li -= cash
-            ratio = Decimal(repr(ev.stock_bonus)) + Decimal(repr(ev.stock_gift))
+            ratio = Decimal(str(float(ev.stock_bonus))) + Decimal(str(float(ev.stock_gift)))
             if ratio > 0:
                 p.volume += int(Decimal(p.volume) * ratio)
 

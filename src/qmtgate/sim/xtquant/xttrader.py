@@ -434,7 +434,8 @@ class XtQuantTrader:
         if client.broker is not None:
             client.broker.remove_listener(self._on_broker_event)
             client.broker.faults.remove_listener(self._on_disconnected)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        if not self.loop.is_closed():  # the simulator closes the loop it made; a second stop() is harmless
+            self.loop.call_soon_threadsafe(self.loop.stop)
         self.executor.shutdown(wait=True)
         self.relaxed_resp_executor.shutdown(wait=True)
         with contextlib.suppress(Exception):
