@@ -187,6 +187,7 @@ class XtQuantTrader:
         self.queuing_cancel_errors_by_order_sys_id: dict[str, Any] = {}
         self._push_thread: int | None = None
         self._resp_thread: int | None = None
+        self._dropped: set[int] = set()
 
     # ------------------------------------------------------------------ executors (private)
 
@@ -250,6 +251,7 @@ class XtQuantTrader:
         faults = client.broker.faults if client.broker is not None else None
         if order_op and faults is not None and client.alive:
             if faults.take_drop():
+                self._dropped.add(seq)
                 _log.warning(
                     "xttrader (simulated): the answer to request %s was dropped by fault injection", seq
                 )
@@ -389,6 +391,7 @@ class XtQuantTrader:
         if status != "disconnected" or client.dead or not client.connected:
             return
         client.dead = True
+        client.connected = False
         self.connected = False
         self._submit(self.executor, self._push_disconnected)
 
@@ -443,8 +446,10 @@ class XtQuantTrader:
 
     def connect(self):
         client = self.async_client
-        if not client.started or client.dead or client.connected:
-            return -1 if not client.connected else 0
+        if client.dead or not client.started:
+            return -1  # one-shot: a disconnected trader never connects again
+        if client.connected:
+            return 0
         broker = _broker(client.env)
         if broker.faults.take_refuse():
             return -1
@@ -601,14 +606,20 @@ class XtQuantTrader:
         return -1 if resp is None else resp.order_id
 
     def _wait_order_answer(self, seq: int, future: Future) -> Any:
-        broker = self.async_client.broker
-        if broker is None or (broker.faults.drop_responses == 0 and broker.faults.response_delay == 0):
-            return future.result()
+        """Block as the real SDK does; an answer dropped by fault injection gives -1 after the
+        set_timeout time (default 3 s) instead of blocking forever (the order may be live)."""
+        while True:
+            try:
+                return future.result(timeout=0.05)
+            except TimeoutError:
+                if seq in self._dropped:
+                    break
         wait = self.async_client.timeout_ms / 1000 if self.async_client.timeout_ms > 0 else _DROPPED_WAIT
         try:
-            return future.result(timeout=wait + broker.faults.response_delay)
+            return future.result(timeout=wait)
         except TimeoutError:
             self.cbs.pop(seq, None)
+            self._dropped.discard(seq)
             _log.warning("xttrader (simulated): no answer to order request %s; the order may be live", seq)
             return None
 
