@@ -153,6 +153,10 @@ class PaperBroker:
             if account_id not in self.accounts:
                 atype = CREDIT_ACCOUNT if kind.upper() == "CREDIT" else STOCK_ACCOUNT
                 self.accounts[account_id] = Account(account_id, atype, cash_li=cash, initial_li=cash)
+        self._touched: set[tuple[str, str, Any]] = set()
+        self._removed_positions: list[tuple[str, str]] = []
+        self._full_save = True
+        self._price_cache: dict[tuple[int, int, int], int] = {}
         self._pump: threading.Thread | None = None
         self._pump_stop = threading.Event()
         self._dirty = True
@@ -172,6 +176,17 @@ class PaperBroker:
                 self._listeners.remove(fn)
 
     def _emit(self, events: list[tuple[str, str, Any]]) -> None:
+        if self.store is not None:
+            for account_id, kind, payload in events:  # what to write at the next save
+                if kind == "order":
+                    self._touched.add(("o", account_id, payload.order_id))
+                    self._touched.add(("p", account_id, payload.stock_code))
+                elif kind == "trade":
+                    self._touched.add(("t", account_id, payload.traded_id))
+                elif kind == "position":
+                    self._touched.add(("p", account_id, payload.stock_code))
+                if kind in ("order", "trade", "position", "asset"):
+                    self._touched.add(("a", account_id, ""))
         for account_id, kind, payload in events:
             for fn in list(self._listeners):
                 try:
@@ -218,12 +233,21 @@ class PaperBroker:
         return int(traded[-1]) if len(traded) else -1
 
     def last_price_li(self, ins: Instr) -> int:
-        """Latest trade price today (previous close before the first trade)."""
+        """Latest trade price now (while slots are processed: at the slot being processed; the
+        previous close before the day's first trade)."""
         if self.day < 0 or not self.m.listed_by(ins.index, self.day):
             return 0
-        path = self._path(ins, self.day)
-        k = self._last_slot(path, self.slot)
-        return int(path.price[k] if k >= 0 else path.pre) * ins.tick_li
+        slot = self._cur_slot if self._cur_slot >= 0 else self.slot
+        key = (ins.index, self.day, slot)
+        price = self._price_cache.get(key)
+        if price is None:
+            path = self._path(ins, self.day)
+            k = self._last_slot(path, slot)
+            price = int(path.price[k] if k >= 0 else path.pre) * ins.tick_li
+            if len(self._price_cache) > 20_000:
+                self._price_cache.clear()
+            self._price_cache[key] = price
+        return price
 
     def book(self, ins: Instr, d: int, slot: int) -> Book | None:
         """The book of the instrument's latest traded snapshot at or before ``slot`` (continuous)."""
@@ -814,6 +838,7 @@ class PaperBroker:
                 p = acct.positions[code]
                 if p.volume <= 0:
                     del acct.positions[code]
+                    self._removed_positions.append((acct.account_id, code))
                     continue
                 p.sold_today = 0
                 p.frozen = 0
@@ -822,15 +847,19 @@ class PaperBroker:
                     self._apply_corporate_actions(acct, p, ins, day)
                 p.yesterday_volume = p.volume
         self._used.clear()
+        self._price_cache.clear()
         self.day, self.slot = d, -1
         self._dirty = True
+        self._full_save = True
 
     def _apply_corporate_actions(self, acct: Account, p: Position, ins: Instr, day: dt.date) -> None:
         for ev in self.m.daily.chain(ins.index).dividends:
             if ev.day != day:
                 continue
             if ev.interest > 0:
-                cash = int((Decimal(str(float(ev.interest))) * 1000 * p.volume).quantize(Decimal(1), ROUND_HALF_UP))
+                cash = int(
+                    (Decimal(str(float(ev.interest))) * 1000 * p.volume).quantize(Decimal(1), ROUND_HALF_UP)
+                )
                 cash -= cash % 10  # paid to the 分
                 acct.cash_li += cash
                 acct.dividends_total_li += cash
@@ -920,18 +949,43 @@ class PaperBroker:
         return n
 
     def _save(self) -> None:
-        if self.store is None or not self._dirty:
+        """Write what changed since the last save (everything after a day change or at start)."""
+        if self.store is None or not (self._dirty or self._touched):
             return
-        self.store.save(
-            list(self.accounts.values()),
-            {
-                "day": self.day,
-                "slot": self.slot,
-                "next_order_id": self._next_order_id,
-                "next_trade_id": self._next_trade_id,
-                "next_sysid": self._next_sysid,
-            },
-        )
+        meta = {
+            "day": self.day,
+            "slot": self.slot,
+            "next_order_id": self._next_order_id,
+            "next_trade_id": self._next_trade_id,
+            "next_sysid": self._next_sysid,
+        }
+        if self._full_save:
+            orders = [o for a in self.accounts.values() for o in a.orders.values()]
+            trades = [t for a in self.accounts.values() for t in a.trades]
+            positions: list = [
+                (a.account_id, p) for a in self.accounts.values() for p in a.positions.values()
+            ]
+            positions += self._removed_positions
+            self.store.save(list(self.accounts.values()), orders, positions, trades, meta)
+        else:
+            accounts, orders, trades, positions = [], [], [], []
+            for kind, aid, key in self._touched:
+                acct = self.accounts.get(aid)
+                if acct is None:
+                    continue
+                if kind == "a":
+                    accounts.append(acct)
+                elif kind == "o" and key in acct.orders:
+                    orders.append(acct.orders[key])
+                elif kind == "p":
+                    p = acct.positions.get(key)
+                    positions.append((aid, p if p is not None else key))
+                elif kind == "t":
+                    trades.extend(t for t in acct.trades if t.traded_id == key)
+            self.store.save(accounts, orders, positions, trades, meta)
+        self._touched.clear()
+        self._removed_positions = []
+        self._full_save = False
         self._dirty = False
 
     def start_pump(self, interval: float = 0.1) -> None:

@@ -6,8 +6,7 @@ dataclasses are what is persisted (as JSON) and what the xttrader facade turns i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 # order status (xtconstant values)
 ORDER_UNREPORTED = 48
@@ -113,17 +112,3 @@ class Account:
     positions: dict[str, Position] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)  # today's
     trades: list[Trade] = field(default_factory=list)  # today's
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["orders"] = [asdict(o) for o in self.orders.values()]
-        d["positions"] = [asdict(p) for p in self.positions.values()]
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Account:
-        d = dict(d)
-        positions = {p["stock_code"]: Position(**p) for p in d.pop("positions")}
-        orders = {o["order_id"]: Order(**o) for o in d.pop("orders")}
-        trades = [Trade(**t) for t in d.pop("trades")]
-        return cls(**d, positions=positions, orders=orders, trades=trades)
