@@ -90,7 +90,7 @@ def orders_per_second(n: int, db: Path | None) -> tuple[float, float]:
 
 
 def matching_cost(resting: int = 1000, steps: int = 300) -> dict:
-    env, trader, cb, account = setup()
+    env, trader, _cb, account = setup()
     from xtquant import xtconstant as c
     from xtquant import xtdata
 
