@@ -3,6 +3,7 @@ A-share rules, seen only through the real xttrader API (xtquant-api.md section 7
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -408,3 +409,71 @@ def test_a_second_trader_sees_the_same_account(desk: Desk) -> None:
         assert [k for k in other.cb.kinds() if k == "stock_trade"] == ["stock_trade"]
     finally:
         other.trader.stop()
+
+
+def test_cancel_races_a_fill_in_the_next_snapshot(make_desk) -> None:
+    """The cancel is accepted (0) but the next snapshot trades through the order first: the order
+    ends filled and the cancel comes back as on_cancel_error."""
+    import numpy as np
+
+    from qmtgate.sim.daypath import CLOSE_SLOT, CONT0, SLOT_SECONDS
+    from qmtgate.sim.timeutil import ms_of
+
+    c = consts()
+    probe = make_desk()
+    market = probe.env.market
+    d = market.calendar.index_of(DAY)
+    path = market.day_path(market.index_of(CODE), d)
+    ks = np.flatnonzero(path.volume > 0)
+    ks = ks[(ks > CONT0) & (ks < CLOSE_SLOT)]
+    a = next(
+        int(x)
+        for x, y in itertools.pairwise(ks.tolist())
+        if y == x + 1 and path.price[y] <= path.price[x] - 2
+    )
+    desk = make_desk(start_ms=ms_of(DAY, int(SLOT_SECONDS[a])))
+    limit = round((int(path.price[a]) - 1) * 0.01, 2)  # below the last price: rests
+    oid = desk.trader.order_stock(desk.account, CODE, c.STOCK_BUY, 100, c.FIX_PRICE, limit)
+    desk.drain()
+    assert desk.trader.query_stock_order(desk.account, oid).order_status == c.ORDER_REPORTED
+    assert desk.trader.cancel_order_stock(desk.account, oid) == 0
+    desk.step(3)  # the next snapshot trades below the limit before the cancel lands
+    order = desk.trader.query_stock_order(desk.account, oid)
+    assert (order.order_status, order.traded_volume, order.traded_price) == (c.ORDER_SUCCEEDED, 100, limit)
+    assert [e.order_id for e in desk.cb.of("cancel_error")] == [oid]
+
+
+def test_cancel_by_contract_number(desk: Desk) -> None:
+    c = consts()
+    oid = desk.trader.order_stock(
+        desk.account, CODE, c.STOCK_BUY, 100, c.FIX_PRICE, desk.tick(CODE)["bidPrice"][4]
+    )
+    sysid = desk.trader.query_stock_order(desk.account, oid).order_sysid
+    assert desk.trader.cancel_order_stock_sysid(desk.account, "SZ", sysid) == -1  # wrong exchange
+    assert desk.trader.cancel_order_stock_sysid(desk.account, "SH", sysid) == 0
+    desk.step(3)
+    assert desk.trader.query_stock_order(desk.account, oid).order_status == c.ORDER_CANCELED
+    seq = desk.trader.cancel_order_stock_sysid_async(desk.account, c.SH_MARKET, sysid)
+    desk.drain()
+    (resp,) = desk.cb.of("cancel_order_stock_async_response")
+    assert (resp.seq, resp.cancel_result, resp.order_sysid) == (seq, -1, sysid)
+
+
+def test_history_is_kept_across_days_in_the_account_file(make_desk, tmp_path: Path) -> None:
+    from qmtgate.sim.broker import AccountStore
+
+    c = consts()
+    db = tmp_path / "paper.sqlite"
+    desk = make_desk(db_path=db, create=True)
+    desk.trader.order_stock(desk.account, CODE, c.STOCK_BUY, 100, c.FIX_PRICE, desk.tick(CODE)["askPrice"][0])
+    desk.goto(at(NEXT_DAY, 9, 31))
+    assert desk.trader.query_stock_trades(desk.account) == []
+    desk.trader.stop()
+    desk.env.close()
+    store = AccountStore(db)
+    try:
+        assert store.history_counts() == (1, 1)
+        acct = store.load_accounts()["8880001"]
+        assert acct.positions[CODE].yesterday_volume == 100 and acct.orders == {}
+    finally:
+        store.close()

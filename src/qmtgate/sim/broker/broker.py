@@ -626,6 +626,7 @@ class PaperBroker:
             o.status = ORDER_SUCCEEDED
         else:
             o.status = ORDER_PARTSUCC_CANCEL if o.cancel_slot is not None else ORDER_PART_SUCC
+        raced = o.status == ORDER_SUCCEEDED and o.cancel_slot is not None
         if o.status == ORDER_SUCCEEDED:
             o.cancel_slot = None
             self._release(acct, o)
@@ -633,6 +634,22 @@ class PaperBroker:
         events.append((acct.account_id, "order", obj.order_object(acct, o, ins.name)))
         events.append((acct.account_id, "position", self._position_obj(acct, pos)))
         events.append((acct.account_id, "asset", self._asset_obj(acct)))
+        if raced:  # the fill reached the order before its cancel did
+            events.append(
+                (
+                    acct.account_id,
+                    "cancel_error",
+                    obj.cancel_error_object(
+                        acct.account_id,
+                        acct.account_type,
+                        o.order_id,
+                        MARKET_CODE.get(ins.market, -1),
+                        o.sysid,
+                        R.ERROR_CANCEL,
+                        R.MSG_CANCEL_FILLED,
+                    ),
+                )
+            )
 
     _cur_slot = -1
 

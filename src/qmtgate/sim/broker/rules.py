@@ -128,6 +128,7 @@ MSG_ACCOUNT = "资金账号不存在或未登录"
 MSG_EXPIRED = "收盘后未成交部分自动撤销"
 MSG_CANCEL_FINAL = "委托已处于最终状态，不能撤单"
 MSG_CANCEL_UNKNOWN = "委托不存在"
+MSG_CANCEL_FILLED = "委托已全部成交，撤单失败"
 MSG_NOT_SIMULATED_CREDIT = "信用账号的融资融券业务未模拟"
 
 #: error_id of on_order_error / on_cancel_error for counter rejections (QMT reports order errors as
