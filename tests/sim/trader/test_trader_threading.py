@@ -180,3 +180,17 @@ def test_lifecycle_quirks() -> None:
         t.stop()
     assert isinstance(Recorder(), object)
     assert threading.current_thread().name == "MainThread"
+
+
+def test_a_session_id_connects_once_at_a_time(desk: Desk) -> None:
+    from xtquant import xttrader
+
+    session = desk.trader.async_client.session
+    twin = xttrader.XtQuantTrader("/tmp/qmtgate-sim/userdata_mini", session)
+    twin.start()
+    try:
+        assert twin.connect() == -1
+        desk.trader.stop()
+        assert twin.connect() == 0  # free again once the first one stopped
+    finally:
+        twin.stop()

@@ -132,6 +132,8 @@ class PaperBroker:
         self.faults = TraderFaultInjector()
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
+        #: session ids of the connected traders (each must be unique, as on a real terminal)
+        self.sessions: set[object] = set()
         self._instr: dict[str, Instr | None] = {}
         self._used: dict[tuple, int] = {}  # liquidity taken: (i, slot, side[, level]) -> shares
         self.day = -1

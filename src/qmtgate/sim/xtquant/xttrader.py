@@ -392,6 +392,7 @@ class XtQuantTrader:
             return
         client.dead = True
         client.connected = False
+        client.broker.sessions.discard(client.session)
         self.connected = False
         self._submit(self.executor, self._push_disconnected)
 
@@ -435,6 +436,8 @@ class XtQuantTrader:
         client = self.async_client
         client.started = False
         if client.broker is not None:
+            if client.connected:
+                client.broker.sessions.discard(client.session)
             client.broker.remove_listener(self._on_broker_event)
             client.broker.faults.remove_listener(self._on_disconnected)
         if not self.loop.is_closed():  # the simulator closes the loop it made; a second stop() is harmless
@@ -453,6 +456,10 @@ class XtQuantTrader:
         broker = _broker(client.env)
         if broker.faults.take_refuse():
             return -1
+        with _BROKER_LOCK:  # a session id is one client's: a second connect with it fails
+            if client.session in broker.sessions:
+                return -1
+            broker.sessions.add(client.session)
         client.broker = broker
         client.connected = True
         broker.add_listener(self._on_broker_event)
