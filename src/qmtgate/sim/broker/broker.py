@@ -817,6 +817,7 @@ class PaperBroker:
     def _match_slot(self, k: int, ins: Instr, path: DayPath, items: list, events: list) -> None:
         price_li = int(path.price[k]) * ins.tick_li
         volume = int(path.volume[k]) * 100
+        up_li, down_li = int(path.up) * ins.tick_li, int(path.down) * ins.tick_li
         auction = k in (OPEN_SLOT, CLOSE_SLOT)
         resting = [(a, o) for a, o in items if o.live and o.entry_slot < k and o.price_li > 0]
         buys = sorted((x for x in resting if x[1].is_buy), key=lambda x: (-x[1].price_li, x[1].order_id))
@@ -830,7 +831,11 @@ class PaperBroker:
                     avail, at = (volume if crosses else 0), price_li
                 else:
                     through = price_li < limit if o.is_buy else price_li > limit
-                    avail = volume if through else (volume // 2 if price_li == limit else 0)
+                    # at its own price an order waits behind the queue: half the slot's volume, a
+                    # tenth at a limit price (the queue of a locked limit is long)
+                    at_limit = limit == (up_li if o.is_buy else down_li)
+                    share = volume // 10 if at_limit else volume // 2
+                    avail = volume if through else (share if price_li == limit else 0)
                     at = limit
                 qty = self._quantize(o, ins, avail - self._used.get(key, 0))
                 if qty <= 0:
