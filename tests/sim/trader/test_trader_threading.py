@@ -194,3 +194,26 @@ def test_a_session_id_connects_once_at_a_time(desk: Desk) -> None:
         assert twin.connect() == 0  # free again once the first one stopped
     finally:
         twin.stop()
+
+
+def test_a_running_clock_fills_resting_orders_without_any_call(fresh_env) -> None:
+    """With a moving clock the broker follows it on its own thread: pushes arrive by themselves."""
+    from qmtgate.sim.clock import MarketClock
+
+    from .conftest import DAY, at, open_desk
+
+    c = consts()
+    base = fresh_env()
+    clock = MarketClock(base.market.calendar, mode="replay", speed=30.0, replay_day=DAY, start_ms=at(DAY, 10))
+    env = fresh_env(clock=clock)
+    desk = open_desk(env)
+    try:
+        bid = desk.tick(CODE)["bidPrice"][1]
+        oid = desk.trader.order_stock(desk.account, CODE, c.STOCK_BUY, 100, c.FIX_PRICE, bid)
+        deadline = time.monotonic() + 30
+        while not desk.cb.of("stock_trade") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (trade,) = desk.cb.of("stock_trade")
+        assert (trade.order_id, trade.traded_price, trade.traded_volume) == (oid, bid, 100)
+    finally:
+        desk.trader.stop()

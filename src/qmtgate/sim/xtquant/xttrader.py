@@ -440,12 +440,10 @@ class XtQuantTrader:
                 client.broker.sessions.discard(client.session)
             client.broker.remove_listener(self._on_broker_event)
             client.broker.faults.remove_listener(self._on_disconnected)
-        if not self.loop.is_closed():  # the simulator closes the loop it made; a second stop() is harmless
+        if not self.loop.is_closed():  # (left open, as the real SDK: it stays the thread's event loop)
             self.loop.call_soon_threadsafe(self.loop.stop)
         self.executor.shutdown(wait=True)
         self.relaxed_resp_executor.shutdown(wait=True)
-        with contextlib.suppress(Exception):
-            self.loop.close()
 
     def connect(self):
         client = self.async_client
