@@ -63,7 +63,19 @@ def create_xtdata(sim_settings: Any) -> Any:
     mode = getattr(sim_settings, "clock", "live")
     mode = str(getattr(mode, "value", mode))  # a str Enum's str() is its name, not its value
     speed = float(getattr(sim_settings, "speed", 1.0))
-    install(seed, clock=mode, speed=speed)
+    install(seed, clock=mode, speed=speed, broker=_broker_config(sim_settings))
     from .xtquant import xtdata
 
     return xtdata
+
+
+def _broker_config(sim_settings: Any) -> Any:
+    """The paper broker's configuration from the gateway's sim settings (defaults where absent)."""
+    from .broker import BrokerConfig
+
+    return BrokerConfig(
+        accounts=tuple((str(a), "STOCK") for a in getattr(sim_settings, "paper_accounts", ("8880001",))),
+        starting_cash=float(getattr(sim_settings, "paper_starting_cash", 1_000_000.0)),
+        db_path=getattr(sim_settings, "paper_db", None),
+        create=bool(getattr(sim_settings, "paper_create", False)),
+    )

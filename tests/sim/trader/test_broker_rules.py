@@ -113,3 +113,23 @@ def test_weekend_orders_are_rejected() -> None:
     b = broker_at(dt.date(2026, 11, 21), hms(10, 0))  # a Saturday
     oid, _ = b.place_order(ACCOUNT, 2, "600000.SH", 23, 100, 11, 10.0)
     assert b.accounts[ACCOUNT].orders[oid].status_msg == "当前时间不允许委托"
+
+
+def test_gateway_sim_settings_configure_the_paper_broker(tmp_path) -> None:
+    from qmtgate.config import SimSettings
+    from qmtgate.sim import _broker_config
+
+    settings = SimSettings(
+        paper_accounts=("123", "456"),
+        paper_starting_cash=50_000.0,
+        paper_db=str(tmp_path / "p.sqlite"),
+        paper_create=True,
+    )
+    cfg = _broker_config(settings)
+    assert cfg.accounts == (("123", "STOCK"), ("456", "STOCK")) and cfg.starting_cash == 50_000.0
+    assert cfg.create and str(cfg.db_path).endswith("p.sqlite")
+    b = PaperBroker(SimMarket(seed=0), cfg)
+    try:
+        assert b.accounts["456"].cash_li == 50_000_000 and (tmp_path / "p.sqlite").exists()
+    finally:
+        b.close()
