@@ -23,7 +23,7 @@ from qmtgate.sim.market import SimMarket
 from qmtgate.sim.timeutil import ms_of
 
 DAY = dt.date(2026, 11, 20)
-CODES = ["600000.SH", "000001.SZ", "688002.SH", "159005.SZ"]
+CODES = ["600000.SH", "000001.SZ", "688002.SH", "159005.SZ", "430934.BJ", "300001.SZ"]
 PRICE_TYPES = [11, 11, 11, 11, 5, 42, 43, 44, 45, 46, 47, 48]
 SEEDED = 5_000  # shares of each code held since yesterday (sellable today)
 ACCOUNT = "8880001"
