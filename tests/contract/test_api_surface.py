@@ -5,9 +5,9 @@ keyword that the real SDK lacks must fail here, not on a trading PC. The referen
 tests/contract/data/xtquant_250807_api.json, extracted from the real wheel with `ast` by
 tools/extract_xtquant_signatures.py (the real modules only import on Windows).
 
-xtconstant and xttype are complete mirrors, so they must contain every real name. xtdata (and a later
-xttrader) may implement a subset, but what they expose must match the real module; until they exist
-their tests skip.
+xtconstant and xttype are complete mirrors, so they must contain every real name. xtdata may implement
+a subset, but what it exposes must match the real module. xttrader is complete too (calls the paper
+broker does not model raise NotImplementedError naming themselves): see test (e).
 """
 
 import ast
