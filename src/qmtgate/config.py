@@ -90,6 +90,19 @@ class SimSettings(_Frozen):
         "from it (env QMTGATE_SIM__WALL_TIME): tests and demos of e.g. an after-hours start at any hour. "
         "None = the real wall clock.",
     )
+    # the paper broker behind the simulated xtquant.xttrader (docs/simulator.md, "Trading")
+    paper_accounts: tuple[str, ...] = Field(
+        ("8880001",), description="Stock accounts the paper broker knows (others answer as unknown)."
+    )
+    paper_starting_cash: float = Field(
+        1_000_000.0, ge=0, description="Cash of a fresh paper account, 元. Default 1,000,000."
+    )
+    paper_db: str | None = Field(
+        None,
+        description="SQLite file keeping the paper accounts across restarts; None = in memory. It must "
+        "exist unless paper_create is true (the recordings' --create rule).",
+    )
+    paper_create: bool = Field(False, description="Create paper_db if it does not exist. Default false.")
 
 
 class XtquantSettings(_Frozen):

@@ -5,9 +5,9 @@ keyword that the real SDK lacks must fail here, not on a trading PC. The referen
 tests/contract/data/xtquant_250807_api.json, extracted from the real wheel with `ast` by
 tools/extract_xtquant_signatures.py (the real modules only import on Windows).
 
-xtconstant and xttype are complete mirrors, so they must contain every real name. xtdata (and a later
-xttrader) may implement a subset, but what they expose must match the real module; until they exist
-their tests skip.
+xtconstant and xttype are complete mirrors, so they must contain every real name. xtdata may implement
+a subset, but what it exposes must match the real module. xttrader is complete too (calls the paper
+broker does not model raise NotImplementedError naming themselves): see test (e).
 """
 
 import ast
@@ -455,3 +455,21 @@ def test_order_error_optional_fields_default_to_none() -> None:
     xttype = load_sim("xttype")
     error = xttype.XtOrderError("8880001", 7)
     assert (error.error_id, error.error_msg, error.strategy_name, error.order_remark) == (None,) * 4
+
+
+# --------------------------------------------------------------------------------------------------
+# (e) xttrader is complete: every real name, class and method exists in the simulator
+
+
+def test_xttrader_has_every_real_name_and_method() -> None:
+    """The simulated xttrader is a complete mirror (calls it does not model raise NotImplementedError
+    naming themselves), so code written for the real module never meets an AttributeError."""
+    sim = load_sim("xttrader")
+    real = API["modules"]["xttrader"]
+    missing = [name for name in [*real["functions"], *real["classes"]] if not hasattr(sim, name)]
+    for class_name, description in real["classes"].items():
+        cls = getattr(sim, class_name, None)
+        names = [*description["methods"], *description["aliases"]]
+        missing += [f"{class_name}.{m}" for m in names if m != "_time_to_timestamp" and not hasattr(cls, m)]
+    assert not missing, f"missing in the simulated xttrader: {missing}"
+    assert sim.XtQuantTrader.query_account_info is sim.XtQuantTrader.query_account_infos

@@ -109,3 +109,79 @@ class FaultInjector:
         for fn in list(self._listeners):
             with contextlib.suppress(Exception):  # listeners must never break fault control
                 fn(status)
+
+
+class TraderFaultInjector:
+    """Faults of the simulated trading terminal (the paper broker behind ``xttrader``), for tests.
+
+    - :meth:`refuse_connect`: ``XtQuantTrader.connect()`` returns -1 (terminal down / not logged in).
+    - :meth:`disconnect`: every connected trader gets ``on_disconnected`` once and stays dead.
+    - :meth:`delay_order_responses` / :meth:`drop_order_responses`: the order (or cancel) is placed and
+      lives on, but its response to the caller comes late or never: the outcome is unknown to it.
+    - :meth:`reject_orders`: the next order(s) are rejected by the counter with the given error.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.refuse = 0  # connects to refuse (-1: all until cleared)
+        self.response_delay = 0.0
+        self.drop_responses = 0  # responses to drop (-1: all until cleared)
+        self._rejects: list[tuple[int, str]] = []
+        self._listeners: list[Callable[[str], None]] = []
+
+    def refuse_connect(self, count: int = -1) -> None:
+        with self._lock:
+            self.refuse = count
+
+    def disconnect(self) -> None:
+        for fn in list(self._listeners):
+            with contextlib.suppress(Exception):
+                fn("disconnected")
+
+    def delay_order_responses(self, seconds: float) -> None:
+        with self._lock:
+            self.response_delay = max(float(seconds), 0.0)
+
+    def drop_order_responses(self, count: int = -1) -> None:
+        with self._lock:
+            self.drop_responses = count
+
+    def reject_orders(self, error_id: int, error_msg: str, count: int = 1) -> None:
+        with self._lock:
+            self._rejects.extend([(int(error_id), str(error_msg))] * count)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.refuse = 0
+            self.response_delay = 0.0
+            self.drop_responses = 0
+            self._rejects.clear()
+
+    # ------------------------------------------------------------------ used by the trader / broker
+
+    def add_listener(self, fn: Callable[[str], None]) -> None:
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[str], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(fn)
+
+    def take_refuse(self) -> bool:
+        with self._lock:
+            if self.refuse == 0:
+                return False
+            if self.refuse > 0:
+                self.refuse -= 1
+            return True
+
+    def take_drop(self) -> bool:
+        with self._lock:
+            if self.drop_responses == 0:
+                return False
+            if self.drop_responses > 0:
+                self.drop_responses -= 1
+            return True
+
+    def take_reject(self) -> tuple[int, str] | None:
+        with self._lock:
+            return self._rejects.pop(0) if self._rejects else None

@@ -159,6 +159,9 @@ class SimEnv:
 
     def close(self) -> None:
         self.publisher.stop()
+        broker = getattr(self, "broker", None)  # the paper broker behind xttrader, if one was used
+        if broker is not None:
+            broker.close()
 
 
 _ENV: SimEnv | None = None
