@@ -71,7 +71,7 @@ def test_api_with_auth(case: schemathesis.Case) -> None:
     anonymous = case.call(timeout=60, headers={"X-API-Key": ""})
     case.validate_response(anonymous, checks=CHECKS)
     assert anonymous.status_code in (400, 401), anonymous.status_code
-    if case.method.upper() in ("POST", "DELETE") and "download" in case.path:
+    if case.method.upper() == "DELETE" and "download" in case.path:  # starting one is read, cancelling admin
         reader = case.call(timeout=60, headers={"X-API-Key": READ.token})
         case.validate_response(reader, checks=CHECKS)
         assert reader.status_code in (400, 403, 422), reader.status_code
