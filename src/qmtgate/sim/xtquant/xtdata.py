@@ -43,6 +43,152 @@ class _SimClient:
     def is_connected(self) -> bool:
         return self._env.faults.connected and self._env.connected
 
+    # The native client's methods that the real wheel's Python code calls, over the same simulated
+    # market as the module functions (they take the module functions' arguments).
+
+    def supply_history_data2(self, stock_list, period, start_time="", end_time="", param=None, callback=None):
+        """What download_history_data2 calls; ``callback`` gets the progress dicts."""
+        return download_history_data2(stock_list, period, start_time, end_time, callback)
+
+    def supply_history_data(self, stock_code, period, start_time="", end_time=""):
+        return download_history_data(stock_code, period, start_time, end_time)
+
+    def stop_supply_history_data2(self):
+        return None
+
+    def get_etf_info(self):
+        return get_etf_info()
+
+    def get_ipo_info(self, start_time="", end_time=""):
+        return get_ipo_info(start_time, end_time)
+
+    def get_financial_data(
+        self, stock_list, table_list, start_time="", end_time="", report_type="report_time"
+    ):
+        return get_financial_data_ori(stock_list, table_list, start_time, end_time, report_type)
+
+    def get_weight_in_index(self, index_code):
+        return get_index_weight(index_code)
+
+    def get_full_tick(self, code_list):
+        return get_full_tick(code_list)
+
+    def get_instrument_detail(self, stock_code, iscomplete=False):
+        return get_instrument_detail(stock_code, iscomplete)
+
+    def get_sector_list(self):
+        return get_sector_list()
+
+    def get_stock_list_in_sector(self, sector_name, real_timetag=-1):
+        return get_stock_list_in_sector(sector_name, real_timetag)
+
+    def get_divid_factors(self, stock_code, start_time="", end_time=""):
+        return get_divid_factors(stock_code, start_time, end_time)
+
+    def get_holidays(self):
+        return get_holidays()
+
+    def get_market_last_trade_date(self, market):
+        return get_market_last_trade_date(market)
+
+    def get_trading_dates_by_market(self, market, start_time="", end_time="", count=-1):
+        return get_trading_dates(market, start_time, end_time, count)
+
+    def get_stock_type(self, stock_code):
+        return get_instrument_type(stock_code)
+
+    def is_stock_type(self, stock, tag):
+        return is_stock_type(stock, tag)
+
+    def get_main_contract(self, code_market, start_time="", end_time=""):
+        return get_main_contract(code_market, start_time, end_time)
+
+    def get_cb_info(self, stockcode):
+        return get_cb_info(stockcode)
+
+    def down_index_weight(self):
+        return download_index_weight()
+
+    def down_cb_data(self):
+        return download_cb_data()
+
+    def down_history_contracts(self):
+        return download_history_contracts()
+
+    def get_data_dir(self):
+        return get_data_dir()
+
+    def get_app_dir(self):
+        return str(self._env.data_dir or "")
+
+    def get_peer_addr(self):
+        return "127.0.0.1:58610"
+
+    def get_server_tag(self):
+        return "qmtgate-sim"
+
+    def set_config_addr(self, addr):
+        self._addr = addr
+
+    def connect(self):
+        connect()
+        return (0, "")
+
+    def shutdown(self):
+        disconnect()
+
+    def subscribe_quote(self, stock_code, period="1d", start_time="", end_time="", count=0, callback=None):
+        return subscribe_quote(stock_code, period, start_time, end_time, count, callback)
+
+    def unsubscribe_quote(self, seq):
+        return unsubscribe_quote(seq)
+
+    def get_market_data3(self, field_list, stock_list, period, start_time="", end_time="", count=-1, *args):
+        return get_market_data3(field_list, stock_list, period, start_time, end_time, count)
+
+    def read_local_data(self, *args):
+        return {}
+
+    def commonControl(self, func, param=b""):
+        """Generic BSON request of the native client: answered with an empty BSON result."""
+        from . import xtbson
+
+        return xtbson.encode({"result": []})
+
+    def registerCommonControlCallback(self, name, callback):
+        if name == "watchxtquantstatus":
+            watch_xtquant_status(callback)
+
+    def register_external_resp_callback(self, callback):
+        self._external = callback
+
+    def custom_data_control(self, *args):
+        return None
+
+    def callFormula(self, *args):
+        return {}
+
+    def subscribeFormula(self, *args):
+        return -1
+
+    def subscribeFormulaSync(self, *args):
+        return -1
+
+    def unsubscribeFormula(self, *args):
+        return False
+
+    def createView(self, *args):
+        return None
+
+    def closeView(self, *args):
+        return None
+
+    def pushViewData(self, *args):
+        return None
+
+    def setViewIndex(self, *args):
+        return None
+
 
 # ---------------------------------------------------------------------- connection
 
@@ -465,7 +611,7 @@ def get_sector_list():
     env = _enter("get_sector_list")
     from .. import sectors as _sectors
 
-    return _sectors.sector_names(env.market, env.sector_data_downloaded)
+    return _sectors.sector_names(env.market, env.sector_data_downloaded) + env.user_sectors.names()
 
 
 def get_stock_list_in_sector(sector_name, real_timetag=-1):
@@ -474,6 +620,9 @@ def get_stock_list_in_sector(sector_name, real_timetag=-1):
 
     for ch in '\\/:*?"<>|':
         sector_name = sector_name.replace(ch, "")
+    user = env.user_sectors.members(sector_name)  # sectors the user created (data directory)
+    if user is not None:
+        return user
     # members as of the market's current session (instruments listed later are not in it yet), or
     # as of ``real_timetag`` for historical constituents
     t = env.now()
@@ -620,3 +769,28 @@ t2d = timetag_to_datetime
 gsl = get_stock_list_in_sector
 supply_history_data = download_history_data
 get_stock_type = get_instrument_type
+
+from ._xtdata_more import (  # noqa: E402  (the rest of the real surface)
+    download_cb_data,
+    download_history_contracts,
+    download_index_weight,
+    get_cb_info,
+    get_etf_info,
+    get_financial_data_ori,
+    get_index_weight,
+    get_ipo_info,
+    get_main_contract,
+    get_market_data3,
+    is_stock_type,
+)
+from .metatable import (  # noqa: E402, F401  (the real module's `from .metatable import *`)
+    download_metatable_data,
+    get_arrow,
+    get_bson,
+    get_metatable_config,
+    get_metatable_fields,
+    get_metatable_info,
+    get_metatable_list,
+    get_tabular_bson,
+    meta_config,
+)
