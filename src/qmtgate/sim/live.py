@@ -371,6 +371,14 @@ class Publisher:
         live = connected and any(not sub.pending_first for sub in subs)
         on_slot = self._deliver if live else None
         self.session.advance(t, on_slot)
+        if connected and any(sub.pending_first for sub in subs):
+            # New subscriptions start at the market's time *after* this catch-up: building the day can
+            # take seconds while the clock moves on, and those slots are not theirs (a count=0
+            # subscription gets no history part; issue 19: a 123 s burst of stale ticks).
+            t2 = self.m.time()
+            if (t2.day_index, t2.slot) > (t.day_index, t.slot):
+                self.session.advance(t2, on_slot)
+                t = t2
         if connected:
             for sub in subs:
                 if sub.pending_first:

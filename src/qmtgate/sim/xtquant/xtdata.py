@@ -512,7 +512,8 @@ def subscribe_quote2(
         code=stock_code,
         period=period,
         whole=False,
-        pending_first=False,
+        # count=0: no history part; the subscription starts with the next live slot (issue 19)
+        pending_first=True,
     )
     sub.extra["dividend_type"] = dividend_type or "none"
     return env.subscribe(sub)
