@@ -3,8 +3,8 @@
 Why: L2 consumers check that trades add up to the snapshots they also receive; an independent random
 stream would not. Each snapshot slot's traded volume and amount (DayPath.volume/amount) is split into
 that slot's trades (DayPath.trades of them, at most ``MAX_TRADES_PER_SLOT``): volumes are positive
-integers summing exactly to the slot volume, amounts are the slot amount shared in proportion (the
-last trade takes the float remainder), so the transactions timed in (snapshot k-1, snapshot k] sum to
+integers summing exactly to the slot volume, amounts are the slot's increment of the published
+(cent-rounded) cumulative amount shared in proportion (the last trade takes the float remainder), so the transactions timed in (snapshot k-1, snapshot k] sum to
 the difference of the two snapshots' cumulative volume and amount. Each trade has a buy and a sell
 order in the l2order stream (the aggressive side's order first), priced at the trade price.
 Volumes are in the unit of the L1 tick's ``volume`` (lots for A-shares) so the sums compare directly.
@@ -47,8 +47,11 @@ def transactions(seed: int, row: int, day: int, path: DayPath, day_start_ms: int
     """Every trade of one instrument-day, in time order (``day_start_ms`` = 00:00 CST of the day)."""
     recs = []
     index = 0
+    # the L1 tick publishes its cumulative amount to the cent: share out the published increments
+    published = np.round(path.cum_amount, 2)
     for k in np.flatnonzero(path.volume > 0):
-        vol, amt = int(path.volume[k]), float(path.amount[k])
+        vol = int(path.volume[k])
+        amt = float(published[k] - (published[k - 1] if k > 0 else 0.0))
         n = int(max(1, min(int(path.trades[k]) or 1, MAX_TRADES_PER_SLOT, vol)))
         g = keyed_rng(seed, 0x12, row, day, int(k))
         if n > 1:  # n positive integer parts summing to vol
