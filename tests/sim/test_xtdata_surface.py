@@ -138,7 +138,7 @@ def test_ipo_info_lists_the_universe_listings(xt: types.ModuleType, sim_env: _en
     assert sorted(r["securityCode"] for r in ipos) == sorted(listed)
 
 
-def test_sector_editing_round_trip(fresh_env) -> None:  # noqa: ANN001
+def test_sector_editing_round_trip(fresh_env) -> None:
     env = fresh_env()
     from xtquant import xtdata
 
