@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import time
+import types
 from pathlib import Path
 
 import qmtgate.sim
@@ -21,7 +22,7 @@ CODE = "600000.SH"
 HISTORY = ("20261116", "20261118")  # three sessions of minute history
 
 
-def _bars(xtdata) -> int:  # noqa: ANN001
+def _bars(xtdata: types.ModuleType) -> int:
     frame = xtdata.get_market_data_ex([], [CODE], "1m", HISTORY[0] + "093000", HISTORY[1] + "150000")
     return len(frame.get(CODE, ()))
 
