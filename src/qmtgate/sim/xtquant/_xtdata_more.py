@@ -224,7 +224,7 @@ def get_transactioncount(code_list):
 
 def get_l2thousand_queue(stock_code, gear_num=None, price=None):
     _enter("get_l2thousand_queue")
-    return {}
+    return None  # the real client's reply has no 'result' without thousand-level data
 
 
 def subscribe_l2thousand(stock_code, gear_num=None, callback=None):
@@ -572,12 +572,12 @@ def bnd_get_amount_change(stock_code, start_time="", end_time=""):
 
 def get_option_detail_data(optioncode):
     _enter("get_option_detail_data")
-    return {}
+    return None  # the real answer for a code that is not an option
 
 
 def get_option_undl_data(undl_code_ref):
     _enter("get_option_undl_data")
-    return [] if undl_code_ref else {}
+    return "" if undl_code_ref else {}  # no options: no underlying / an empty map
 
 
 def get_option_list(undl_code, dedate, opttype="", isavailavle=False):
@@ -648,7 +648,7 @@ def del_formula(formula_name):
 
 def get_formulas():
     _enter("get_formulas")
-    return []
+    return {}
 
 
 def generate_index_data(
@@ -708,6 +708,8 @@ def reset_market_trading_day_list(market, datas):
 def compute_coming_trading_calendar(market, start_time="", end_time=""):
     """Calendar days after the last known trading day: none (the simulated calendar covers them)."""
     _enter("compute_coming_trading_calendar")
+    if market not in ("SH", "SZ"):
+        raise Exception("暂不支持除SH,SZ以外市场的交易日历")
     return []
 
 
