@@ -516,6 +516,7 @@ def subscribe_quote2(
         pending_first=True,
     )
     sub.extra["dividend_type"] = dividend_type or "none"
+    sub.extra["since_ms"] = env.now().now_ms  # the first push is newer than the subscribe call
     return env.subscribe(sub)
 
 
