@@ -66,3 +66,33 @@ def test_spawned_child_reads_parent_downloads_and_shares_the_clock(tmp_path: Pat
     day_start = qmtgate.sim.timeutil.ms_of(REPLAY_DAY, 9 * 3600 + 29 * 60)
     assert child_now >= day_start
     assert abs(child_now - expected_now) < 250, "parent and child see the same simulated time"
+
+
+def _writer(path: str, worker: int, n: int) -> None:
+    from qmtgate.sim.datadir import JsonDoc
+
+    doc = JsonDoc(Path(path))
+    for k in range(n):
+        doc.update(lambda d, key=f"{worker}-{k}": {**d, key: k}, {})
+
+
+def test_concurrent_processes_do_not_lose_or_corrupt_updates(tmp_path: Path) -> None:
+    """Read-merge-write under the inter-process lock: every update of every writer survives, and a
+    reader never sees half a document."""
+    from qmtgate.sim.datadir import JsonDoc
+
+    path = tmp_path / "doc.json"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(str(path), w, 40)) for w in range(3)]
+    for p in workers:
+        p.start()
+    reader = JsonDoc(path)
+    seen = 0
+    while any(p.is_alive() for p in workers):
+        seen = max(seen, len(reader.read({})))  # json.loads would raise on a torn file
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    final = reader.read({})
+    assert len(final) == 120 and seen <= 120
+    assert not list(tmp_path.glob("*.tmp")), "no temporary files left behind"

@@ -73,8 +73,12 @@ class JsonDoc:
             current = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else default
             new = change(current)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(new, fh, ensure_ascii=False)
-            os.replace(tmp, self.path)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(json.dumps(new, ensure_ascii=False, separators=(",", ":")))
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         self._cache = None
         return new

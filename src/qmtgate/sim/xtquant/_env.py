@@ -61,17 +61,32 @@ class LocalStore:
             self._doc = JsonDoc(folder / "downloads.json")
 
     def add(self, code: str, base: str, days: range | list[int]) -> None:
-        days = sorted(set(days))
+        self.add_many([(code, base, days)])
+
+    def add_many(self, entries: list[tuple[str, str, range | list[int]]]) -> None:
+        """Record downloads; with a data directory, one locked read-merge-write for the whole batch
+        (download_history_data2 flushes in batches: one write per code would be quadratic)."""
+        self.remember(entries)
+        self.persist(entries)
+
+    def remember(self, entries: list[tuple[str, str, range | list[int]]]) -> None:
+        """This process sees the downloads at once."""
         with self._lock:
-            self._have.setdefault((code, base), set()).update(days)
-        if self._doc is not None and days:
+            for code, base, days in entries:
+                self._have.setdefault((code, base), set()).update(days)
 
-            def merge(doc: dict) -> dict:
-                have = set(_expand(doc.get(f"{code}|{base}", [])))
-                doc[f"{code}|{base}"] = _ranges(have | set(days))
-                return doc
+    def persist(self, entries: list[tuple[str, str, range | list[int]]]) -> None:
+        """Other processes see them once written to the data directory."""
+        if self._doc is None or not entries:
+            return
 
-            self._doc.update(merge, {})
+        def merge(doc: dict) -> dict:
+            for code, base, days in entries:
+                key = f"{code}|{base}"
+                doc[key] = _ranges(set(_expand(doc.get(key, []))) | set(days))
+            return doc
+
+        self._doc.update(merge, {})
 
     def _shared(self, code: str, base: str) -> set[int]:
         if self._doc is None:

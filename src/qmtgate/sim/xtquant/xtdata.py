@@ -742,21 +742,31 @@ def download_history_data2(stock_list, period, start_time="", end_time="", callb
     hi = min(cal.index_on_or_before(_tu.cst_date_of_ms(hi_ms)) if hi_ms is not None else last, last)
     total = len(stock_list)
     out = {}
-    for k, code in enumerate(stock_list, start=1):
-        env.faults.on_call("download_history_data2")
-        i = env.market.index_of(code)
-        if i is not None and hi >= lo:
-            start = max(lo, env.market.daily.chain(i).start)
-            env.store.add(code, base, range(start, hi + 1))
-            out[code] = {
-                "start_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(start))).replace(tzinfo=None),
-                "end_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(hi))).replace(tzinfo=None),
-            }
-        if env.download_seconds_per_code:
-            _time.sleep(env.download_seconds_per_code)
-        if callback is not None:
-            with _contextlib.suppress(Exception):  # the SDK ignores progress-callback errors
-                callback({"finished": k, "total": total, "stockcode": code, "message": ""})
+    pending: list = []  # written to the shared data directory in batches (and before returning)
+    flushed_at = _time.monotonic()
+    try:
+        for k, code in enumerate(stock_list, start=1):
+            env.faults.on_call("download_history_data2")
+            i = env.market.index_of(code)
+            if i is not None and hi >= lo:
+                start = max(lo, env.market.daily.chain(i).start)
+                entry = (code, base, range(start, hi + 1))
+                env.store.remember([entry])
+                pending.append(entry)
+                if len(pending) >= 500 or _time.monotonic() - flushed_at > 1.0:
+                    env.store.persist(pending)
+                    pending, flushed_at = [], _time.monotonic()
+                out[code] = {
+                    "start_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(start))).replace(tzinfo=None),
+                    "end_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(hi))).replace(tzinfo=None),
+                }
+            if env.download_seconds_per_code:
+                _time.sleep(env.download_seconds_per_code)
+            if callback is not None:
+                with _contextlib.suppress(Exception):  # the SDK ignores progress-callback errors
+                    callback({"finished": k, "total": total, "stockcode": code, "message": ""})
+    finally:
+        env.store.persist(pending)
     return out
 
 
