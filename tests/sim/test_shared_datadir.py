@@ -73,7 +73,7 @@ def _writer(path: str, worker: int, n: int) -> None:
 
     doc = JsonDoc(Path(path))
     for k in range(n):
-        doc.update(lambda d, key=f"{worker}-{k}": {**d, key: k}, {})
+        doc.update(lambda d, key=f"{worker}-{k}", value=k: {**d, key: value}, {})
 
 
 def test_concurrent_processes_do_not_lose_or_corrupt_updates(tmp_path: Path) -> None:
