@@ -171,3 +171,20 @@ def test_client_has_the_native_method_names(xt: types.ModuleType) -> None:
     out = client.supply_history_data2(["600000.SH"], "1d", "20260101", "20260110", None, progress.append)
     assert "600000.SH" in out and progress[-1]["finished"] == 1
     assert all(v["market"] in ("SH", "SZ") for v in client.get_etf_info().values())
+
+
+def test_etf_info_baskets_follow_the_tracked_index(xt: types.ModuleType, sim_env: _env.SimEnv) -> None:
+    info = xt.get_etf_info()
+    etfs = [i.code for i in sim_env.market.universe.instruments if i.kind == "etf"]
+    assert set(info) <= set(etfs) and len(info) > 100
+    etf = info["510300.SH"]
+    assert etf["跟踪指数"] == "000300.SH"
+    xt.download_sector_data()
+    members = set(xt.get_stock_list_in_sector("沪深300"))
+    codes = {f"{c['成份股代码']}.{c['成份股所属市场']}" for c in etf["成份股信息"]}
+    assert codes <= members and len(codes) > 250
+    assert all(c["成份股数量"] % 100 == 0 and c["成份股数量"] > 0 for c in etf["成份股信息"])
+    pre = {code: xt.get_instrument_detail(code)["PreClose"] for code in codes}
+    basket = sum(c["成份股数量"] * pre[f"{c['成份股代码']}.{c['成份股所属市场']}"] for c in etf["成份股信息"])
+    unit_value = etf["最小申购赎回单位"] * xt.get_instrument_detail("510300.SH")["PreClose"]
+    assert math.isclose(basket + etf["现金差额"], unit_value, abs_tol=0.01)

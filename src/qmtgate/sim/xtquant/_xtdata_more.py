@@ -280,20 +280,64 @@ def download_index_weight():
 
 
 def get_etf_info():
-    """ETF creation/redemption lists: the simulated ETFs, each tracking its index's constituents."""
+    """ETF creation/redemption lists: every simulated ETF with the basket of the index it tracks
+    (constituents weighted by free-float cap, one creation unit of 1,000,000 shares at the previous
+    close, component quantities in board lots), keyed by ETF code as the real answer."""
     env = _enter("get_etf_info")
-    u = env.market.universe
+    from .. import sectors
+
+    m = env.market
+    u = m.universe
+    t = env.now()
+    d = max(t.day_index, 0)
+    today = m.calendar.day(d)
+    weights: dict[str, list[tuple[int, float]]] = {}
+    prices: dict[int, float] = {}
+
+    def price(i: int) -> float:
+        if i not in prices:
+            prices[i] = float(m.instrument_detail(i, d)["PreClose"])
+        return prices[i]
+
     out = {}
-    for inst in u.instruments:
-        if inst.kind != "etf":
+    for i, inst in enumerate(u.instruments):
+        if inst.kind != "etf" or inst.list_date > today:
             continue
+        if inst.tracks not in weights:
+            rows = (
+                sectors._constituents(m, inst.tracks, today) if inst.tracks in sectors.INDEX_SECTORS else []
+            )
+            cap = u.float_shares[rows] * u.anchor[rows] if len(rows) else _np.zeros(0)
+            total = float(cap.sum()) or 1.0
+            weights[inst.tracks] = [(int(j), float(c) / total) for j, c in zip(rows, cap, strict=True)]
+        unit = 1_000_000
+        basket = unit * price(i)
+        components = []
+        cash = basket
+        for j, w in weights[inst.tracks]:
+            p = price(j)
+            qty = round(w * basket / p / 100.0) * 100 if p > 0 else 0
+            if qty <= 0:
+                continue
+            member = u.instruments[j]
+            cash -= qty * p
+            components.append(
+                {
+                    "成份股代码": member.symbol,
+                    "成份股名称": member.name,
+                    "成份股数量": qty,
+                    "成份股所属市场": member.market,
+                    "现金替代标志": 1,
+                }
+            )
         out[inst.code] = {
             "market": inst.market,
             "基金代码": inst.symbol,
             "基金名称": inst.name,
-            "最小申购赎回单位": 1_000_000,
-            "现金差额": 0.0,
-            "成份股信息": [],
+            "跟踪指数": inst.tracks,
+            "最小申购赎回单位": unit,
+            "现金差额": round(cash, 2),
+            "成份股信息": components,
         }
     return out
 
