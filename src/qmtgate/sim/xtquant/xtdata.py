@@ -251,7 +251,12 @@ def watch_xtquant_status(callback):
 
 
 def get_data_dir():
-    return data_dir if data_dir is not None else default_data_dir
+    """``xtdata.data_dir`` when set, else the service's data path: the simulator's shared data
+    directory (docs/simulator.md), as the real one answers with QMT's datadir."""
+    if data_dir is not None:
+        return data_dir
+    home = _env.current().data_dir
+    return str(home) if home is not None else default_data_dir
 
 
 def run():
