@@ -257,7 +257,8 @@ def test_reference_data_is_canonical_and_for_250807() -> None:
 
 @pytest.mark.parametrize("module", ALL_MODULES)
 def test_sim_module_is_registered_as_xtquant_submodule(module: str) -> None:
-    """`qmtgate.sim.install()` makes `import xtquant.<module>` give the simulated module."""
+    """`qmtgate.sim.install()` registers the package (`register_package`, also tested through
+    install() in tests/sim/test_package_modules.py): `import xtquant.<module>` gives the sim module."""
     sim = load_sim(module)
     import sys
 
@@ -265,7 +266,7 @@ def test_sim_module_is_registered_as_xtquant_submodule(module: str) -> None:
 
     saved = {k: v for k, v in sys.modules.items() if k == "xtquant" or k.startswith("xtquant.")}
     try:
-        sim_package.install(0, clock="manual", start_ms=1_700_000_000_000)
+        sim_package.register_package()
         assert importlib.import_module(f"xtquant.{module}") is sim
     finally:
         for key in [k for k in sys.modules if k == "xtquant" or k.startswith("xtquant.")]:

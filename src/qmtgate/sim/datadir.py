@@ -43,14 +43,16 @@ class JsonDoc:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = FileLock(str(path) + ".lock", timeout=30)
-        self._cache: tuple[tuple[int, int], Any] | None = None
+        self._cache: tuple[tuple[int, int, int], Any] | None = None
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """Identity of the file's current version: os.replace gives every write a new file (inode /
+        NTFS file index), so equal stamps mean the same content even within one mtime tick."""
         try:
             st = self.path.stat()
         except FileNotFoundError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def read(self, default: Any) -> Any:
         """The document (``default`` if absent); re-read only when the file changed."""
