@@ -85,18 +85,30 @@ def transactions(seed: int, row: int, day: int, path: DayPath, day_start_ms: int
 
 
 def orders(trades: np.ndarray) -> np.ndarray:
-    """The two orders behind each trade (the aggressor's first), numbered as the trades refer to them."""
+    """The two orders behind each trade, numbered as the trades refer to them: the resting order
+    (1 ms before the trade) then the aggressor's (at the trade time)."""
     out = np.zeros(2 * len(trades), dtype=ORDER_DTYPE)
-    for j, t in enumerate(trades):
-        first, second = (t["buyNo"], t["sellNo"]) if t["tradeFlag"] == 1 else (t["sellNo"], t["buyNo"])
-        for m, no in enumerate((second, first)):  # the resting order came first
-            o = out[2 * j + m]
-            o["time"], o["price"], o["volume"], o["entrustNo"] = (
-                t["time"] - (1 - m),
-                t["price"],
-                t["volume"],
-                no,
-            )
-            o["entrustType"] = 1
-            o["entrustDirection"] = 1 if no == t["buyNo"] else 2
+    buy_aggressor = trades["tradeFlag"] == 1
+    resting = out[0::2]
+    aggressive = out[1::2]
+    for half, time_shift, number, direction in (
+        (
+            resting,
+            1,
+            np.where(buy_aggressor, trades["sellNo"], trades["buyNo"]),
+            np.where(buy_aggressor, 2, 1),
+        ),
+        (
+            aggressive,
+            0,
+            np.where(buy_aggressor, trades["buyNo"], trades["sellNo"]),
+            np.where(buy_aggressor, 1, 2),
+        ),
+    ):
+        half["time"] = trades["time"] - time_shift
+        half["price"] = trades["price"]
+        half["volume"] = trades["volume"]
+        half["entrustNo"] = number
+        half["entrustType"] = 1
+        half["entrustDirection"] = direction
     return out
