@@ -52,9 +52,10 @@ def register_package() -> None:
             continue
         module = importlib.import_module(full)
         sys.modules[f"xtquant.{name}"] = module
-        for sub in (getattr(module, "__path__", None) and list(vars(module).values())) or ():
-            if isinstance(sub, type(sys)) and sub.__name__.startswith(full + "."):
-                sys.modules[f"xtquant.{name}.{sub.__name__[len(full) + 1 :]}"] = sub
+        if hasattr(module, "__path__"):  # a package (metatable, qmttools): its loaded submodules too
+            for sub in list(vars(module).values()):
+                if isinstance(sub, type(sys)) and sub.__name__.startswith(full + "."):
+                    sys.modules[f"xtquant.{name}.{sub.__name__[len(full) + 1 :]}"] = sub
 
 
 def _share_clock_anchor(clock: MarketClock, data_dir: Any, seed: int) -> None:
