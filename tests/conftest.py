@@ -16,9 +16,12 @@ secret on each formatted line.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,20 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("QMTGATE_WEB__ALLOWED_HOSTS", '["testserver"]')
+
+# The simulator's shared data directory (downloads, user sectors, clock anchor: issue 19) must never be
+# the user's own: a session-wide temporary one here (also for session-scoped fixtures, built before
+# any function fixture), and a fresh one per test below so tests do not see each other's downloads.
+_SIM_DATA_ROOT = Path(tempfile.mkdtemp(prefix="qmtgate-test-simdata-"))
+atexit.register(shutil.rmtree, _SIM_DATA_ROOT, True)
+os.environ["QMTGATE_SIM_DATA_DIR"] = str(_SIM_DATA_ROOT / "session")
+
+
+@pytest.fixture(autouse=True)
+def _sim_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's simulator installs get their own empty data directory (spawned children inherit
+    it through the environment)."""
+    monkeypatch.setenv("QMTGATE_SIM_DATA_DIR", str(tmp_path_factory.mktemp("simdata")))
 
 
 class KeyLeakWatch:

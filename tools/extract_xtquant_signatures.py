@@ -5,7 +5,8 @@ Why: the real xtquant (迅投 QMT SDK) imports only on Windows (its core is nati
 that surface once, from the real wheel's sources, so tests/contract/test_api_surface.py can check the
 simulator on any platform without the wheel. Nothing from the wheel is imported or executed.
 
-For each module (xtdata, xttrader, xtconstant, xttype) the JSON holds: top-level functions with their
+For each top-level module of the wheel (see MODULES; compiled-only `.pyd` parts are listed under
+"compiled_only" and skipped) the JSON holds: top-level functions with their
 parameters (name, `inspect.Parameter` kind, default and annotation as source text), aliases
 (`gmd = get_market_data`), constants with their values (tagged JSON, see `encode_value`), classes with
 bases, methods and the `self.*` attributes set in `__init__`, names bound by explicit imports, and names
@@ -33,8 +34,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODULES = ("xtdata", "xttrader", "xtconstant", "xttype")
-SCHEMA_VERSION = 1
+#: Python-readable modules at the wheel's top level (found by `discover_modules`, listed here for
+#: documentation and as a check that the wheel still has them). Packages are described by the names
+#: their ``__init__`` binds; their submodules are listed as module-kind names.
+MODULES = (
+    "metatable",
+    "qmttools",
+    "xtbson",
+    "xtconn",
+    "xtconstant",
+    "xtdata",
+    "xtdata_config",
+    "xtdatacenter",
+    "xtextend",
+    "xtstocktype",
+    "xttools",
+    "xttrader",
+    "xttype",
+    "xtutil",
+    "xtview",
+)
+#: A package whose ``__init__`` only picks a version-specific subpackage: describe the branch that
+#: every supported Python (3.7+) takes (``xtbson/__init__.py``: ``from .bson37 import *`` unless 3.6).
+EFFECTIVE_SOURCE = {"xtbson": "xtbson.bson37"}
+SCHEMA_VERSION = 2
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SRC = Path("/tmp/xtq/w/xtquant")
 DEFAULT_OUT = REPO_ROOT / "tests" / "contract" / "data" / "xtquant_250807_api.json"
@@ -88,12 +111,14 @@ def encode_value(value: Any) -> Any:
     Scalars (None, bool, int, str, finite float) stay plain; containers are tagged so that lists,
     tuples, sets and dicts with non-string keys survive the round trip: {"__list__": [...]},
     {"__tuple__": [...]}, {"__set__": [...sorted...]}, {"__dict__": [[key, value], ...]} and
-    {"__float__": "nan"} for non-finite floats. tests/contract/test_api_surface.py decodes it.
+    {"__float__": "nan"} for non-finite floats, {"__bytes__": hex} for bytes (xtbson's type markers). tests/contract/test_api_surface.py decodes it.
     """
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"__float__": repr(value)}
+    if isinstance(value, bytes):
+        return {"__bytes__": value.hex()}
     if isinstance(value, list):
         return {"__list__": [encode_value(v) for v in value]}
     if isinstance(value, tuple):
@@ -259,7 +284,9 @@ class Wheel:
             path = self.path_of(dotted)
             if path is None:
                 return None
-            self._trees[dotted] = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            self._trees[dotted] = ast.parse(
+                path.read_text(encoding="utf-8-sig"), filename=str(path)
+            )  # xtconn has a BOM
         return self._trees[dotted]
 
     def is_package(self, dotted: str) -> bool:
@@ -462,9 +489,41 @@ def _package_version(wheel: Wheel) -> str | None:
     return None
 
 
+def discover_modules(src: Path) -> tuple[list[str], list[str]]:
+    """Top-level modules of the wheel: (Python sources and packages, compiled-only extension names).
+
+    Compiled-only parts (``datacenter``, ``xtpythonclient``: Windows ``.pyd``) cannot be read with
+    `ast`; they are listed in the document so the gap is visible, and their Python wrappers
+    (``xtdatacenter``, ``xtdata.get_client``) carry their surface.
+    """
+    python = sorted(
+        [p.stem for p in src.glob("*.py") if p.stem != "__init__"]
+        + [p.name for p in src.iterdir() if p.is_dir() and (p / "__init__.py").is_file()]
+    )
+    compiled = sorted({p.name.split(".")[0] for p in src.glob("*.pyd")} - set(python))
+    return python, compiled
+
+
+def extract_any(wheel: Wheel, module: str) -> JsonDict:
+    """A module's surface, following EFFECTIVE_SOURCE for version-dispatching packages."""
+    source = EFFECTIVE_SOURCE.get(module, module)
+    described = extract_module(wheel, source)
+    if source != module:
+        described["effective_source"] = source
+    return described
+
+
 def build_document(src: Path) -> JsonDict:
     wheel = Wheel(src)
-    files = {f"{m}.py": hashlib.sha256((src / f"{m}.py").read_bytes()).hexdigest() for m in MODULES}
+    modules, compiled = discover_modules(src)
+    if tuple(modules) != MODULES:
+        raise SystemExit(f"the wheel's top-level modules changed: {modules}; update MODULES")
+    files = {
+        str(path.relative_to(src)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for module in modules
+        for path in ([wheel.path_of(EFFECTIVE_SOURCE.get(module, module))])
+        if path is not None
+    }
     return {
         "schema": SCHEMA_VERSION,
         "source": {
@@ -474,7 +533,8 @@ def build_document(src: Path) -> JsonDict:
             "sha256": files,
             "generator": "tools/extract_xtquant_signatures.py",
         },
-        "modules": {module: extract_module(wheel, module) for module in MODULES},
+        "compiled_only": compiled,
+        "modules": {module: extract_any(wheel, module) for module in modules},
     }
 
 

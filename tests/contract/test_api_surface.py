@@ -5,9 +5,11 @@ keyword that the real SDK lacks must fail here, not on a trading PC. The referen
 tests/contract/data/xtquant_250807_api.json, extracted from the real wheel with `ast` by
 tools/extract_xtquant_signatures.py (the real modules only import on Windows).
 
-xtconstant and xttype are complete mirrors, so they must contain every real name. xtdata may implement
-a subset, but what it exposes must match the real module. xttrader is complete too (calls the paper
-broker does not model raise NotImplementedError naming themselves): see test (e).
+Every top-level module of the wheel (the extractor lists them; compiled-only `.pyd` parts are not
+modules of their own) must exist in the simulated package with every public name of the real one:
+`test_sim_has_every_real_public_name` is the "0 missing names" check. xtdata's functions must match the
+real signatures; xttrader is complete too (calls the paper broker does not model raise
+NotImplementedError naming themselves): see test (e).
 """
 
 import ast
@@ -26,9 +28,27 @@ import pytest
 DATA_FILE = Path(__file__).parent / "data" / "xtquant_250807_api.json"
 API: dict[str, Any] = json.loads(DATA_FILE.read_text(encoding="utf-8"))
 SIM_PACKAGE = "qmtgate.sim.xtquant"
-REQUIRED_MODULES = ("xtconstant", "xttype")
-OPTIONAL_MODULES = ("xtdata", "xttrader")  # skipped while the simulator does not provide them yet
-ALL_MODULES = REQUIRED_MODULES + OPTIONAL_MODULES
+OPTIONAL_MODULES: tuple[str, ...] = ()  # modules a test may skip while the simulator lacks them
+ALL_MODULES = tuple(sorted(API["modules"]))
+REQUIRED_MODULES = tuple(m for m in ALL_MODULES if m not in OPTIONAL_MODULES)
+#: The wheel's top level as extracted from 250807.1.2 (a changed reference must be reviewed here).
+EXPECTED_MODULES = (
+    "metatable",
+    "qmttools",
+    "xtbson",
+    "xtconn",
+    "xtconstant",
+    "xtdata",
+    "xtdata_config",
+    "xtdatacenter",
+    "xtextend",
+    "xtstocktype",
+    "xttools",
+    "xttrader",
+    "xttype",
+    "xtutil",
+    "xtview",
+)
 
 # (name, kind, default); default is _NO_DEFAULT when the parameter has none.
 Param = tuple[str, str, Any]
@@ -61,6 +81,8 @@ def decode(value: Any) -> Any:
             return {decode(k): decode(v) for k, v in payload}
         if tag == "__float__":
             return float(payload)
+        if tag == "__bytes__":
+            return bytes.fromhex(payload)
         raise ValueError(f"unknown tag {tag!r}")
     return value
 
@@ -157,16 +179,36 @@ def public_names(module: types.ModuleType) -> dict[str, Any]:
 
 
 def real_kind(module: str, name: str) -> str | None:
-    """How the real module binds `name`: function, class, constant, import, or None if it does not."""
+    """How the real module binds `name`: function, class, constant, import, or None if it does not.
+
+    A "constant" without a literal value (`get_local_server_port = __dc.get_local_server_port`, a
+    native function) is reported as "import": its kind cannot be read from the source.
+    """
     real = API["modules"][module]
     if name in real["functions"] or name in real["aliases"]:
         return "function"
     if name in real["star_imports"]:
         return "module" if real["star_imports"][name]["kind"] == "module" else "function"
+    if name in real["constants"] and "value" not in real["constants"][name]:
+        return "import"
     for kind, key in (("class", "classes"), ("constant", "constants"), ("import", "imports")):
         if name in real[key]:
             return kind
+    if name in (real["all"] or ()):
+        return "import"
     return None
+
+
+def real_public_names(module: str) -> set[str]:
+    """Every name user code can take from the real module: its public defs, classes, aliases and
+    constants, names brought in by `import *` or by relative imports (`from .meta_config import
+    get_metatable_list`, `from . import functions`), and whatever `__all__` lists."""
+    real = API["modules"][module]
+    names = set(real["all"] or ())
+    for key in ("functions", "aliases", "constants", "classes", "star_imports"):
+        names |= set(real[key])
+    names |= {name for name, statement in real["imports"].items() if statement.startswith("from .")}
+    return {name for name in names if not name.startswith("_")}
 
 
 def resolve_function(module: str, name: str) -> dict[str, Any] | None:
@@ -192,7 +234,8 @@ def test_reference_data_is_canonical_and_for_250807() -> None:
     assert text == json.dumps(API, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     assert API["source"]["version"] == "250807.1.2"
     assert API["source"]["package_version"] == "xtquant_250807"
-    assert set(API["modules"]) == set(ALL_MODULES)
+    assert ALL_MODULES == EXPECTED_MODULES
+    assert API["compiled_only"] == ["datacenter", "xtpythonclient"]
     xtdata = API["modules"]["xtdata"]
     assert len(xtdata["functions"]) == 138
     assert xtdata["aliases"]["gmd2"] == "get_market_data_ex"
@@ -211,6 +254,60 @@ def test_reference_data_is_canonical_and_for_250807() -> None:
 
 # --------------------------------------------------------------------------------------------------
 # (a) names
+
+
+@pytest.mark.parametrize("module", ALL_MODULES)
+def test_sim_module_is_registered_as_xtquant_submodule(module: str) -> None:
+    """`qmtgate.sim.install()` registers the package (`register_package`, also tested through
+    install() in tests/sim/test_package_modules.py): `import xtquant.<module>` gives the sim module."""
+    sim = load_sim(module)
+    import sys
+
+    from qmtgate import sim as sim_package
+
+    saved = {k: v for k, v in sys.modules.items() if k == "xtquant" or k.startswith("xtquant.")}
+    try:
+        sim_package.register_package()
+        assert importlib.import_module(f"xtquant.{module}") is sim
+    finally:
+        for key in [k for k in sys.modules if k == "xtquant" or k.startswith("xtquant.")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+
+
+def test_sim_package_has_every_real_module() -> None:
+    missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(f"{SIM_PACKAGE}.{m}") is None]
+    assert not missing, f"modules of the real xtquant missing from the simulator: {missing}"
+
+
+@pytest.mark.parametrize("module", ALL_MODULES)
+def test_sim_has_every_real_public_name(module: str) -> None:
+    """0 missing public names: whatever code can take from the real module, the sim module has."""
+    sim = load_sim(module)
+    missing = sorted(name for name in real_public_names(module) if not hasattr(sim, name))
+    assert not missing, f"{SIM_PACKAGE}.{module} lacks {len(missing)} real names: {missing}"
+
+
+#: Module-level settings user code (and the test suites) assign at run time, e.g.
+#: `xtdata.enable_hello = False`; their import-time default is what the source says, not a constant.
+RUNTIME_SETTINGS = {"enable_hello", "debug_mode", "data_dir", "status_callback", "init_complete"}
+
+
+@pytest.mark.parametrize("module", ALL_MODULES)
+def test_sim_constants_have_the_real_values(module: str) -> None:
+    """Every public real constant with a literal value has the same value (and type) in the sim."""
+    sim = load_sim(module)
+    real = API["modules"][module]["constants"]
+    different = sorted(
+        f"{name}: sim {getattr(sim, name)!r} != real {decode(entry['value'])!r}"
+        for name, entry in real.items()
+        if not name.startswith("_")
+        and name not in RUNTIME_SETTINGS
+        and "value" in entry
+        and hasattr(sim, name)
+        and not same_value(getattr(sim, name), decode(entry["value"]))
+    )
+    assert not different, "\n".join(different)
 
 
 @pytest.mark.parametrize("module", ALL_MODULES)

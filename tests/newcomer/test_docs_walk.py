@@ -157,7 +157,9 @@ def test_example_runs(block: Block, gateway: Gateway, workdirs: dict[Path, Path]
     else:
         output = "\n".join(_run_shell(command, host_port, cwd) for command in shell_commands(block))
     for text in block.expect:
-        assert text in output, f"{block.where}: the document says the output shows {text!r}; got:\n{output[-3000:]}"
+        assert text in output, (
+            f"{block.where}: the document says the output shows {text!r}; got:\n{output[-3000:]}"
+        )
 
 
 def _run_python(block: Block, host_port: str, cwd: Path, gateway: Gateway) -> str:

@@ -1,7 +1,10 @@
 """qmtgate's simulated A-share market and its xtquant-shaped facade.
 
-``install()`` registers :mod:`qmtgate.sim.xtquant` as the top-level ``xtquant`` package, so that
-``from xtquant import xtdata`` anywhere in the process talks to the simulator.
+``install()`` registers :mod:`qmtgate.sim.xtquant` as the top-level ``xtquant`` package (every module
+of the real package: xtdata, xtbson, xtdatacenter, ...), so that ``from xtquant import xtdata``
+anywhere in the process talks to the simulator. State that QMT keeps in its data directory (downloads,
+user sectors, the clock's anchor) lives in the simulator's data directory (:mod:`.datadir`), shared
+by every process on the machine.
 """
 
 from __future__ import annotations
@@ -14,7 +17,67 @@ from typing import Any
 from .clock import MarketClock
 from .market import SimMarket
 
-__all__ = ["MarketClock", "SimMarket", "create_xtdata", "install"]
+__all__ = ["MarketClock", "SimMarket", "create_xtdata", "install", "register_package"]
+
+#: Modules of the real xtquant 250807 package that the simulated one provides (all but xttrader,
+#: which is registered when the simulated trader exists).
+MODULES = (
+    "metatable",
+    "qmttools",
+    "xtbson",
+    "xtconn",
+    "xtconstant",
+    "xtdata",
+    "xtdata_config",
+    "xtdatacenter",
+    "xtextend",
+    "xtstocktype",
+    "xttools",
+    "xttrader",
+    "xttype",
+    "xtutil",
+    "xtview",
+)
+
+
+def register_package() -> None:
+    """Make ``import xtquant`` / ``import xtquant.<module>`` give the simulated modules."""
+    import importlib
+
+    package = importlib.import_module("qmtgate.sim.xtquant")
+    sys.modules["xtquant"] = package
+    for name in MODULES:
+        full = f"qmtgate.sim.xtquant.{name}"
+        module = importlib.import_module(full)
+        sys.modules[f"xtquant.{name}"] = module
+        if hasattr(module, "__path__"):  # a package (metatable, qmttools): its loaded submodules too
+            for sub in list(vars(module).values()):
+                if isinstance(sub, type(sys)) and sub.__name__.startswith(full + "."):
+                    sys.modules[f"xtquant.{name}.{sub.__name__[len(full) + 1 :]}"] = sub
+
+
+def _share_clock_anchor(clock: MarketClock, data_dir: Any, seed: int) -> None:
+    """Processes with the same clock settings follow one anchor kept in the data directory, so they
+    all see the same simulated "now" (the first process writes it, the others adopt it)."""
+    key = clock.sharing_key()
+    if key is None:
+        return
+    from pathlib import Path
+
+    from .datadir import JsonDoc
+
+    folder = Path(data_dir) / f"seed-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = JsonDoc(folder / "clock.json")
+    mine = clock.anchor()
+
+    def change(current: dict) -> dict:
+        if current.get("key") == key:
+            return current
+        return {"key": key, "anchor_ms": mine[0], "anchor_wall": mine[1]}
+
+    shared = doc.update(change, {})
+    clock.adopt_anchor(shared["anchor_ms"], shared["anchor_wall"])
 
 
 def install(
@@ -29,6 +92,7 @@ def install(
     download_seconds_per_code: float = 0.002,
     wall: Callable[[], float] | None = None,
     broker: Any = None,
+    data_dir: Any = None,
 ) -> Any:
     """Bind a simulated QMT (a fresh market with ``seed`` and clock, or ``market``) and register the
     simulated package as ``xtquant``. Returns the environment (its ``faults`` drive fault injection).
@@ -37,8 +101,12 @@ def install(
     ``broker`` (a :class:`qmtgate.sim.broker.BrokerConfig`) configures the paper broker behind
     ``xtquant.xttrader`` (accounts, starting cash, fees, the account file); it is created on the first
     trader connect as ``env.broker``.
+
+    ``data_dir``: the shared data directory (default: ``$QMTGATE_SIM_DATA_DIR``, else the per-user
+    data directory); downloads, sector edits and the (non-manual) clock's anchor live there.
     """
-    from .xtquant import _env, xtconstant, xtdata, xttrader, xttype
+    from . import datadir
+    from .xtquant import _env
 
     if market is None:
         market = SimMarket(seed=seed, clock=clock if isinstance(clock, MarketClock) else None)
@@ -51,17 +119,17 @@ def install(
                 start_ms=start_ms,
                 **({"wall": wall} if wall is not None else {}),
             )
+    path = datadir.resolve(data_dir)
+    _share_clock_anchor(market.clock, path, market.seed)
     env = _env.SimEnv(
-        market, daily_preloaded=daily_preloaded, download_seconds_per_code=download_seconds_per_code
+        market,
+        daily_preloaded=daily_preloaded,
+        download_seconds_per_code=download_seconds_per_code,
+        data_dir=path,
     )
     env.broker_config = broker
     _env.bind(env)
-    package = sys.modules["qmtgate.sim.xtquant"]
-    sys.modules["xtquant"] = package
-    sys.modules["xtquant.xtdata"] = xtdata
-    sys.modules["xtquant.xtconstant"] = xtconstant
-    sys.modules["xtquant.xttype"] = xttype
-    sys.modules["xtquant.xttrader"] = xttrader
+    register_package()
     return env
 
 

@@ -153,6 +153,26 @@ class MarketClock:
                 f"the clock is in {self.mode!r} mode; only a manual clock can be set or advanced"
             )
 
+    # ------------------------------------------------------------------ sharing across processes
+
+    def sharing_key(self) -> dict | None:
+        """What two clocks must agree on to share an anchor (None: this clock follows wall time or is
+        manual, so there is nothing to share)."""
+        if self.mode == "manual" or not self._loop:
+            return None
+        return {"mode": self.mode, "speed": self.speed, "replay_day": str(self._replay_day)}
+
+    def anchor(self) -> tuple[int, float]:
+        """(market ms, wall-clock seconds) of one instant: enough for another process to follow."""
+        with self._lock:
+            return self._anchor_ms, self._wall() - (self._mono() - self._anchor_mono)
+
+    def adopt_anchor(self, anchor_ms: int, anchor_wall: float) -> None:
+        """Follow another process's clock: the same market time at the same wall time."""
+        with self._lock:
+            self._anchor_ms = int(anchor_ms)
+            self._anchor_mono = self._mono() - (self._wall() - float(anchor_wall))
+
     # ------------------------------------------------------------------ helpers
 
     def _in_session(self, ms: int) -> bool:

@@ -371,6 +371,14 @@ class Publisher:
         live = connected and any(not sub.pending_first for sub in subs)
         on_slot = self._deliver if live else None
         self.session.advance(t, on_slot)
+        if connected and any(sub.pending_first for sub in subs):
+            # New subscriptions start at the market's time *after* this catch-up: building the day can
+            # take seconds while the clock moves on, and those slots are not theirs (a count=0
+            # subscription gets no history part; issue 19: a 123 s burst of stale ticks).
+            t2 = self.m.time()
+            if (t2.day_index, t2.slot) > (t.day_index, t.slot):
+                self.session.advance(t2, on_slot)
+                t = t2
         if connected:
             for sub in subs:
                 if sub.pending_first:
@@ -380,11 +388,33 @@ class Publisher:
         return t
 
     def _first_push(self, sub: Subscription) -> None:
-        if not sub.whole or sub.callback is None:
+        if sub.callback is None:
+            return
+        if not sub.whole:
+            self._first_live_push(sub)
             return
         rows = self.session.rows_with_data(np.flatnonzero(sub.rows))
         if len(rows):
             self._call(sub, dict(zip(self._codes(rows), self.session.tick_dicts(rows), strict=True)))
+
+    def _first_live_push(self, sub: Subscription) -> None:
+        """A code subscription's first push (count=0: no history part): the code's latest snapshot,
+        once, if it is newer than the market time of the subscribe call. Whatever happened between
+        the call and this first step (a day build can take seconds of clock time) arrives conflated
+        in this one push, never replayed slot by slot as if live (issue 19: 113 stale ticks)."""
+        since = sub.extra.get("since_ms")
+        rows = self.session.rows_with_data(np.flatnonzero(sub.rows))
+        if not len(rows) or since is None:
+            return
+        tick = self.session.tick_dicts(rows[:1])[0]
+        if tick["time"] <= since:
+            return
+        if sub.period == "tick":
+            self._call(sub, {self._code_of_row[int(rows[0])]: [tick]})
+        else:
+            payload = self._bar_payload(sub, self.session.slot)
+            if payload is not None:
+                self._call(sub, payload)
 
     def _codes(self, rows: np.ndarray) -> list[str]:
         codes = self._code_of_row

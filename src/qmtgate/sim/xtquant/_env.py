@@ -10,10 +10,12 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from ..clock import MarketClock
+from ..datadir import JsonDoc
 from ..faults import FaultInjector
 from ..live import LiveSession, Publisher, Subscription
 from ..market import MarketTime, SimMarket
@@ -45,15 +47,51 @@ class LocalStore:
     after-close download); minute and tick history need ``download_history_data*`` first, as on real QMT.
     """
 
-    def __init__(self, market: SimMarket, daily_preloaded: bool = True) -> None:
+    def __init__(self, market: SimMarket, daily_preloaded: bool = True, data_dir: Path | None = None) -> None:
         self.m = market
         self.daily_preloaded = daily_preloaded
         self._have: dict[tuple[str, str], set[int]] = {}
         self._lock = threading.Lock()
+        #: With a data directory, downloads are kept in ``seed-<seed>/downloads.json`` there, shared
+        #: by every process using it ("code|base" -> [[first, last], ...] session-index ranges).
+        self._doc: JsonDoc | None = None
+        if data_dir is not None:
+            folder = Path(data_dir) / f"seed-{market.seed}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._doc = JsonDoc(folder / "downloads.json")
 
     def add(self, code: str, base: str, days: range | list[int]) -> None:
+        self.add_many([(code, base, days)])
+
+    def add_many(self, entries: list[tuple[str, str, range | list[int]]]) -> None:
+        """Record downloads; with a data directory, one locked read-merge-write for the whole batch
+        (download_history_data2 flushes in batches: one write per code would be quadratic)."""
+        self.remember(entries)
+        self.persist(entries)
+
+    def remember(self, entries: list[tuple[str, str, range | list[int]]]) -> None:
+        """This process sees the downloads at once."""
         with self._lock:
-            self._have.setdefault((code, base), set()).update(days)
+            for code, base, days in entries:
+                self._have.setdefault((code, base), set()).update(days)
+
+    def persist(self, entries: list[tuple[str, str, range | list[int]]]) -> None:
+        """Other processes see them once written to the data directory."""
+        if self._doc is None or not entries:
+            return
+
+        def merge(doc: dict) -> dict:
+            for code, base, days in entries:
+                key = f"{code}|{base}"
+                doc[key] = _ranges(set(_expand(doc.get(key, []))) | set(days))
+            return doc
+
+        self._doc.update(merge, {})
+
+    def _shared(self, code: str, base: str) -> set[int]:
+        if self._doc is None:
+            return set()
+        return set(_expand(self._doc.read({}).get(f"{code}|{base}", [])))
 
     def days(self, code: str, period: str) -> set[int] | None:
         """Session indices with local data for ``period``; None means "all" (preloaded daily)."""
@@ -66,7 +104,120 @@ class LocalStore:
             out: set[int] = set()
             for b in SERVES[base]:
                 out |= self._have.get((code, b), set())
-            return out
+        for b in SERVES[base]:
+            out |= self._shared(code, b)
+        return out
+
+
+def _ranges(days: set[int]) -> list[list[int]]:
+    """Sorted session indices as [first, last] runs (a year of minute downloads is one pair)."""
+    out: list[list[int]] = []
+    for d in sorted(days):
+        if out and d == out[-1][1] + 1:
+            out[-1][1] = d
+        else:
+            out.append([d, d])
+    return out
+
+
+def _expand(runs: list[list[int]]) -> list[int]:
+    return [d for first, last in runs for d in range(first, last + 1)]
+
+
+class UserSectors:
+    """Sectors the user creates (create_sector/add_sector/...), kept in ``sectors.json`` of the data
+    directory (or in memory without one) so every process sees the same edits, as QMT's datadir."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self._doc = JsonDoc(Path(data_dir) / "sectors.json") if data_dir is not None else None
+        self._mem: dict = {"sectors": {}, "folders": {}}
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict:
+        return self._doc.read({"sectors": {}, "folders": {}}) if self._doc else self._mem
+
+    def _update(self, change: Callable[[dict], dict]) -> dict:
+        if self._doc is not None:
+            return self._doc.update(change, {"sectors": {}, "folders": {}})
+        with self._lock:
+            self._mem = change(self._mem)
+            return self._mem
+
+    def names(self) -> list[str]:
+        return list(self._read()["sectors"])
+
+    def members(self, name: str) -> list[str] | None:
+        entry = self._read()["sectors"].get(name)
+        return None if entry is None else list(entry["stocks"])
+
+    def info(self, name: str) -> dict | list:
+        doc = self._read()
+        if name:
+            entry = doc["sectors"].get(name)
+            return {} if entry is None else {"sector": name, "parent": entry["parent"]}
+        return [{"sector": k, "parent": v["parent"]} for k, v in doc["sectors"].items()]
+
+    def create(self, parent: str, name: str, overwrite: bool, folder: bool) -> str:
+        """Create a sector or folder; without ``overwrite`` an existing name gets a numbered one
+        (the real SDK answers with the name it created)."""
+        result: list[str] = []
+
+        def change(doc: dict) -> dict:
+            kind = "folders" if folder else "sectors"
+            final = name
+            if not overwrite:
+                k = 1
+                while final in doc[kind]:
+                    final = f"{name}{k}"
+                    k += 1
+            doc[kind][final] = {"parent": parent, "stocks": []} if not folder else {"parent": parent}
+            result.append(final)
+            return doc
+
+        self._update(change)
+        return result[0]
+
+    def add(self, name: str, stocks: list[str]) -> None:
+        def change(doc: dict) -> dict:
+            entry = doc["sectors"].setdefault(name, {"parent": "", "stocks": []})
+            entry["stocks"] += [c for c in stocks if c not in entry["stocks"]]
+            return doc
+
+        self._update(change)
+
+    def remove_stocks(self, name: str, stocks: list[str]) -> bool:
+        found: list[bool] = []
+
+        def change(doc: dict) -> dict:
+            entry = doc["sectors"].get(name)
+            found.append(entry is not None)
+            if entry is not None:
+                entry["stocks"] = [c for c in entry["stocks"] if c not in stocks]
+            return doc
+
+        self._update(change)
+        return found[0]
+
+    def remove(self, name: str) -> None:
+        def change(doc: dict) -> dict:
+            doc["sectors"].pop(name, None)
+            doc["folders"].pop(name, None)
+            return doc
+
+        self._update(change)
+
+    def reset(self, name: str, stocks: list[str]) -> bool:
+        found: list[bool] = []
+
+        def change(doc: dict) -> dict:
+            entry = doc["sectors"].get(name)
+            found.append(entry is not None)
+            if entry is not None:
+                entry["stocks"] = list(dict.fromkeys(stocks))
+            return doc
+
+        self._update(change)
+        return found[0]
 
 
 class SimEnv:
@@ -80,10 +231,14 @@ class SimEnv:
         clock: MarketClock | None = None,
         daily_preloaded: bool = True,
         download_seconds_per_code: float = 0.002,
+        data_dir: Path | None = None,
     ) -> None:
         self.market = market or SimMarket(seed=seed, clock=clock)
         self.faults = FaultInjector()
-        self.store = LocalStore(self.market, daily_preloaded)
+        #: The shared data directory (None: this instance keeps its state in memory only).
+        self.data_dir = data_dir
+        self.store = LocalStore(self.market, daily_preloaded, data_dir)
+        self.user_sectors = UserSectors(data_dir)
         self.session = LiveSession(self.market)
         self.download_seconds_per_code = download_seconds_per_code
         self.sector_data_downloaded = False

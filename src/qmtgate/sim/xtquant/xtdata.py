@@ -43,6 +43,152 @@ class _SimClient:
     def is_connected(self) -> bool:
         return self._env.faults.connected and self._env.connected
 
+    # The native client's methods that the real wheel's Python code calls, over the same simulated
+    # market as the module functions (they take the module functions' arguments).
+
+    def supply_history_data2(self, stock_list, period, start_time="", end_time="", param=None, callback=None):
+        """What download_history_data2 calls; ``callback`` gets the progress dicts."""
+        return download_history_data2(stock_list, period, start_time, end_time, callback)
+
+    def supply_history_data(self, stock_code, period, start_time="", end_time=""):
+        return download_history_data(stock_code, period, start_time, end_time)
+
+    def stop_supply_history_data2(self):
+        return None
+
+    def get_etf_info(self):
+        return get_etf_info()
+
+    def get_ipo_info(self, start_time="", end_time=""):
+        return get_ipo_info(start_time, end_time)
+
+    def get_financial_data(
+        self, stock_list, table_list, start_time="", end_time="", report_type="report_time"
+    ):
+        return get_financial_data_ori(stock_list, table_list, start_time, end_time, report_type)
+
+    def get_weight_in_index(self, index_code):
+        return get_index_weight(index_code)
+
+    def get_full_tick(self, code_list):
+        return get_full_tick(code_list)
+
+    def get_instrument_detail(self, stock_code, iscomplete=False):
+        return get_instrument_detail(stock_code, iscomplete)
+
+    def get_sector_list(self):
+        return get_sector_list()
+
+    def get_stock_list_in_sector(self, sector_name, real_timetag=-1):
+        return get_stock_list_in_sector(sector_name, real_timetag)
+
+    def get_divid_factors(self, stock_code, start_time="", end_time=""):
+        return get_divid_factors(stock_code, start_time, end_time)
+
+    def get_holidays(self):
+        return get_holidays()
+
+    def get_market_last_trade_date(self, market):
+        return get_market_last_trade_date(market)
+
+    def get_trading_dates_by_market(self, market, start_time="", end_time="", count=-1):
+        return get_trading_dates(market, start_time, end_time, count)
+
+    def get_stock_type(self, stock_code):
+        return get_instrument_type(stock_code)
+
+    def is_stock_type(self, stock, tag):
+        return is_stock_type(stock, tag)
+
+    def get_main_contract(self, code_market, start_time="", end_time=""):
+        return get_main_contract(code_market, start_time, end_time)
+
+    def get_cb_info(self, stockcode):
+        return get_cb_info(stockcode)
+
+    def down_index_weight(self):
+        return download_index_weight()
+
+    def down_cb_data(self):
+        return download_cb_data()
+
+    def down_history_contracts(self):
+        return download_history_contracts()
+
+    def get_data_dir(self):
+        return get_data_dir()
+
+    def get_app_dir(self):
+        return str(self._env.data_dir or "")
+
+    def get_peer_addr(self):
+        return "127.0.0.1:58610"
+
+    def get_server_tag(self):
+        return "qmtgate-sim"
+
+    def set_config_addr(self, addr):
+        self._addr = addr
+
+    def connect(self):
+        connect()
+        return (0, "")
+
+    def shutdown(self):
+        disconnect()
+
+    def subscribe_quote(self, stock_code, period="1d", start_time="", end_time="", count=0, callback=None):
+        return subscribe_quote(stock_code, period, start_time, end_time, count, callback)
+
+    def unsubscribe_quote(self, seq):
+        return unsubscribe_quote(seq)
+
+    def get_market_data3(self, field_list, stock_list, period, start_time="", end_time="", count=-1, *args):
+        return get_market_data3(field_list, stock_list, period, start_time, end_time, count)
+
+    def read_local_data(self, *args):
+        return {}
+
+    def commonControl(self, func, param=b""):
+        """Generic BSON request of the native client: answered with an empty BSON result."""
+        from . import xtbson
+
+        return xtbson.encode({"result": []})
+
+    def registerCommonControlCallback(self, name, callback):
+        if name == "watchxtquantstatus":
+            watch_xtquant_status(callback)
+
+    def register_external_resp_callback(self, callback):
+        self._external = callback
+
+    def custom_data_control(self, *args):
+        return None
+
+    def callFormula(self, *args):
+        return {}
+
+    def subscribeFormula(self, *args):
+        return -1
+
+    def subscribeFormulaSync(self, *args):
+        return -1
+
+    def unsubscribeFormula(self, *args):
+        return False
+
+    def createView(self, *args):
+        return None
+
+    def closeView(self, *args):
+        return None
+
+    def pushViewData(self, *args):
+        return None
+
+    def setViewIndex(self, *args):
+        return None
+
 
 # ---------------------------------------------------------------------- connection
 
@@ -105,7 +251,12 @@ def watch_xtquant_status(callback):
 
 
 def get_data_dir():
-    return data_dir if data_dir is not None else default_data_dir
+    """``xtdata.data_dir`` when set, else the service's data path: the simulator's shared data
+    directory (docs/simulator.md), as the real one answers with QMT's datadir."""
+    if data_dir is not None:
+        return data_dir
+    home = _env.current().data_dir
+    return str(home) if home is not None else default_data_dir
 
 
 def run():
@@ -366,9 +517,11 @@ def subscribe_quote2(
         code=stock_code,
         period=period,
         whole=False,
-        pending_first=False,
+        # count=0: no history part; the subscription starts with the next live slot (issue 19)
+        pending_first=True,
     )
     sub.extra["dividend_type"] = dividend_type or "none"
+    sub.extra["since_ms"] = env.now().now_ms  # the first push is newer than the subscribe call
     return env.subscribe(sub)
 
 
@@ -465,7 +618,7 @@ def get_sector_list():
     env = _enter("get_sector_list")
     from .. import sectors as _sectors
 
-    return _sectors.sector_names(env.market, env.sector_data_downloaded)
+    return _sectors.sector_names(env.market, env.sector_data_downloaded) + env.user_sectors.names()
 
 
 def get_stock_list_in_sector(sector_name, real_timetag=-1):
@@ -474,6 +627,9 @@ def get_stock_list_in_sector(sector_name, real_timetag=-1):
 
     for ch in '\\/:*?"<>|':
         sector_name = sector_name.replace(ch, "")
+    user = env.user_sectors.members(sector_name)  # sectors the user created (data directory)
+    if user is not None:
+        return user
     # members as of the market's current session (instruments listed later are not in it yet), or
     # as of ``real_timetag`` for historical constituents
     t = env.now()
@@ -591,21 +747,31 @@ def download_history_data2(stock_list, period, start_time="", end_time="", callb
     hi = min(cal.index_on_or_before(_tu.cst_date_of_ms(hi_ms)) if hi_ms is not None else last, last)
     total = len(stock_list)
     out = {}
-    for k, code in enumerate(stock_list, start=1):
-        env.faults.on_call("download_history_data2")
-        i = env.market.index_of(code)
-        if i is not None and hi >= lo:
-            start = max(lo, env.market.daily.chain(i).start)
-            env.store.add(code, base, range(start, hi + 1))
-            out[code] = {
-                "start_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(start))).replace(tzinfo=None),
-                "end_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(hi))).replace(tzinfo=None),
-            }
-        if env.download_seconds_per_code:
-            _time.sleep(env.download_seconds_per_code)
-        if callback is not None:
-            with _contextlib.suppress(Exception):  # the SDK ignores progress-callback errors
-                callback({"finished": k, "total": total, "stockcode": code, "message": ""})
+    pending: list = []  # written to the shared data directory in batches (and before returning)
+    flushed_at = _time.monotonic()
+    try:
+        for k, code in enumerate(stock_list, start=1):
+            env.faults.on_call("download_history_data2")
+            i = env.market.index_of(code)
+            if i is not None and hi >= lo:
+                start = max(lo, env.market.daily.chain(i).start)
+                entry = (code, base, range(start, hi + 1))
+                env.store.remember([entry])
+                pending.append(entry)
+                if len(pending) >= 500 or _time.monotonic() - flushed_at > 1.0:
+                    env.store.persist(pending)
+                    pending, flushed_at = [], _time.monotonic()
+                out[code] = {
+                    "start_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(start))).replace(tzinfo=None),
+                    "end_time": _tu.ms_to_cst(_tu.day_start_ms(cal.day(hi))).replace(tzinfo=None),
+                }
+            if env.download_seconds_per_code:
+                _time.sleep(env.download_seconds_per_code)
+            if callback is not None:
+                with _contextlib.suppress(Exception):  # the SDK ignores progress-callback errors
+                    callback({"finished": k, "total": total, "stockcode": code, "message": ""})
+    finally:
+        env.store.persist(pending)
     return out
 
 
@@ -620,3 +786,108 @@ t2d = timetag_to_datetime
 gsl = get_stock_list_in_sector
 supply_history_data = download_history_data
 get_stock_type = get_instrument_type
+
+from ._xtdata_more import (  # noqa: E402, F401  (the rest of the real surface)
+    QuoteServer,
+    add_sector,
+    bind_formula,
+    bnd_get_amount_change,
+    bnd_get_call_info,
+    bnd_get_conversion_price,
+    bnd_get_put_info,
+    call_formula,
+    compute_coming_trading_calendar,
+    create_array,
+    create_formula,
+    create_sector,
+    create_sector_folder,
+    del_formula,
+    download_cb_data,
+    download_etf_info,
+    download_financial_data,
+    download_financial_data2,
+    download_his_st_data,
+    download_history_contracts,
+    download_index_weight,
+    download_tabular_data,
+    fetch_quote_server_from_config,
+    gen_factor_index,
+    generate_index_data,
+    get_all_kline_trading_periods,
+    get_all_sub_info,
+    get_all_trading_periods,
+    get_authorized_market_list,
+    get_broker_queue_data,
+    get_cb_info,
+    get_current_connect_sub_info,
+    get_etf_info,
+    get_field_list,
+    get_financial_data,
+    get_financial_data_ori,
+    get_formula_result,
+    get_formulas,
+    get_fullspeed_orderbook,
+    get_his_option_list,
+    get_his_option_list_batch,
+    get_his_st_data,
+    get_hk_broker_dict,
+    get_index_weight,
+    get_ipo_info,
+    get_kline_trading_period,
+    get_l2_order,
+    get_l2_quote,
+    get_l2_transaction,
+    get_l2thousand_queue,
+    get_main_contract,
+    get_market_data3,
+    get_market_data_ex_ori,
+    get_market_data_ori,
+    get_option_detail_data,
+    get_option_list,
+    get_option_undl_data,
+    get_order_rank,
+    get_quote_server_config,
+    get_quote_server_status,
+    get_sec_main_contract,
+    get_sector_info,
+    get_tabular_data,
+    get_tabular_formula,
+    get_trading_contract_list,
+    get_trading_period,
+    get_transactioncount,
+    get_wp_market_list,
+    getDividFactors,
+    gmd3,
+    import_formula,
+    is_stock_type,
+    push_custom_data,
+    read_feather,
+    remove_sector,
+    remove_stock_from_sector,
+    reset_market_stock_list,
+    reset_market_trading_day_list,
+    reset_sector,
+    show_quote_server_status,
+    subscribe_callback_wrapper,
+    subscribe_callback_wrapper_1820,
+    subscribe_callback_wrapper_convert,
+    subscribe_formula,
+    subscribe_l2thousand,
+    subscribe_l2thousand_queue,
+    timetagToDateTime,
+    try_except,
+    unsubscribe_formula,
+    watch_quote_server_status,
+    write_feather,
+)
+from .metatable import (  # noqa: E402, F401  (the real module's `from .metatable import *`)
+    download_metatable_data,
+    get_arrow,
+    get_bson,
+    get_metatable_config,
+    get_metatable_fields,
+    get_metatable_info,
+    get_metatable_list,
+    get_tabular_bson,
+    meta_config,
+)

@@ -32,6 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from . import _env
+from . import xtbson as bson  # noqa: F401  (the real module imports it under this name)
 from . import xtconstant as _XTCONST_
 from . import xttype as _XTTYPE_
 

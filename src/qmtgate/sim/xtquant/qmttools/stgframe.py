@@ -1,0 +1,1 @@
+"""qmttools.stgframe: present for imports; QMT's strategy framework is not simulated (see the package)."""
