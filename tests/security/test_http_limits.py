@@ -162,7 +162,7 @@ def test_huge_header_refused_431_before_auth_with_rss_flat(gateway: Gateway) -> 
 def test_too_many_header_lines_refused_431(gateway: Gateway) -> None:
     s = connect(gateway)
     lines = b"".join(b"X-H%d: v\r\n" % i for i in range(41))
-    s.sendall(b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\n" + lines + b"\r\n")
+    s.sendall(b"GET /api/v1/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n" + lines + b"\r\n")
     status, _, body = read_response(s)
     assert status == 431
     assert error_code(body) == "headers_too_large"
@@ -177,7 +177,7 @@ def test_oversized_body_refused_413_before_auth(gateway: Gateway) -> None:
     # announced: refused at the head, the body never read
     s = connect(gateway)
     s.sendall(
-        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 104857600\r\n\r\n"
     )
     status, _, body = read_response(s)
@@ -189,7 +189,7 @@ def test_oversized_body_refused_413_before_auth(gateway: Gateway) -> None:
     # rather than answering 401 at once)
     s = connect(gateway)
     head = (
-        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
         b"X-API-Key: " + gateway.key.token.encode() + b"\r\n\r\n"
     )
     chunk = b"%x\r\n%s\r\n" % (16384, b"a" * 16384)
@@ -205,7 +205,7 @@ def test_oversized_body_refused_413_before_auth(gateway: Gateway) -> None:
 def test_slow_head_times_out_408(gateway: Gateway) -> None:
     started = time.monotonic()
     slow = connect(gateway)
-    slow.sendall(b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\n")  # never finished
+    slow.sendall(b"GET /api/v1/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
     silent = connect(gateway)  # never sends a byte
     status, _, body = read_response(slow)
     assert status == 408
@@ -220,7 +220,7 @@ def test_slow_head_times_out_408(gateway: Gateway) -> None:
 def test_slowloris_one_byte_at_a_time_is_cut_off(gateway: Gateway) -> None:
     s = connect(gateway)
     started = time.monotonic()
-    request = b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    request = b"GET /api/v1/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
     try:
         for byte in request:
             s.sendall(bytes([byte]))
@@ -319,7 +319,7 @@ def test_slow_body_times_out_408(gateway: Gateway) -> None:
     started = time.monotonic()
     s = connect(gateway)
     s.sendall(
-        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/v1/xt/full_tick HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"X-API-Key: " + gateway.key.token.encode() + b'\r\nContent-Length: 100\r\n\r\n{"codes": '
     )  # 11 of the 100 bytes announced, then nothing
     status, _, body = read_response(s)
