@@ -8,9 +8,14 @@ Overflow policy: the recorder's outbox is drained as fast as the loop runs; when
 queue is full the drain waits, the hub conflates the outbox (as for any slow client) and the skipped
 updates are counted in ``stats['conflated_updates']`` and logged: a recording never blocks the hub.
 
-Backfill: on start the recorder asks the source for today's tick history after the last stored tick
-(or from the session's start when nothing is stored today), so a restart loses no minute; the writer
-stores those rows beside the live ones and builds bars only once the backfill is complete.
+Completeness and backfill (docs/recording.md, "Completeness"): the recorder claims the span it records
+live in the recording's ``coverage`` table, only up to what the writer has committed. A backfill task
+finds every hole of today for its scopes (the downtime before this start, one left by an earlier start
+that was cut short, a conflation of its own stream) and fills each from the source's tick history,
+claiming a hole only once its rows are stored. It retries with backoff (1 s doubling to 60 s) until
+nothing fillable is left, then re-checks on every break of the live stream and every minute; it never
+blocks live recording. The writer builds no bar until the first attempt ends; a hole filled later
+rebuilds that day's bars from the hole on. What stays missing is what ``completeness.report`` lists.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +35,7 @@ from qmtgate.codes import normalize_code
 from qmtgate.hub.clients import Frame
 from qmtgate.hub.ring import burst_table
 from qmtgate.hub.stream import MARKETS, StreamHub, market_of
+from qmtgate.record.completeness import MARKET_SCOPES, expected, holes_by_scope
 from qmtgate.record.writer import RecordWriter
 from qmtgate.source.base import MarketSource
 from qmtgate.source.convert import date_of_ms, day_start_ms, tick_row
@@ -38,6 +45,17 @@ logger = logging.getLogger(__name__)
 #: Opening call auction starts here (seconds after 00:00 CST): the start of a day's backfill.
 SESSION_START_S = 9 * 3600 + 15 * 60
 BACKFILL_CHUNK = 100
+#: rows one history read may return (codes per read shrink for long holes: memory stays bounded)
+BACKFILL_ROWS = 200_000
+#: xtdata serves today's ticks once the opening match traded: holes are filled from then on
+HISTORY_READY_S = 9 * 3600 + 25 * 60 + 30
+#: a live claim stays this far behind the market clock (ticks still on their way through the hub)
+COVER_MARGIN_MS = 10_000
+BACKFILL_RETRY_MAX_S = 60.0
+#: with nothing left to fill, holes are looked for again this often (a new day, a stream break)
+RECHECK_S = 60.0
+#: a whole-market history read that returns nothing over this much session time is "not available yet"
+EMPTY_MARKET_HOLE_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,15 @@ class RecorderStats:
     backfill_rows: int = 0
     backfill_seconds: float = 0.0
     backfill_error: str | None = None
+    backfill_attempts: int = 0
+    backfill_failures: int = 0
+    #: "pending" (first attempt running), "retrying", "done" (nothing fillable left), "off"
+    backfill_state: str = "pending"
+    holes_filled: int = 0
+    #: holes of today left after the latest attempt, and the session seconds they span (longest scope)
+    holes_open: int = 0
+    missing_seconds: float = 0.0
+    stream_breaks: int = 0
     codes: int = 0
     markets: list[str] = field(default_factory=list)
 
@@ -81,6 +108,8 @@ class Recorder:
         *,
         backfill: bool = True,
         clock_interval: float = 1.0,
+        retry_max_s: float = BACKFILL_RETRY_MAX_S,
+        recheck_s: float = RECHECK_S,
     ) -> None:
         self.hub = hub
         self.source = source
@@ -88,11 +117,22 @@ class Recorder:
         self.target = target
         self.backfill = backfill
         self.clock_interval = clock_interval
+        self.retry_max_s = retry_max_s
+        self.recheck_s = recheck_s
         self.stats = RecorderStats()
         self._client: Any = None
         self._wanted: set[str] | None = None  # None: every code of the subscribed markets
         self._tasks: list[asyncio.Task[None]] = []
-        self.backfill_done = asyncio.Event()
+        self.backfill_done = asyncio.Event()  # the first backfill attempt ended (bars are built from now)
+        self.fill_idle = asyncio.Event()  # nothing fillable is left (set and cleared as holes come and go)
+        self._recheck = asyncio.Event()
+        self._scopes: list[str] = []
+        self._codes: list[str] = []
+        self._run = ""
+        self._run_day: dt.date | None = None
+        self._run_lo = 0
+        self._market_codes: dict[str, list[str]] = {}
+        self._downloaded: set[tuple[dt.date, str]] = set()
 
     async def start(self) -> None:
         codes = [normalize_code(c) for c in self.target.codes]
@@ -103,6 +143,7 @@ class Recorder:
             codes.extend(members)
         codes = list(dict.fromkeys(codes))
         markets = list(self.target.markets)
+        scopes = [*markets, *codes]
         if codes and len(codes) > self.hub.config.max_codes_per_client:
             # too many explicit codes for one hub client: take their whole markets and filter here
             markets = sorted(set(markets) | {market_of(c) for c in codes})
@@ -110,6 +151,8 @@ class Recorder:
             codes = []
         elif codes and markets:
             self._wanted = None
+        self._scopes = list(dict.fromkeys(scopes))
+        self._codes = codes
         self.stats.codes = len(codes)
         self.stats.markets = markets
         self.writer.start()
@@ -117,15 +160,18 @@ class Recorder:
             self.writer.begin_fill()
         self._client = self.hub.connect()
         seeds = await self.hub.subscribe(self._client, "tick", codes, markets)
+        # every tick published from here on reaches the outbox: the live span starts now
+        await asyncio.to_thread(self._open_run, self.source.now_ms())
         if seeds:
             await self._hand_over([u.row for u in seeds])
         self._tasks.append(asyncio.create_task(self._drain(), name="qmtgate-recorder-drain"))
         self._tasks.append(asyncio.create_task(self._clock(), name="qmtgate-recorder-clock"))
         if self.backfill:
             self._tasks.append(
-                asyncio.create_task(self._backfill(codes, markets), name="qmtgate-recorder-backfill")
+                asyncio.create_task(self._backfill_loop(markets), name="qmtgate-recorder-backfill")
             )
         else:
+            self.stats.backfill_state = "off"
             self.backfill_done.set()
         logger.info(
             "recording %s%s into %s",
@@ -135,6 +181,19 @@ class Recorder:
         )
 
     async def stop(self) -> None:
+        """Stop recording: what the hub delivered is stored, the live span claimed, the file checkpointed."""
+        for task in [t for t in self._tasks if t.get_name() != "qmtgate-recorder-drain"]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        now = self.source.now_ms()
+        if self._client is not None:  # let the drain hand over what the hub already delivered
+            deadline = asyncio.get_running_loop().time() + 5.0
+            while len(self._client.outbox) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
+            if not len(self._client.outbox) and self._run:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.writer.cover, "claim", self._run, now - COVER_MARGIN_MS, now)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -159,6 +218,13 @@ class Recorder:
 
     # -- live ------------------------------------------------------------------------------------------
 
+    def _open_run(self, lo: int) -> None:
+        """Start a live span at ``lo`` (blocking: call in a thread)."""
+        self._run = uuid.uuid4().hex[:12]
+        self._run_day = date_of_ms(lo)
+        self._run_lo = lo
+        self.writer.cover("open", self._run, self._run_day, self._scopes, lo)
+
     async def _drain(self) -> None:
         outbox = self._client.outbox
         while True:
@@ -180,8 +246,17 @@ class Recorder:
                 self.stats.conflated_frames += 1
                 self.stats.conflated_updates += max(skipped, 0)
                 logger.warning("recorder fell behind: %d updates conflated away", skipped)
+                if skipped > 0:
+                    await self._break()
             if len(batch):
                 await self._hand_over(batch)
+
+    async def _break(self) -> None:
+        """The stream lost ticks: the live span ends at its last claim, a new one starts now, and the
+        backfill looks for the hole between."""
+        self.stats.stream_breaks += 1
+        await asyncio.to_thread(self._open_run, self.source.now_ms())
+        self._recheck.set()
 
     async def _hand_over(self, batch: list[dict[str, Any]] | pa.Table) -> None:
         while not self.writer.offer(batch):
@@ -190,56 +265,159 @@ class Recorder:
     async def _clock(self) -> None:
         while True:
             await asyncio.sleep(self.clock_interval)
-            self.writer.clock(self.source.now_ms())
+            now = self.source.now_ms()
+            self.writer.clock(now)
+            day = date_of_ms(now)
+            if self._run_day is not None and day != self._run_day:
+                # a new trading day while recording: the old span ends with its day, a new one begins
+                end = day_start_ms(day) - 1
+                await asyncio.to_thread(self.writer.cover, "claim", self._run, end, end)
+                await asyncio.to_thread(self._open_run, day_start_ms(day))
+                self._recheck.set()
+            if self._client is not None and not len(self._client.outbox):
+                # everything delivered so far is queued ahead of this claim, which the writer stores
+                # only after those rows are committed
+                self.writer.try_cover("claim", self._run, now - COVER_MARGIN_MS, now)
 
     # -- backfill --------------------------------------------------------------------------------------
 
-    async def _backfill(self, codes: Sequence[str], markets: Sequence[str]) -> None:
+    async def _backfill_loop(self, markets: Sequence[str]) -> None:
         loop = asyncio.get_running_loop()
-        began = loop.time()
-        try:
-            await self._fill(codes, markets)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # live recording goes on; the gap stays and is reported
-            self.stats.backfill_error = f"{type(e).__name__}: {e}"
-            logger.warning("recorder backfill failed, recording live data only: %s", e)
-        finally:
-            self.stats.backfill_seconds = loop.time() - began
-            await asyncio.to_thread(self.writer.end_fill)
-            self.backfill_done.set()
+        delay = 1.0
+        first = True
+        while True:
+            began = loop.time()
+            self.stats.backfill_attempts += 1
+            try:
+                pending = await self._fill_holes()
+                failed = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # live recording goes on; the hole stays, is reported, and is retried
+                failed = True
+                pending = -1
+                self.stats.backfill_failures += 1
+                self.stats.backfill_error = f"{type(e).__name__}: {e}"
+                logger.warning(
+                    "recorder backfill attempt %d failed (%s); live recording goes on, retrying in %.0f s",
+                    self.stats.backfill_attempts,
+                    e,
+                    delay,
+                )
+            finally:
+                self.stats.backfill_seconds += loop.time() - began
+            if first:
+                first = False
+                await asyncio.to_thread(self.writer.end_fill)
+                self.backfill_done.set()
+            if pending == 0:
+                if self.stats.backfill_state != "done" and self.stats.backfill_failures:
+                    logger.info("recorder backfill done after %d attempts", self.stats.backfill_attempts)
+                self.stats.backfill_state = "done"
+                self.stats.backfill_error = None
+                self.fill_idle.set()
+                delay = 1.0
+                self._recheck.clear()
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._recheck.wait(), self.recheck_s)
+                self.fill_idle.clear()
+                continue
+            self.stats.backfill_state = "retrying"
+            if not failed:
+                logger.info(
+                    "recorder backfill: %d hole(s) not in the source's history yet; retrying", pending
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
 
-    async def _fill(self, codes: Sequence[str], markets: Sequence[str]) -> None:
+    async def _fill_holes(self) -> int:
+        """Fill today's holes before the current live span; return how many are left (0: nothing to do)."""
         now = self.source.now_ms()
         day = date_of_ms(now)
-        session_start = day_start_ms(day) + SESSION_START_S * 1000
-        if now < session_start:
-            return
-        last = await asyncio.to_thread(self.writer.last_tick_ts, day)
-        since = last if last is not None else session_start - 1
-        wanted = list(codes)
-        if markets:
-            snapshot = await self.source.market_snapshot(markets)
-            wanted += [c for c in snapshot if market_of(c) in markets]
+        horizon = self._run_lo - 1 if self._run_day == day else now - COVER_MARGIN_MS
+        await asyncio.to_thread(self.writer.flush)  # the live span's row is stored before it is read
+        spans = await asyncio.to_thread(self._spans, day)
+        holes = holes_by_scope(day, spans, self._scopes, horizon)
+        grouped: dict[tuple[int, int], list[str]] = {}
+        for scope, found in holes.items():
+            for span in found:
+                grouped.setdefault(span, []).append(scope)
+        self.stats.holes_open = len(grouped)
+        self.stats.missing_seconds = (
+            max((sum(hi - lo + 1 for lo, hi in h) for h in holes.values()), default=0) / 1000
+        )
+        if not grouped:
+            return 0
+        if (now - day_start_ms(day)) // 1000 < HISTORY_READY_S:
+            return len(grouped)  # no tick history of today before the opening match
+        left = 0
+        run = "fill-" + uuid.uuid4().hex[:8]
+        for (lo, hi), scopes in sorted(grouped.items()):
+            rows = await self._fill(day, scopes, lo, hi)
+            market_wide = any(s in MARKET_SCOPES for s in scopes)
+            session_ms = sum(max(0, min(b, hi) - max(a, lo)) for a, b in expected(day, hi))
+            if rows == 0 and market_wide and min(session_ms, hi - lo) >= EMPTY_MARKET_HOLE_MS:
+                left += 1  # a whole market traded nothing for that long: the history is not there (yet)
+                continue
+            await asyncio.to_thread(self.writer.cover, "filled", run, day, scopes, lo, hi)
+            self.stats.holes_filled += 1
+            self.stats.holes_open -= 1
+        return left
+
+    def _spans(self, day: dt.date) -> dict[str, list[tuple[int, int]]]:
+        rows = (
+            self.writer.cursor()
+            .execute("SELECT scope, lo, hi FROM coverage WHERE date = ?", [day])
+            .fetchall()
+        )
+        out: dict[str, list[tuple[int, int]]] = {}
+        for scope, lo, hi in rows:
+            out.setdefault(scope, []).append((int(lo), int(hi)))
+        return out
+
+    async def _codes_of(self, scopes: Sequence[str]) -> list[str]:
+        wanted: list[str] = []
+        for scope in scopes:
+            if scope in MARKET_SCOPES:
+                if scope not in self._market_codes:
+                    snapshot = await self.source.market_snapshot([scope])
+                    self._market_codes[scope] = [c for c in snapshot if market_of(c) == scope]
+                wanted += self._market_codes[scope]
+            else:
+                wanted.append(scope)
         if self._wanted is not None:
             wanted = [c for c in wanted if c in self._wanted]
-        wanted = list(dict.fromkeys(wanted))
+        return list(dict.fromkeys(wanted))
+
+    async def _fill(self, day: dt.date, scopes: Sequence[str], lo: int, hi: int) -> int:
+        """Store the source's ticks of ``scopes`` in ``[lo, hi]``; return how many came."""
+        wanted = await self._codes_of(scopes)
         if not wanted:
-            return
-        start = _yyyymmddhhmmss(since + 1)
+            return 0
         day_text = day.strftime("%Y%m%d")
-        for i in range(0, len(wanted), BACKFILL_CHUNK):
-            chunk = wanted[i : i + BACKFILL_CHUNK]
-            await self.source.download_history(chunk, "tick", day_text, day_text)
-            frames = await self.source.history(chunk, "tick", start=start, end="")
+        slots = max(1, (hi - lo) // 3000)
+        chunk_size = max(1, min(BACKFILL_CHUNK, BACKFILL_ROWS // slots))
+        start, end = _yyyymmddhhmmss(lo), _yyyymmddhhmmss(hi + 999)
+        total = 0
+        for i in range(0, len(wanted), chunk_size):
+            chunk = wanted[i : i + chunk_size]
+            fresh = [c for c in chunk if (day, c) not in self._downloaded]
+            if fresh:
+                await self.source.download_history(fresh, "tick", day_text, day_text)
+                self._downloaded.update((day, c) for c in fresh)
+            frames = await self.source.history(chunk, "tick", start=start, end=end)
             rows: list[dict[str, Any]] = []
             for code, frame in frames.items():
                 if frame is None or len(frame) == 0:
                     continue
-                rows.extend(tick_row(code, rec) for rec in frame.to_dict("records") if rec["time"] > since)
+                rows.extend(
+                    tick_row(code, rec) for rec in frame.to_dict("records") if lo <= rec["time"] <= hi
+                )
             if rows:
+                total += len(rows)
                 self.stats.backfill_rows += len(rows)
                 await asyncio.to_thread(self.writer.put, rows)
+        return total
 
 
 def _yyyymmddhhmmss(ts_ms: int) -> str:
