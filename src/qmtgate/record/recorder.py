@@ -108,6 +108,7 @@ class Recorder:
         *,
         backfill: bool = True,
         clock_interval: float = 1.0,
+        retry_first_s: float = 1.0,
         retry_max_s: float = BACKFILL_RETRY_MAX_S,
         recheck_s: float = RECHECK_S,
     ) -> None:
@@ -117,6 +118,7 @@ class Recorder:
         self.target = target
         self.backfill = backfill
         self.clock_interval = clock_interval
+        self.retry_first_s = retry_first_s
         self.retry_max_s = retry_max_s
         self.recheck_s = recheck_s
         self.stats = RecorderStats()
@@ -283,7 +285,7 @@ class Recorder:
 
     async def _backfill_loop(self, markets: Sequence[str]) -> None:
         loop = asyncio.get_running_loop()
-        delay = 1.0
+        delay = self.retry_first_s
         first = True
         while True:
             began = loop.time()
@@ -316,7 +318,7 @@ class Recorder:
                 self.stats.backfill_state = "done"
                 self.stats.backfill_error = None
                 self.fill_idle.set()
-                delay = 1.0
+                delay = self.retry_first_s
                 self._recheck.clear()
                 with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                     await asyncio.wait_for(self._recheck.wait(), self.recheck_s)
