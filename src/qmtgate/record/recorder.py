@@ -313,8 +313,14 @@ class Recorder:
                 await asyncio.to_thread(self.writer.end_fill)
                 self.backfill_done.set()
             if pending == 0:
-                if self.stats.backfill_state != "done" and self.stats.backfill_failures:
-                    logger.info("recorder backfill done after %d attempts", self.stats.backfill_attempts)
+                if self.stats.backfill_state != "done":
+                    logger.info(
+                        "recorder backfill done: %d hole(s) filled with %d ticks so far, %d attempt(s), %d failed",
+                        self.stats.holes_filled,
+                        self.stats.backfill_rows,
+                        self.stats.backfill_attempts,
+                        self.stats.backfill_failures,
+                    )
                 self.stats.backfill_state = "done"
                 self.stats.backfill_error = None
                 self.fill_idle.set()
