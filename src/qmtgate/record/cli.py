@@ -67,6 +67,16 @@ def record_command(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --status: JSON instead of text.")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Record a remote gateway's stream (e.g. http://win-box:8000) instead of a local source.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="QMTGATE_API_KEY", help="Key for --url (read,stream).")
+    ] = None,
 ) -> None:
     """Record ticks and 1m bars into a DuckDB file (docs/recording.md)."""
     from qmtgate.record.recorder import RecordTarget
@@ -102,7 +112,7 @@ def record_command(
         typer.echo(f"qmtgate: {e}", err=True)
         raise typer.Exit(code=2) from e
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: _record's finally stops and flushes
-        asyncio.run(_record(settings, writer, target, backfill, duration))
+        asyncio.run(_record(settings, writer, target, backfill, duration, url, api_key))
 
 
 def _print_status(db: Path, as_json: bool) -> None:
@@ -158,21 +168,41 @@ def _few(items: list[str], limit: int = 6) -> list[str]:
     return items if len(items) <= limit else [*items[:limit], f"... ({len(items)} in all)"]
 
 
-async def _record(settings: Any, writer: Any, target: Any, backfill: bool, duration: float | None) -> None:
-    from qmtgate.hub.stream import StreamHub
+async def _record(
+    settings: Any,
+    writer: Any,
+    target: Any,
+    backfill: bool,
+    duration: float | None,
+    url: str | None = None,
+    api_key: str | None = None,
+) -> None:
     from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder
-    from qmtgate.source.factory import open_source
 
     if settings.hub.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
         from qmtgate.ops.allocator import pin_mmap_threshold
 
         pin_mmap_threshold(settings.hub.mmap_threshold)
-    source = await open_source(settings)
-    # a standalone hub has one client, the recorder: no per-client code limit applies to it
-    config = settings.stream.hub_config()
-    config.max_codes_per_client = 1_000_000
-    hub = StreamHub(source, config)
+    source: Any
+    hub: Any
+    if url:  # a remote gateway's stream, through qmtgate.client (record.remote)
+        from qmtgate.client.aio import AsyncClient
+        from qmtgate.record.remote import GatewayFeed, GatewaySource
+
+        client = AsyncClient(url, api_key=api_key, timeout=60.0)
+        source = GatewaySource(client)
+        hub = GatewayFeed(client, source)
+        logger.info("recording the stream of the gateway at %s", url)
+    else:
+        from qmtgate.hub.stream import StreamHub
+        from qmtgate.source.factory import open_source
+
+        source = await open_source(settings)
+        # a standalone hub has one client, the recorder: no per-client code limit applies to it
+        config = settings.stream.hub_config()
+        config.max_codes_per_client = 1_000_000
+        hub = StreamHub(source, config)
     await hub.start()
     recorder = Recorder(hub, source, writer, target, backfill=backfill)
     try:

@@ -70,6 +70,11 @@ def subtract(base: Sequence[Span], covered: Sequence[Span]) -> list[Span]:
     return holes
 
 
+def intersect(a: Sequence[Span], b: Sequence[Span]) -> list[Span]:
+    """The parts of ``a`` (sorted, disjoint) that ``b`` covers."""
+    return subtract(a, subtract(a, b))
+
+
 def expected(day: dt.date, horizon_ms: int) -> list[Span]:
     """The session windows of ``day`` up to ``horizon_ms`` (the whole day once the horizon is past it)."""
     return [(lo, min(hi, horizon_ms)) for lo, hi in windows(day) if lo <= horizon_ms]
@@ -98,7 +103,7 @@ def holes_by_scope(
 
 
 def group_holes(holes: dict[str, list[Span]]) -> list[dict[str, Any]]:
-    """Holes as report rows: one per distinct span, with every scope missing it."""
+    """Spans (holes, or covered spans) as report rows: one per distinct span, with every scope it is of."""
     grouped: dict[Span, list[str]] = defaultdict(list)
     for scope, spans in holes.items():
         for span in spans:
@@ -168,6 +173,7 @@ def report(con: Any, day: dt.date | None = None) -> list[dict[str, Any]]:
                 "scopes": sorted(spans),
                 "missing_seconds": round(missing, 3),
                 "holes": grouped,
+                "covered": group_holes({scope: merge(found) for scope, found in spans.items()}),
             }
         )
     return out
@@ -181,4 +187,5 @@ def _unknown(day: dt.date) -> dict[str, Any]:
         "scopes": [],
         "missing_seconds": None,
         "holes": [],
+        "covered": [],
     }

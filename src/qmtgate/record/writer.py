@@ -180,6 +180,7 @@ class RecordWriter:
         self._finished_day: dt.date | None = None  # the day :meth:`_finish` closed last
         self._clock_ms = 0  # the market clock as last reported
         self._filling = 0
+        self._rebuild: dict[dt.date, int] = {}  # days whose bars are rebuilt from a time on (late fills)
         row = self.con.execute("SELECT max(ts) FROM ticks").fetchall()[0]
         self.stats.last_tick_ts = row[0] if row else None
         self._live_ts = int(row[0]) if row and row[0] is not None else 0  # a restart continues the bars
@@ -296,6 +297,10 @@ class RecordWriter:
                     elif kind == "coverage":
                         self._write()  # a claim only for rows already committed
                         self._coverage(*value)
+                    elif kind == "reference":
+                        from qmtgate.record.reference import store
+
+                        store(self.con, *value)
                     elif kind == "flush":
                         self._write()
                         self._bars()
@@ -365,7 +370,8 @@ class RecordWriter:
             con.executemany(
                 "INSERT INTO coverage VALUES (?, ?, ?, ?, 'fill', ?)", [[day, s, lo, hi, run] for s in scopes]
             )
-            self._rebuild_from(day, lo)
+            # bars from ``lo`` on are rebuilt once no fill is running (one rebuild per backfill attempt)
+            self._rebuild[day] = min(lo, self._rebuild.get(day, lo))
         self.stats.coverage_updates += 1
 
     def _rebuild_from(self, day: dt.date, lo_ms: int) -> None:
@@ -403,6 +409,9 @@ class RecordWriter:
         """
         if self._filling > 0 or self._live_ts == 0:
             return
+        while self._rebuild:
+            day, lo = self._rebuild.popitem()
+            self._rebuild_from(day, lo)
         live_day = date_of_ms(self._live_ts)
         builder = self._builder
         if builder is not None and builder.day < live_day:
@@ -457,7 +466,13 @@ class RecordWriter:
         return builder
 
     def _build_until(self, builder: MinuteBarBuilder, upto: int) -> None:
+        """Build bars up to index ``upto``, 15 at a time (a rebuild of a whole day reads its ticks in parts)."""
         self._write()  # bars only from stored ticks
+        while builder.built < upto - 15:
+            self._build_step(builder, builder.built + 15)
+        self._build_step(builder, upto)
+
+    def _build_step(self, builder: MinuteBarBuilder, upto: int) -> None:
         lo = label_ms(builder.day, builder.built) if builder.built >= 0 else 0
         hi = label_ms(builder.day, upto)
         ticks = self.con.execute(
