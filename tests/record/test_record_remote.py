@@ -85,6 +85,9 @@ def test_record_url_records_a_live_gateway_and_backfills_from_its_recording(tmp_
                 },
             ).json()["data"]
             gateway = {(r["code"], r["ts"]) for r in published}
+            metrics = client.get("/metrics").text  # the gateway's own recorder, in its metrics
+            assert "qmtgate_recorder_ticks_total" in metrics and "qmtgate_recorder_holes " in metrics
+            assert "qmtgate_recorder_backfill_done" in metrics
     finally:
         server.stop()
     mine = _stored(local)

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 #: Opening call auction starts here (seconds after 00:00 CST): the start of a day's backfill.
 SESSION_START_S = 9 * 3600 + 15 * 60
-BACKFILL_CHUNK = 100
+BACKFILL_CHUNK = 200
 #: rows one history read may return (codes per read shrink for long holes: memory stays bounded)
 BACKFILL_ROWS = 200_000
 #: xtdata serves today's ticks once the opening match traded: holes are filled from then on
@@ -58,9 +58,9 @@ COVER_MARGIN_MS = 10_000
 IN_TIME_MS = 15_000
 #: holes are filled (and claimed) in slices of at most this much market time, newest first, so a start
 #: cut short keeps what it filled
-FILL_SLICE_MS = 300_000
+FILL_SLICE_MS = 600_000
 #: how long the first backfill attempt waits for the live span to start (a live frame in time)
-OPEN_WAIT_S = 10.0
+OPEN_WAIT_S = 120.0
 BACKFILL_RETRY_MAX_S = 60.0
 #: with nothing left to fill, holes are looked for again this often (a new day, a stream break)
 RECHECK_S = 60.0
@@ -125,6 +125,7 @@ class Recorder:
         retry_max_s: float = BACKFILL_RETRY_MAX_S,
         recheck_s: float = RECHECK_S,
         reference: bool = True,
+        open_wait_s: float = OPEN_WAIT_S,
     ) -> None:
         self.hub = hub
         self.source = source
@@ -136,6 +137,7 @@ class Recorder:
         self.retry_max_s = retry_max_s
         self.recheck_s = recheck_s
         self.reference = reference
+        self.open_wait_s = open_wait_s
         self.reference_done = asyncio.Event()
         self.stats = RecorderStats()
         self._client: Any = None
@@ -395,7 +397,7 @@ class Recorder:
         first = True
         # the first attempt fills up to where the live span starts: wait (bounded) for its first frame
         with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._opened.wait(), OPEN_WAIT_S)
+            await asyncio.wait_for(self._opened.wait(), self.open_wait_s)
         while True:
             began = loop.time()
             self.stats.backfill_attempts += 1
