@@ -13,7 +13,7 @@ Starts 1-3 end with ``kill -9`` (no flush, no checkpoint); start 4 ends with SIG
 * counts the ticks of that history missing from the recording, and duplicates;
 * reads ``qmtgate record --status --json`` and checks every missing tick lies in a reported hole.
 
-    PYTHONPATH=src .venv/bin/python bench/record_kill.py [--run 90] [--down 20] [--speed 10]
+    PYTHONPATH=src .venv/bin/python bench/record_kill.py [--run 240] [--down 20] [--speed 10] [--start 091500]
 """
 
 from __future__ import annotations
@@ -92,17 +92,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--run", type=float, default=90.0, help="wall seconds each start records")
+    parser.add_argument("--run", type=float, default=240.0, help="wall seconds each start records")
     parser.add_argument(
         "--down", type=float, default=20.0, help="wall seconds between a kill and the next start"
     )
     parser.add_argument("--starts", type=int, default=4)
     parser.add_argument("--speed", type=float, default=10.0)
-    parser.add_argument("--start", default="093000", help="market time of the first start (HHMMSS)")
+    parser.add_argument("--start", default="091500", help="market time of the first start (HHMMSS)")
     parser.add_argument(
         "--settle",
         type=float,
-        default=60.0,
+        default=300.0,
         help="max extra wall s the last start may take to finish its backfill",
     )
     parser.add_argument("--dir", type=Path, default=None, help="keep the database and logs here")
