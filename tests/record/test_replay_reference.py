@@ -86,7 +86,7 @@ def test_aggregated_bars_equal_the_simulators(
 
 def test_reference_data_recorded_with_the_session(frames: dict[str, Any]) -> None:
     detail = frames["details"]["600000.SH"]
-    assert detail["InstrumentName"] == "浦发银行" and detail["TradingDay"] == "20250612"
+    assert detail["InstrumentName"] == "浦发银行" and detail["ExchangeID"] == "SH"
     assert frames["details"]["999999.SH"] is None
     assert "沪深A股" in frames["sectors"] and "600000.SH" in frames["members"]
     assert len(frames["members"]) > 1000
@@ -104,9 +104,10 @@ def test_replay_clock_steps_over_silent_stretches() -> None:
     now[0] = 1.0
     assert clock.now_ms() == start + 1000  # the opening match stays a moment
     now[0] = 2.0  # one more second: the five silent minutes are skipped
-    assert clock.now_ms() == cst_ms(9, 30) - GAP_KEEP_MS + 1000 - GAP_KEEP_MS
-    now[0] = 2.0 + 7200  # two hours later: 11:30 is reached and the lunch break skipped as well
-    assert cst_ms(13, 0) - GAP_KEEP_MS <= clock.now_ms() <= cst_ms(13, 0) + 5000
+    # one second into the gap's kept second -> one second before its end: 09:29:59 + 1 s
+    assert clock.now_ms() == cst_ms(9, 30) - GAP_KEEP_MS + 1000
+    now[0] = 2.0 + 7210  # two hours later: 11:30:10 on the gap-free clock, past 11:30's kept second
+    assert clock.now_ms() == cst_ms(13, 0, 8)  # the lunch break skipped as well
 
 
 def test_a_default_replay_starts_at_the_first_tick_and_skips_the_quiet_minutes(recorded: Recorded) -> None:
@@ -141,7 +142,9 @@ def bare_copy(recorded: Recorded, tmp_path_factory: pytest.TempPathFactory) -> P
 def test_replay_api_serves_daily_bars_sectors_and_501_for_the_rest(
     recorded: Recorded, bare_copy: Path
 ) -> None:
-    settings = Settings(source="replay", replay={"db": recorded.path, "date": "2025-06-12", "speed": 10})
+    settings = Settings(
+        source="replay", replay={"db": recorded.path, "date": "2025-06-12", "speed": 10, "start": "15:00:30"}
+    )
     server = start_server(create_app(settings))
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:

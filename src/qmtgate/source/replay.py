@@ -532,7 +532,7 @@ class ReplaySource(MarketSource):
         return list(self._require_sectors().get(sector, []))
 
     async def trading_dates(self, market: str, start: str = "", end: str = "", count: int = -1) -> list[int]:
-        days = self._calendar or [self.day]
+        days = sorted({*self._calendar, self.day})  # the replayed day is a trading day (it has ticks)
         lo, hi = _bound(start, False), _bound(end, True)
         out = [day_start_ms(d) for d in days]
         out = [ms for ms in out if (lo is None or ms >= lo) and (hi is None or ms <= hi)]
