@@ -73,10 +73,17 @@ async def _run(env: Any, source: Any, path: Path, create: bool, until_ms: int) -
     hub = StreamHub(source, HubConfig())
     await hub.start()
     writer = RecordWriter(path, create=create, flush_seconds=0.05, idle_seconds=0.3)
-    recorder = Recorder(hub, source, writer, RecordTarget(codes=CODES), clock_interval=0.05)
+    recorder = Recorder(hub, source, writer, RecordTarget(codes=CODES), clock_interval=0.05, open_wait_s=2)
     await recorder.start()
     await asyncio.to_thread(env.publisher.step)  # the first push: the current snapshot
+    for _ in range(2):  # the market moves on: the live span starts with the first push after the snapshot
+        env.market.clock.advance(3)
+        await asyncio.to_thread(env.publisher.step)
+        await asyncio.sleep(0.05)
     await asyncio.wait_for(recorder.backfill_done.wait(), 60)
+    await asyncio.wait_for(recorder.reference_done.wait(), 60)  # instrument details, sectors, calendar
+    if not create:  # the restart at 14:56: every hole of the day filled before the market moves on
+        await asyncio.wait_for(recorder.fill_idle.wait(), 60)
     await _advance(env, recorder, (until_ms - env.market.clock.now_ms()) / 1000)
     if until_ms >= cst_ms(15, 0, 30):
         # after the close nothing trades: the clock alone must close the 15:00 bar

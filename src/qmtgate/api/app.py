@@ -102,6 +102,8 @@ def create_app(
             app.state.recording = recording.reader
             app.state.recorder = recording.recorder
             stack.callback(setattr, app.state, "recording", None)
+            if recording.recorder is not None and app.state.metrics is not None:
+                app.state.metrics.bind_recorder(recording.recorder)
             ops = OpsRuntime(settings, app.state.metrics)  # metrics wiring and the alert monitor
             await ops.start(active, services)
             stack.push_async_callback(ops.stop)

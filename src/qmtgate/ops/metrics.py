@@ -125,6 +125,11 @@ class GatewayMetrics:
 
     def unbind(self) -> None:
         self._state.source = self._state.services = self._state.supervisor = None
+        self._state.recorder = None
+
+    def bind_recorder(self, recorder: Any) -> None:
+        """Export the in-gateway recorder's progress and completeness (docs/recording.md)."""
+        self._state.recorder = recorder
 
     def gc_collected(self, generation: int, seconds: float, overdue: bool) -> None:
         """The quiet collector's report of one collection (see ``ops.gc_tuning``)."""
@@ -162,6 +167,7 @@ class _StateCollector(Collector):
         self.activity: MarketActivity | None = None
         self.markets: tuple[str, ...] = ()
         self.supervisor: Any = None
+        self.recorder: Any = None
 
     def describe(self) -> list[Any]:
         return []  # series depend on the running components; collected at scrape time only
@@ -182,6 +188,8 @@ class _StateCollector(Collector):
             g = GaugeMetricFamily("qmtgate_quote_cache_live", "1 while the quote cache is live.")
             g.add_metric([], 1.0 if stats.live else 0.0)
             yield g
+        if self.recorder is not None:
+            yield from _recorder_metrics(self.recorder)
         if self.activity is not None:
             g = GaugeMetricFamily(
                 "qmtgate_market_last_tick_age_seconds",
@@ -304,3 +312,34 @@ def _stream_metrics(hub: Any) -> Iterator[Any]:
         c = CounterMetricFamily(name, text)
         c.add_metric([], float(totals.get(key, 0)))
         yield c
+
+
+def _recorder_metrics(recorder: Any) -> Iterator[Any]:
+    """The recorder's counters and what today's recording is known to miss (no database read)."""
+    r, w = recorder.stats, recorder.writer.stats
+    c = CounterMetricFamily("qmtgate_recorder_ticks", "Ticks stored by the recorder.")
+    c.add_metric([], w.rows_written)
+    yield c
+    c = CounterMetricFamily("qmtgate_recorder_backfill_ticks", "Ticks stored from the source's tick history.")
+    c.add_metric([], r.backfill_rows)
+    yield c
+    c = CounterMetricFamily("qmtgate_recorder_backfill_failures", "Backfill attempts that failed (retried).")
+    c.add_metric([], r.backfill_failures)
+    yield c
+    c = CounterMetricFamily("qmtgate_recorder_holes_filled", "Holes of today filled from the tick history.")
+    c.add_metric([], r.holes_filled)
+    yield c
+    g = GaugeMetricFamily("qmtgate_recorder_holes", "Holes of today the recording is known to miss.")
+    g.add_metric([], r.holes_open)
+    yield g
+    g = GaugeMetricFamily(
+        "qmtgate_recorder_missing_seconds", "Session seconds of today the recording is known to miss."
+    )
+    g.add_metric([], r.missing_seconds)
+    yield g
+    g = GaugeMetricFamily("qmtgate_recorder_backfill_done", "1 once nothing fillable is left to backfill.")
+    g.add_metric([], 1.0 if r.backfill_state in ("done", "off") else 0.0)
+    yield g
+    g = GaugeMetricFamily("qmtgate_recorder_backlog", "Batches waiting for the recording writer.")
+    g.add_metric([], recorder.backlog())
+    yield g

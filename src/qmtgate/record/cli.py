@@ -60,11 +60,32 @@ def record_command(
         float | None, typer.Option(help="Stop after this many wall-clock seconds (default: until Ctrl+C).")
     ] = None,
     log_level: Annotated[str, typer.Option(help="critical|error|warning|info|debug.")] = "info",
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status", help="Print what each recorded day holds and is known to miss, then exit (read only)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --status: JSON instead of text.")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Record a remote gateway's stream (e.g. http://win-box:8000) instead of a local source.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="QMTGATE_API_KEY", help="Key for --url (read,stream).")
+    ] = None,
 ) -> None:
     """Record ticks and 1m bars into a DuckDB file (docs/recording.md)."""
     from qmtgate.record.recorder import RecordTarget
     from qmtgate.record.schema import RecordingError
     from qmtgate.record.writer import RecordWriter
+
+    if status:
+        _print_status(db, as_json)
+        return
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -91,33 +112,113 @@ def record_command(
         typer.echo(f"qmtgate: {e}", err=True)
         raise typer.Exit(code=2) from e
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: _record's finally stops and flushes
-        asyncio.run(_record(settings, writer, target, backfill, duration))
+        asyncio.run(_record(settings, writer, target, backfill, duration, url, api_key))
 
 
-async def _record(settings: Any, writer: Any, target: Any, backfill: bool, duration: float | None) -> None:
-    from qmtgate.hub.stream import StreamHub
+def _print_status(db: Path, as_json: bool) -> None:
+    """``record --status``: per day, ticks, codes, bars, and the holes the completeness record lists."""
+    import json
+
+    from qmtgate.record.completeness import report
+    from qmtgate.record.schema import RecordingError
+    from qmtgate.record.store import RecordingReader
+
+    try:
+        reader = RecordingReader.open(db)
+    except RecordingError as e:
+        typer.echo(f"qmtgate: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    except Exception as e:  # DuckDB refuses a second opener while a recorder writes the file
+        typer.echo(
+            f"qmtgate: cannot read {db} ({e}); while a recorder writes it, ask the gateway: "
+            "GET /api/v1/recorded/completeness",
+            err=True,
+        )
+        raise typer.Exit(code=2) from e
+    try:
+        days = {str(r["date"]): r for r in reader.days().to_pylist()}
+        rows = report(reader.cursor())
+    finally:
+        reader.close()
+    for row in rows:
+        row.update({k: days.get(row["date"], {}).get(k) for k in ("ticks", "codes", "bars")})
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    if not rows:
+        typer.echo(f"{db}: no recorded day")
+    for row in rows:
+        head = (
+            f"{row['date']}: {row['ticks'] or 0} ticks, {row['codes'] or 0} codes, {row['bars'] or 0} 1m bars"
+        )
+        if not row["known"]:
+            typer.echo(f"{head}; completeness unknown (recorded before completeness was kept)")
+            continue
+        if row["complete"]:
+            typer.echo(f"{head}; complete for {', '.join(_few(row['scopes']))}")
+            continue
+        typer.echo(f"{head}; {len(row['holes'])} hole(s), {row['missing_seconds']:g} s of session missing:")
+        for hole in row["holes"]:
+            typer.echo(
+                f"  {hole['start']} .. {hole['end']} ({hole['seconds']:g} s) {', '.join(_few(hole['scopes']))}"
+            )
+
+
+def _few(items: list[str], limit: int = 6) -> list[str]:
+    return items if len(items) <= limit else [*items[:limit], f"... ({len(items)} in all)"]
+
+
+async def _record(
+    settings: Any,
+    writer: Any,
+    target: Any,
+    backfill: bool,
+    duration: float | None,
+    url: str | None = None,
+    api_key: str | None = None,
+) -> None:
     from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder
-    from qmtgate.source.factory import open_source
 
     if settings.hub.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
         from qmtgate.ops.allocator import pin_mmap_threshold
 
         pin_mmap_threshold(settings.hub.mmap_threshold)
-    source = await open_source(settings)
-    # a standalone hub has one client, the recorder: no per-client code limit applies to it
-    config = settings.stream.hub_config()
-    config.max_codes_per_client = 1_000_000
-    hub = StreamHub(source, config)
+    source: Any
+    hub: Any
+    if url:  # a remote gateway's stream, through qmtgate.client (record.remote)
+        from qmtgate.client.aio import AsyncClient
+        from qmtgate.record.remote import GatewayFeed, GatewaySource
+
+        client = AsyncClient(url, api_key=api_key, timeout=60.0)
+        source = GatewaySource(client)
+        hub = GatewayFeed(client, source)
+        logger.info("recording the stream of the gateway at %s", url)
+    else:
+        from qmtgate.hub.stream import StreamHub
+        from qmtgate.source.factory import open_source
+
+        source = await open_source(settings)
+        # a standalone hub has one client, the recorder: no per-client code limit applies to it
+        config = settings.stream.hub_config()
+        config.max_codes_per_client = 1_000_000
+        hub = StreamHub(source, config)
     await hub.start()
     recorder = Recorder(hub, source, writer, target, backfill=backfill)
     try:
         await recorder.start()
         if settings.hub.gc_freeze:  # as the gateway does: no full collection walks the start-up objects
             await freeze_when_live(lambda: True)
+        stop = asyncio.Event()
+        _on_sigterm(stop)
         began = time.monotonic()
         while duration is None or time.monotonic() - began < duration:
-            await asyncio.sleep(min(10.0, duration or 10.0))
+            wait = 10.0 if duration is None else min(10.0, max(0.0, duration - (time.monotonic() - began)))
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            if stop.is_set():
+                logger.info("SIGTERM: stopping (final flush and checkpoint)")
+                break
             w = writer.stats
             logger.info(
                 "recorded %d ticks (%d duplicates skipped), %d bars, backlog %d, last tick %s",
@@ -131,6 +232,21 @@ async def _record(settings: Any, writer: Any, target: Any, backfill: bool, durat
         await recorder.stop()
         await hub.stop()
         await source.stop()
+
+
+def _on_sigterm(stop: asyncio.Event) -> None:
+    """SIGTERM ends a recording like Ctrl+C (the caller's ``finally`` stores, claims and checkpoints).
+
+    The event loop's handler where the loop supports it (POSIX); else ``signal.signal`` (Windows, whose
+    Proactor loop has no ``add_signal_handler``), handing over to the loop thread-safely."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread
+            signal.signal(signal.SIGTERM, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
 def _cst(ts: int | None) -> str:

@@ -95,6 +95,22 @@ CREATE TABLE IF NOT EXISTS bars (
 );
 """
 
+#: Tables added after schema version 1 shipped; created on every writable open (an older file gains them,
+#: nothing existing changes, so the version stays 1). Readers treat a missing one as empty.
+_DDL_ADDED = """
+CREATE TABLE IF NOT EXISTS coverage (
+    date DATE NOT NULL,            -- trading date, Asia/Shanghai
+    scope VARCHAR NOT NULL,        -- 'SH' (a whole market) or a code ('600000.SH')
+    lo BIGINT NOT NULL,            -- every tick of the scope with lo <= ts <= hi is stored (epoch ms UTC)
+    hi BIGINT NOT NULL,
+    kind VARCHAR NOT NULL,         -- 'live' (recorded from the stream) or 'fill' (from the tick history)
+    run VARCHAR NOT NULL           -- the recorder start (or fill) that wrote the span
+);
+CREATE TABLE IF NOT EXISTS ref_instruments (date DATE NOT NULL, code VARCHAR NOT NULL, detail VARCHAR);
+CREATE TABLE IF NOT EXISTS ref_sectors (date DATE NOT NULL, sector VARCHAR NOT NULL, code VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS ref_calendar (market VARCHAR NOT NULL, day DATE NOT NULL);
+"""
+
 
 class RecordingError(Exception):
     """A recording database cannot be used as asked; the message says why and names the file."""
@@ -126,6 +142,7 @@ def open_database(
         con = duckdb.connect(str(path))
         try:
             con.execute(_DDL).fetchall()
+            con.execute(_DDL_ADDED).fetchall()
             con.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?), ('created_at', ?)",
                 [str(SCHEMA_VERSION), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")],
@@ -142,10 +159,22 @@ def open_database(
         raise RecordingError(f"cannot open recording database {path}: {e}") from e
     try:
         check_version(con, path)
+        if not read_only:
+            con.execute(_DDL_ADDED).fetchall()
     except Exception:
         con.close()
         raise
     return con
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the recording has table ``name`` (a file written before it was added, opened read-only,
+    has not)."""
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+        [name],
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:

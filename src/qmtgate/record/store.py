@@ -54,6 +54,16 @@ class RecordingReader:
         if self._close is not None:
             self._close()
 
+    def cursor(self) -> Any:
+        """A cursor of the recording (read only in this reader's use)."""
+        return self._cursor()
+
+    def completeness(self, day: dt.date | None = None) -> list[dict[str, Any]]:
+        """What each recorded day (or ``day``) is known to miss (:func:`..completeness.report`)."""
+        from qmtgate.record.completeness import report
+
+        return report(self._cursor(), day)
+
     def days(self) -> pa.Table:
         """Recorded sessions: date, ticks, codes, first and last tick time, 1m bars."""
         return fetch_arrow(

@@ -33,9 +33,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qmtgate.record.bars import N_BARS, MinuteBarBuilder, label_ms, last_closed_index
+from qmtgate.record.bars import N_BARS, MinuteBarBuilder, bar_index, label_ms, last_closed_index
 from qmtgate.record.schema import BAR_COLUMNS, open_database
-from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, date_of_ms
+from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, date_of_ms, day_start_ms
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +131,8 @@ class WriterStats:
     errors: int = 0
     last_error: str | None = None
     filling: bool = False
+    coverage_updates: int = 0
+    bars_rebuilt: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +180,7 @@ class RecordWriter:
         self._finished_day: dt.date | None = None  # the day :meth:`_finish` closed last
         self._clock_ms = 0  # the market clock as last reported
         self._filling = 0
+        self._rebuild: dict[dt.date, int] = {}  # days whose bars are rebuilt from a time on (late fills)
         row = self.con.execute("SELECT max(ts) FROM ticks").fetchall()[0]
         self.stats.last_tick_ts = row[0] if row else None
         self._live_ts = int(row[0]) if row and row[0] is not None else 0  # a restart continues the bars
@@ -228,11 +231,31 @@ class RecordWriter:
             raise TimeoutError("the recording writer did not flush in time")
 
     def close(self, timeout: float = 60.0) -> None:
+        """Store what is queued, checkpoint (the WAL folded into the file) and close."""
         if self._thread is not None and self._thread.is_alive():
             self.queue.put(_STOP, timeout=timeout)
             self._thread.join(timeout)
         with contextlib.suppress(Exception):
+            self.con.execute("CHECKPOINT").fetchall()
+        with contextlib.suppress(Exception):
             self.con.close()
+
+    def cover(self, op: str, *args: Any) -> None:
+        """Queue a coverage record (docs/recording.md, "Completeness"); written after every row queued
+        before it is committed. Blocking: not on the event loop when the queue may be full.
+
+        ``("open", run, day, scopes, lo)``: a live span starts; ``("claim", run, hi, clock_ms)``: the live
+        span reaches ``hi``; ``("filled", run, day, scopes, lo, hi)``: a hole was filled from history
+        (bars from ``lo`` on are rebuilt when they were built already)."""
+        self.queue.put(("coverage", (op, *args)))
+
+    def try_cover(self, op: str, *args: Any) -> bool:
+        """:meth:`cover` without waiting (the event loop's side); False when the queue is full."""
+        try:
+            self.queue.put_nowait(("coverage", (op, *args)))
+            return True
+        except queue.Full:
+            return False
 
     def cursor(self) -> Any:
         """A connection to the same database for readers in this process (API routes)."""
@@ -271,6 +294,13 @@ class RecordWriter:
                         self._write()
                         self._filling += int(value)
                         self.stats.filling = self._filling > 0
+                    elif kind == "coverage":
+                        self._write()  # a claim only for rows already committed
+                        self._coverage(*value)
+                    elif kind == "reference":
+                        from qmtgate.record.reference import store
+
+                        store(self.con, *value)
                     elif kind == "flush":
                         self._write()
                         self._bars()
@@ -317,6 +347,55 @@ class RecordWriter:
         self.stats.batches += 1
         self.stats.write_seconds += time.perf_counter() - began
 
+    # -- coverage --------------------------------------------------------------------------------------
+
+    def _coverage(self, op: str, *args: Any) -> None:
+        con = self.con
+        if op == "open":
+            run, day, scopes, lo = args
+            con.executemany(
+                "INSERT INTO coverage VALUES (?, ?, ?, ?, 'live', ?)",
+                [[day, s, lo, lo - 1, run] for s in scopes],
+            )
+        elif op == "claim":
+            run, hi, clock_ms = args
+            con.execute("UPDATE coverage SET hi = greatest(hi, ?) WHERE run = ?", [hi, run]).fetchall()
+            con.execute(
+                "INSERT INTO meta VALUES ('clock_ms', ?) ON CONFLICT (key) DO UPDATE SET value = "
+                "CAST(greatest(CAST(meta.value AS BIGINT), CAST(excluded.value AS BIGINT)) AS VARCHAR)",
+                [str(int(clock_ms))],
+            ).fetchall()
+        elif op == "filled":
+            run, day, scopes, lo, hi = args
+            con.executemany(
+                "INSERT INTO coverage VALUES (?, ?, ?, ?, 'fill', ?)", [[day, s, lo, hi, run] for s in scopes]
+            )
+            # bars from ``lo`` on are rebuilt once no fill is running (one rebuild per backfill attempt)
+            self._rebuild[day] = min(lo, self._rebuild.get(day, lo))
+        self.stats.coverage_updates += 1
+
+    def _rebuild_from(self, day: dt.date, lo_ms: int) -> None:
+        """Ticks before bars already built were stored (a hole filled later): drop that day's bars from
+        the minute of ``lo_ms`` on and let :meth:`_bars` build them again from the stored ticks."""
+        builder = self._builder
+        built_day = builder is not None and builder.day == day and builder.built >= 0
+        stored = self.con.execute(
+            "SELECT max(ts) FROM bars WHERE date = ? AND period = '1m'", [day]
+        ).fetchall()[0][0]
+        if stored is None and not built_day:
+            return
+        k = bar_index(lo_ms, day_start_ms(day))
+        cut = label_ms(day, k) if k is not None else 0
+        if stored is not None and stored >= cut:
+            deleted = self.con.execute(
+                "DELETE FROM bars WHERE date = ? AND period = '1m' AND ts >= ?", [day, cut]
+            ).fetchall()[0][0]
+            self.stats.bars_rebuilt += int(deleted)
+        if builder is not None and builder.day == day:
+            self._builder = None  # restored from the bars that remain
+        if self._finished_day == day:
+            self._finished_day = None
+
     # -- bars ------------------------------------------------------------------------------------------
 
     def _bars(self) -> None:
@@ -330,6 +409,9 @@ class RecordWriter:
         """
         if self._filling > 0 or self._live_ts == 0:
             return
+        while self._rebuild:
+            day, lo = self._rebuild.popitem()
+            self._rebuild_from(day, lo)
         live_day = date_of_ms(self._live_ts)
         builder = self._builder
         if builder is not None and builder.day < live_day:
@@ -384,7 +466,13 @@ class RecordWriter:
         return builder
 
     def _build_until(self, builder: MinuteBarBuilder, upto: int) -> None:
+        """Build bars up to index ``upto``, 15 at a time (a rebuild of a whole day reads its ticks in parts)."""
         self._write()  # bars only from stored ticks
+        while builder.built < upto - 15:
+            self._build_step(builder, builder.built + 15)
+        self._build_step(builder, upto)
+
+    def _build_step(self, builder: MinuteBarBuilder, upto: int) -> None:
         lo = label_ms(builder.day, builder.built) if builder.built >= 0 else 0
         hi = label_ms(builder.day, upto)
         ticks = self.con.execute(

@@ -163,7 +163,12 @@ class MarketClock:
         # A clock reading a shifted wall (sim.wall_time) is its own "now": anchors are in its wall's seconds,
         # so only clocks with the same shift may share one.
         shift = round(self._wall() - time.time())
-        return {"mode": self.mode, "speed": self.speed, "replay_day": str(self._replay_day), "wall_shift": shift}
+        return {
+            "mode": self.mode,
+            "speed": self.speed,
+            "replay_day": str(self._replay_day),
+            "wall_shift": shift,
+        }
 
     def anchor(self) -> tuple[int, float]:
         """(market ms, wall-clock seconds) of one instant: enough for another process to follow."""

@@ -259,12 +259,15 @@ class SimMarket:
         )
         return kept, a
 
-    def tick_history(self, i: int, d: int, upto_slot: int = N_SLOTS - 1) -> list[dict]:
-        """Every snapshot one instrument published in session ``d`` up to ``upto_slot`` (vectorised)."""
+    def tick_history(self, i: int, d: int, upto_slot: int = N_SLOTS - 1, from_slot: int = 0) -> list[dict]:
+        """Every snapshot one instrument published in session ``d`` from ``from_slot`` up to ``upto_slot``
+        (vectorised; only the asked slots are built, so a short range of a long day stays cheap)."""
         if not self.listed_by(i, d):
             return []
         p = self.day_path(i, d)
         slots = np.flatnonzero(p.emitted[: upto_slot + 1])
+        if from_slot > 0:
+            slots = slots[slots >= from_slot]
         if not len(slots):
             return []
         n = len(slots)

@@ -6,15 +6,23 @@ so the hub, the quote cache, the REST routes and the WebSocket API run unchanged
 name says ``replay``.
 
 A replay clock starts at the session's first recorded tick (or at ``start``) and runs at ``speed``
-simulated seconds per wall second. A publisher thread follows it: every recorded snapshot whose time has
+simulated seconds per wall second, stepping over stretches in which nothing was recorded (the quiet
+minutes after the 09:25 opening match, the lunch break): a client always sees the market move. A publisher thread follows it: every recorded snapshot whose time has
 come is pushed, one push per recorded timestamp, in recorded order (``ORDER BY ts, seq``), to the
 subscribed callbacks, as xtquant's callback threads do. History and snapshots answer what was recorded up
 to the replay clock, never the future.
+
+What a recording can answer, it answers: ticks, the recorded 1m bars, 5m/15m/30m/60m and daily bars
+aggregated from them (the simulator's and QMT's conventions), and the reference data recorded with the
+session (instrument details, sector membership, the trading calendar; ``record.reference``). The rest
+(dividend factors, other days, sectors of a recording made without reference data) raises
+``Unsupported`` (HTTP 501).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import logging
@@ -28,8 +36,9 @@ from typing import Any
 import pandas as pd
 
 from qmtgate.codes import classify
-from qmtgate.errors import BadRequest, InvalidPeriod, SourceUnavailable
-from qmtgate.record.schema import RecordingError, open_database
+from qmtgate.errors import BadRequest, SourceUnavailable, Unsupported
+from qmtgate.record.bars import LABEL_SECONDS, index_of_label
+from qmtgate.record.schema import RecordingError, has_table, open_database
 from qmtgate.source.base import (
     Capabilities,
     DownloadResult,
@@ -44,7 +53,14 @@ from qmtgate.source.convert import LOT, day_start_ms, labels
 logger = logging.getLogger(__name__)
 
 REPLAY = "replay"
-REPLAY_PERIODS: tuple[str, ...] = ("1m", "tick")
+REPLAY_PERIODS: tuple[str, ...] = ("tick", "1m", "5m", "15m", "30m", "60m", "1h", "1d")
+#: streamed periods (subscribe_quote): the recorded ones
+STREAM_PERIODS: tuple[str, ...] = ("tick", "1m")
+MINUTE_SIZE = {"5m": 5, "15m": 15, "30m": 30, "60m": 60, "1h": 60}
+#: recorded time in which no tick was recorded for longer than this is stepped over by the replay clock
+GAP_SKIP_MS = 10_000
+#: what the clock keeps of a gap on each side (the last snapshot before it stays on screen briefly)
+GAP_KEEP_MS = 1_000
 _TICK_SQL = (
     "SELECT code, ts, last_price, open, high, low, pre_close, volume, amount, trades, phase, "
     "bid_price, bid_volume, ask_price, ask_volume FROM ticks "
@@ -89,14 +105,32 @@ class _Sub:
 
 
 class ReplayClock:
-    """Recorded time moving at ``speed`` from ``start_ms`` (epoch ms), capped at ``end_ms``."""
+    """Recorded time moving at ``speed`` from ``start_ms`` (epoch ms), capped at ``end_ms``.
 
-    def __init__(self, start_ms: int, end_ms: int, speed: float) -> None:
+    ``gaps`` are (last tick before, first tick after) pairs of silent stretches: the clock runs
+    :data:`GAP_KEEP_MS` into each and then jumps to :data:`GAP_KEEP_MS` before its end."""
+
+    def __init__(
+        self,
+        start_ms: int,
+        end_ms: int,
+        speed: float,
+        gaps: Sequence[tuple[int, int]] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.start_ms, self.end_ms, self.speed = start_ms, end_ms, speed
-        self._anchor = time.monotonic()
+        self.gaps = sorted((a, b) for a, b in gaps if b - a > 2 * GAP_KEEP_MS and b > start_ms)
+        self._monotonic = monotonic
+        self._anchor = monotonic()
 
     def now_ms(self) -> int:
-        return min(self.end_ms, self.start_ms + int((time.monotonic() - self._anchor) * self.speed * 1000))
+        t = self.start_ms + int((self._monotonic() - self._anchor) * self.speed * 1000)
+        for a, b in self.gaps:
+            enter = max(a, self.start_ms) + GAP_KEEP_MS
+            if t <= enter:
+                break
+            t += max(0, (b - GAP_KEEP_MS) - enter)
+        return min(self.end_ms, t)
 
 
 class ReplaySource(MarketSource):
@@ -134,6 +168,9 @@ class ReplaySource(MarketSource):
         self._state = SourceState.STARTING
         self._since = time.time()
         self.clock: ReplayClock | None = None
+        self._details: dict[str, dict[str, Any]] = {}
+        self._sectors: dict[str, list[str]] | None = None  # None: recorded without reference data
+        self._calendar: list[dt.date] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -179,7 +216,40 @@ class ReplaySource(MarketSource):
             [self.day, start],
         ).fetchall():
             self._latest[row[0]] = xt_tick(row)
-        self.clock = ReplayClock(start, last, self.speed)
+        gaps = self._con.execute(
+            "SELECT prev, ts FROM (SELECT ts, lag(ts) OVER (ORDER BY ts) AS prev FROM "
+            "(SELECT DISTINCT ts FROM ticks WHERE date = ?)) WHERE ts - prev > ?",
+            [self.day, GAP_SKIP_MS],
+        ).fetchall()
+        self._load_reference()
+        self.clock = ReplayClock(start, last, self.speed, [(int(a), int(b)) for a, b in gaps])
+
+    def _load_reference(self) -> None:
+        """Instrument details, sectors and calendar recorded with the session (``record.reference``)."""
+        import json
+
+        con = self._con
+        if has_table(con, "ref_instruments"):
+            for code, detail in con.execute(
+                "SELECT code, detail FROM ref_instruments WHERE date = ?", [self.day]
+            ).fetchall():
+                with contextlib.suppress(ValueError):
+                    self._details[code] = json.loads(detail)
+        if has_table(con, "ref_sectors"):
+            rows = con.execute(
+                "SELECT sector, list(code ORDER BY code) FROM ref_sectors WHERE date = ? GROUP BY sector "
+                "ORDER BY sector",
+                [self.day],
+            ).fetchall()
+            if rows or self._details:
+                self._sectors = {name: list(codes) for name, codes in rows}
+        if has_table(con, "ref_calendar"):
+            self._calendar = [
+                r[0]
+                for r in con.execute(
+                    "SELECT day FROM ref_calendar WHERE market = 'SH' AND day <= ? ORDER BY day", [self.day]
+                ).fetchall()
+            ]
 
     async def stop(self) -> None:
         self._stop.set()
@@ -216,7 +286,7 @@ class ReplaySource(MarketSource):
             "subscribe": True,
             "instrument_detail": True,
             "instrument_type": True,
-            "sectors": False,
+            "sectors": self._sectors is not None,
             "calendar": True,
             "divid_factors": False,
             "download": False,
@@ -295,10 +365,10 @@ class ReplaySource(MarketSource):
         return handle
 
     async def subscribe_quote(self, code: str, period: str, callback: QuoteCallback) -> int:
-        if period not in REPLAY_PERIODS:
-            raise InvalidPeriod(
-                f"a replay streams {', '.join(REPLAY_PERIODS)} only, not {period!r}",
-                {"period": period, "allowed": list(REPLAY_PERIODS)},
+        if period not in STREAM_PERIODS:
+            raise Unsupported(
+                f"a replay streams {', '.join(STREAM_PERIODS)} only, not {period!r}",
+                {"period": period, "allowed": list(STREAM_PERIODS), "source": REPLAY},
             )
         handle = next(self._handles)
         self._subs[handle] = _Sub(callback, codes=frozenset([code]), period=period, first=False)
@@ -329,9 +399,9 @@ class ReplaySource(MarketSource):
         fields: Sequence[str] = (),
     ) -> dict[str, pd.DataFrame]:
         if period not in REPLAY_PERIODS:
-            raise InvalidPeriod(
+            raise Unsupported(
                 f"a replay holds {', '.join(REPLAY_PERIODS)} data only, not {period!r}",
-                {"period": period, "allowed": list(REPLAY_PERIODS)},
+                {"period": period, "allowed": list(REPLAY_PERIODS), "source": REPLAY},
             )
         if dividend_type != "none":
             raise BadRequest("a replay serves unadjusted prices only", {"dividend_type": dividend_type})
@@ -344,6 +414,9 @@ class ReplaySource(MarketSource):
     ) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}
         for code in codes:
+            if period not in ("tick", "1m"):
+                out[code] = self._aggregated(code, period, lo, hi, count, fields)
+                continue
             if period == "tick":
                 sql = _TICK_SQL + "WHERE date = ? AND code = ? AND ts >= ? AND ts <= ? ORDER BY ts, seq"
             else:
@@ -374,11 +447,55 @@ class ReplaySource(MarketSource):
             out[code] = frame
         return out
 
+    def _aggregated(
+        self, code: str, period: str, lo: int | None, hi: int, count: int, fields: list[str]
+    ) -> pd.DataFrame:
+        """N-minute or daily bars of one code from its recorded 1m bars up to ``hi`` (the replay clock).
+
+        The simulator's (and QMT's) convention: an N-minute bar is labelled by its end (09:35 holds the
+        09:30 opening-match bar and 09:31-09:35), the daily bar by 00:00 of its day; high and low come
+        from minutes that traded, open from the first that traded, ``preClose`` from the first minute."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT ts, open, high, low, close, volume, amount, pre_close FROM bars "
+                "WHERE date = ? AND code = ? AND period = '1m' AND ts <= ? ORDER BY ts",
+                [self.day, code, hi],
+            ).fetchall()
+        groups: dict[int, list[tuple[Any, ...]]] = {}
+        size = MINUTE_SIZE.get(period)
+        for row in rows:
+            key = 0 if size is None else _minute_group(index_of_label(self.day, row[0]), size)
+            groups.setdefault(key, []).append(row)
+        start = day_start_ms(self.day)
+        records = []
+        for key, members in groups.items():
+            traded = [m for m in members if (m[5] or 0) > 0]
+            basis = traded or members[:1]
+            label = start if size is None else start + LABEL_SECONDS[_group_end(key, size)] * 1000
+            records.append(
+                {"time": label, "open": basis[0][1], "high": max(m[2] for m in basis),
+                 "low": min(m[3] for m in basis), "close": members[-1][4],
+                 "volume": sum(m[5] or 0 for m in members) // LOT, "amount": sum(m[6] or 0.0 for m in members),
+                 "settelementPrice": 0.0, "openInterest": 0, "preClose": members[0][7], "suspendFlag": 0}
+            )  # fmt: skip
+        records = [r for r in records if lo is None or r["time"] >= lo]
+        if count is not None and count >= 0:
+            records = records[len(records) - count :] if count else []
+        frame = pd.DataFrame.from_records(records)
+        if len(frame):
+            frame.index = labels(frame["time"].to_numpy(), daily=size is None)
+            if fields:
+                frame = frame[[f for f in fields if f in frame.columns]]
+        return frame
+
     async def instrument_details(
         self, codes: Sequence[str], complete: bool = False
     ) -> dict[str, dict[str, Any] | None]:
         out: dict[str, dict[str, Any] | None] = {}
         for code in codes:
+            if code in self._details:
+                out[code] = dict(self._details[code])
+                continue
             if code not in self._pre_close:
                 out[code] = None
                 continue
@@ -396,25 +513,43 @@ class ReplaySource(MarketSource):
         return out
 
     async def instrument_type(self, code: str) -> dict[str, bool]:
-        return {classify(code): True} if code in self._pre_close else {}
+        known = code in self._pre_close or code in self._details
+        return {classify(code): True} if known else {}
+
+    def _require_sectors(self) -> dict[str, list[str]]:
+        if self._sectors is None:
+            raise Unsupported(
+                f"recording {self.path.name} holds no sector data for {self.day.isoformat()} "
+                "(recorded before qmtgate kept reference data)",
+                {"feature": "sectors", "source": REPLAY},
+            )
+        return self._sectors
 
     async def sector_list(self) -> list[str]:
-        return []
+        return list(self._require_sectors())
 
     async def sector_members(self, sector: str) -> list[str]:
-        return []
+        return list(self._require_sectors().get(sector, []))
 
     async def trading_dates(self, market: str, start: str = "", end: str = "", count: int = -1) -> list[int]:
-        return [day_start_ms(self.day)]
+        days = sorted({*self._calendar, self.day})  # the replayed day is a trading day (it has ticks)
+        lo, hi = _bound(start, False), _bound(end, True)
+        out = [day_start_ms(d) for d in days]
+        out = [ms for ms in out if (lo is None or ms >= lo) and (hi is None or ms <= hi)]
+        return out[-count:] if count is not None and count > 0 else out
 
     async def trading_calendar(self, market: str, start: str = "", end: str = "") -> list[str]:
-        return [self.day.strftime("%Y%m%d")]
+        return [dt.datetime.fromtimestamp(ms / 1000 + 8 * 3600, dt.timezone.utc).strftime("%Y%m%d")
+                for ms in await self.trading_dates(market, start, end)]  # fmt: skip
 
     async def holidays(self) -> list[str]:
-        return []
+        raise Unsupported("a replay holds no holiday list", {"feature": "holidays", "source": REPLAY})
 
     async def divid_factors(self, code: str, start: str = "", end: str = "") -> pd.DataFrame:
-        return pd.DataFrame()
+        raise Unsupported(
+            "a replay serves unadjusted prices and holds no dividend factors",
+            {"feature": "divid_factors", "source": REPLAY},
+        )
 
     async def download_history(
         self,
@@ -446,3 +581,15 @@ def _bound(text: str, is_end: bool) -> int | None:
     if len(text) == 8:
         return day_start_ms(day) + (86_400_000 - 1 if is_end else 0)
     return day_start_ms(day) + (int(text[8:10]) * 3600 + int(text[10:12]) * 60 + int(text[12:14])) * 1000
+
+
+def _minute_group(k: int, size: int) -> int:
+    """N-minute group of 1m bar ``k`` (0..240): the 09:30 bar joins the first group (as the simulator)."""
+    if k <= 120:
+        return max(k - 1, 0) // size
+    return 120 // size + (k - 121) // size
+
+
+def _group_end(group: int, size: int) -> int:
+    """Index of the last 1m bar of ``group`` (its label is the group's end time)."""
+    return max(k for k in range(241) if _minute_group(k, size) == group)

@@ -11,13 +11,13 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from qmtgate.api.deps import TabularFormatDep
 from qmtgate.api.encoding import TabularFormat, off_loop, tabular_response
 from qmtgate.api.openapi import ERRORS
-from qmtgate.api.params import parse_codes, parse_fields, parse_range
-from qmtgate.errors import InvalidPeriod, NotFound
+from qmtgate.api.params import parse_codes, parse_fields, parse_moment, parse_range
+from qmtgate.errors import InvalidDate, InvalidPeriod, NotFound
 from qmtgate.record.store import BAR_FIELDS, RECORDED_PERIODS, TICK_FIELDS, RecordingReader
 from qmtgate.security.budget import charge, row_cost
 
@@ -115,3 +115,39 @@ async def ticks(
         table.num_rows,
         lambda: tabular_response(table, fmt=fmt, source="recording", meta=_meta(rec, code_list)),
     )
+
+
+@router.get(
+    "/completeness",
+    summary="What each recorded day is known to miss",
+    description="Per recorded day: `known` (false for days recorded before completeness was kept), "
+    "`complete`, `scopes` (whole markets or codes recorded), `missing_seconds` (session seconds the "
+    "worst scope misses) and `holes` (spans of market time no live recording or backfill covers, with "
+    "the scopes that miss them). A running recorder fills today's holes from the source's tick history "
+    "while the source has it (docs/recording.md, Completeness).",
+)
+async def completeness(
+    request: Request,
+    date: Annotated[str | None, Query(description="Only this day (YYYYMMDD or YYYY-MM-DD).")] = None,
+) -> JSONResponse:
+    rec = reader(request)
+    day = None
+    if date is not None:
+        moment = parse_moment(date, "date")
+        if moment is None:
+            raise InvalidDate("date is blank; give YYYYMMDD or YYYY-MM-DD", {"date": date})
+        day = moment.day
+    rows = await asyncio.to_thread(rec.completeness, day)
+    recorder = getattr(request.app.state, "recorder", None)
+    body: dict[str, Any] = {"recording": rec.path.name, "days": rows}
+    if recorder is not None:
+        stats = recorder.stats
+        body["recorder"] = {
+            "backfill_state": stats.backfill_state,
+            "backfill_attempts": stats.backfill_attempts,
+            "backfill_failures": stats.backfill_failures,
+            "backfill_error": stats.backfill_error,
+            "holes_filled": stats.holes_filled,
+            "holes_open": stats.holes_open,
+        }
+    return JSONResponse(body, headers={"X-QMTGate-Source": "recording"})

@@ -454,7 +454,9 @@ def query_ticks(
         if start + 86_400_000 < lo_ms:
             break
         upto = t.slot if d == t.day_index else len(SLOT_SECONDS) - 1
-        recs = [r for r in m.tick_history(i, d, upto) if lo_ms <= r["time"] <= hi_ms]
+        # slots before lo_ms are not built at all (a backfill of minutes late in the day stays cheap)
+        first = int(np.searchsorted(start + SLOT_SECONDS.astype(np.int64) * 1000, lo_ms, side="left"))
+        recs = [r for r in m.tick_history(i, d, upto, first) if lo_ms <= r["time"] <= hi_ms]
         if count > 0 and count - len(out) < len(recs):
             recs = recs[len(recs) - (count - len(out)) :]
         out = recs + out
