@@ -68,7 +68,10 @@ def serve(
         Path | None, typer.Option(help="Recording database: what --source replay plays and /recorded reads.")
     ] = None,
     date: Annotated[
-        str | None, typer.Option(help="Session to replay with --source replay (YYYYMMDD or YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            help="Session to replay with --source replay (YYYYMMDD or YYYY-MM-DD; default: the newest recorded day)."
+        ),
     ] = None,
     speed: Annotated[
         float | None, typer.Option(help="Replay speed with --source replay (recorded s per wall s).")

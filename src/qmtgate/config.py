@@ -504,7 +504,9 @@ class ReplaySettings(_Frozen):
 
     db: Path | None = Field(None, description="Recording database to replay.")
     date: str | None = Field(
-        None, pattern=r"^\d{4}-?\d{2}-?\d{2}$", description="Session to replay, YYYYMMDD or YYYY-MM-DD."
+        None,
+        pattern=r"^\d{4}-?\d{2}-?\d{2}$",
+        description="Session to replay, YYYYMMDD or YYYY-MM-DD. Default: the newest recorded day.",
     )
     speed: float = Field(1.0, gt=0, description="Recorded seconds per wall-clock second. Default 1.")
     start: str | None = Field(

@@ -172,3 +172,24 @@ def test_replay_api_serves_daily_bars_sectors_and_501_for_the_rest(
             assert sectors.status_code == 501 and sectors.json()["error"]["code"] == "unsupported"
     finally:
         server.stop()
+
+
+def test_replay_without_a_date_serves_the_newest_recorded_day(recorded: Recorded, tmp_path: Path) -> None:
+    """`serve --source replay --db FILE` (docs/recording.md) replays the newest recorded day; a file with no
+    ticks, or none at all, is a clear error, not a traceback."""
+    from qmtgate.record.cli import check_replay_settings
+    from qmtgate.record.schema import open_database
+    from qmtgate.source.factory import build_replay_source
+    from qmtgate.source.replay import newest_recorded_day
+
+    settings = Settings(source="replay", replay={"db": recorded.path})
+    check_replay_settings(settings)  # no date needed
+    assert newest_recorded_day(recorded.path) == DAY
+    source = build_replay_source(settings)
+    assert isinstance(source, ReplaySource) and source.day == DAY
+    empty = tmp_path / "empty.duckdb"
+    open_database(empty, create=True).close()
+    with pytest.raises(ValueError, match="no recorded ticks"):
+        newest_recorded_day(empty)
+    with pytest.raises(ValueError, match="no recording"):
+        newest_recorded_day(tmp_path / "absent.duckdb")

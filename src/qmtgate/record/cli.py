@@ -18,13 +18,15 @@ logger = logging.getLogger("qmtgate.record")
 
 
 def check_replay_settings(settings: Any) -> None:
-    """``serve --source replay`` needs an existing recording and a date (ValueError says what is wrong)."""
+    """``serve --source replay`` needs an existing recording and a valid date if one is given (ValueError
+    says what is wrong); without a date the newest recorded day is replayed."""
     db = settings.replay.db
     if db is None:
         raise ValueError("--source replay needs --db FILE (a recording made by `qmtgate record`)")
     if not Path(db).is_file():
         raise ValueError(f"recording database {db} does not exist")
-    settings.replay.day()
+    if settings.replay.date:
+        settings.replay.day()
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:

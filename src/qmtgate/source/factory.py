@@ -163,13 +163,14 @@ async def warm_up(source: MarketSource) -> float | None:
 
 
 def build_replay_source(settings: Settings) -> MarketSource:
-    """The replay of one recorded session (``--source replay --db FILE --date D --speed N``)."""
-    from qmtgate.source.replay import ReplaySource
+    """The replay of one recorded session (``--source replay --db FILE [--date D] --speed N``; without a
+    date, the newest recorded day)."""
+    from qmtgate.source.replay import ReplaySource, newest_recorded_day
 
     if settings.replay.db is None:
         raise SourceUnavailable("--source replay needs --db FILE (replay.db)", {"source": "replay"})
     try:
-        day = settings.replay.day()
+        day = settings.replay.day() if settings.replay.date else newest_recorded_day(settings.replay.db)
     except ValueError as e:
         raise SourceUnavailable(str(e), {"source": "replay"}) from e
     return ReplaySource(settings.replay.db, day, speed=settings.replay.speed, start=settings.replay.start)

@@ -133,6 +133,23 @@ class ReplayClock:
         return min(self.end_ms, t)
 
 
+def newest_recorded_day(path: str | Path) -> dt.date:
+    """The newest day with recorded ticks: what ``--source replay`` serves when no ``--date`` is given."""
+    if not Path(path).exists():
+        raise ValueError(f"no recording at {path}")
+    try:
+        con = open_database(path, read_only=True)
+    except RecordingError as e:
+        raise ValueError(str(e)) from e
+    try:
+        row = con.execute("SELECT max(date) FROM ticks").fetchone() if has_table(con, "ticks") else None
+    finally:
+        con.close()
+    if row is None or row[0] is None:
+        raise ValueError(f"{path} holds no recorded ticks to replay")
+    return row[0]
+
+
 class ReplaySource(MarketSource):
     """Replays ``day`` of the recording at ``path``; see the module docstring."""
 
