@@ -9,7 +9,7 @@ client-only install (``pip install "qmtgate[client]"``, README) work on a Mac. T
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,3 +97,47 @@ def labels(ts_ms: np.ndarray, daily: bool) -> list[str]:
     text = np.datetime_as_string(local, unit="s")
     cleaned = np.char.replace(np.char.replace(np.char.replace(text.astype(str), "-", ""), ":", ""), "T", "")
     return [s[:8] for s in cleaned.tolist()] if daily else cleaned.tolist()
+
+
+#: Shares per lot (手): xtquant's volumes are in lots, the normalized schema's in shares.
+LOT = 100
+
+
+def xt_num(value: Any, default: float = 0.0) -> float:
+    """xtquant sends 0 where the normalized row has null (no price yet, no order at a level)."""
+    return default if value is None else value
+
+
+def xt_lots(shares: Any) -> int:
+    return 0 if shares is None else int(shares) // LOT
+
+
+def xt_tick(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A normalized tick row (docs/streaming.md names, shares) -> the xtquant tick dict that
+    ``get_full_tick`` answers and ``subscribe_quote(code, 'tick')`` pushes (lots). ``base`` (an xtquant tick
+    of the code) supplies the keys the normalized row does not carry; the row's values win."""
+    out: dict[str, Any] = dict(base) if base else {}
+    volume = row.get("volume")
+    out.update(
+        {
+            "time": row.get("ts"),
+            "lastPrice": xt_num(row.get("last_price")),
+            "open": xt_num(row.get("open")),
+            "high": xt_num(row.get("high")),
+            "low": xt_num(row.get("low")),
+            "lastClose": xt_num(row.get("pre_close")),
+            "amount": xt_num(row.get("amount")),
+            "volume": xt_lots(volume),
+            "pvolume": 0 if volume is None else int(volume),
+            "openInt": row.get("phase") if row.get("phase") is not None else 0,
+            "transactionNum": row.get("trades") if row.get("trades") is not None else 0,
+            "askPrice": [xt_num(p) for p in row.get("ask_price") or ()],
+            "bidPrice": [xt_num(p) for p in row.get("bid_price") or ()],
+            "askVol": [xt_lots(v) for v in row.get("ask_volume") or ()],
+            "bidVol": [xt_lots(v) for v in row.get("bid_volume") or ()],
+        }
+    )
+    out.setdefault("stockStatus", 0)
+    out.setdefault("settlementPrice", 0.0)
+    out.setdefault("lastSettlementPrice", 0.0)
+    return out

@@ -19,8 +19,7 @@ from .market import SimMarket
 
 __all__ = ["MarketClock", "SimMarket", "create_xtdata", "install", "register_package"]
 
-#: Modules of the real xtquant 250807 package that the simulated one provides (all but xttrader,
-#: which is registered when the simulated trader exists).
+#: The modules of the real xtquant 250807 package, every one provided by the simulated package
 MODULES = (
     "metatable",
     "qmttools",

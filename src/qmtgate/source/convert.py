@@ -29,6 +29,7 @@ from qmtgate.vocab import (  # noqa: F401
     CST,
     CST_OFFSET_MS,
     DAILY_PERIODS,
+    LOT,
     MS_PER_DAY,
     XT_KLINE_DTYPES,
     XT_KLINE_FIELDS,
@@ -36,8 +37,6 @@ from qmtgate.vocab import (  # noqa: F401
     local_iso,
 )
 
-#: Shares per 手 for SH/SZ/BJ stocks, funds and indices (xtquant reports volume in 手).
-LOT = 100
 DBL_MAX = 1.7976931348623157e308
 INT_MAX = 2_147_483_647
 

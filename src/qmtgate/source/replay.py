@@ -48,7 +48,9 @@ from qmtgate.source.base import (
     SourceState,
     SourceStatus,
 )
-from qmtgate.source.convert import LOT, day_start_ms, labels
+from qmtgate.source.convert import day_start_ms, labels
+from qmtgate.vocab import LOT
+from qmtgate.vocab import xt_tick as vocab_xt_tick
 
 logger = logging.getLogger(__name__)
 
@@ -67,27 +69,16 @@ _TICK_SQL = (
 )
 
 
+#: the columns of ``_TICK_SQL``, in its order
+_TICK_COLUMNS = (
+    "code", "ts", "last_price", "open", "high", "low", "pre_close", "volume", "amount", "trades", "phase",
+    "bid_price", "bid_volume", "ask_price", "ask_volume",
+)  # fmt: skip
+
+
 def xt_tick(row: Sequence[Any]) -> dict[str, Any]:
     """A stored tick row (``_TICK_SQL`` order) as an xtquant ``get_full_tick`` dict (volumes in lots)."""
-    (_code, ts, last, open_, high, low, pre, volume, amount, trades, phase, bp, bv, ap, av) = row
-    vol = (volume or 0) // LOT
-    return {
-        "time": ts,
-        "lastPrice": last or 0.0,
-        "open": open_ or 0.0,
-        "high": high or 0.0,
-        "low": low or 0.0,
-        "lastClose": pre or 0.0,
-        "amount": amount or 0.0,
-        "volume": vol,
-        "pvolume": volume or 0,
-        "openInt": phase if phase is not None else 0,
-        "transactionNum": trades or 0,
-        "bidPrice": [p or 0.0 for p in bp or []],
-        "bidVol": [(v or 0) // LOT for v in bv or []],
-        "askPrice": [p or 0.0 for p in ap or []],
-        "askVol": [(v or 0) // LOT for v in av or []],
-    }
+    return vocab_xt_tick(dict(zip(_TICK_COLUMNS, row, strict=True)))
 
 
 @dataclass

@@ -21,49 +21,11 @@ import orjson
 
 from qmtgate.hub.clients import Frame
 from qmtgate.hub.stream import TICK
-from qmtgate.source.convert import LOT
+from qmtgate.vocab import xt_lots, xt_num, xt_tick
 
 
 class RawTicks(Protocol):
     def raw_tick(self, code: str) -> Mapping[str, Any] | None: ...
-
-
-def _num(value: Any, default: float = 0.0) -> float:
-    """xtquant sends 0 where the normalized row has null (no price yet, no order at a level)."""
-    return default if value is None else value
-
-
-def _lots(shares: Any) -> int:
-    return 0 if shares is None else int(shares) // LOT
-
-
-def xt_tick(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A normalized tick row -> the xtquant tick dict ``subscribe_quote(code, 'tick')`` pushes."""
-    out: dict[str, Any] = dict(base) if base else {}
-    volume = row.get("volume")
-    out.update(
-        {
-            "time": row.get("ts"),
-            "lastPrice": _num(row.get("last_price")),
-            "open": _num(row.get("open")),
-            "high": _num(row.get("high")),
-            "low": _num(row.get("low")),
-            "lastClose": _num(row.get("pre_close")),
-            "amount": _num(row.get("amount")),
-            "volume": _lots(volume),
-            "pvolume": 0 if volume is None else int(volume),
-            "openInt": row.get("phase") if row.get("phase") is not None else 0,
-            "transactionNum": row.get("trades") if row.get("trades") is not None else 0,
-            "askPrice": [_num(p) for p in row.get("ask_price") or ()],
-            "bidPrice": [_num(p) for p in row.get("bid_price") or ()],
-            "askVol": [_lots(v) for v in row.get("ask_volume") or ()],
-            "bidVol": [_lots(v) for v in row.get("bid_volume") or ()],
-        }
-    )
-    out.setdefault("stockStatus", 0)
-    out.setdefault("settlementPrice", 0.0)
-    out.setdefault("lastSettlementPrice", 0.0)
-    return out
 
 
 def xt_bar(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -71,15 +33,15 @@ def xt_bar(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dic
     phase = base.get("openInt") if base else None
     return {
         "time": row.get("ts"),
-        "open": _num(row.get("open")),
-        "high": _num(row.get("high")),
-        "low": _num(row.get("low")),
-        "close": _num(row.get("close")),
-        "volume": _lots(row.get("volume")),
-        "amount": _num(row.get("amount")),
+        "open": xt_num(row.get("open")),
+        "high": xt_num(row.get("high")),
+        "low": xt_num(row.get("low")),
+        "close": xt_num(row.get("close")),
+        "volume": xt_lots(row.get("volume")),
+        "amount": xt_num(row.get("amount")),
         "settelementPrice": 0.0,  # sic: xtquant's spelling
         "openInterest": phase if isinstance(phase, int) else 0,
-        "preClose": _num(row.get("pre_close")),
+        "preClose": xt_num(row.get("pre_close")),
         "suspendFlag": 0,
     }
 
