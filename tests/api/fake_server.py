@@ -33,9 +33,10 @@ def main() -> None:
     parser.add_argument("--latency", action="append", default=[], help="name=seconds, e.g. get_full_tick=0.1")
     parser.add_argument("--no-hub", action="store_true", help="no quote cache: snapshots reach the source")
     parser.add_argument("--push", action="store_true", help="feed the quote cache once when it subscribes")
+    parser.add_argument("--universe", type=int, default=0, help="extra synthetic stocks (fake_xtdata)")
     args = parser.parse_args()
 
-    fake = FakeXtdata()
+    fake = FakeXtdata(universe=args.universe)
     for item in args.latency:
         name, _, seconds = item.partition("=")
         fake.latency[name] = float(seconds)
