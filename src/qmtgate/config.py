@@ -157,6 +157,13 @@ class ExecutorSettings(_Frozen):
     snapshot_queue: int = Field(256, ge=1, description="Max queued snapshot calls. Default 256.")
     history_queue: int = Field(64, ge=1, description="Max queued history calls. Default 64.")
     download_queue: int = Field(16, ge=1, description="Max queued download chunks. Default 16.")
+    merge_window: float = Field(
+        0.002,
+        ge=0,
+        le=0.1,
+        description="Seconds a snapshot call waits for concurrent snapshot requests to join it (one "
+        "get_full_tick for all). Default 0.002; 0 disables.",
+    )
 
 
 class LimitSettings(_Frozen):

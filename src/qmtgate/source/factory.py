@@ -58,6 +58,7 @@ def executor_config(settings: ExecutorSettings) -> ExecutorConfig:
             Lane.HISTORY: settings.history_timeout,
             Lane.DOWNLOAD: settings.download_timeout,
         },
+        merge_window=settings.merge_window,
     )
 
 
