@@ -149,13 +149,27 @@ class Services:
             # The live cache is authoritative: its first push was the full snapshot of the subscribed
             # markets, so a code it lacks has no snapshot. Never wait behind the xtdata thread here.
             return self.quotes.raw(codes)
-        return await self.source.snapshot(codes)
+        return await self._source_snapshot(codes)
+
+    async def _source_snapshot(self, codes: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """``source.snapshot`` for any number of codes (a sector's 5,000 members with the cache off): the
+        chunks are submitted together, so the executor merges them into one ``get_full_tick``."""
+        limit = max(1, self.source.capabilities().max_codes_per_request)
+        if len(codes) <= limit:
+            return await self.source.snapshot(codes)
+        parts = await asyncio.gather(
+            *(self.source.snapshot(codes[i : i + limit]) for i in range(0, len(codes), limit))
+        )
+        merged: dict[str, Mapping[str, Any]] = {}
+        for part in parts:
+            merged.update(part)
+        return merged
 
     async def snapshot_rows(self, codes: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """Normalized rows (in ``codes`` order) and the codes without a snapshot."""
         if self.quotes is not None and self.quotes.is_live():
             return self.quotes.rows(codes)
-        raw = await self.source.snapshot(codes)
+        raw = await self._source_snapshot(codes)
         rows = [tick_row(code, raw[code]) for code in codes if code in raw]
         return rows, [code for code in codes if code not in raw]
 
