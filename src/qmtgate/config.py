@@ -161,8 +161,11 @@ class ExecutorSettings(_Frozen):
         0.002,
         ge=0,
         le=0.1,
-        description="Seconds a snapshot call waits for concurrent snapshot requests to join it (one "
-        "get_full_tick for all). Default 0.002; 0 disables.",
+        description="A snapshot call waits until no other snapshot request has arrived for this many "
+        "seconds, so that a burst shares one get_full_tick. Default 0.002; 0 disables.",
+    )
+    merge_window_max: float = Field(
+        0.02, ge=0, le=0.5, description="The longest such wait, seconds. Default 0.02."
     )
 
 

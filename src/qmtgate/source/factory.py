@@ -59,6 +59,7 @@ def executor_config(settings: ExecutorSettings) -> ExecutorConfig:
             Lane.DOWNLOAD: settings.download_timeout,
         },
         merge_window=settings.merge_window,
+        merge_window_max=settings.merge_window_max,
     )
 
 
