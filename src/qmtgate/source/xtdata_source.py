@@ -494,7 +494,8 @@ class XtdataSource(MarketSource):
         return [code for code in absent if details.get(code) is None]
 
     async def warm_reference(self) -> None:
-        await self._universe.codes()
+        if self._connected:  # a failing call would overwrite the connect error readiness reports
+            await self._universe.codes()
 
     @property
     def universe(self) -> InstrumentIndex:
