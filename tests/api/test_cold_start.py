@@ -54,9 +54,11 @@ def test_first_request_for_200_unseen_codes_costs_a_fixed_number_of_calls(
     body = response.json()
     assert body["count"] == 200 and body["missing"] == []
     assert slow_fake.count("get_instrument_detail") == 0
-    assert slow_fake.count("get_instrument_detail_list") == 0  # all 200 are in the sector index
-    assert 1 <= slow_fake.count("get_stock_list_in_sector") <= 8  # the index, whatever the request
+    # checked by the index if it loaded in time, else by one batched call while it loads
+    assert slow_fake.count("get_instrument_detail_list") <= 1
+    assert slow_fake.count("get_stock_list_in_sector") <= 8  # the index, whatever the request
     assert request_ticks(slow_fake, 200) == 1
+    detail_calls = slow_fake.count("get_instrument_detail_list")
 
     # an unknown code among known ones: a clear 404 naming it, after one batched detail call
     mixed = [*UNIVERSE[200:250], "999999.SH"]
@@ -64,7 +66,7 @@ def test_first_request_for_200_unseen_codes_costs_a_fixed_number_of_calls(
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "unknown_code" and error["details"]["codes"] == ["999999.SH"]
-    assert slow_fake.count("get_instrument_detail_list") == 1
+    assert slow_fake.count("get_instrument_detail_list") <= detail_calls + 1
     assert slow_fake.count("get_instrument_detail") == 0
 
 
@@ -81,7 +83,8 @@ def test_eight_concurrent_50_code_snapshots_share_get_full_tick(
 
     cold = asyncio.run(burst())  # the first round after start: no 5xx
     assert [r.status_code for r in cold] == [200] * 8
-    assert slow_fake.count("get_instrument_detail") == slow_fake.count("get_instrument_detail_list") == 0
+    assert slow_fake.count("get_instrument_detail") == 0
+    assert slow_fake.count("get_instrument_detail_list") <= 8  # while the index loads: one per request
     before = request_ticks(slow_fake, 50)
     assert before < 8  # already shared in the cold round
     warm = asyncio.run(burst())

@@ -64,10 +64,28 @@ async def test_concurrent_requests_share_one_load_and_hits_do_not_wait_for_a_mis
     assert await miss == ["999999.SH"]
 
 
-async def test_an_empty_index_is_not_reloaded_on_every_request() -> None:
+async def test_an_empty_index_cannot_tell_and_is_not_reloaded_on_every_request() -> None:
     loader = Loader(set())
     day, now = [dt.date(2025, 1, 6)], [0.0]
     index = make(loader, day, now)
-    assert await index.missing(["600000.SH"]) == ["600000.SH"]
-    assert await index.missing(["600000.SH"]) == ["600000.SH"]
+    assert await index.missing(["600000.SH"]) is None
+    assert await index.missing(["600000.SH"]) is None
     assert loader.calls == 1
+
+
+async def test_without_waiting_a_stale_index_loads_in_the_background() -> None:
+    loader = Loader({"600000.SH"})
+    loader.gate = asyncio.Event()
+    day, now = [dt.date(2025, 1, 6)], [0.0]
+    index = make(loader, day, now)
+    assert await index.missing(["600000.SH"], wait=False) is None  # not loaded: the caller checks
+    assert await index.missing(["600000.SH"], wait=False) is None
+    await asyncio.sleep(0.01)
+    assert loader.calls == 1  # one background load, however many requests
+    loader.gate.set()
+    await index.codes()
+    assert await index.missing(["600000.SH", "999999.SH"], wait=False) == ["999999.SH"]
+    now[0] += 61  # a miss after the pause: answered at once, the reload runs behind it
+    assert await index.missing(["999999.SH"], wait=False) == ["999999.SH"]
+    await asyncio.sleep(0.01)
+    assert loader.calls == 2

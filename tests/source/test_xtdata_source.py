@@ -181,23 +181,30 @@ async def test_instrument_details_without_the_batched_call_loop_in_one_job(
 async def test_unknown_codes_use_the_day_index_not_one_call_per_code(
     source: XtdataSource, fake: FakeXtdata, clock: Clock
 ) -> None:
+    # cold: the index loads in the background; meanwhile one batched detail call answers
+    assert await source.unknown_codes(["600000.SH", "999999.SH"]) == ["999999.SH"]
+    assert fake.count("get_instrument_detail_list") == 1
+    await source.warm_reference()  # joins the background load
+    assert source.universe.loads == 1
+    assert 0 < fake.count("get_stock_list_in_sector") <= 8
     assert await source.unknown_codes(["600000.SH", "000001.SZ", "430047.BJ", "510300.SH"]) == []
-    sector_calls = fake.count("get_stock_list_in_sector")
-    assert 0 < sector_calls <= 8 and source.universe.loads == 1
-    assert fake.count("get_instrument_detail") == fake.count("get_instrument_detail_list") == 0
+    assert fake.count("get_instrument_detail_list") == 1  # from the index: no call
+    assert fake.count("get_instrument_detail") == 0
     # 000001.SH is in no universe sector of the fake (沪市指数 only): one batched detail call finds it
     assert await source.unknown_codes(["000001.SH", "999999.SH", "600000.SH"]) == ["999999.SH"]
-    assert fake.count("get_instrument_detail_list") == 1 and fake.count("get_instrument_detail") == 0
+    assert fake.count("get_instrument_detail_list") == 2 and fake.count("get_instrument_detail") == 0
+    assert fake.calls_of("get_instrument_detail_list")[-1].args["stock_list"] == ["000001.SH"]
     # a miss within a minute of the load does not reload the index (tests/source/test_universe.py)
     assert source.universe.loads == 1
     assert await source.unknown_codes(["999999.SH"]) == ["999999.SH"]
-    assert source.universe.loads == 1 and fake.count("get_instrument_detail_list") == 1  # cached None
+    assert source.universe.loads == 1 and fake.count("get_instrument_detail_list") == 2  # cached None
     # a listing after the index loaded: found by the batched detail call, not a reload
     fake.instruments["688999.SH"] = ("新股", 20.0, {"stock": True})
     assert await source.unknown_codes(["688999.SH"]) == []
     # the next cache day reloads the index
     clock.now = dt.datetime(2025, 1, 8, 9, 30, tzinfo=CST).timestamp()
     assert await source.unknown_codes(["600000.SH"]) == []
+    await source.warm_reference()
     assert source.universe.loads == 2
 
 

@@ -482,13 +482,16 @@ class XtdataSource(MarketSource):
 
     async def unknown_codes(self, codes: Sequence[str]) -> list[str]:
         """Codes the source does not know, checked against today's instrument index (a fixed number of
-        sector-list calls per day), then, for the few codes outside it (options, futures, a listing since
-        the index loaded), against batched instrument details cached for the day."""
+        sector-list calls per day, loaded in the background), then, for codes outside it (options, futures,
+        a listing since the index loaded) or while it loads, against batched instrument details cached for
+        the day."""
         codes = self._check_codes(codes, limit=None)
         if not codes:
             return []
-        absent = await self._universe.missing(codes)
-        if not absent:
+        absent = await self._universe.missing(codes, wait=False)
+        if absent is None:  # the index is loading (or empty): one batched detail call per chunk
+            absent = codes
+        elif not absent:
             return []
         details = await self._details(absent, False)
         return [code for code in absent if details.get(code) is None]
@@ -505,9 +508,10 @@ class XtdataSource(MarketSource):
         fn = getattr(self._xt, "get_stock_list_in_sector", None)
         if not callable(fn):
             return set()
-        # one short job per sector, so snapshots can run in between
+        # one short job per sector on the history lane: no request waits for the index (it is checked
+        # with batched details meanwhile), so snapshots and reference reads go first
         lists = await asyncio.gather(
-            *(self._call(Lane.SNAPSHOT, "get_stock_list_in_sector", sector) for sector in UNIVERSE_SECTORS)
+            *(self._call(Lane.HISTORY, "get_stock_list_in_sector", sector) for sector in UNIVERSE_SECTORS)
         )
         return {code for members in lists for code in (members or ()) if isinstance(code, str)}
 
