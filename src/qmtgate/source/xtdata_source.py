@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -474,8 +475,16 @@ class XtdataSource(MarketSource):
         size = self._config.detail_chunk_size
         for i in range(0, len(codes), size):
             chunk = codes[i : i + size]
+            # merged: the cold requests of a burst each checking their codes share one call
             details = await self._guard(
-                name, self._executor.submit(Lane.SNAPSHOT, job, fn, chunk, complete, name=name)
+                name,
+                self._executor.submit_merged(
+                    Lane.SNAPSHOT,
+                    (name, complete),
+                    chunk,
+                    functools.partial(_details_of, job, fn, complete),
+                    name=name,
+                ),
             )
             loaded.update({("detail", code, complete): details.get(code) for code in chunk})
         return loaded
@@ -727,6 +736,17 @@ class XtdataSource(MarketSource):
 
 def _detail_many(fn: Callable[..., Any], codes: list[str], complete: bool) -> dict[str, Any]:
     return {code: fn(code, complete) for code in codes}
+
+
+def _details_of(
+    job: Callable[[Callable[..., Any], list[str], bool], dict[str, Any]],
+    fn: Callable[..., Any],
+    complete: bool,
+    codes: list[str],
+) -> dict[str, Any]:
+    # submit_merged calls fn(union of items); unknown codes must map to None, not be absent
+    answer = job(fn, codes, complete)
+    return {code: answer.get(code) for code in codes}
 
 
 def _detail_list(fn: Callable[..., Any], codes: list[str], complete: bool) -> dict[str, Any]:
