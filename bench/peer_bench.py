@@ -146,7 +146,9 @@ def bench_concurrent() -> dict[str, Any]:
     return {
         "conc8_median": f"{statistics.median(totals):.3f} s",
         "conc8_worst": f"{max(totals):.3f} s",
-        "conc8_calls": f"{min(calls)}-{max(calls)}" if min(calls) != max(calls) else str(calls[0]),
+        "conc8_calls": ", ".join(
+            f"{n} call{'s' if n > 1 else ''} x{calls.count(n)}" for n in sorted(set(calls))
+        ),
     }
 
 
