@@ -287,8 +287,8 @@ def report(r: dict[str, Any]) -> str:
         "",
         f"**8 concurrent snapshot requests**, different code lists, source `get_full_tick` = 100 ms per call, quote "
         f"cache off: {r['conc_median_ms']:.0f} ms median, {r['conc_max_ms']:.0f} ms worst for all 8 "
-        f"({r['conc_calls']} upstream calls per burst: the first request's call starts at once, the others "
-        f"merge into the next; serialized calls would take {r['conc_serial_ms']} ms).",
+        f"({r['conc_calls']} upstream calls per burst: the executor's gather window merges requests arriving "
+        f"together, later ones merge into the next call; serialized calls would take {r['conc_serial_ms']} ms).",
         "",
         f"**Liveness while a 5 s history call is in flight** on the xtdata thread: `/api/v1/health/live` "
         f"{r['live_median_ms']:.1f} ms median, {r['live_max_ms']:.1f} ms worst; snapshots from the quote cache "

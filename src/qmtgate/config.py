@@ -157,6 +157,16 @@ class ExecutorSettings(_Frozen):
     snapshot_queue: int = Field(256, ge=1, description="Max queued snapshot calls. Default 256.")
     history_queue: int = Field(64, ge=1, description="Max queued history calls. Default 64.")
     download_queue: int = Field(16, ge=1, description="Max queued download chunks. Default 16.")
+    merge_window: float = Field(
+        0.005,
+        ge=0,
+        le=0.1,
+        description="A snapshot call waits until no other snapshot request has arrived for this many "
+        "seconds, so that a burst shares one get_full_tick. Default 0.005; 0 disables.",
+    )
+    merge_window_max: float = Field(
+        0.02, ge=0, le=0.5, description="The longest such wait, seconds. Default 0.02."
+    )
 
 
 class LimitSettings(_Frozen):

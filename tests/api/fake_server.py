@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for sourc
 
 from qmtgate.api.app import create_app
 from qmtgate.config import Settings
+from qmtgate.source.executor import ExecutorConfig, XtdataExecutor
 from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
 from source.fake_xtdata import FakeXtdata
 
@@ -33,13 +34,23 @@ def main() -> None:
     parser.add_argument("--latency", action="append", default=[], help="name=seconds, e.g. get_full_tick=0.1")
     parser.add_argument("--no-hub", action="store_true", help="no quote cache: snapshots reach the source")
     parser.add_argument("--push", action="store_true", help="feed the quote cache once when it subscribes")
+    parser.add_argument("--universe", type=int, default=0, help="extra synthetic stocks (fake_xtdata)")
+    parser.add_argument("--merge-window", type=float, default=None, help="executor gather window, seconds")
+    parser.add_argument("--merge-window-max", type=float, default=0.02, help="its longest wait, seconds")
     args = parser.parse_args()
 
-    fake = FakeXtdata()
+    fake = FakeXtdata(universe=args.universe)
     for item in args.latency:
         name, _, seconds = item.partition("=")
         fake.latency[name] = float(seconds)
-    source = XtdataSource(fake, name="simulated", config=XtdataSourceConfig(reconnect_interval=60))
+    executor = None
+    if args.merge_window is not None:
+        executor = XtdataExecutor(
+            ExecutorConfig(merge_window=args.merge_window, merge_window_max=args.merge_window_max)
+        )
+    source = XtdataSource(
+        fake, name="simulated", config=XtdataSourceConfig(reconnect_interval=60), executor=executor
+    )
     app = create_app(Settings(source="sim", hub={"enabled": not args.no_hub}), source)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning"))
 

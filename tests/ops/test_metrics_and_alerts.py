@@ -157,8 +157,8 @@ def test_metrics_exist_and_move_when_traffic_flows() -> None:
         assert total(after, "qmtgate_http_requests_total", status="401") >= 1
         assert total(after, "qmtgate_auth_failures_total", reason="missing") >= 1
         assert total(
-            after, "qmtgate_xtdata_call_duration_seconds_count", function="get_instrument_detail"
-        ) > total(before, "qmtgate_xtdata_call_duration_seconds_count", function="get_instrument_detail")
+            after, "qmtgate_xtdata_call_duration_seconds_count", function="get_instrument_detail_list"
+        ) > total(before, "qmtgate_xtdata_call_duration_seconds_count", function="get_instrument_detail_list")
         assert total(after, "qmtgate_ws_connections_total", route="/api/v1/ws") == 1
         assert total(after, "qmtgate_stream_updates_delivered_total") > total(
             before, "qmtgate_stream_updates_delivered_total"

@@ -8,6 +8,8 @@ tiny fixed universe. Knobs for tests:
 * ``fail(name, exc)``: calls of ``name`` raise ``exc``.
 * ``down = True``: every call raises xtquant's "cannot connect" plain ``Exception``, as real xtdata does.
 * ``calls`` / ``count(name)`` / ``threads``: what was called, with which arguments, on which thread.
+* ``FakeXtdata(universe=n)``: ``n`` more stocks (``synthetic_codes(n)``, half SH, half SZ, price 10.0), in
+  沪深A股 too, for tests and benches that need many codes.
 
 Mutable defaults (``field_list=[]``) are kept on purpose: they are the real signatures.
 """
@@ -56,6 +58,17 @@ SECTORS: dict[str, list[str]] = {
     "沪市指数": ["000001.SH"],
 }
 
+
+def synthetic_codes(n: int) -> list[str]:
+    """``n`` extra stock codes of a ``FakeXtdata(universe=n)``: 600100.SH, 000100.SZ, 600101.SH, ..."""
+    return [f"{600100 + i // 2:06d}.SH" if i % 2 == 0 else f"{100 + i // 2:06d}.SZ" for i in range(n)]
+
+
+def _instrument(code: str) -> tuple[str, float, dict[str, bool]]:
+    known = INSTRUMENTS.get(code)
+    return known if known is not None else (f"合成{code[:6]}", 10.0, {"stock": True})
+
+
 TRADING_DAYS = ["20250102", "20250103", "20250106", "20250107", "20250108", "20250109", "20250110"]
 HOLIDAYS = [20250101, 20250128, 20250129, 20250130, 20250131]
 
@@ -76,8 +89,15 @@ class Call:
 class FakeXtdata:
     """An xtdata-shaped object; pass it wherever an ``xtquant.xtdata`` module is expected."""
 
-    def __init__(self, latency: dict[str, float] | None = None) -> None:
+    def __init__(self, latency: dict[str, float] | None = None, universe: int = 0) -> None:
         self.latency: dict[str, float] = dict(latency or {})
+        extra = synthetic_codes(universe)
+        self.instruments: dict[str, tuple[str, float, dict[str, bool]]] = {
+            **INSTRUMENTS,
+            **{code: _instrument(code) for code in extra},
+        }
+        self.sectors: dict[str, list[str]] = {name: list(codes) for name, codes in SECTORS.items()}
+        self.sectors["沪深A股"] += extra
         self.down = False
         self.calls: list[Call] = []
         self._hangs: dict[str, threading.Event] = {}
@@ -145,7 +165,7 @@ class FakeXtdata:
 
     def get_full_tick(self, code_list: list[str]) -> dict[str, dict[str, Any]]:
         self._enter("get_full_tick", locals())
-        return {code: self._tick(code) for code in code_list if code in INSTRUMENTS}
+        return {code: self._tick(code) for code in code_list if code in self.instruments}
 
     def get_market_data_ex(
         self,
@@ -162,7 +182,7 @@ class FakeXtdata:
         fields = list(field_list) or list(KLINE_FIELDS)
         result: dict[str, pd.DataFrame] = {}
         for code in stock_list:
-            if code not in INSTRUMENTS or period != "1d":
+            if code not in self.instruments or period != "1d":
                 result[code] = pd.DataFrame(columns=fields)
                 continue
             days = [d for d in TRADING_DAYS if (not start_time or d >= start_time[:8])]
@@ -178,9 +198,19 @@ class FakeXtdata:
 
     def get_instrument_detail(self, stock_code: str, iscomplete: bool = False) -> dict[str, Any] | None:
         self._enter("get_instrument_detail", locals())
-        if stock_code not in INSTRUMENTS:
+        return self._detail(stock_code)
+
+    def get_instrument_detail_list(
+        self, stock_list: list[str], iscomplete: bool = False
+    ) -> dict[str, dict[str, Any] | None]:
+        """Real xtquant loops over ``get_instrument_detail`` in Python; here one call (one latency)."""
+        self._enter("get_instrument_detail_list", locals())
+        return {code: self._detail(code) for code in stock_list}
+
+    def _detail(self, stock_code: str) -> dict[str, Any] | None:
+        if stock_code not in self.instruments:
             return None
-        name, price, _ = INSTRUMENTS[stock_code]
+        name, price, _ = self.instruments[stock_code]
         digits, market = stock_code.split(".")
         return {
             "ExchangeID": market,
@@ -200,18 +230,18 @@ class FakeXtdata:
 
     def get_instrument_type(self, stock_code: str, variety_list: list[str] | None = None) -> dict[str, bool]:
         self._enter("get_instrument_type", locals())
-        flags = INSTRUMENTS[stock_code][2] if stock_code in INSTRUMENTS else {}
+        flags = self.instruments[stock_code][2] if stock_code in self.instruments else {}
         if variety_list is None:
             return dict(flags)
         return {name: flags.get(name, False) for name in variety_list}
 
     def get_sector_list(self) -> list[str]:
         self._enter("get_sector_list", locals())
-        return list(SECTORS)
+        return list(self.sectors)
 
     def get_stock_list_in_sector(self, sector_name: str, real_timetag: Any = -1) -> list[str]:
         self._enter("get_stock_list_in_sector", locals())
-        return list(SECTORS.get(sector_name, []))
+        return list(self.sectors.get(sector_name, []))
 
     def get_trading_dates(
         self, market: str, start_time: str = "", end_time: str = "", count: int = -1
@@ -304,7 +334,7 @@ class FakeXtdata:
 
     @staticmethod
     def _tick(code: str) -> dict[str, Any]:
-        _, price, _ = INSTRUMENTS[code]
+        _, price, _ = _instrument(code)
         return {
             "time": day_ms("20250110") + 7 * 3600 * 1000,
             "lastPrice": price,
@@ -327,7 +357,7 @@ class FakeXtdata:
 
     @staticmethod
     def _bars(code: str, days: list[str]) -> pd.DataFrame:
-        _, price, _ = INSTRUMENTS[code]
+        _, price, _ = _instrument(code)
         closes = [round(price + 0.1 * i, 2) for i in range(len(days))]
         frame = pd.DataFrame(
             {

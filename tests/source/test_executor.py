@@ -238,3 +238,51 @@ async def test_status_reports_latency_and_wait(executor: XtdataExecutor, fake: F
     assert stats.count == 1 and stats.errors == 0
     assert 0.02 <= stats.max_seconds < 1.0
     assert stats.mean_seconds == stats.total_seconds
+
+
+@pytest.mark.parametrize(("window", "calls"), [(0.5, 1), (0.0, 2)])
+async def test_a_gather_window_lets_requests_arriving_together_share_one_call(
+    fake: FakeXtdata, window: float, calls: int
+) -> None:
+    """Issue 22 item 2: with an idle worker the first request used to run alone and the other seven merge
+    into a second call; a gather window merges all eight, still one call at a time on one thread."""
+    fake.latency["get_full_tick"] = 0.2
+    executor = XtdataExecutor(ExecutorConfig(thread_name="qmtgate-xtdata-test-gather", merge_window=window))
+    executor.start()
+    codes = ["600000.SH", "000001.SZ", "000001.SH", "430047.BJ", "510300.SH"]
+    try:
+        first = asyncio.create_task(
+            executor.submit_merged(Lane.SNAPSHOT, "get_full_tick", codes[:1], fake.get_full_tick)
+        )
+        await asyncio.sleep(0.02)  # the others arrive a moment later (inside a 0.5 s window)
+        others = [
+            asyncio.create_task(
+                executor.submit_merged(Lane.SNAPSHOT, "get_full_tick", [codes[i % 5]], fake.get_full_tick)
+            )
+            for i in range(1, 8)
+        ]
+        answers = await asyncio.gather(first, *others)
+    finally:
+        await executor.stop(timeout=1.0)
+    assert [list(answer) for answer in answers] == [[codes[i % 5]] for i in range(8)]
+    assert fake.count("get_full_tick") == calls
+    assert executor.status().calls["get_full_tick"].requests == 8
+    assert len(fake.threads) == 1
+    assert (executor.gathers > 0) is (window > 0)
+
+
+async def test_a_control_call_is_not_held_by_a_gather_window(fake: FakeXtdata) -> None:
+    executor = XtdataExecutor(ExecutorConfig(thread_name="qmtgate-xtdata-test-gather2", merge_window=0.5))
+    executor.start()
+    try:
+        merged = asyncio.create_task(
+            executor.submit_merged(Lane.SNAPSHOT, "get_full_tick", ["600000.SH"], fake.get_full_tick)
+        )
+        await asyncio.sleep(0.02)
+        began = asyncio.get_running_loop().time()
+        assert await executor.submit(Lane.CONTROL, lambda: "pong") == "pong"
+        assert asyncio.get_running_loop().time() - began < 0.4  # ran inside the snapshot's window
+        assert not merged.done()
+        assert list(await merged) == ["600000.SH"]
+    finally:
+        await executor.stop(timeout=1.0)

@@ -149,21 +149,63 @@ async def test_instrument_details_are_cached_until_the_daily_roll(
     details = await source.instrument_details(["600000.SH", "999999.SH"])
     assert details["600000.SH"]["InstrumentName"] == "浦发银行"
     assert details["999999.SH"] is None
-    assert fake.count("get_instrument_detail") == 2
+    assert fake.count("get_instrument_detail_list") == 1  # both codes in one batched call
 
     await source.instrument_details(["600000.SH", "999999.SH", "000001.SZ"])
-    assert fake.count("get_instrument_detail") == 3  # only the new code was fetched
+    assert fake.count("get_instrument_detail_list") == 2  # only the new code was fetched
+    assert fake.calls_of("get_instrument_detail_list")[-1].args["stock_list"] == ["000001.SZ"]
     assert (await source.instrument_detail("000001.SZ"))["ExchangeID"] == "SZ"
     with pytest.raises(UnknownCode):
         await source.instrument_detail("999999.SH")
-    assert fake.count("get_instrument_detail") == 3
+    assert fake.count("get_instrument_detail_list") == 2
 
     clock.now = dt.datetime(2025, 1, 7, 8, 59, tzinfo=CST).timestamp()  # before 09:00: same cache day
     await source.instrument_details(["600000.SH"])
-    assert fake.count("get_instrument_detail") == 3
+    assert fake.count("get_instrument_detail_list") == 2
     clock.now = dt.datetime(2025, 1, 7, 9, 0, tzinfo=CST).timestamp()  # the roll
     await source.instrument_details(["600000.SH"])
-    assert fake.count("get_instrument_detail") == 4
+    assert fake.count("get_instrument_detail_list") == 3
+    assert fake.count("get_instrument_detail") == 0
+
+
+async def test_instrument_details_without_the_batched_call_loop_in_one_job(
+    source: XtdataSource, fake: FakeXtdata
+) -> None:
+    fake.get_instrument_detail_list = None  # an xtdata without it: per-code reads, one executor job
+    details = await source.instrument_details(["600000.SH", "999999.SH"])
+    assert details["600000.SH"]["InstrumentName"] == "浦发银行" and details["999999.SH"] is None
+    assert fake.count("get_instrument_detail") == 2
+    assert source.executor.status().calls["get_instrument_detail"].count == 1
+
+
+async def test_unknown_codes_use_the_day_index_not_one_call_per_code(
+    source: XtdataSource, fake: FakeXtdata, clock: Clock
+) -> None:
+    # cold: the index loads in the background; meanwhile one batched detail call answers
+    assert await source.unknown_codes(["600000.SH", "999999.SH"]) == ["999999.SH"]
+    assert fake.count("get_instrument_detail_list") == 1
+    await source.warm_reference()  # joins the background load
+    assert source.universe.loads == 1
+    assert 0 < fake.count("get_stock_list_in_sector") <= 8
+    assert await source.unknown_codes(["600000.SH", "000001.SZ", "430047.BJ", "510300.SH"]) == []
+    assert fake.count("get_instrument_detail_list") == 1  # from the index: no call
+    assert fake.count("get_instrument_detail") == 0
+    # 000001.SH is in no universe sector of the fake (沪市指数 only): one batched detail call finds it
+    assert await source.unknown_codes(["000001.SH", "999999.SH", "600000.SH"]) == ["999999.SH"]
+    assert fake.count("get_instrument_detail_list") == 2 and fake.count("get_instrument_detail") == 0
+    assert fake.calls_of("get_instrument_detail_list")[-1].args["stock_list"] == ["000001.SH"]
+    # a miss within a minute of the load does not reload the index (tests/source/test_universe.py)
+    assert source.universe.loads == 1
+    assert await source.unknown_codes(["999999.SH"]) == ["999999.SH"]
+    assert source.universe.loads == 1 and fake.count("get_instrument_detail_list") == 2  # cached None
+    # a listing after the index loaded: found by the batched detail call, not a reload
+    fake.instruments["688999.SH"] = ("新股", 20.0, {"stock": True})
+    assert await source.unknown_codes(["688999.SH"]) == []
+    # the next cache day reloads the index
+    clock.now = dt.datetime(2025, 1, 8, 9, 30, tzinfo=CST).timestamp()
+    assert await source.unknown_codes(["600000.SH"]) == []
+    await source.warm_reference()
+    assert source.universe.loads == 2
 
 
 async def test_reference_data_is_cached(source: XtdataSource, fake: FakeXtdata) -> None:

@@ -8,6 +8,7 @@ from the live cache, the source only when the cache cannot answer".
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,7 @@ class Services:
     feed: WholeMarketFeed | None = None
     hub: StreamHub | None = None
     _started: list[Any] = field(default_factory=list, repr=False)
+    _warming: asyncio.Task[None] | None = field(default=None, repr=False)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -74,6 +76,9 @@ class Services:
         return cls(settings, source, calendar, history, jobs, quotes, feed, hub)
 
     async def start(self) -> None:
+        # the instrument index loads in the background: the first requests after start join it
+        warm = asyncio.create_task(self._warm_reference(), name="qmtgate-warm-reference")
+        self._warming = warm
         await self.jobs.start()
         self._started.append(self.jobs)
         if self.hub is not None:
@@ -83,7 +88,17 @@ class Services:
             await self.feed.start()
             self._started.append(self.feed)
 
+    async def _warm_reference(self) -> None:
+        try:
+            await self.source.warm_reference()
+        except Exception as e:  # the first request loads it again (and reports the error)
+            logger.info("instrument index not loaded at start: %s", e)
+
     async def stop(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._warming
         while self._started:
             component = self._started.pop()
             with contextlib.suppress(Exception):
@@ -94,24 +109,27 @@ class Services:
     async def require_known(self, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Instrument details of ``codes``; a 404 naming every code the source does not know."""
         details = await self.source.instrument_details(codes)
-        unknown = [code for code in codes if details.get(code) is None]
+        self._raise_unknown([code for code in codes if details.get(code) is None])
+        return {code: details[code] for code in codes}  # type: ignore[misc]
+
+    async def require_exists(self, codes: Sequence[str]) -> None:
+        """404 for codes the source does not know, without waiting on xtdata for codes the live quote cache
+        holds (a code with a snapshot this session exists); the rest are checked against the source's
+        instrument index (a fixed number of upstream calls per day, never one per code)."""
+        if self.quotes is not None and self.quotes.is_live():
+            cached = self.quotes.raw(codes)
+            codes = [code for code in codes if code not in cached]
+        if codes:
+            self._raise_unknown(await self.source.unknown_codes(codes))
+
+    def _raise_unknown(self, unknown: Sequence[str]) -> None:
         if unknown:
             shown = ", ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else "")
             noun = "code" if len(unknown) == 1 else "codes"
             raise UnknownCode(
                 f"unknown {noun} {shown} (not in the {self.source.name} instrument universe)",
-                {"codes": unknown, "source": self.source.name},
+                {"codes": list(unknown), "source": self.source.name},
             )
-        return {code: details[code] for code in codes}  # type: ignore[misc]
-
-    async def require_exists(self, codes: Sequence[str]) -> None:
-        """404 for codes the source does not know, without waiting on xtdata for codes the live quote cache
-        holds (a code with a snapshot this session exists); the rest are checked against instrument details."""
-        if self.quotes is not None and self.quotes.is_live():
-            cached = self.quotes.raw(codes)
-            codes = [code for code in codes if code not in cached]
-        if codes:
-            await self.require_known(codes)
 
     async def sector_members(self, sector: str) -> list[str]:
         """Codes of a sector; 404 for a sector the source does not list (xtdata would answer [])."""
@@ -131,13 +149,27 @@ class Services:
             # The live cache is authoritative: its first push was the full snapshot of the subscribed
             # markets, so a code it lacks has no snapshot. Never wait behind the xtdata thread here.
             return self.quotes.raw(codes)
-        return await self.source.snapshot(codes)
+        return await self._source_snapshot(codes)
+
+    async def _source_snapshot(self, codes: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """``source.snapshot`` for any number of codes (a sector's 5,000 members with the cache off): the
+        chunks are submitted together, so the executor merges them into one ``get_full_tick``."""
+        limit = max(1, self.source.capabilities().max_codes_per_request)
+        if len(codes) <= limit:
+            return await self.source.snapshot(codes)
+        parts = await asyncio.gather(
+            *(self.source.snapshot(codes[i : i + limit]) for i in range(0, len(codes), limit))
+        )
+        merged: dict[str, Mapping[str, Any]] = {}
+        for part in parts:
+            merged.update(part)
+        return merged
 
     async def snapshot_rows(self, codes: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """Normalized rows (in ``codes`` order) and the codes without a snapshot."""
         if self.quotes is not None and self.quotes.is_live():
             return self.quotes.rows(codes)
-        raw = await self.source.snapshot(codes)
+        raw = await self._source_snapshot(codes)
         rows = [tick_row(code, raw[code]) for code in codes if code in raw]
         return rows, [code for code in codes if code not in raw]
 

@@ -254,6 +254,17 @@ class MarketSource(ABC):
         history lane (a read is waiting for them) instead of behind background download jobs.
         """
 
+    async def unknown_codes(self, codes: Sequence[str]) -> list[str]:
+        """The codes of ``codes`` the source does not know (existence only, no details needed).
+
+        Sources with an instrument index override this so that N codes never cost N upstream calls."""
+        details = await self.instrument_details(codes)
+        return [code for code in codes if details.get(code) is None]
+
+    async def warm_reference(self) -> None:
+        """Load what existence checks need (the instrument index) ahead of the first request; optional."""
+        return None
+
     async def instrument_detail(self, code: str, complete: bool = False) -> dict[str, Any]:
         """One instrument's detail; raises :class:`UnknownCode` instead of returning None."""
         detail = (await self.instrument_details([code], complete)).get(code)

@@ -12,7 +12,15 @@ preempted, so callers that issue long work (downloads) must split it into short 
 Why merged jobs: many clients asking for snapshots at the same moment should cost one ``get_full_tick``.
 Jobs submitted with :meth:`XtdataExecutor.submit_merged` and the same ``merge_key`` that are queued when the
 worker reaches the first of them are run as ONE upstream call with the union of their items; each caller
-gets back only its own items.
+gets back only its own items. A merged job that reaches an idle worker waits a short *gather window*: until
+no job of its key has arrived for ``ExecutorConfig.merge_window`` (5 ms), at most ``merge_window_max``
+(20 ms) after it was queued, so that requests arriving together (eight dashboards polling on the same
+tick, the chunks of one large request) share one call instead of the first running alone and the rest
+merging into a second one. The worker waits, it does not run anything meanwhile: xtdata stays strictly
+serialized. Measured (bench/peer_bench.py, 8 concurrent 50-code requests, 100 ms per call, loaded 2-core
+box): the requests of a burst reach the executor over 10-20 ms, so a fixed 2 ms window still cost 2-3
+calls; waiting for a lull (at most 20 ms) brings it to one call in most bursts (a 5 ms lull: 8 of 9
+bursts, a 2 ms lull: 6 of 9).
 
 Timeouts: each call has a deadline covering queue wait plus run time. On expiry the caller gets
 :class:`~qmtgate.errors.SourceTimeout`. A job still queued is dropped (it never runs); a job already
@@ -82,12 +90,16 @@ class ExecutorConfig:
 
     ``capacity``: maximum queued (not running) jobs per lane. ``timeout``: default per-call deadline per lane,
     in seconds, covering queue wait and run time. ``thread_name``: name of the worker thread (shows up in
-    debuggers and thread dumps).
+    debuggers and thread dumps). ``merge_window``: a merged job (``submit_merged``) is taken once no other
+    job of its key has been queued for this many seconds, gathering a burst into one call (0 disables);
+    ``merge_window_max``: the longest a merged job waits so, from when it was queued.
     """
 
     capacity: Mapping[Lane, int] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
     timeout: Mapping[Lane, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUT))
     thread_name: str = "qmtgate-xtdata"
+    merge_window: float = 0.005
+    merge_window_max: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -244,6 +256,8 @@ class XtdataExecutor:
         self._current: list[_Job] = []
         self._current_name: str | None = None
         self._degraded_jobs: list[_Job] = []
+        #: times the worker waited for a merged job's gather window (tests, diagnostics)
+        self.gathers = 0
         #: ``fn(function, lane, seconds, ok)`` after every upstream call, on the worker thread (metrics);
         #: must be quick and must not raise (an observer that raises is logged and skipped)
         self.call_observers: list[Callable[[str, str, float, bool], None]] = []
@@ -455,6 +469,13 @@ class XtdataExecutor:
                         self._cond.wait()
                     if self._state is ExecutorState.STOPPED:
                         return
+                    gather = self._gather_wait_locked()
+                    if gather > 0:
+                        # Let requests that arrive together join this merged call; any new job (a more
+                        # urgent lane too) wakes the worker, which then decides again.
+                        self.gathers += 1
+                        self._cond.wait(gather)
+                        continue
                     batch = self._take_locked()
                 self._execute(batch)
         except BaseException:
@@ -469,6 +490,24 @@ class XtdataExecutor:
                     job, False, SourceUnavailable("source executor thread died", {"call": job.name})
                 )
             raise
+
+    def _gather_wait_locked(self) -> float:
+        """Seconds to wait before taking the next job: a merged head job waits until no job of its key
+        has arrived for ``merge_window`` (requests of one burst keep arriving a few ms apart under load),
+        at most ``merge_window_max`` after it was queued."""
+        window = self._config.merge_window
+        if window <= 0:
+            return 0.0
+        for lane in Lane:
+            queue = self._queues[lane]
+            if queue:
+                head = queue[0]
+                if head.merge_key is None:
+                    return 0.0
+                last = max(job.enqueued_at for job in queue if job.merge_key == head.merge_key)
+                until = min(last + window, head.enqueued_at + max(window, self._config.merge_window_max))
+                return max(0.0, until - time.monotonic())
+        return 0.0
 
     def _take_locked(self) -> list[_Job]:
         for lane in Lane:

@@ -58,6 +58,8 @@ def executor_config(settings: ExecutorSettings) -> ExecutorConfig:
             Lane.HISTORY: settings.history_timeout,
             Lane.DOWNLOAD: settings.download_timeout,
         },
+        merge_window=settings.merge_window,
+        merge_window_max=settings.merge_window_max,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from qmtgate.source.base import (
 from qmtgate.source.coalesce import Coalescer
 from qmtgate.source.executor import DEFAULT_TIMEOUT, ExecutorState, Lane, XtdataExecutor
 from qmtgate.source.static_cache import StaticCache
+from qmtgate.source.universe import UNIVERSE_SECTORS, InstrumentIndex
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,6 +79,7 @@ class XtdataSourceConfig:
     ``download_chunk_size``: codes per ``download_history_data2`` call (a running call is never preempted).
     ``history_chunk_size``: codes per ``get_market_data_ex`` job, so snapshots interleave with big reads.
     ``static_roll_time``: CST time of day at which the reference-data cache rolls over.
+    ``universe_miss_refresh``: seconds between reloads of the instrument index caused by unknown codes.
     """
 
     connect_ip: str = ""
@@ -92,6 +95,7 @@ class XtdataSourceConfig:
     download_chunk_size: int = 20
     history_chunk_size: int = 100
     static_roll_time: dt.time = dt.time(9, 0)
+    universe_miss_refresh: float = 60.0
 
 
 class XtdataSource(MarketSource):
@@ -119,6 +123,11 @@ class XtdataSource(MarketSource):
         self._note = note
         self._cache = StaticCache(clock=clock, roll_at=self._config.static_roll_time)
         self._history_calls: Coalescer[tuple[Any, ...], dict[str, Any]] = Coalescer()
+        self._universe = InstrumentIndex(
+            self._load_universe,
+            cache_day=self._cache.cache_day,
+            miss_refresh=self._config.universe_miss_refresh,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._connected = False
@@ -445,7 +454,9 @@ class XtdataSource(MarketSource):
     async def instrument_details(
         self, codes: Sequence[str], complete: bool = False
     ) -> dict[str, dict[str, Any] | None]:
-        codes = self._check_codes(codes)
+        return await self._details(self._check_codes(codes), complete)
+
+    async def _details(self, codes: list[str], complete: bool) -> dict[str, dict[str, Any] | None]:
         keyed = await self._cache.get_many(
             [("detail", code, complete) for code in codes],
             lambda keys: self._load_details([key[1] for key in keys], complete),
@@ -453,20 +464,65 @@ class XtdataSource(MarketSource):
         return {key[1]: value for key, value in keyed.items()}
 
     async def _load_details(self, codes: list[str], complete: bool) -> dict[tuple[str, str, bool], Any]:
-        fn = self._function("get_instrument_detail")
+        # One SDK call per chunk where xtdata has get_instrument_detail_list (a slow terminal then costs
+        # one round trip per chunk, not per code); else a loop of cheap local reads in one job per chunk.
+        batched = getattr(self._xt, "get_instrument_detail_list", None)
+        if callable(batched):
+            fn, job, name = batched, _detail_list, "get_instrument_detail_list"
+        else:
+            fn, job, name = self._function("get_instrument_detail"), _detail_many, "get_instrument_detail"
         loaded: dict[tuple[str, str, bool], Any] = {}
         size = self._config.detail_chunk_size
         for i in range(0, len(codes), size):
             chunk = codes[i : i + size]
-            # One short job per chunk: a loop of cheap local reads on the executor thread.
+            # merged: the cold requests of a burst each checking their codes share one call
             details = await self._guard(
-                "get_instrument_detail",
-                self._executor.submit(
-                    Lane.SNAPSHOT, _detail_many, fn, chunk, complete, name="get_instrument_detail"
+                name,
+                self._executor.submit_merged(
+                    Lane.SNAPSHOT,
+                    (name, complete),
+                    chunk,
+                    functools.partial(_details_of, job, fn, complete),
+                    name=name,
                 ),
             )
             loaded.update({("detail", code, complete): details.get(code) for code in chunk})
         return loaded
+
+    async def unknown_codes(self, codes: Sequence[str]) -> list[str]:
+        """Codes the source does not know, checked against today's instrument index (a fixed number of
+        sector-list calls per day, loaded in the background), then, for codes outside it (options, futures,
+        a listing since the index loaded) or while it loads, against batched instrument details cached for
+        the day."""
+        codes = self._check_codes(codes, limit=None)
+        if not codes:
+            return []
+        absent = await self._universe.missing(codes, wait=False)
+        if absent is None:  # the index is loading (or empty): one batched detail call per chunk
+            absent = codes
+        elif not absent:
+            return []
+        details = await self._details(absent, False)
+        return [code for code in absent if details.get(code) is None]
+
+    async def warm_reference(self) -> None:
+        if self._connected:  # a failing call would overwrite the connect error readiness reports
+            await self._universe.codes()
+
+    @property
+    def universe(self) -> InstrumentIndex:
+        return self._universe
+
+    async def _load_universe(self) -> set[str]:
+        fn = getattr(self._xt, "get_stock_list_in_sector", None)
+        if not callable(fn):
+            return set()
+        # one short job per sector on the history lane: no request waits for the index (it is checked
+        # with batched details meanwhile), so snapshots and reference reads go first
+        lists = await asyncio.gather(
+            *(self._call(Lane.HISTORY, "get_stock_list_in_sector", sector) for sector in UNIVERSE_SECTORS)
+        )
+        return {code for members in lists for code in (members or ()) if isinstance(code, str)}
 
     async def instrument_type(self, code: str) -> dict[str, bool]:
         return (
@@ -680,3 +736,19 @@ class XtdataSource(MarketSource):
 
 def _detail_many(fn: Callable[..., Any], codes: list[str], complete: bool) -> dict[str, Any]:
     return {code: fn(code, complete) for code in codes}
+
+
+def _details_of(
+    job: Callable[[Callable[..., Any], list[str], bool], dict[str, Any]],
+    fn: Callable[..., Any],
+    complete: bool,
+    codes: list[str],
+) -> dict[str, Any]:
+    # submit_merged calls fn(union of items); unknown codes must map to None, not be absent
+    answer = job(fn, codes, complete)
+    return {code: answer.get(code) for code in codes}
+
+
+def _detail_list(fn: Callable[..., Any], codes: list[str], complete: bool) -> dict[str, Any]:
+    answer = fn(codes, complete)
+    return answer if isinstance(answer, dict) else {}
