@@ -76,6 +76,10 @@ def serve(
     replay_start: Annotated[
         str | None, typer.Option(help="Replay start time HH:MM[:SS] (default: the first recorded tick).")
     ] = None,
+    enable_trading: Annotated[
+        bool,
+        typer.Option("--enable-trading", help="Mount /api/v1/trading and connect XtQuantTrader (docs/trading.md)."),
+    ] = False,
     insecure_no_auth: Annotated[
         bool,
         typer.Option(
@@ -110,6 +114,7 @@ def serve(
                 "start": replay_start,
             },
             recorder={"db": db if source is not SourceKind.REPLAY else None},
+            trading={"enabled": True if enable_trading else None},
         )
         if settings.source is SourceKind.REPLAY:
             check_replay_settings(settings)
