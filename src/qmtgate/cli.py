@@ -78,7 +78,9 @@ def serve(
     ] = None,
     enable_trading: Annotated[
         bool,
-        typer.Option("--enable-trading", help="Mount /api/v1/trading and connect XtQuantTrader (docs/trading.md)."),
+        typer.Option(
+            "--enable-trading", help="Mount /api/v1/trading and connect XtQuantTrader (docs/trading.md)."
+        ),
     ] = False,
     insecure_no_auth: Annotated[
         bool,
@@ -228,7 +230,8 @@ def keys_create(
             "--scope",
             "-s",
             help="read (data routes and history downloads), stream (WebSockets: subscriptions), admin "
-            "(also cancelling jobs and /metrics). Repeat or comma-separate: -s read,stream. Default read.",
+            "(also cancelling jobs and /metrics), trade (the trading routes, docs/trading.md). Repeat or "
+            "comma-separate: -s read,stream. Default read.",
         ),
     ] = None,
     rate: Annotated[float | None, typer.Option(help="Requests per second for this key.")] = None,

@@ -298,7 +298,9 @@ class ApiKeySettings(_Frozen):
 
     id: str = Field(pattern=r"^[0-9a-f]{8,32}$", description="Public key id (the part after 'qg_').")
     name: str = Field("", max_length=200, description="Who or what uses the key (free text).")
-    scopes: tuple[Scope, ...] = Field(("read",), description="read | stream | admin | trade (reserved).")
+    scopes: tuple[Scope, ...] = Field(
+        ("read",), description="read | stream | admin | trade (trading routes; docs/trading.md)."
+    )
     salt: str = Field(pattern=r"^[0-9a-f]{16,128}$", description="Hex salt of the hash.")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex sha256(salt || secret).")
     created: str = Field("", description="ISO 8601 creation time (informational).")

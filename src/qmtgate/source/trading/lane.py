@@ -93,7 +93,7 @@ class TradingLane:
         self._thread: threading.Thread | None = None
         self._pending: dict[int, Future] = {}
         self._early: dict[int, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a sync callback on this thread may resolve
         self.trader: Any = None
         self.account: Any = None
         self.session_id: int | None = None
