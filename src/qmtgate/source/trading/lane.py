@@ -154,7 +154,6 @@ class TradingLane:
 
     def _connect(self) -> None:
         xttrader = importlib.import_module("xtquant.xttrader")
-        xttype = importlib.import_module("xtquant.xttype")
         self.xtconstant = importlib.import_module("xtquant.xtconstant")
         self.xtdata = importlib.import_module("xtquant.xtdata")
         self.simulated = "qmtgate" in (getattr(xttrader, "__file__", "") or "")
@@ -173,6 +172,25 @@ class TradingLane:
             )
         if not self.simulated and not path.is_dir():
             raise ConnectError("userdata_path_not_found", f"no such folder: {str(path)!r}")
+        self._open()
+
+    def reopen(self) -> None:
+        """On the lane thread, after ``on_disconnected``: the old trader is dead for good (the SDK's
+        rule), so stop it and connect a new one with a new session id."""
+        old, self.trader = self.trader, None
+        self.connected = False
+        if old is not None:
+            try:
+                old.stop()
+            except Exception:
+                logger.exception("stopping the disconnected XtQuantTrader failed")
+        self._open()
+
+    def _open(self) -> None:
+        xttrader = importlib.import_module("xtquant.xttrader")
+        xttype = importlib.import_module("xtquant.xttype")
+        s = self.settings
+        path = Path(s.userdata_path)
         self.session_id = self._new_session()
         trader = xttrader.XtQuantTrader(str(path), self.session_id)  # constructed on this thread
         trader.register_callback(_Callback(self))

@@ -30,6 +30,9 @@ from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, RiskChec
 
 logger = logging.getLogger(__name__)
 
+#: Seconds before the first reconnect attempt after on_disconnected, doubled per failure up to the max.
+RECONNECT_BACKOFF = 0.5
+RECONNECT_BACKOFF_MAX = 30.0
 #: Outcomes whose order id the gateway does not know yet.
 OPEN_OUTCOMES = ("sending", "unknown")
 
@@ -45,6 +48,8 @@ class TradingService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._place_lock = asyncio.Lock()
         self._seen: dict[str, int] = {}  # client_order_id -> order id, from the SDK's pushes
+        self._order_status: dict[int, int] = {}  # order id -> last status the gateway saw
+        self._reconnect_task: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -67,6 +72,8 @@ class TradingService:
         await self.reconcile()
 
     async def stop(self) -> None:
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
         await asyncio.to_thread(self.lane.stop)
         self.audit.close()
 
@@ -80,6 +87,12 @@ class TradingService:
             loop.call_soon_threadsafe(self._on_push, kind, data)
 
     def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "order" and isinstance(data.get("order_id"), int):
+            self._order_status[data["order_id"]] = data.get("order_status")
+        if kind == "disconnected" and (self._reconnect_task is None or self._reconnect_task.done()):
+            self._reconnect_task = asyncio.get_running_loop().create_task(
+                self._reconnect(), name="qmtgate-trading-reconnect"
+            )
         if kind in ("order", "trade", "order_error"):
             coid, order_id = data.get("order_remark"), data.get("order_id")
             if coid and isinstance(order_id, int) and order_id > 0:
@@ -92,6 +105,32 @@ class TradingService:
             new = {**outcome, "status": "accepted", "order_id": order_id, "reconciled_from": via}
             self.audit.set_outcome(coid, new)
             self.audit.append("reconciled", new, client_order_id=coid)
+
+    async def _reconnect(self) -> None:
+        """A new trader, a new session, subscribe again, then reconcile: unknown outcomes, and every
+        order whose status changed while the gateway was away (audit rows ``catchup.order``)."""
+        for attempt in range(1_000_000):
+            await asyncio.sleep(min(RECONNECT_BACKOFF * 2**attempt, RECONNECT_BACKOFF_MAX))
+            try:
+                await self._on_lane(self.lane.reopen)
+            except ConnectError as exc:
+                self.audit.append("reconnect_failed", {"reason": exc.reason, "message": exc.message})
+                logger.warning("trading: reconnect failed: %s", exc.message)
+                continue
+            except Exception:
+                logger.exception("trading: reconnect raised")
+                continue
+            self.audit.append("reconnected", {"session_id": self.lane.session_id})
+            logger.warning("trading: reconnected with session %s", self.lane.session_id)
+            await self.reconcile()
+            for order in await self.orders():
+                oid, status = order.get("order_id"), order.get("order_status")
+                if self._order_status.get(oid) != status:
+                    self._order_status[oid] = status
+                    self.audit.append(
+                        "catchup.order", order, client_order_id=order.get("order_remark") or None
+                    )
+            return
 
     async def reconcile(self) -> None:
         """Match every unknown outcome against the SDK's orders (by order_remark)."""
