@@ -161,7 +161,11 @@ class TradingService:
 
     async def place(self, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         """Place one order (``req``: code, side, volume, price_type, price, strategy_name, remark,
-        client_order_id); ``ctx``: request_id, key_id for the audit trail."""
+        client_order_id); ``ctx``: request_id, key_id for the audit trail. Shielded: a client that
+        hangs up mid-request does not cancel it, so its outcome is still recorded for the retry."""
+        return await asyncio.shield(self._place(req, ctx))
+
+    async def _place(self, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         coid = req["client_order_id"]
         self.audit.append("request.place", req, client_order_id=coid, **ctx)
         async with self._place_lock:
