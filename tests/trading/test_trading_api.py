@@ -157,3 +157,27 @@ def test_bad_order_bodies_are_422(trading_client: TestClient) -> None:
     ):
         r = trading_client.post(ORDERS, json={**good, **change})
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", change
+
+
+def test_sdk_raising_while_sending_is_unknown_not_a_500(trading_client: TestClient, monkeypatch) -> None:
+    """An exception from order_stock_async (the order may or may not have left) is an ``unknown``
+    outcome, recorded; never a 500, never resent."""
+    lane = trading_client.app.state.trading.lane
+
+    def boom(*args: Any) -> Any:
+        raise OSError("native client gone")
+
+    monkeypatch.setattr(lane.trader, "order_stock_async", boom)
+    r = trading_client.post(ORDERS, json=order_body("boom-1", "600000.SH", tick("600000.SH")["askPrice"][0]))
+    assert (
+        r.status_code == 200
+        and r.json()["status"] == "unknown"
+        and "native client gone" in r.json()["error_msg"]
+    )
+    assert "sdk.error" in audit_kinds(trading_client, "boom-1")
+    monkeypatch.undo()
+    retry = trading_client.post(
+        ORDERS, json=order_body("boom-1", "600000.SH", tick("600000.SH")["askPrice"][0])
+    )
+    assert retry.json()["status"] == "unknown" and retry.json()["replayed"] is True  # not resent
+    assert broker_orders_with_remark(trading_client, "boom-1") == []

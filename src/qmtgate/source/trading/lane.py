@@ -42,6 +42,10 @@ def sdk_object_to_dict(obj: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(obj).items() if not k.startswith("_") and not callable(v)}
 
 
+class NotSent(Exception):
+    """The order certainly did not reach the SDK."""
+
+
 class _Callback:
     """The XtQuantTraderCallback the lane registers: converts and forwards, never calls the SDK."""
 
@@ -239,7 +243,10 @@ class TradingLane:
     def order_async(
         self, code: str, side: int, volume: int, price_type: int, price: float, strategy: str, remark: str
     ) -> tuple[int, Future]:
-        """Send an order (on the lane thread); returns (seq, future of the SDK's answer)."""
+        """Send an order (on the lane thread); returns (seq, future of the SDK's answer). Raises
+        :class:`NotSent` when there is no connected trader (nothing reached the SDK)."""
+        if self.trader is None or not self.connected:
+            raise NotSent("the trader is not connected")
         with self._lock:  # so the answer cannot be resolved between the send and the registration
             seq = self.trader.order_stock_async(
                 self.account, code, side, volume, price_type, price, strategy, remark

@@ -25,7 +25,7 @@ from qmtgate.source.trading.errors import (
     TradingHalted,
     TradingUnavailable,
 )
-from qmtgate.source.trading.lane import TradingLane, sdk_object_to_dict
+from qmtgate.source.trading.lane import NotSent, TradingLane, sdk_object_to_dict
 from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, RiskChecker
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,26 @@ class TradingService:
                 order.code, side, order.volume, price_type, order.price, strategy, coid
             )
 
-        seq, answer = await self._on_lane(send)
+        try:
+            seq, answer = await self._on_lane(send)
+        except NotSent as exc:
+            return {
+                "client_order_id": coid,
+                "seq": None,
+                "status": "rejected",
+                "order_id": None,
+                "error_msg": str(exc),
+            }
+        except Exception as exc:  # the SDK raised while sending: it may or may not have sent it
+            logger.exception("trading: order_stock_async raised for %s", coid)
+            self.audit.append("sdk.error", {"error": repr(exc)}, client_order_id=coid)
+            return {
+                "client_order_id": coid,
+                "seq": None,
+                "status": "unknown",
+                "order_id": None,
+                "error_msg": repr(exc),
+            }
         base = {"client_order_id": coid, "seq": seq}
         try:
             resp = await asyncio.wait_for(asyncio.wrap_future(answer), self.settings.response_timeout)
