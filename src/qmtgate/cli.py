@@ -360,5 +360,43 @@ def doctor(
     raise typer.Exit(code=exit_code(checks))
 
 
+# -- trading (docs/trading.md) ------------------------------------------------------------------------------
+
+trading_app = typer.Typer(help="Trading lane tools (docs/trading.md).", no_args_is_help=True)
+app.add_typer(trading_app, name="trading")
+
+
+@trading_app.command("audit")
+def trading_audit(
+    day: Annotated[str | None, typer.Option(help="China-time day YYYY-MM-DD (default: today).")] = None,
+    path: Annotated[Path | None, typer.Option(help="Audit database (default: trading.audit_path).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    config: ConfigOption = None,
+) -> None:
+    """Print one day of the trading audit trail (requests, answers, SDK pushes, refusals)."""
+    import datetime as dt
+
+    from qmtgate.source.trading.audit import CST, AuditTrail
+
+    if fmt not in ("jsonl", "csv"):
+        typer.echo("qmtgate: --format must be jsonl or csv", err=True)
+        raise typer.Exit(code=2)
+    try:
+        settings = load_settings(config)
+        when = dt.date.fromisoformat(day) if day else dt.datetime.now(CST).date()
+    except (ConfigFileError, ValueError) as e:
+        typer.echo(f"qmtgate: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    db = path or settings.trading.audit_path
+    if not Path(db).is_file():
+        typer.echo(f"qmtgate: no audit database at {db}", err=True)
+        raise typer.Exit(code=2)
+    trail = AuditTrail(db)
+    try:
+        typer.echo(trail.export_day(when, fmt), nl=False)
+    finally:
+        trail.close()
+
+
 if __name__ == "__main__":
     app()

@@ -8,6 +8,9 @@ restart still finds the first outcome. stdlib ``sqlite3`` only; one connection g
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import json
 import sqlite3
 import threading
@@ -15,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+CST = dt.timezone(dt.timedelta(hours=8))
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,12 +72,24 @@ class AuditTrail:
                 (int(time.time() * 1000), kind, request_id, key_id, client_order_id, _dumps(payload)),
             )
 
-    def rows(self, client_order_id: str | None = None) -> list[dict[str, Any]]:
+    def rows(
+        self, client_order_id: str | None = None, since_ms: int | None = None, until_ms: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows in write order, optionally of one client_order_id and/or within [since_ms, until_ms)."""
         sql = "SELECT id, ts_ms, kind, request_id, key_id, client_order_id, payload FROM audit"
-        args: tuple = ()
+        where, args_list = [], []
         if client_order_id is not None:
-            sql += " WHERE client_order_id = ?"
-            args = (client_order_id,)
+            where.append("client_order_id = ?")
+            args_list.append(client_order_id)
+        if since_ms is not None:
+            where.append("ts_ms >= ?")
+            args_list.append(since_ms)
+        if until_ms is not None:
+            where.append("ts_ms < ?")
+            args_list.append(until_ms)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        args = tuple(args_list)
         with self._lock:
             cur = self._db.execute(sql + " ORDER BY id", args)
             names = [c[0] for c in cur.description]
@@ -81,6 +97,22 @@ class AuditTrail:
         for row in out:
             row["payload"] = json.loads(row["payload"])
         return out
+
+    def export_day(self, day: dt.date, fmt: str = "jsonl") -> str:
+        """One China-time day of rows as JSON lines or CSV (``qmtgate trading audit``)."""
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=CST)
+        rows = self.rows(
+            since_ms=int(start.timestamp() * 1000),
+            until_ms=int((start + dt.timedelta(days=1)).timestamp() * 1000),
+        )
+        if fmt == "csv":
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(["id", "ts_ms", "kind", "request_id", "key_id", "client_order_id", "payload"])
+            for row in rows:
+                writer.writerow([*list(row.values())[:-1], _dumps(row["payload"])])
+            return out.getvalue()
+        return "".join(_dumps(row) + "\n" for row in rows)
 
     # ------------------------------------------------------------------ idempotency ledger
 
