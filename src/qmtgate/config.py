@@ -548,6 +548,18 @@ class TradingRiskSettings(_Frozen):
         True, description="Refuse orders outside the sessions that accept them."
     )
     dry_run: bool = Field(False, description="Run every check and send nothing (answers status 'dry_run').")
+    min_order_value: float = Field(
+        0.0, ge=0, description="Least 元 one order may be worth (minimum trade amount)."
+    )
+    max_position_value: float | None = Field(
+        None, gt=0, description="Most 元 one code's position may be worth after a buy (None: no limit)."
+    )
+    max_position_ratio: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Most share of total asset one code's position may be after a buy (None: no limit).",
+    )
 
 
 class TradingSettings(_Frozen):

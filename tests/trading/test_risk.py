@@ -57,6 +57,17 @@ MARKET_CASES = [
     ("just enough cash", buy(1000), AccountInfo(10_000.0, 0), MARKET, {}, None),
     ("sell more than sellable (T+1)", sell(400), ACCOUNT, MARKET, {}, "insufficient_position"),
     ("sell what is sellable", sell(300), ACCOUNT, MARKET, {}, None),
+    ("below the minimum trade amount", buy(100), ACCOUNT, MARKET, {"min_order_value": 1000.01}, "min_order_value"),
+    ("at the minimum trade amount", buy(100), ACCOUNT, MARKET, {"min_order_value": 1000.0}, None),
+    ("position value cap exceeded", buy(100), AccountInfo(1e5, 0, 9_500.0, 1e6), MARKET,
+     {"max_position_value": 10_000.0}, "max_position_value"),
+    ("position value cap met", buy(100), AccountInfo(1e5, 0, 9_000.0, 1e6), MARKET,
+     {"max_position_value": 10_000.0}, None),
+    ("sells ignore the position caps", sell(300), AccountInfo(1e5, 300, 9e5, 1e6), MARKET,
+     {"max_position_value": 1.0, "max_position_ratio": 0.01}, None),
+    ("position ratio exceeded", buy(100), AccountInfo(1e5, 0, 99_500.0, 1e6), MARKET,
+     {"max_position_ratio": 0.1}, "max_position_ratio"),
+    ("position ratio met", buy(100), AccountInfo(1e5, 0, 99_000.0, 1e6), MARKET, {"max_position_ratio": 0.1}, None),
 ]  # fmt: skip
 
 

@@ -41,6 +41,8 @@ class MarketInfo:
 class AccountInfo:
     cash: float  # available cash (not frozen)
     sellable: int  # can_use_volume of this code
+    position_value: float = 0.0  # market value of this code's position
+    total_asset: float = 0.0
 
 
 def board_of(code: str) -> str:
@@ -149,6 +151,27 @@ class RiskChecker:
                 f"order value {value:.2f} exceeds {self.limits.max_order_value:.2f}",
                 value=round(value, 2),
             )
+        if value < self.limits.min_order_value:
+            raise RiskRefused(
+                "min_order_value",
+                f"order value {value:.2f} is below the minimum {self.limits.min_order_value:.2f}",
+                value=round(value, 2),
+            )
+        if order.side == "buy":
+            after = account.position_value + value
+            cap = self.limits.max_position_value
+            if cap is not None and after > cap:
+                raise RiskRefused(
+                    "max_position_value",
+                    f"the position would be worth {after:.2f} > {cap:.2f}",
+                    value=round(after, 2),
+                )
+            ratio = self.limits.max_position_ratio
+            if ratio is not None and account.total_asset > 0 and after / account.total_asset > ratio:
+                raise RiskRefused(
+                    "max_position_ratio",
+                    f"the position would be {after / account.total_asset:.1%} of total asset (limit {ratio:.1%})",
+                )
         if order.side == "buy" and value > account.cash:
             raise RiskRefused(
                 "insufficient_cash", f"order value {value:.2f} > available cash {account.cash:.2f}"

@@ -238,6 +238,8 @@ class TradingService:
         return market, AccountInfo(
             cash=float(asset.cash) if asset is not None else 0.0,
             sellable=int(position.can_use_volume) if position is not None else 0,
+            position_value=float(position.market_value) if position is not None else 0.0,
+            total_asset=float(asset.total_asset) if asset is not None else 0.0,
         )
 
     async def _send(self, order: Order, req: dict[str, Any], coid: str) -> dict[str, Any]:
