@@ -398,5 +398,44 @@ def trading_audit(
         trail.close()
 
 
+def _trading_post(url: str, path: str, api_key: str | None, params: dict | None = None) -> None:
+    import httpx
+
+    headers = {"X-API-Key": api_key} if api_key else {}
+    try:
+        r = httpx.post(f"{url.rstrip('/')}/api/v1/trading/{path}", headers=headers, params=params, timeout=60)
+    except httpx.HTTPError as e:
+        typer.echo(f"qmtgate: cannot reach the gateway at {url}: {e}", err=True)
+        raise typer.Exit(code=1) from e
+    typer.echo(r.text)
+    if r.status_code != 200:
+        raise typer.Exit(code=1)
+
+
+UrlOption = Annotated[str, typer.Option(help="The gateway's base URL.")]
+TradingKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="QMTGATE_TRADING_KEY", help="A key with the trade and admin scopes (env QMTGATE_TRADING_KEY)."
+    ),
+]
+
+
+@trading_app.command("halt")
+def trading_halt(
+    url: UrlOption = "http://127.0.0.1:8000",
+    api_key: TradingKeyOption = None,
+    keep_open: Annotated[bool, typer.Option(help="Refuse new orders but do not cancel open ones.")] = False,
+) -> None:
+    """Kill switch: the gateway refuses new orders and cancels every open one."""
+    _trading_post(url, "halt", api_key, {"cancel_open": str(not keep_open).lower()})
+
+
+@trading_app.command("resume")
+def trading_resume(url: UrlOption = "http://127.0.0.1:8000", api_key: TradingKeyOption = None) -> None:
+    """Lift the kill switch."""
+    _trading_post(url, "resume", api_key)
+
+
 if __name__ == "__main__":
     app()
