@@ -51,13 +51,15 @@ def test_place_fill_updates_position_and_asset(trading_client: TestClient) -> No
     assert r.status_code == 200, r.text
     placed = r.json()
     assert placed["status"] == "accepted" and placed["order_id"] > 0
+
     # the SDK's pushes reach the audit trail: reported, traded, succeeded
-    wait_for(lambda: "push.trade" in audit_kinds(trading_client, "e2e-1"))
-    statuses = [
-        row["payload"]["order_status"]
-        for row in trading_client.app.state.trading.audit.rows("e2e-1")
-        if row["kind"] == "push.order"
-    ]
+    def statuses() -> list[int]:
+        rows = trading_client.app.state.trading.audit.rows("e2e-1")
+        return [row["payload"]["order_status"] for row in rows if row["kind"] == "push.order"]
+
+    wait_for(lambda: 56 in statuses())
+    assert "push.trade" in audit_kinds(trading_client, "e2e-1")
+    statuses = statuses()
     assert statuses[0] == 49 and statuses[-1] == 56
     state = trading_client.get(f"{ORDERS}/e2e-1").json()
     assert state["order"]["order_status"] == 56 and state["order"]["traded_volume"] == 100

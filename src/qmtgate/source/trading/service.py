@@ -152,9 +152,18 @@ class TradingService:
     async def _on_lane(self, fn: Any) -> Any:
         return await asyncio.wrap_future(self.lane.call(fn))
 
-    def _refuse(self, exc: Exception, ctx: dict[str, Any], coid: str | None) -> Exception:
-        body = exc.to_body() if hasattr(exc, "to_body") else {"error": str(exc)}
-        self.audit.append("refused", body, client_order_id=coid, **ctx)
+    def _refuse(
+        self,
+        exc: Exception,
+        ctx: dict[str, Any],
+        coid: str | None,
+        request_row: tuple[str, Any] | None = None,
+    ) -> Exception:
+        body = exc.to_body() if hasattr(exc, "to_body") else {"error": repr(exc)}
+        with self.audit.transaction():
+            if request_row is not None:
+                self.audit.append(*request_row, client_order_id=coid, **ctx)
+            self.audit.append("refused", body, client_order_id=coid, **ctx)
         return exc
 
     # ------------------------------------------------------------------ orders
@@ -167,12 +176,14 @@ class TradingService:
 
     async def _place(self, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         coid = req["client_order_id"]
-        self.audit.append("request.place", req, client_order_id=coid, **ctx)
+        # The request row is committed together with the first decision about it (one fsync each):
+        # nothing is answered or sent before both are on disk.
+        request_row = ("request.place", req)
         async with self._place_lock:
-            previous = self.audit.outcome(coid)
-            if previous is not None:
-                return await self._replay(coid, req, ctx)
             try:
+                previous = self.audit.outcome(coid)
+                if previous is not None:
+                    return await self._replay(coid, req, ctx, request_row)
                 if self.halted:
                     raise TradingHalted(
                         "trading is halted (kill switch); resume with `qmtgate trading resume`"
@@ -183,13 +194,20 @@ class TradingService:
                 self.risk.check_static(order, now)
                 market, account = await self._on_lane(lambda: self._market_and_account(order.code))
                 self.risk.check_market(order, market, account)
-            except (RiskRefused, TradingHalted, TradingUnavailable) as exc:
-                raise self._refuse(exc, ctx, coid) from None
+            except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
+                raise self._refuse(exc, ctx, coid, request_row) from None
+            except Exception as exc:
+                self._refuse(exc, ctx, coid, request_row)
+                raise
             if self.settings.risk.dry_run:
                 answer = {"client_order_id": coid, "status": "dry_run", "order_id": None}
-                self.audit.append("response.place", answer, client_order_id=coid, **ctx)
+                with self.audit.transaction():
+                    self.audit.append(*request_row, client_order_id=coid, **ctx)
+                    self.audit.append("response.place", answer, client_order_id=coid, **ctx)
                 return answer
-            self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid})
+            with self.audit.transaction():
+                self.audit.append(*request_row, client_order_id=coid, **ctx)
+                self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid})
             self.risk.counter.count(now)
             outcome = await self._send(order, req, coid)
             if outcome["status"] == "unknown" and coid in self._seen:  # its push told us meanwhile
@@ -199,25 +217,26 @@ class TradingService:
                     "order_id": self._seen[coid],
                     "reconciled_from": "push",
                 }
-            self.audit.set_outcome(coid, outcome)
-        self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
+            with self.audit.transaction():
+                self.audit.set_outcome(coid, outcome)
+                self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
         return outcome
 
-    async def _replay(self, coid: str, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    async def _replay(
+        self, coid: str, req: dict[str, Any], ctx: dict[str, Any], request_row: tuple[str, Any]
+    ) -> dict[str, Any]:
         entry = self.audit.entry(coid) or {"request": req, "outcome": {}}
         if entry["request"] != req:
-            raise self._refuse(
-                IdempotencyConflict(
-                    f"client_order_id {coid!r} was already used for a different order",
-                    {"first_request": entry["request"]},
-                ),
-                ctx,
-                coid,
+            raise IdempotencyConflict(
+                f"client_order_id {coid!r} was already used for a different order",
+                {"first_request": entry["request"]},
             )
         if entry["outcome"].get("status") in OPEN_OUTCOMES:
             await self.reconcile()
         answer = {**(self.audit.outcome(coid) or {}), "replayed": True}
-        self.audit.append("response.place", answer, client_order_id=coid, **ctx)
+        with self.audit.transaction():
+            self.audit.append(*request_row, client_order_id=coid, **ctx)
+            self.audit.append("response.place", answer, client_order_id=coid, **ctx)
         return answer
 
     def _market_and_account(self, code: str) -> tuple[MarketInfo, AccountInfo]:
