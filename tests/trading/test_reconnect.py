@@ -60,3 +60,31 @@ def test_reconnects_with_a_new_session_and_catches_up(tmp_path: Path) -> None:
         assert catchup and catchup[-1]["payload"]["order_status"] == 54  # cancelled while away
         again = client.post(ORDERS, json={**body, "client_order_id": "rc-3"})
         assert again.status_code == 200 and again.json()["status"] == "accepted"
+
+
+def test_qmt_not_up_at_start_is_retried_until_it_is(tmp_path: Path, monkeypatch) -> None:
+    """The gateway starts before QMT is logged in: trading answers 503 with the reason, keeps trying, and
+    comes up by itself (config errors such as a wrong path are not retried: test_trading_access)."""
+    from qmtgate.source.trading import lane as lane_module
+    from qmtgate.source.trading.errors import ConnectError
+
+    real_open = lane_module.TradingLane._open
+    failures = {"left": 2}
+
+    def flaky_open(self) -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise ConnectError("qmt_not_connected", "XtQuantTrader.connect() failed (test)")
+        real_open(self)
+
+    monkeypatch.setattr(lane_module.TradingLane, "_open", flaky_open)
+    with TestClient(
+        create_app(trading_settings(tmp_path / "a.sqlite")), raise_server_exceptions=False
+    ) as client:
+        r = client.post(ORDERS, json={"code": "600000.SH", "side": "buy", "volume": 100, "price": 10.0,
+                                      "client_order_id": "early-1"})  # fmt: skip
+        assert r.status_code == 503 and r.json()["error"]["details"]["reason"] == "qmt_not_connected"
+        status = wait_status(client, lambda s: s["connected"])
+        assert status["connect_error"] is None and failures["left"] == 0
+        kinds = [r["kind"] for r in client.app.state.trading.audit.rows()]
+        assert kinds[0] == "connect_error" and "reconnect_failed" in kinds and "reconnected" in kinds

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 #: Seconds before the first reconnect attempt after on_disconnected, doubled per failure up to the max.
 RECONNECT_BACKOFF = 0.5
 RECONNECT_BACKOFF_MAX = 30.0
+#: Connect failures that can clear by themselves (QMT started or logged in later): retried in the background.
+RETRYABLE = frozenset({"qmt_not_connected", "account_not_found", "account_type_mismatch"})
 #: Outcomes whose order id the gateway does not know yet.
 OPEN_OUTCOMES = ("sending", "unknown")
 
@@ -62,6 +64,10 @@ class TradingService:
             self.connect_error = exc
             self.audit.append("connect_error", {"reason": exc.reason, "message": exc.message})
             logger.error("trading: %s (%s)", exc.message, exc.reason)
+            if exc.reason in RETRYABLE and self.lane.xtconstant is not None:  # QMT may come up later
+                self._reconnect_task = self._loop.create_task(
+                    self._reconnect(), name="qmtgate-trading-reconnect"
+                )
             return
         self.audit.append(
             "connected", {"session_id": self.lane.session_id, "account": self.settings.account_id}
@@ -114,12 +120,14 @@ class TradingService:
             try:
                 await self._on_lane(self.lane.reopen)
             except ConnectError as exc:
+                self.connect_error = exc
                 self.audit.append("reconnect_failed", {"reason": exc.reason, "message": exc.message})
                 logger.warning("trading: reconnect failed: %s", exc.message)
                 continue
             except Exception:
                 logger.exception("trading: reconnect raised")
                 continue
+            self.connect_error = None
             self.audit.append("reconnected", {"session_id": self.lane.session_id})
             logger.warning("trading: reconnected with session %s", self.lane.session_id)
             await self.reconcile()
