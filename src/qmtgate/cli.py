@@ -79,6 +79,12 @@ def serve(
     replay_start: Annotated[
         str | None, typer.Option(help="Replay start time HH:MM[:SS] (default: the first recorded tick).")
     ] = None,
+    enable_trading: Annotated[
+        bool,
+        typer.Option(
+            "--enable-trading", help="Mount /api/v1/trading and connect XtQuantTrader (docs/trading.md)."
+        ),
+    ] = False,
     insecure_no_auth: Annotated[
         bool,
         typer.Option(
@@ -113,6 +119,7 @@ def serve(
                 "start": replay_start,
             },
             recorder={"db": db if source is not SourceKind.REPLAY else None},
+            trading={"enabled": True if enable_trading else None},
         )
         if settings.source is SourceKind.REPLAY:
             check_replay_settings(settings)
@@ -226,7 +233,8 @@ def keys_create(
             "--scope",
             "-s",
             help="read (data routes and history downloads), stream (WebSockets: subscriptions), admin "
-            "(also cancelling jobs and /metrics). Repeat or comma-separate: -s read,stream. Default read.",
+            "(also cancelling jobs and /metrics), trade (the trading routes, docs/trading.md). Repeat or "
+            "comma-separate: -s read,stream. Default read.",
         ),
     ] = None,
     rate: Annotated[float | None, typer.Option(help="Requests per second for this key.")] = None,
@@ -353,6 +361,83 @@ def doctor(
     checks = run_checks(settings, probe_xtquant=not skip_import)
     typer.echo(render(checks, as_json=as_json))
     raise typer.Exit(code=exit_code(checks))
+
+
+# -- trading (docs/trading.md) ------------------------------------------------------------------------------
+
+trading_app = typer.Typer(help="Trading lane tools (docs/trading.md).", no_args_is_help=True)
+app.add_typer(trading_app, name="trading")
+
+
+@trading_app.command("audit")
+def trading_audit(
+    day: Annotated[str | None, typer.Option(help="China-time day YYYY-MM-DD (default: today).")] = None,
+    path: Annotated[Path | None, typer.Option(help="Audit database (default: trading.audit_path).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    config: ConfigOption = None,
+) -> None:
+    """Print one day of the trading audit trail (requests, answers, SDK pushes, refusals)."""
+    import datetime as dt
+
+    from qmtgate.source.trading.audit import CST, AuditTrail
+
+    if fmt not in ("jsonl", "csv"):
+        typer.echo("qmtgate: --format must be jsonl or csv", err=True)
+        raise typer.Exit(code=2)
+    try:
+        settings = load_settings(config)
+        when = dt.date.fromisoformat(day) if day else dt.datetime.now(CST).date()
+    except (ConfigFileError, ValueError) as e:
+        typer.echo(f"qmtgate: {e}", err=True)
+        raise typer.Exit(code=2) from e
+    db = path or settings.trading.audit_path
+    if not Path(db).is_file():
+        typer.echo(f"qmtgate: no audit database at {db}", err=True)
+        raise typer.Exit(code=2)
+    trail = AuditTrail(db)
+    try:
+        typer.echo(trail.export_day(when, fmt), nl=False)
+    finally:
+        trail.close()
+
+
+def _trading_post(url: str, path: str, api_key: str | None, params: dict | None = None) -> None:
+    import httpx
+
+    headers = {"X-API-Key": api_key} if api_key else {}
+    try:
+        r = httpx.post(f"{url.rstrip('/')}/api/v1/trading/{path}", headers=headers, params=params, timeout=60)
+    except httpx.HTTPError as e:
+        typer.echo(f"qmtgate: cannot reach the gateway at {url}: {e}", err=True)
+        raise typer.Exit(code=1) from e
+    typer.echo(r.text)
+    if r.status_code != 200:
+        raise typer.Exit(code=1)
+
+
+UrlOption = Annotated[str, typer.Option(help="The gateway's base URL.")]
+TradingKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="QMTGATE_TRADING_KEY", help="A key with the trade and admin scopes (env QMTGATE_TRADING_KEY)."
+    ),
+]
+
+
+@trading_app.command("halt")
+def trading_halt(
+    url: UrlOption = "http://127.0.0.1:8000",
+    api_key: TradingKeyOption = None,
+    keep_open: Annotated[bool, typer.Option(help="Refuse new orders but do not cancel open ones.")] = False,
+) -> None:
+    """Kill switch: the gateway refuses new orders and cancels every open one."""
+    _trading_post(url, "halt", api_key, {"cancel_open": str(not keep_open).lower()})
+
+
+@trading_app.command("resume")
+def trading_resume(url: UrlOption = "http://127.0.0.1:8000", api_key: TradingKeyOption = None) -> None:
+    """Lift the kill switch."""
+    _trading_post(url, "resume", api_key)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -308,7 +308,9 @@ class ApiKeySettings(_Frozen):
 
     id: str = Field(pattern=r"^[0-9a-f]{8,32}$", description="Public key id (the part after 'qg_').")
     name: str = Field("", max_length=200, description="Who or what uses the key (free text).")
-    scopes: tuple[Scope, ...] = Field(("read",), description="read | stream | admin | trade (reserved).")
+    scopes: tuple[Scope, ...] = Field(
+        ("read",), description="read | stream | admin | trade (trading routes; docs/trading.md)."
+    )
     salt: str = Field(pattern=r"^[0-9a-f]{16,128}$", description="Hex salt of the hash.")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex sha256(salt || secret).")
     created: str = Field("", description="ISO 8601 creation time (informational).")
@@ -546,6 +548,79 @@ class WebSettings(_Frozen):
     )
 
 
+class TradingRiskSettings(_Frozen):
+    """Pre-trade risk limits, checked before the SDK sees an order (docs/trading.md)."""
+
+    max_order_value: float = Field(1_000_000.0, gt=0, description="Most 元 one order may be worth.")
+    max_orders_per_second: int = Field(5, ge=1, description="Most orders accepted per second.")
+    max_orders_per_day: int = Field(500, ge=1, description="Most orders accepted per trading day.")
+    allow_codes: tuple[str, ...] = Field((), description="Only these codes may be traded (empty: any).")
+    deny_codes: tuple[str, ...] = Field((), description="These codes may never be traded.")
+    check_trading_hours: bool = Field(
+        True, description="Refuse orders outside the sessions that accept them."
+    )
+    dry_run: bool = Field(False, description="Run every check and send nothing (answers status 'dry_run').")
+    min_order_value: float = Field(
+        0.0, ge=0, description="Least 元 one order may be worth (minimum trade amount)."
+    )
+    max_position_value: float | None = Field(
+        None, gt=0, description="Most 元 one code's position may be worth after a buy (None: no limit)."
+    )
+    max_position_ratio: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Most share of total asset one code's position may be after a buy (None: no limit).",
+    )
+
+
+class TradingSettings(_Frozen):
+    """The trading lane (docs/trading.md). Off by default. Unset fields also come from the ``MINIQMT_*``
+    environment names existing xttrader services use (lowest precedence above the defaults)."""
+
+    enabled: bool = Field(False, description="Mount /api/v1/trading and connect XtQuantTrader. Default off.")
+    account_id: str = Field("", max_length=64, description="The QMT account id (MINIQMT_ACCOUNT_ID).")
+    account_type: Literal["STOCK", "CREDIT"] = Field(
+        "STOCK", description="STOCK | CREDIT (MINIQMT_ACCOUNT_TYPE)."
+    )
+    userdata_path: str = Field(
+        "", description="miniQMT's userdata_mini folder (MINIQMT_USERDATA_PATH); any name on the simulator."
+    )
+    session_policy: Literal["time", "fixed"] = Field(
+        "time", description="time: a new session id per connect (from the clock); fixed: `session_id`."
+    )
+    session_id: int = Field(0, ge=0, description="Session id when session_policy = fixed.")
+    audit_path: Path = Field(Path("trading-audit.sqlite"), description="SQLite audit trail (WAL), created.")
+    response_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds to wait for the SDK's answer to an order; then the outcome is unknown.",
+    )
+    allow_loopback_without_auth: bool = Field(
+        False,
+        description="With auth off, trading routes refuse every request unless this is true (loopback tests).",
+    )
+    risk: TradingRiskSettings = Field(default_factory=TradingRiskSettings, description="Pre-trade risk.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _miniqmt_env(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        names = {
+            "enabled": "MINIQMT_ENABLED",
+            "account_id": "MINIQMT_ACCOUNT_ID",
+            "account_type": "MINIQMT_ACCOUNT_TYPE",
+            "userdata_path": "MINIQMT_USERDATA_PATH",
+        }
+        for field_name, env_name in names.items():
+            value = os.environ.get(env_name)
+            if field_name not in data and value not in (None, ""):
+                data[field_name] = value.strip().upper() if field_name == "account_type" else value
+        return data
+
+
 class Settings(BaseSettings):
     """All qmtgate settings; frozen once loaded."""
 
@@ -599,6 +674,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings, description="Log format and files.")
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Webhook alerts.")
     web: WebSettings = Field(default_factory=WebSettings, description="Host and Origin checks (browsers).")
+    trading: TradingSettings = Field(default_factory=TradingSettings, description="Trading lane (off).")
 
     @classmethod
     def settings_customise_sources(

@@ -57,6 +57,13 @@ class ErrorCode(str, Enum):
     BODY_TOO_LARGE = "body_too_large"
     REQUEST_TIMEOUT = "request_timeout"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    # trading (docs/trading.md)
+    TRADING_UNAVAILABLE = "trading_unavailable"  # the trader is not connected
+    TRADING_HALTED = "trading_halted"  # the kill switch is on
+    ORDER_NOT_FOUND = "order_not_found"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"  # same client_order_id, different order
+    RISK_REFUSED = "risk_refused"  # a pre-trade risk rule; details.rule names it
+    CANCEL_REFUSED = "cancel_refused"  # the SDK refused the cancel (order final or unknown to it)
 
 
 #: HTTP status per code. Kept in one table so the wire contract is reviewable at a glance.
@@ -91,6 +98,12 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.TOO_MANY_CONNECTIONS: 429,
+    ErrorCode.TRADING_UNAVAILABLE: 503,
+    ErrorCode.TRADING_HALTED: 409,
+    ErrorCode.ORDER_NOT_FOUND: 404,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.RISK_REFUSED: 422,
+    ErrorCode.CANCEL_REFUSED: 409,
 }
 
 #: Codes after which a client may retry; the handler adds ``Retry-After`` (seconds) for these.

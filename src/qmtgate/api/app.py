@@ -141,6 +141,14 @@ def create_app(
                     name="qmtgate-gc-freeze",
                 )
                 stack.callback(freezer.cancel)
+            if settings.trading.enabled:  # the trading lane (docs/trading.md), after market data
+                from qmtgate.source.trading import TradingService
+
+                trading = TradingService(settings.trading)
+                await trading.start()
+                stack.push_async_callback(trading.stop)
+                app.state.trading = trading
+                stack.callback(setattr, app.state, "trading", None)
             logger.info("%s", start_banner(settings, active.name))  # where to go next (ops/startup.py)
             yield
 
@@ -163,6 +171,7 @@ def create_app(
     app.state.supervisor = None
     app.state.recording = None
     app.state.recorder = None
+    app.state.trading = None
     app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None
     app.state.security = SecurityGuard(
         settings, on_event=app.state.metrics.on_security_event if app.state.metrics else None
@@ -195,10 +204,33 @@ def create_app(
         app.include_router(router, dependencies=[READ])
     app.include_router(compat_argus.router, dependencies=[READ])
     app.include_router(metrics.router)  # `admin` scope unless metrics.public
+    if settings.trading.enabled:  # absent (404) when trading is off; `trade` scope per route
+        _check_trading_exposure(settings)
+        from qmtgate.api.routers import trading as trading_routes
+
+        app.include_router(trading_routes.router, prefix=API_PREFIX)
     install_offline_docs(app)
     app.include_router(index.router)  # GET /: links to the docs and health (public with the docs)
     install_security_openapi(app)
     return app
+
+
+def _check_trading_exposure(settings: Settings) -> None:
+    """Trading without keys is only for loopback: refuse to build such an app on another address."""
+    import ipaddress
+
+    if settings.auth.active or not settings.trading.allow_loopback_without_auth:
+        return
+    host = settings.host.strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"trading.allow_loopback_without_auth needs a loopback bind address, not {settings.host!r}; "
+            "configure API keys with the 'trade' scope instead (docs/trading.md)"
+        )
 
 
 def _source_name(app: FastAPI) -> str | None:

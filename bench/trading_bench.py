@@ -1,0 +1,132 @@
+"""Trading round trip through the gateway (issue 21) minus the in-process SDK call, on the simulator.
+
+Run: ``PYTHONPATH=src .venv/bin/python bench/trading_bench.py`` (about a minute: the first part is the
+simulator preparing the session). Prints p50/p99 of:
+
+1. in-process ``XtQuantTrader.order_stock`` (sync) on the simulated paper broker;
+2. ``POST /api/v1/trading/orders`` with httpx on loopback against ``qmtgate serve --enable-trading`` in\n   its own process (one order at a time):
+   validation, idempotency claim, risk checks (which query the instrument, asset and position through
+   the SDK), ``order_stock_async`` and its answer, and 3-4 audit rows each committed with
+   ``synchronous=FULL``;
+
+and the added latency (2 minus 1). Resting limit buys (below the market, no fills) of 100 shares.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import httpx  # noqa: E402
+
+N = 300
+DAY = dt.date(2025, 6, 12)
+CODE = "000001.SZ"
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if q < 100 else max(values)
+
+
+def in_process() -> tuple[list[float], float]:
+    """order_stock on the simulator in this process (its own simulated QMT, same seed and time)."""
+    import qmtgate.sim
+    from qmtgate.sim.timeutil import ms_of
+
+    env = qmtgate.sim.install(seed=0, clock="manual", start_ms=ms_of(DAY, 10 * 3600 + 1800))
+    env.publisher.stop(manual=True)
+    from xtquant import xtconstant, xtdata, xttrader, xttype
+
+    xtdata.enable_hello = False
+    price = xtdata.get_full_tick([CODE])[CODE]["bidPrice"][2]
+    trader = xttrader.XtQuantTrader("/tmp/qmtgate-bench/userdata_mini", 424242)
+    trader.register_callback(xttrader.XtQuantTraderCallback())
+    trader.start()
+    assert trader.connect() == 0
+    account = xttype.StockAccount("8880001")
+    times: list[float] = []
+    for _ in range(N):
+        t0 = time.perf_counter()
+        oid = trader.order_stock(
+            account, CODE, xtconstant.STOCK_BUY, 100, xtconstant.FIX_PRICE, price, "", ""
+        )
+        times.append((time.perf_counter() - t0) * 1000)
+        assert oid > 0
+    trader.stop()
+    return times, price
+
+
+def over_rest(price: float) -> list[float]:
+    """POST /api/v1/trading/orders against ``qmtgate serve --enable-trading`` in its own process."""
+    tmp = Path(tempfile.mkdtemp(prefix="qmtgate-trading-bench-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "MINIQMT_ACCOUNT_ID": "8880001",
+        "MINIQMT_USERDATA_PATH": "/tmp/qmtgate-bench/userdata_mini",
+        "QMTGATE_TRADING__AUDIT_PATH": str(tmp / "audit.sqlite"),
+        "QMTGATE_TRADING__ALLOW_LOOPBACK_WITHOUT_AUTH": "true",
+        "QMTGATE_TRADING__RISK__MAX_ORDERS_PER_SECOND": "100000",
+        "QMTGATE_TRADING__RISK__MAX_ORDERS_PER_DAY": "100000",
+    }
+    cmd = [sys.executable, "-m", "qmtgate", "serve", "--enable-trading", "--source", "sim", "--port", str(port),
+           "--sim-clock", "manual", "--sim-start", f"{DAY:%Y%m%d}103000", "--log-level", "error"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    times: list[float] = []
+    try:
+        with httpx.Client(timeout=60) as client:
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    if client.get(f"{base}/trading/status").json().get("connected"):
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("gateway did not start")
+                time.sleep(0.2)
+            for i in range(N):
+                body = {
+                    "code": CODE,
+                    "side": "buy",
+                    "volume": 100,
+                    "price": price,
+                    "client_order_id": f"b{i}",
+                }
+                t0 = time.perf_counter()
+                r = client.post(f"{base}/trading/orders", json=body)
+                times.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return times
+
+
+def main() -> None:
+    direct, price = in_process()
+    rest = over_rest(price)
+    for name, values in (("in-process order_stock", direct), ("REST POST /trading/orders", rest)):
+        print(f"{name:28s} p50 {statistics.median(values):7.2f} ms  p99 {pct(values, 99):7.2f} ms  (n={N})")
+    print(
+        f"{'added by the gateway':28s} p50 {statistics.median(rest) - statistics.median(direct):7.2f} ms  "
+        f"p99 {pct(rest, 99) - pct(direct, 99):7.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

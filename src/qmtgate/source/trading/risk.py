@@ -1,0 +1,183 @@
+"""Pre-trade risk: pure checks run before the SDK sees an order (docs/trading.md, "Risk settings").
+
+Each refusal is a :class:`RiskRefused` with a stable ``rule`` token, so clients can branch on it. The
+checks take plain values (the order, a :class:`MarketInfo`, an :class:`AccountInfo`, the market's now)
+so they are table-tested without a trader.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from qmtgate.config import TradingRiskSettings
+from qmtgate.source.trading.errors import RiskRefused
+
+CST = dt.timezone(dt.timedelta(hours=8))
+#: Sessions that accept orders (seconds of day, CST): the opening call auction and continuous trading.
+ORDER_WINDOWS = ((9 * 3600 + 15 * 60, 11 * 3600 + 30 * 60), (13 * 3600, 15 * 3600))
+
+
+@dataclass(frozen=True)
+class Order:
+    code: str
+    side: str  # "buy" | "sell"
+    volume: int
+    price_type: str  # "limit" | "market"
+    price: float
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    up_limit: float
+    down_limit: float
+    tick: float
+    last: float
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    cash: float  # available cash (not frozen)
+    sellable: int  # can_use_volume of this code
+    position_value: float = 0.0  # market value of this code's position
+    total_asset: float = 0.0
+
+
+def board_of(code: str) -> str:
+    """main | star | chinext | bj: the order-size rules differ by board."""
+    digits, _, market = code.partition(".")
+    if market == "BJ":
+        return "bj"
+    if market == "SH" and digits.startswith("688"):
+        return "star"
+    if market == "SZ" and digits.startswith(("300", "301")):
+        return "chinext"
+    return "main"
+
+
+def lot_refusal(board: str, side: str, volume: int, sellable: int) -> str | None:
+    """Why ``volume`` is not a valid order size on ``board`` (None when it is): 100-share lots on the main
+    boards and ChiNext, STAR at least 200 then any number, BSE at least 100 then any number; a sell may
+    be an odd lot when it sells the whole sellable position."""
+    if volume <= 0:
+        return "volume must be positive"
+    if side == "sell" and volume == sellable:
+        return None
+    if board == "star":
+        return "STAR market orders are at least 200 shares" if volume < 200 else None
+    if board == "bj":
+        return "BSE orders are at least 100 shares" if volume < 100 else None
+    if volume % 100:
+        return "orders are in lots of 100 shares (an odd-lot sell must sell the whole position)"
+    return None
+
+
+class OrderCounter:
+    """Orders accepted per second (sliding window) and per market day."""
+
+    def __init__(self) -> None:
+        self._recent: collections.deque[float] = collections.deque()
+        self._day: dt.date | None = None
+        self._today = 0
+
+    def check(self, now_ms: int, limits: TradingRiskSettings) -> None:
+        now = now_ms / 1000
+        while self._recent and now - self._recent[0] >= 1.0:
+            self._recent.popleft()
+        day = dt.datetime.fromtimestamp(now, CST).date()
+        if day != self._day:
+            self._day, self._today = day, 0
+        if len(self._recent) >= limits.max_orders_per_second:
+            raise RiskRefused(
+                "orders_per_second", f"more than {limits.max_orders_per_second} orders in one second"
+            )
+        if self._today >= limits.max_orders_per_day:
+            raise RiskRefused(
+                "orders_per_day", f"the day's limit of {limits.max_orders_per_day} orders is used"
+            )
+
+    def count(self, now_ms: int) -> None:
+        self._recent.append(now_ms / 1000)
+        self._today += 1
+
+
+@dataclass
+class RiskChecker:
+    limits: TradingRiskSettings
+    counter: OrderCounter = field(default_factory=OrderCounter)
+
+    def check_static(self, order: Order, now_ms: int) -> None:
+        """Checks that need no market or account data: lists, hours, rates."""
+        lim = self.limits
+        if lim.allow_codes and order.code not in lim.allow_codes:
+            raise RiskRefused("code_not_allowed", f"{order.code} is not in the allow list", code=order.code)
+        if order.code in lim.deny_codes:
+            raise RiskRefused("code_denied", f"{order.code} is in the deny list", code=order.code)
+        if lim.check_trading_hours:
+            t = dt.datetime.fromtimestamp(now_ms / 1000, CST)
+            sod = t.hour * 3600 + t.minute * 60 + t.second
+            if t.weekday() >= 5 or not any(a <= sod < b for a, b in ORDER_WINDOWS):
+                raise RiskRefused(
+                    "trading_hours",
+                    f"orders are accepted 09:15-11:30 and 13:00-15:00 CST, not {t:%a %H:%M:%S}",
+                )
+        self.counter.check(now_ms, lim)
+
+    def check_market(self, order: Order, market: MarketInfo, account: AccountInfo) -> None:
+        """Checks against the day's prices and the account: size, price, value, cash, position."""
+        reason = lot_refusal(board_of(order.code), order.side, order.volume, account.sellable)
+        if reason:
+            raise RiskRefused("lot_size", reason, volume=order.volume)
+        if order.price_type == "limit":
+            price = order.price
+            if not (market.down_limit - 1e-9 <= price <= market.up_limit + 1e-9):
+                raise RiskRefused(
+                    "price_limit",
+                    f"price {price} is outside today's limits [{market.down_limit}, {market.up_limit}]",
+                    up_limit=market.up_limit,
+                    down_limit=market.down_limit,
+                )
+            steps = price / market.tick
+            if not math.isclose(steps, round(steps), abs_tol=1e-6):
+                raise RiskRefused("price_tick", f"price {price} is not on the {market.tick} tick grid")
+        else:  # a market order may fill up to the limit price: value it there
+            price = market.up_limit if order.side == "buy" else market.last
+        value = price * order.volume
+        if value > self.limits.max_order_value:
+            raise RiskRefused(
+                "max_order_value",
+                f"order value {value:.2f} exceeds {self.limits.max_order_value:.2f}",
+                value=round(value, 2),
+            )
+        if value < self.limits.min_order_value:
+            raise RiskRefused(
+                "min_order_value",
+                f"order value {value:.2f} is below the minimum {self.limits.min_order_value:.2f}",
+                value=round(value, 2),
+            )
+        if order.side == "buy":
+            after = account.position_value + value
+            cap = self.limits.max_position_value
+            if cap is not None and after > cap:
+                raise RiskRefused(
+                    "max_position_value",
+                    f"the position would be worth {after:.2f} > {cap:.2f}",
+                    value=round(after, 2),
+                )
+            ratio = self.limits.max_position_ratio
+            if ratio is not None and account.total_asset > 0 and after / account.total_asset > ratio:
+                raise RiskRefused(
+                    "max_position_ratio",
+                    f"the position would be {after / account.total_asset:.1%} of total asset (limit {ratio:.1%})",
+                )
+        if order.side == "buy" and value > account.cash:
+            raise RiskRefused(
+                "insufficient_cash", f"order value {value:.2f} > available cash {account.cash:.2f}"
+            )
+        if order.side == "sell" and order.volume > account.sellable:
+            raise RiskRefused(
+                "insufficient_position",
+                f"selling {order.volume} but only {account.sellable} are sellable today (T+1)",
+            )

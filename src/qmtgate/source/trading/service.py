@@ -1,0 +1,419 @@
+"""The order service the REST routes call: idempotency, pre-trade risk, the kill switch, dry-run,
+``unknown`` outcomes and their reconciliation, all recorded in the audit trail before answering.
+
+Idempotency: the ``client_order_id`` is claimed in the audit database (status ``sending``) *before* the
+order goes to the SDK, and it is also sent as the order's ``order_remark``; a retry with the same id
+returns the recorded outcome and never sends again. An order whose SDK answer does not come within
+``trading.response_timeout`` is ``unknown``: it is never retried; the SDK's order pushes and queries are
+matched on ``order_remark`` to learn its order id later (reconciled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from qmtgate.config import TradingSettings
+from qmtgate.source.trading.audit import AuditTrail
+from qmtgate.source.trading.errors import (
+    CancelRefused,
+    ConnectError,
+    IdempotencyConflict,
+    OrderNotFound,
+    RiskRefused,
+    TradingHalted,
+    TradingUnavailable,
+)
+from qmtgate.source.trading.lane import NotSent, TradingLane, sdk_object_to_dict
+from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, RiskChecker
+
+logger = logging.getLogger(__name__)
+
+#: Seconds before the first reconnect attempt after on_disconnected, doubled per failure up to the max.
+RECONNECT_BACKOFF = 0.5
+RECONNECT_BACKOFF_MAX = 30.0
+#: Connect failures that can clear by themselves (QMT started or logged in later): retried in the background.
+RETRYABLE = frozenset({"qmt_not_connected", "account_not_found", "account_type_mismatch"})
+#: Outcomes whose order id the gateway does not know yet.
+OPEN_OUTCOMES = ("sending", "unknown")
+
+
+class TradingService:
+    def __init__(self, settings: TradingSettings, audit: AuditTrail | None = None) -> None:
+        self.settings = settings
+        self.audit = audit if audit is not None else AuditTrail(settings.audit_path)
+        self.risk = RiskChecker(settings.risk)
+        self.lane = TradingLane(settings, self._push_from_sdk)
+        self.halted = False
+        self.connect_error: ConnectError | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._place_lock = asyncio.Lock()
+        self._seen: dict[str, int] = {}  # client_order_id -> order id, from the SDK's pushes
+        self._order_status: dict[int, int] = {}  # order id -> last status the gateway saw
+        self._reconnect_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Connect; a failure is kept (status and every trading route report it), not raised."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            await asyncio.to_thread(self.lane.start)
+        except ConnectError as exc:
+            self.connect_error = exc
+            self.audit.append("connect_error", {"reason": exc.reason, "message": exc.message})
+            logger.error("trading: %s (%s)", exc.message, exc.reason)
+            if exc.reason in RETRYABLE and self.lane.xtconstant is not None:  # QMT may come up later
+                self._reconnect_task = self._loop.create_task(
+                    self._reconnect(), name="qmtgate-trading-reconnect"
+                )
+            return
+        self.audit.append(
+            "connected", {"session_id": self.lane.session_id, "account": self.settings.account_id}
+        )
+        for coid, outcome in self.audit.outcomes().items():  # a crash while sending: outcome unknown
+            if outcome.get("status") == "sending":
+                self.audit.set_outcome(coid, {**outcome, "status": "unknown"})
+        await self.reconcile()
+
+    async def stop(self) -> None:
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+        await asyncio.to_thread(self.lane.stop)
+        self.audit.close()
+
+    # ------------------------------------------------------------------ pushes
+
+    def _push_from_sdk(self, kind: str, data: dict[str, Any]) -> None:
+        """On the SDK's push thread: record, then hand to the event loop (never call the SDK here)."""
+        self.audit.append(f"push.{kind}", data, client_order_id=data.get("order_remark") or None)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_push, kind, data)
+
+    def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "order" and isinstance(data.get("order_id"), int):
+            self._order_status[data["order_id"]] = data.get("order_status")
+        if kind == "disconnected" and (self._reconnect_task is None or self._reconnect_task.done()):
+            self._reconnect_task = asyncio.get_running_loop().create_task(
+                self._reconnect(), name="qmtgate-trading-reconnect"
+            )
+        if kind in ("order", "trade", "order_error"):
+            coid, order_id = data.get("order_remark"), data.get("order_id")
+            if coid and isinstance(order_id, int) and order_id > 0:
+                self._seen[coid] = order_id
+                self._learn(coid, order_id, "push")
+
+    def _learn(self, coid: str, order_id: int, via: str) -> None:
+        outcome = self.audit.outcome(coid)
+        if outcome is not None and outcome.get("status") in OPEN_OUTCOMES:
+            new = {**outcome, "status": "accepted", "order_id": order_id, "reconciled_from": via}
+            self.audit.set_outcome(coid, new)
+            self.audit.append("reconciled", new, client_order_id=coid)
+
+    async def _reconnect(self) -> None:
+        """A new trader, a new session, subscribe again, then reconcile: unknown outcomes, and every
+        order whose status changed while the gateway was away (audit rows ``catchup.order``)."""
+        for attempt in range(1_000_000):
+            await asyncio.sleep(min(RECONNECT_BACKOFF * 2**attempt, RECONNECT_BACKOFF_MAX))
+            try:
+                await self._on_lane(self.lane.reopen)
+            except ConnectError as exc:
+                self.connect_error = exc
+                self.audit.append("reconnect_failed", {"reason": exc.reason, "message": exc.message})
+                logger.warning("trading: reconnect failed: %s", exc.message)
+                continue
+            except Exception:
+                logger.exception("trading: reconnect raised")
+                continue
+            self.connect_error = None
+            self.audit.append("reconnected", {"session_id": self.lane.session_id})
+            logger.warning("trading: reconnected with session %s", self.lane.session_id)
+            await self.reconcile()
+            for order in await self.orders():
+                oid, status = order.get("order_id"), order.get("order_status")
+                if self._order_status.get(oid) != status:
+                    self._order_status[oid] = status
+                    self.audit.append(
+                        "catchup.order", order, client_order_id=order.get("order_remark") or None
+                    )
+            return
+
+    async def reconcile(self) -> None:
+        """Match every unknown outcome against the SDK's orders (by order_remark)."""
+        open_ids = [c for c, o in self.audit.outcomes().items() if o.get("status") in OPEN_OUTCOMES]
+        if not open_ids or not self.lane.connected:
+            return
+        for order in await self.orders():
+            if order.get("order_remark") in open_ids:
+                self._learn(order["order_remark"], order["order_id"], "query")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_connected(self) -> None:
+        if self.connect_error is not None:
+            raise TradingUnavailable(self.connect_error.message, {"reason": self.connect_error.reason})
+        if not self.lane.connected:
+            raise TradingUnavailable("the trader is not connected to QMT", {"reason": "disconnected"})
+
+    async def _on_lane(self, fn: Any) -> Any:
+        return await asyncio.wrap_future(self.lane.call(fn))
+
+    def _refuse(
+        self,
+        exc: Exception,
+        ctx: dict[str, Any],
+        coid: str | None,
+        request_row: tuple[str, Any] | None = None,
+    ) -> Exception:
+        body = exc.to_body() if hasattr(exc, "to_body") else {"error": repr(exc)}
+        with self.audit.transaction():
+            if request_row is not None:
+                self.audit.append(*request_row, client_order_id=coid, **ctx)
+            self.audit.append("refused", body, client_order_id=coid, **ctx)
+        return exc
+
+    # ------------------------------------------------------------------ orders
+
+    async def place(self, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """Place one order (``req``: code, side, volume, price_type, price, strategy_name, remark,
+        client_order_id); ``ctx``: request_id, key_id for the audit trail. Shielded: a client that
+        hangs up mid-request does not cancel it, so its outcome is still recorded for the retry."""
+        return await asyncio.shield(self._place(req, ctx))
+
+    async def _place(self, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        coid = req["client_order_id"]
+        # The request row is committed together with the first decision about it (one fsync each):
+        # nothing is answered or sent before both are on disk.
+        request_row = ("request.place", req)
+        async with self._place_lock:
+            try:
+                previous = self.audit.outcome(coid)
+                if previous is not None:
+                    return await self._replay(coid, req, ctx, request_row)
+                if self.halted:
+                    raise TradingHalted(
+                        "trading is halted (kill switch); resume with `qmtgate trading resume`"
+                    )
+                self._require_connected()
+                order = Order(req["code"], req["side"], req["volume"], req["price_type"], req["price"])
+                now = self.lane.now_ms()
+                self.risk.check_static(order, now)
+                market, account = await self._on_lane(lambda: self._market_and_account(order.code))
+                self.risk.check_market(order, market, account)
+            except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
+                raise self._refuse(exc, ctx, coid, request_row) from None
+            except Exception as exc:
+                self._refuse(exc, ctx, coid, request_row)
+                raise
+            if self.settings.risk.dry_run:
+                answer = {"client_order_id": coid, "status": "dry_run", "order_id": None}
+                with self.audit.transaction():
+                    self.audit.append(*request_row, client_order_id=coid, **ctx)
+                    self.audit.append("response.place", answer, client_order_id=coid, **ctx)
+                return answer
+            with self.audit.transaction():
+                self.audit.append(*request_row, client_order_id=coid, **ctx)
+                self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid})
+            self.risk.counter.count(now)
+            outcome = await self._send(order, req, coid)
+            if outcome["status"] == "unknown" and coid in self._seen:  # its push told us meanwhile
+                outcome = {
+                    **outcome,
+                    "status": "accepted",
+                    "order_id": self._seen[coid],
+                    "reconciled_from": "push",
+                }
+            with self.audit.transaction():
+                self.audit.set_outcome(coid, outcome)
+                self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
+        return outcome
+
+    async def _replay(
+        self, coid: str, req: dict[str, Any], ctx: dict[str, Any], request_row: tuple[str, Any]
+    ) -> dict[str, Any]:
+        entry = self.audit.entry(coid) or {"request": req, "outcome": {}}
+        if entry["request"] != req:
+            raise IdempotencyConflict(
+                f"client_order_id {coid!r} was already used for a different order",
+                {"first_request": entry["request"]},
+            )
+        if entry["outcome"].get("status") in OPEN_OUTCOMES:
+            await self.reconcile()
+        answer = {**(self.audit.outcome(coid) or {}), "replayed": True}
+        with self.audit.transaction():
+            self.audit.append(*request_row, client_order_id=coid, **ctx)
+            self.audit.append("response.place", answer, client_order_id=coid, **ctx)
+        return answer
+
+    def _market_and_account(self, code: str) -> tuple[MarketInfo, AccountInfo]:
+        """On the lane thread: the day's limits and tick, available cash, sellable volume."""
+        detail = self.lane.xtdata.get_instrument_detail(code)
+        if not detail:
+            raise RiskRefused("unknown_code", f"no instrument {code}", code=code)
+        tick = self.lane.xtdata.get_full_tick([code]).get(code) or {}
+        market = MarketInfo(
+            up_limit=float(detail["UpStopPrice"]),
+            down_limit=float(detail["DownStopPrice"]),
+            tick=float(detail.get("PriceTick") or 0.01),
+            last=float(tick.get("lastPrice") or detail.get("PreClose") or 0.0),
+        )
+        trader, account = self.lane.trader, self.lane.account
+        asset = trader.query_stock_asset(account)
+        position = trader.query_stock_position(account, code)
+        return market, AccountInfo(
+            cash=float(asset.cash) if asset is not None else 0.0,
+            sellable=int(position.can_use_volume) if position is not None else 0,
+            position_value=float(position.market_value) if position is not None else 0.0,
+            total_asset=float(asset.total_asset) if asset is not None else 0.0,
+        )
+
+    async def _send(self, order: Order, req: dict[str, Any], coid: str) -> dict[str, Any]:
+        c = self.lane.xtconstant
+        side = c.STOCK_BUY if order.side == "buy" else c.STOCK_SELL
+        if order.price_type == "limit":
+            price_type = c.FIX_PRICE
+        else:
+            price_type = (
+                c.MARKET_SZ_CONVERT_5_CANCEL if order.code.endswith(".SZ") else c.MARKET_SH_CONVERT_5_CANCEL
+            )
+        strategy = req.get("strategy_name") or ""
+
+        def send() -> Any:
+            return self.lane.order_async(
+                order.code, side, order.volume, price_type, order.price, strategy, coid
+            )
+
+        try:
+            seq, answer = await self._on_lane(send)
+        except NotSent as exc:
+            return {
+                "client_order_id": coid,
+                "seq": None,
+                "status": "rejected",
+                "order_id": None,
+                "error_msg": str(exc),
+            }
+        except Exception as exc:  # the SDK raised while sending: it may or may not have sent it
+            logger.exception("trading: order_stock_async raised for %s", coid)
+            self.audit.append("sdk.error", {"error": repr(exc)}, client_order_id=coid)
+            return {
+                "client_order_id": coid,
+                "seq": None,
+                "status": "unknown",
+                "order_id": None,
+                "error_msg": repr(exc),
+            }
+        base = {"client_order_id": coid, "seq": seq}
+        try:
+            resp = await asyncio.wait_for(asyncio.wrap_future(answer), self.settings.response_timeout)
+        except asyncio.TimeoutError:
+            self.lane.forget(seq)
+            self.audit.append("sdk.timeout", base, client_order_id=coid)
+            logger.warning("trading: no SDK answer to order %s (seq %s): outcome unknown", coid, seq)
+            return {**base, "status": "unknown", "order_id": None}
+        order_id = resp.get("order_id", -1)
+        if isinstance(order_id, int) and order_id > 0:
+            return {**base, "status": "accepted", "order_id": order_id}
+        return {**base, "status": "rejected", "order_id": None, "error_msg": resp.get("error_msg", "")}
+
+    async def order_status(self, coid: str) -> dict[str, Any]:
+        outcome = self.audit.outcome(coid)
+        if outcome is None:
+            raise OrderNotFound(f"no order with client_order_id {coid!r}")
+        if outcome.get("status") in OPEN_OUTCOMES and self.lane.connected:
+            await self.reconcile()
+            outcome = self.audit.outcome(coid) or outcome
+        order = None
+        if outcome.get("order_id"):
+            oid = outcome["order_id"]
+            raw = await self._on_lane(lambda: self.lane.trader.query_stock_order(self.lane.account, oid))
+            order = sdk_object_to_dict(raw) if raw is not None else None
+        return {**outcome, "order": order}
+
+    async def cancel(self, ctx: dict[str, Any], order_id: int | None = None, coid: str | None = None) -> dict:
+        self.audit.append(
+            "request.cancel", {"order_id": order_id, "client_order_id": coid}, client_order_id=coid, **ctx
+        )
+        try:
+            self._require_connected()
+            if order_id is None:
+                outcome = self.audit.outcome(coid or "")
+                if outcome is None:
+                    raise OrderNotFound(f"no order with client_order_id {coid!r}")
+                if outcome.get("status") in OPEN_OUTCOMES:
+                    await self.reconcile()
+                    outcome = self.audit.outcome(coid or "") or outcome
+                order_id = outcome.get("order_id")
+                if not order_id:
+                    raise OrderNotFound(f"order {coid!r} has no order id ({outcome.get('status')})")
+            oid = order_id
+            result = await self._on_lane(lambda: self.lane.cancel(oid))
+            if result != 0:
+                raise CancelRefused(f"the SDK refused to cancel order {oid} (filled, cancelled or unknown)")
+        except (TradingUnavailable, OrderNotFound, CancelRefused) as exc:
+            raise self._refuse(exc, ctx, coid) from None
+        answer = {"order_id": order_id, "client_order_id": coid, "cancel": "requested"}
+        self.audit.append("response.cancel", answer, client_order_id=coid, **ctx)
+        return answer
+
+    # ------------------------------------------------------------------ queries
+
+    async def _query(self, name: str, *args: Any) -> Any:
+        self._require_connected()
+
+        def run() -> Any:
+            return getattr(self.lane.trader, name)(self.lane.account, *args)
+
+        return await self._on_lane(run)
+
+    async def orders(self) -> list[dict[str, Any]]:
+        return [sdk_object_to_dict(o) for o in (await self._query("query_stock_orders") or [])]
+
+    async def trades(self) -> list[dict[str, Any]]:
+        return [sdk_object_to_dict(o) for o in (await self._query("query_stock_trades") or [])]
+
+    async def positions(self) -> list[dict[str, Any]]:
+        return [sdk_object_to_dict(o) for o in (await self._query("query_stock_positions") or [])]
+
+    async def asset(self) -> dict[str, Any]:
+        return sdk_object_to_dict(await self._query("query_stock_asset"))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "connected": self.lane.connected,
+            "account_id": self.settings.account_id,
+            "account_type": self.settings.account_type,
+            "session_id": self.lane.session_id,
+            "halted": self.halted,
+            "dry_run": self.settings.risk.dry_run,
+            "connect_error": (
+                {"reason": self.connect_error.reason, "message": self.connect_error.message}
+                if self.connect_error
+                else None
+            ),
+            "risk": self.settings.risk.model_dump(mode="json"),
+        }
+
+    # ------------------------------------------------------------------ kill switch
+
+    async def halt(self, ctx: dict[str, Any], cancel_open: bool = True) -> dict[str, Any]:
+        self.halted = True
+        self.audit.append("halt", {"cancel_open": cancel_open}, **ctx)
+        cancelled: list[int] = []
+        if cancel_open and self.lane.connected:
+            for order in [
+                sdk_object_to_dict(o) for o in (await self._query("query_stock_orders", True) or [])
+            ]:
+                oid = order["order_id"]
+                if await self._on_lane(lambda oid=oid: self.lane.cancel(oid)) == 0:
+                    cancelled.append(oid)
+        answer = {"halted": True, "cancel_requested": cancelled}
+        self.audit.append("response.halt", answer, **ctx)
+        return answer
+
+    async def resume(self, ctx: dict[str, Any]) -> dict[str, Any]:
+        self.halted = False
+        self.audit.append("resume", {}, **ctx)
+        return {"halted": False}

@@ -1,0 +1,146 @@
+"""Every pre-trade risk rule, table-driven: what it must refuse (with its stable rule token) and what it
+must pass (the neighbouring legal case)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from qmtgate.config import TradingRiskSettings
+from qmtgate.source.trading.errors import RiskRefused
+from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, OrderCounter, RiskChecker, board_of
+
+CST = dt.timezone(dt.timedelta(hours=8))
+MARKET = MarketInfo(up_limit=11.0, down_limit=9.0, tick=0.01, last=10.0)
+ACCOUNT = AccountInfo(cash=100_000.0, sellable=300)
+
+
+def ms(day: dt.date, h: int, m: int, s: int = 0) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, h, m, s, tzinfo=CST).timestamp() * 1000)
+
+
+THU = dt.date(2025, 6, 12)
+IN_SESSION = ms(THU, 10, 30)
+
+
+def buy(volume: int = 100, price: float = 10.0, code: str = "600000.SH", **kw: object) -> Order:
+    return Order(code, "buy", volume, kw.get("price_type", "limit"), price)  # type: ignore[arg-type]
+
+
+def sell(volume: int, code: str = "600000.SH", price: float = 10.0) -> Order:
+    return Order(code, "sell", volume, "limit", price)
+
+
+MARKET_CASES = [
+    # (case, order, account, market, limits, refused rule or None)
+    ("main board lot", buy(100), ACCOUNT, MARKET, {}, None),
+    ("main board odd lot", buy(150), ACCOUNT, MARKET, {}, "lot_size"),
+    ("zero volume", buy(0), ACCOUNT, MARKET, {}, "lot_size"),
+    ("chinext odd lot", buy(50, code="300750.SZ"), ACCOUNT, MARKET, {}, "lot_size"),
+    ("STAR 199", buy(199, code="688981.SH"), ACCOUNT, MARKET, {}, "lot_size"),
+    ("STAR 201", buy(201, code="688981.SH"), ACCOUNT, MARKET, {}, None),
+    ("BSE 99", buy(99, code="830799.BJ"), ACCOUNT, MARKET, {}, "lot_size"),
+    ("BSE 101", buy(101, code="830799.BJ"), ACCOUNT, MARKET, {}, None),
+    ("odd-lot sell of the whole position", sell(37), AccountInfo(1e5, 37), MARKET, {}, None),
+    ("odd-lot sell of part", sell(37), AccountInfo(1e5, 137), MARKET, {}, "lot_size"),
+    ("at the up limit", buy(100, 11.0), ACCOUNT, MARKET, {}, None),
+    ("above the up limit", buy(100, 11.01), ACCOUNT, MARKET, {}, "price_limit"),
+    ("below the down limit", buy(100, 8.99), ACCOUNT, MARKET, {}, "price_limit"),
+    ("off the tick grid", buy(100, 10.005), ACCOUNT, MARKET, {}, "price_tick"),
+    ("fund tick grid", buy(100, 10.005), ACCOUNT, MarketInfo(11.0, 9.0, 0.001, 10.0), {}, None),
+    ("max order value exceeded", buy(1000), ACCOUNT, MARKET, {"max_order_value": 9_999.0}, "max_order_value"),
+    ("max order value met", buy(1000), ACCOUNT, MARKET, {"max_order_value": 10_000.0}, None),
+    ("market buy valued at the up limit", buy(1000, 0.0, price_type="market"), ACCOUNT, MARKET,
+     {"max_order_value": 10_500.0}, "max_order_value"),
+    ("not enough cash", buy(1000), AccountInfo(9_999.0, 0), MARKET, {}, "insufficient_cash"),
+    ("just enough cash", buy(1000), AccountInfo(10_000.0, 0), MARKET, {}, None),
+    ("sell more than sellable (T+1)", sell(400), ACCOUNT, MARKET, {}, "insufficient_position"),
+    ("sell what is sellable", sell(300), ACCOUNT, MARKET, {}, None),
+    ("below the minimum trade amount", buy(100), ACCOUNT, MARKET, {"min_order_value": 1000.01}, "min_order_value"),
+    ("at the minimum trade amount", buy(100), ACCOUNT, MARKET, {"min_order_value": 1000.0}, None),
+    ("position value cap exceeded", buy(100), AccountInfo(1e5, 0, 9_500.0, 1e6), MARKET,
+     {"max_position_value": 10_000.0}, "max_position_value"),
+    ("position value cap met", buy(100), AccountInfo(1e5, 0, 9_000.0, 1e6), MARKET,
+     {"max_position_value": 10_000.0}, None),
+    ("sells ignore the position caps", sell(300), AccountInfo(1e5, 300, 9e5, 1e6), MARKET,
+     {"max_position_value": 1.0, "max_position_ratio": 0.01}, None),
+    ("position ratio exceeded", buy(100), AccountInfo(1e5, 0, 99_500.0, 1e6), MARKET,
+     {"max_position_ratio": 0.1}, "max_position_ratio"),
+    ("position ratio met", buy(100), AccountInfo(1e5, 0, 99_000.0, 1e6), MARKET, {"max_position_ratio": 0.1}, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("order", "account", "market", "limits", "rule"),
+    [case[1:] for case in MARKET_CASES],
+    ids=[case[0] for case in MARKET_CASES],
+)
+def test_market_rules(order, account, market, limits, rule) -> None:
+    checker = RiskChecker(TradingRiskSettings(**limits))
+    if rule is None:
+        checker.check_market(order, market, account)
+    else:
+        with pytest.raises(RiskRefused) as info:
+            checker.check_market(order, market, account)
+        assert info.value.rule == rule and info.value.status_code == 422
+
+
+STATIC_CASES = [
+    ("allowed code", buy(), IN_SESSION, {"allow_codes": ("600000.SH",)}, None),
+    ("code not in allow list", buy(code="600036.SH"), IN_SESSION, {"allow_codes": ("600000.SH",)}, "code_not_allowed"),
+    ("denied code", buy(), IN_SESSION, {"deny_codes": ("600000.SH",)}, "code_denied"),
+    ("opening auction 09:15", buy(), ms(THU, 9, 15), {}, None),
+    ("before the auction 09:14:59", buy(), ms(THU, 9, 14, 59), {}, "trading_hours"),
+    ("lunch 12:00", buy(), ms(THU, 12, 0), {}, "trading_hours"),
+    ("afternoon 14:59:59", buy(), ms(THU, 14, 59, 59), {}, None),
+    ("after the close 15:00", buy(), ms(THU, 15, 0), {}, "trading_hours"),
+    ("saturday", buy(), ms(dt.date(2025, 6, 14), 10, 30), {}, "trading_hours"),
+    ("hours check off", buy(), ms(THU, 20, 0), {"check_trading_hours": False}, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("order", "now", "limits", "rule"), [c[1:] for c in STATIC_CASES], ids=[c[0] for c in STATIC_CASES]
+)
+def test_static_rules(order, now, limits, rule) -> None:
+    checker = RiskChecker(TradingRiskSettings(**limits))
+    if rule is None:
+        checker.check_static(order, now)
+    else:
+        with pytest.raises(RiskRefused) as info:
+            checker.check_static(order, now)
+        assert info.value.rule == rule
+
+
+def test_orders_per_second_window_slides() -> None:
+    limits = TradingRiskSettings(max_orders_per_second=2)
+    counter = OrderCounter()
+    for offset in (0, 100):
+        counter.check(IN_SESSION + offset, limits)
+        counter.count(IN_SESSION + offset)
+    with pytest.raises(RiskRefused) as info:
+        counter.check(IN_SESSION + 999, limits)
+    assert info.value.rule == "orders_per_second"
+    counter.check(IN_SESSION + 1000, limits)  # the first left the window
+
+
+def test_orders_per_day_resets_on_the_next_day() -> None:
+    limits = TradingRiskSettings(max_orders_per_day=2, max_orders_per_second=100)
+    counter = OrderCounter()
+    for i in range(2):
+        counter.check(IN_SESSION + i * 5000, limits)
+        counter.count(IN_SESSION + i * 5000)
+    with pytest.raises(RiskRefused) as info:
+        counter.check(IN_SESSION + 60_000, limits)
+    assert info.value.rule == "orders_per_day"
+    counter.check(ms(dt.date(2025, 6, 13), 9, 30), limits)
+
+
+@pytest.mark.parametrize(
+    ("code", "board"),
+    [("600000.SH", "main"), ("000001.SZ", "main"), ("300750.SZ", "chinext"), ("688981.SH", "star"),
+     ("830799.BJ", "bj")],
+)  # fmt: skip
+def test_board_of(code: str, board: str) -> None:
+    assert board_of(code) == board
