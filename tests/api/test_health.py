@@ -10,7 +10,19 @@ from qmtgate.config import Settings
 from .support import FakeXtdata, make_source
 
 
+def settle(fake: FakeXtdata, quiet: float = 0.3, limit: float = 10.0) -> None:
+    """Wait until the start-up background work (instrument index, calendar) has stopped calling the SDK."""
+    deadline = time.monotonic() + limit
+    seen, since = len(fake.calls), time.monotonic()
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the gateway kept calling the SDK after start"
+        time.sleep(0.02)
+        if len(fake.calls) != seen:
+            seen, since = len(fake.calls), time.monotonic()
+
+
 def test_live_names_the_source_without_touching_it(client: TestClient, fake: FakeXtdata) -> None:
+    settle(fake)
     calls_before = len(fake.calls)
     response = client.get("/api/v1/health/live")
     assert response.status_code == 200
@@ -18,10 +30,11 @@ def test_live_names_the_source_without_touching_it(client: TestClient, fake: Fak
     assert body["status"] == "ok" and body["source"] == "simulated"
     assert abs(body["time_ms"] - time.time() * 1000) < 60_000
     assert response.headers["x-qmtgate-source"] == "simulated"
-    assert len(fake.calls) == calls_before
+    assert [c.name for c in fake.calls[calls_before:]] == []
 
 
-def test_ready_reports_state_and_queues(client: TestClient) -> None:
+def test_ready_reports_state_and_queues(client: TestClient, fake: FakeXtdata) -> None:
+    settle(fake)
     response = client.get("/api/v1/health/ready")
     assert response.status_code == 200
     body = response.json()

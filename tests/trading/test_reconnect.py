@@ -56,7 +56,10 @@ def test_reconnects_with_a_new_session_and_catches_up(tmp_path: Path) -> None:
         assert status["session_id"] != first_session
         kinds = [r["kind"] for r in service.audit.rows()]
         assert kinds.index("push.disconnected") < kinds.index("reconnect_failed") < kinds.index("reconnected")
-        catchup = [r for r in service.audit.rows("rc-1") if r["kind"] == "catchup.order"]
+        deadline = time.monotonic() + 10  # the catch-up queries run right after the reconnect, not before it
+        while not (catchup := [r for r in service.audit.rows("rc-1") if r["kind"] == "catchup.order"]):
+            assert time.monotonic() < deadline, "no catch-up of the order cancelled while away"
+            time.sleep(0.05)
         assert catchup and catchup[-1]["payload"]["order_status"] == 54  # cancelled while away
         again = client.post(ORDERS, json={**body, "client_order_id": "rc-3"})
         assert again.status_code == 200 and again.json()["status"] == "accepted"
