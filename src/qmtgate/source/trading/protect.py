@@ -226,12 +226,14 @@ class ProtectionEngine:
 
     async def _refresh_feed(self) -> None:
         codes = frozenset(p.code for p in self.protections.values() if p.status in WATCHED)
-        if codes != self._codes and self.feed is not None:
-            self._codes = codes
+        if codes == self._codes:
+            return
+        self._codes = codes
+        if self.feed is not None:
             try:
                 await self.feed.set_codes(sorted(codes))
             except Exception:
-                self._codes = frozenset()
+                self._codes = frozenset()  # tried again at the next change
                 logger.exception("protective orders: could not subscribe %s", sorted(codes))
 
     def on_ticks(self, rows: Iterable[dict[str, Any]]) -> None:
