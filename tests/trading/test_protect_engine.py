@@ -52,6 +52,7 @@ class FakeService:
         self.sellable = sellable
         self.fills: list[dict[str, Any]] = []
         self.crash_after_send = False
+        self.error_after_send: Exception | None = None
 
     async def _on_lane(self, fn: Any) -> Any:
         return fn()
@@ -70,7 +71,9 @@ class FakeService:
         self.audit.claim(coid, req, outcome)
         self.sent.append({**req, "protective": protective})
         if self.crash_after_send:
-            raise RuntimeError("the gateway dies here")
+            raise asyncio.CancelledError  # the process dies here: nothing after this line runs
+        if self.error_after_send is not None:
+            raise self.error_after_send
         return outcome
 
     def emit_event(self, kind: str, data: dict[str, Any], client_order_id: str | None = None) -> None:
@@ -103,7 +106,7 @@ async def feed(
         service.now += 3000  # type: ignore[attr-defined]
         engine.on_ticks([{"code": code, "last_price": price, "ts": service.now if ts is None else ts}])  # type: ignore[attr-defined]
         while engine._tasks:
-            await asyncio.gather(*engine._tasks)
+            await asyncio.gather(*engine._tasks, return_exceptions=True)
 
 
 CTX = {"request_id": "t", "key_id": None}
@@ -196,6 +199,16 @@ async def test_restart_after_send_adopts_the_outcome_and_never_sends_again(tmp_p
     state = engine2.get(p["id"])
     assert state["status"] == "triggered" and state["outcome"]["order_id"] == 1
     await feed(engine2, [9.6, 9.5])
+    assert len(service.sent) == 1
+
+
+async def test_an_error_after_sending_adopts_the_recorded_outcome(tmp_path: Path) -> None:
+    engine, service = await make(tmp_path)
+    p = await engine.create({"kind": "stop_loss", "code": CODE, "stop_price": 9.8}, CTX)
+    service.error_after_send = RuntimeError("a bug after the order left")
+    await feed(engine, [9.7])
+    assert engine.get(p["id"])["status"] == "triggered" and engine.get(p["id"])["outcome"]["order_id"] == 1
+    await feed(engine, [9.6])
     assert len(service.sent) == 1
 
 

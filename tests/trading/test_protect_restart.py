@@ -108,7 +108,9 @@ def test_stop_loss_survives_restart_and_fires_once(tmp_path: Path) -> None:
                 env.market.clock.advance(3)
                 moved += 3
             try:
-                fired = wait_for(lambda: (p := client.protection(pid))["status"] in ("triggered", "failed") and p)
+                fired = wait_for(
+                    lambda: (p := client.protection(pid))["status"] in ("triggered", "failed") and p
+                )
             except AssertionError:
                 with httpx_client(server.url) as http:
                     pos = http.get("/api/v1/trading/positions").json()

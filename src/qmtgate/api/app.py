@@ -235,6 +235,8 @@ async def _start_protection(
         watch = CodeWatch(services.hub, engine.on_ticks, name="protect")
         engine.feed = watch
         stack.push_async_callback(watch.stop)
+    else:
+        logger.warning("protective orders get no quotes: the stream hub is off (hub.enabled = false)")
     await engine.start()
     stack.push_async_callback(engine.stop)
     return engine

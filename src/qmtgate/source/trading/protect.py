@@ -275,6 +275,8 @@ class ProtectionEngine:
             await self._fire_locked(p, last, ts)
         except Exception:
             logger.exception("protective order %s: trigger failed", p.id)
+            if p.status == "triggering":  # as after a restart: adopt what the order path recorded
+                self._settle_interrupted(p)
         finally:
             self._firing.discard(p.id)
 
