@@ -39,11 +39,11 @@ def price(client: TestClient, code: str, side: str = "bidPrice", level: int = 2)
     return client.post("/api/v1/xt/full_tick", json={"codes": [code]}).json()["data"][code][side][level]
 
 
-def check_alerts(client: TestClient) -> list[Any]:
+def sent_alerts(client: TestClient) -> list[Any]:
+    """Every alert sent so far, after one more check round (the monitor also checks by itself)."""
     monitor = client.app.state.ops.monitor
-    before = len(monitor.sender.sent)
     client.portal.call(monitor.check)  # type: ignore[union-attr]
-    return monitor.sender.sent[before:]
+    return list(monitor.sender.sent)
 
 
 def wait_status(client: TestClient, connected: bool) -> None:
@@ -79,26 +79,41 @@ def test_metrics_and_the_unknown_outcome_alert(client: TestClient) -> None:
     assert metric(text, "qmtgate_trading_order_round_trip_seconds_count") >= 2
     assert metric(text, "qmtgate_trading_connected") == 1
     assert metric(text, "qmtgate_trading_unknown_outcomes_total") == 1
-    sent = check_alerts(client)
-    unknown = [a for a in sent if a.kind == "trading_unknown_outcome"]
+    unknown = [a for a in sent_alerts(client) if a.kind == "trading_unknown_outcome"]
     assert len(unknown) == 1 and unknown[0].details["client_order_id"] == "m-unknown"
     assert unknown[0].severity == "critical"
-    assert not [a for a in check_alerts(client) if a.kind == "trading_unknown_outcome"]  # once per order
+    again = [a for a in sent_alerts(client) if a.kind == "trading_unknown_outcome"]
+    assert len(again) == 1  # once per order
+
+
+def trading_kinds(client: TestClient, since: int) -> list[str]:
+    return [a.kind for a in sent_alerts(client)[since:] if a.kind.startswith("trading_")]
 
 
 def test_disconnect_alert_and_gauge(client: TestClient) -> None:
+    service = client.app.state.trading
+    since = len(client.app.state.ops.monitor.sender.sent)
     env = sim_env()
     env.broker.faults.refuse_connect(-1)  # QMT stays away
-    env.broker.faults.disconnect()
-    wait_status(client, False)
-    sent = check_alerts(client)
-    assert [a.kind for a in sent if a.kind.startswith("trading")] == ["trading_disconnected"]
-    text = client.get("/metrics").text
-    assert metric(text, "qmtgate_trading_connected") == 0
-    assert metric(text, "qmtgate_trading_disconnects_total") >= 1
-    env.broker.faults.clear()
-    wait_status(client, True)
-    assert [a.kind for a in check_alerts(client) if a.kind.startswith("trading")] == ["trading_reconnected"]
+    try:
+        env.broker.faults.disconnect()
+        wait_status(client, False)
+        deadline = time.monotonic() + 10  # the push reaches the loop after its audit row is on disk
+        while service.disconnects < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert trading_kinds(client, since) == ["trading_disconnected"]
+        text = client.get("/metrics").text
+        assert metric(text, "qmtgate_trading_connected") == 0
+        assert metric(text, "qmtgate_trading_disconnects_total") >= 1
+    finally:
+        env.broker.faults.clear()
+        wait_status(client, True)
+    deadline = time.monotonic() + 10  # connect_error is cleared just after the lane reports connected
+    while len(kinds := trading_kinds(client, since)) < 2:
+        assert time.monotonic() < deadline, kinds
+        time.sleep(0.05)
+    assert kinds == ["trading_disconnected", "trading_reconnected"]
 
 
 def test_halt_refuses_new_orders_but_not_protective_sells(client: TestClient) -> None:
