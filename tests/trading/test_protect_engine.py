@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from qmtgate.config import TradingProtectSettings
 from qmtgate.errors import BadRequest
 from qmtgate.source.trading.audit import AuditTrail
+from qmtgate.source.trading.errors import RiskRefused
 from qmtgate.source.trading.protect import ProtectionEngine
 from qmtgate.source.trading.protect_rules import Protection, observe, protective_price, sell_volume
 from qmtgate.source.trading.risk import AccountInfo, MarketInfo
@@ -45,6 +46,8 @@ class FakeService:
         self.now = T0
         self.lane = SimpleNamespace(connected=True, now_ms=lambda: self.now)
         self.halted = False
+        self.connect_error = None
+        self.refuse_next: Exception | None = None
         self.listeners: list[Any] = []
         self.sent: list[dict[str, Any]] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
@@ -64,6 +67,9 @@ class FakeService:
 
     async def place(self, req: dict[str, Any], ctx: dict[str, Any], *, protective: bool = False) -> dict:
         coid = req["client_order_id"]
+        if self.refuse_next is not None:  # refused before the id is claimed, as the real service does
+            exc, self.refuse_next = self.refuse_next, None
+            raise exc
         previous = self.audit.outcome(coid)
         if previous is not None:
             return {**previous, "replayed": True}
@@ -236,6 +242,27 @@ async def test_a_stored_protection_is_remembered_across_restarts(tmp_path: Path)
     assert service.sent == []
     await feed(engine2, [10.06])
     assert len(service.sent) == 1
+
+
+async def test_refusals_that_clear_keep_it_armed_and_others_fail_it(tmp_path: Path) -> None:
+    engine, service = await make(tmp_path)
+    p = await engine.create({"kind": "stop_loss", "code": CODE, "stop_price": 9.8}, CTX)
+    service.refuse_next = RiskRefused("orders_per_second", "too fast")
+    await feed(engine, [9.7])
+    assert service.sent == [] and engine.get(p["id"])["status"] == "armed"
+    service.lane.connected = False
+    await feed(engine, [9.6])
+    assert engine.get(p["id"])["reason"] == "the trader is not connected to QMT"
+    service.lane.connected = True
+    await feed(engine, [9.5])  # the same id, never claimed before
+    assert [o["client_order_id"] for o in service.sent] == [f"pt-{p['id']}-0"]
+    q = await engine.create({"kind": "take_profit", "code": CODE, "target_price": 9.0}, CTX)
+    service.refuse_next = RiskRefused("max_order_value", "too big")
+    await feed(engine, [9.5])
+    state = engine.get(q["id"])
+    assert state["status"] == "failed" and state["outcome"]["error"]["details"]["rule"] == "max_order_value"
+    assert service.events[-1][0] == "protect.failed"
+    assert ("protect", "take_profit:refused") in service.metrics
 
 
 async def test_halt_lets_protective_sells_through_by_default(tmp_path: Path) -> None:

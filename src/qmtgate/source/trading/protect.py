@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from qmtgate.config import TradingProtectSettings
 from qmtgate.errors import BadRequest, NotFound, QmtgateError
+from qmtgate.source.trading.errors import TradingUnavailable
 from qmtgate.source.trading.protect_rules import (
     FINAL,
     KINDS,
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 #: SDK order statuses after which an order fills no more (cancelled, part-cancelled, filled, junk).
 ORDER_FINAL = frozenset({53, 54, 56, 57})
 WATCHED = ("pending", "armed")
+#: Risk refusals of a protective sell that clear by themselves: it stays armed and fires again.
+TRANSIENT_RULES = frozenset({"orders_per_second", "trading_hours"})
 CTX = {"request_id": None, "key_id": "protect"}
 
 
@@ -288,6 +291,9 @@ class ProtectionEngine:
             if service.halted and not self.settings.act_when_halted:
                 self._block(p, "halted", "the kill switch suspends protective orders (act_when_halted=false)")
                 return
+            if not service.lane.connected or service.connect_error is not None:
+                self._block(p, "disconnected", "the trader is not connected to QMT")
+                return
             try:
                 market, account = await service._on_lane(lambda: service._market_and_account(p.code))
             except Exception as exc:  # not connected, unknown code: it fires again on the next tick
@@ -321,6 +327,12 @@ class ProtectionEngine:
             try:
                 outcome = await service.place(dict(p.order), CTX, protective=True)
             except QmtgateError as exc:
+                rule = getattr(exc, "rule", None)
+                if isinstance(exc, TradingUnavailable) or rule in TRANSIENT_RULES:
+                    # refused before the id was claimed: armed again, the same id fires next time
+                    p.status, p.order = "armed", None
+                    self._block(p, rule or "disconnected", exc.message)
+                    return
                 p.status, p.outcome = "failed", {"error": exc.to_body()["error"]}
                 p.reason = exc.message
             else:
