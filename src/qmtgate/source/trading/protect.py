@@ -243,6 +243,10 @@ class ProtectionEngine:
         """Feed callback (event loop): each row has ``code``, ``last_price``, ``ts`` (market ms)."""
         now = self.service.lane.now_ms()
         stale_ms = self.settings.stale_seconds * 1000
+        armed: dict[str, list[Protection]] = {}
+        for p in self.protections.values():
+            if p.status == "armed":
+                armed.setdefault(p.code, []).append(p)
         for row in rows:
             code, last, ts = row.get("code"), row.get("last_price"), row.get("ts")
             if code not in self._codes or last is None or ts is None:
@@ -256,8 +260,8 @@ class ProtectionEngine:
                 continue
             if not in_continuous_session(int(ts)):
                 continue
-            for p in list(self.protections.values()):
-                if p.code == code and p.status == "armed" and p.id not in self._firing:
+            for p in armed.get(code, ()):
+                if p.status == "armed" and p.id not in self._firing:
                     peak = p.peak
                     fired = observe(p, float(last))
                     if p.peak != peak and not fired:  # a trailing stop's new high survives a restart
