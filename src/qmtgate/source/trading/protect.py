@@ -75,6 +75,7 @@ class ProtectionEngine:
         self._firing: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._codes: frozenset[str] = frozenset()
+        self._session_second, self._session_open = -1, False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -258,7 +259,10 @@ class ProtectionEngine:
             if now - ts > stale_ms:
                 self.stale_skips += 1
                 continue
-            if not in_continuous_session(int(ts)):
+            second = int(ts) // 1000  # a burst shares its timestamps: one session check per second
+            if second != self._session_second:
+                self._session_second, self._session_open = second, in_continuous_session(second * 1000)
+            if not self._session_open:
                 continue
             for p in armed.get(code, ()):
                 if p.status == "armed" and p.id not in self._firing:
