@@ -234,7 +234,8 @@ class HubSettings(_Frozen):
         description=(
             "Once the quote feed is live, move everything allocated at start-up (the simulator's market,"
             " reference data) out of the garbage collector's reach (gc.freeze) and make young collections"
-            " rarer, so full collections stop pausing the stream for hundreds of ms. Default true."
+            " rarer, so full collections stop pausing the stream for hundreds of ms. Applied by"
+            " `qmtgate serve` only (an embedded app leaves the process alone). Default true."
         ),
     )
     gc_when_quiet: bool = Field(
