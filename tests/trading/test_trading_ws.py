@@ -1,0 +1,239 @@
+"""Account events over the WebSocket ``trading`` channel, on the simulator with real uvicorn on loopback:
+place over REST -> order events -> trade -> position and asset, in one numbered chain; a resume after a
+reconnect replays exactly what was missed; read and stream keys get nothing; trading off: no channel."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from qmtgate.api.app import create_app
+from qmtgate.config import Settings
+from qmtgate.security.keys import generate_key
+
+from .conftest import trading_settings
+
+try:  # tests/ on sys.path
+    from api.support import LiveServer, start_server
+except ImportError:  # tests/ itself is a package
+    from tests.api.support import LiveServer, start_server  # type: ignore[no-redef]
+
+KEYS = {
+    "read": generate_key("r", ["read"]),
+    "stream": generate_key("s", ["stream"]),
+    "trade": generate_key("t", ["trade"]),
+    "both": generate_key("b", ["read", "stream", "trade"]),
+}
+
+
+class Gateway:
+    def __init__(self, server: LiveServer, app: Any) -> None:
+        self.server = server
+        self.app = app
+        self.url = server.url
+        self.ws_url = "ws://" + server.url.removeprefix("http://") + "/api/v1/ws"
+
+    def http(self, key: str = "both") -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": KEYS[key].token}, timeout=30)
+
+    def ws(self, key: str = "trade") -> ClientConnection:
+        ws = connect(self.ws_url, additional_headers={"X-API-Key": KEYS[key].token}, open_timeout=30)
+        hello = recv(ws)
+        assert hello["type"] == "hello", hello
+        return ws
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    audit = tmp_path_factory.mktemp("trading-ws") / "audit.sqlite"
+    settings = trading_settings(
+        audit, allow_loopback_without_auth=False, risk={"max_orders_per_second": 1000}
+    )
+    settings = settings.model_copy(
+        update={"auth": Settings(auth={"keys": [k.record.model_dump() for k in KEYS.values()]}).auth}
+    )
+    app = create_app(settings)
+    server = start_server(app)
+    try:
+        yield Gateway(server, app)
+    finally:
+        server.stop()
+
+
+def recv(ws: ClientConnection, timeout: float = 20.0) -> dict[str, Any]:
+    return orjson.loads(ws.recv(timeout=timeout))
+
+
+def subscribe(ws: ClientConnection, **extra: Any) -> dict[str, Any]:
+    ws.send(orjson.dumps({"op": "subscribe", "channel": "trading", **extra}).decode())
+    answer = recv(ws)
+    assert answer["type"] == "subscribed" and answer["channel"] == "trading", answer
+    return answer
+
+
+def events_until(ws: ClientConnection, done: Any, timeout: float = 20.0) -> list[dict[str, Any]]:
+    """Trading messages until ``done(collected)`` is true."""
+    deadline = time.monotonic() + timeout
+    got: list[dict[str, Any]] = []
+    while not done(got):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"events not complete in time: {[(e['seq'], e['event']) for e in got]}")
+        msg = recv(ws, left)
+        if msg["type"] == "trading":
+            got.append(msg)
+    return got
+
+
+def filled(coid: str, code: str) -> Any:
+    """Done when the order is filled and its trade, position and asset pushes have all arrived."""
+
+    def done(events: list[dict[str, Any]]) -> bool:
+        kinds = {
+            e["event"]
+            for e in events
+            if e["data"].get("order_remark") == coid or e["data"].get("stock_code") == code
+        }
+        succeeded = any(
+            e["event"] == "order"
+            and e["data"].get("order_remark") == coid
+            and e["data"]["order_status"] == 56
+            for e in events
+        )
+        return succeeded and {"trade", "position"} <= kinds and any(e["event"] == "asset" for e in events)
+
+    return done
+
+
+def ask(code: str) -> float:
+    return sys.modules["xtquant.xtdata"].get_full_tick([code])[code]["askPrice"][0]
+
+
+def place(gw: Gateway, coid: str, code: str) -> dict[str, Any]:
+    body = {"code": code, "side": "buy", "volume": 100, "price": ask(code), "client_order_id": coid}
+    with gw.http() as http:
+        r = http.post("/api/v1/trading/orders", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "accepted", r.json()
+    return r.json()
+
+
+def assert_chain(events: list[dict[str, Any]], after: int) -> None:
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(after + 1, after + 1 + len(events))), seqs
+    for e in events:
+        assert e["prev_seq"] == (e["seq"] - 1 if e["seq"] > 1 else None)
+
+
+def test_rest_order_events_trade_position_asset_over_the_trading_channel(gateway: Gateway) -> None:
+    code = "600000.SH"
+    with gateway.http() as http:
+        before = {p["stock_code"]: p["volume"] for p in http.get("/api/v1/trading/positions").json()}
+        cash_before = http.get("/api/v1/trading/asset").json()["cash"]
+    with gateway.ws("trade") as ws:
+        start = subscribe(ws)["seq"]
+        placed = place(gateway, "ws-e2e-1", code)
+        events = events_until(ws, filled("ws-e2e-1", code))
+    assert_chain(events, start)
+    mine = [e for e in events if e["data"].get("order_remark") == "ws-e2e-1"]
+    orders = [e["data"] for e in mine if e["event"] == "order"]
+    assert orders[0]["order_id"] == placed["order_id"]
+    assert [o["order_status"] for o in orders][-1] == 56  # ORDER_SUCCEEDED, after reported/part-filled
+    trade = next(e["data"] for e in mine if e["event"] == "trade")
+    assert trade["order_id"] == placed["order_id"] and trade["traded_volume"] == 100
+    position = [e["data"] for e in events if e["event"] == "position" and e["data"]["stock_code"] == code][-1]
+    assert position["volume"] == before.get(code, 0) + 100
+    asset = [e["data"] for e in events if e["event"] == "asset"][-1]
+    assert asset["cash"] < cash_before
+    assert all(e["replay"] is False for e in events)
+    with gateway.http() as http:  # REST agrees with what the channel said
+        now = {p["stock_code"]: p for p in http.get("/api/v1/trading/positions").json()}
+        assert now[code]["volume"] == position["volume"]
+        assert http.get("/api/v1/trading/asset").json()["cash"] == pytest.approx(asset["cash"])
+
+
+def test_resume_after_a_reconnect_delivers_every_missed_event_without_a_gap(gateway: Gateway) -> None:
+    code = "600036.SH"
+    with gateway.ws("trade") as ws:
+        first = subscribe(ws)
+        epoch, last = first["epoch"], first["seq"]
+    # away: an order is placed and filled while no one listens
+    place(gateway, "ws-away-1", code)
+    ring = gateway.app.state.trading.events.ring  # wait until the fill's events are published
+    deadline = time.monotonic() + 20
+    while not filled("ws-away-1", code)([e for e in list(ring) if e["seq"] > last]):
+        assert time.monotonic() < deadline, "the fill's events were not published"
+        time.sleep(0.05)
+    with gateway.ws("trade") as ws:
+        subscribe(ws, since=last, epoch=epoch)
+        replay = events_until(ws, filled("ws-away-1", code))
+        assert all(e["replay"] is True for e in replay)
+        assert_chain(replay, last)  # from last + 1, nothing skipped, nothing twice
+        # ... then the live chain continues where the replay ended
+        place(gateway, "ws-after-1", code)
+        live = events_until(ws, filled("ws-after-1", code))
+        assert all(e["replay"] is False for e in live)
+        assert_chain(replay + live, last)
+
+
+def test_a_resume_from_another_epoch_or_outside_the_ring_says_resync(gateway: Gateway) -> None:
+    with gateway.ws("trade") as ws:
+        ws.send(orjson.dumps({"op": "subscribe", "channel": "trading", "since": 3, "epoch": "old"}).decode())
+        assert recv(ws)["type"] == "subscribed"
+        resync = recv(ws)
+        assert resync["type"] == "resync" and resync["channel"] == "trading"
+        assert resync["reason"] == "new_epoch"
+
+
+def test_read_and_stream_keys_get_nothing_on_the_trading_channel(gateway: Gateway) -> None:
+    # a read key may not open the WebSocket at all
+    with pytest.raises(Exception) as refused:
+        ws = connect(gateway.ws_url, additional_headers={"X-API-Key": KEYS["read"].token}, open_timeout=30)
+        with ws:
+            while True:
+                recv(ws)
+    assert isinstance(refused.value, ConnectionClosed) and refused.value.rcvd.code == 4403
+    # a stream key connects for quotes but is refused the trading channel, and sees no account event
+    with gateway.ws("stream") as ws:
+        ws.send(orjson.dumps({"op": "subscribe", "channel": "trading"}).decode())
+        error = recv(ws)
+        assert error["type"] == "error" and error["error"]["code"] == "forbidden"
+        assert error["error"]["details"]["required"] == "trade"
+        place(gateway, "ws-stream-1", "600000.SH")
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                msg = recv(ws, deadline - time.monotonic())
+            except TimeoutError:
+                break
+            assert msg["type"] != "trading", msg
+    # a trade-only key gets the trading channel but no quotes
+    with gateway.ws("trade") as ws:
+        ws.send(orjson.dumps({"op": "subscribe", "period": "tick", "codes": ["600000.SH"]}).decode())
+        error = recv(ws)
+        assert error["type"] == "error" and error["error"]["code"] == "forbidden"
+        assert error["error"]["details"]["required"] == "stream"
+
+
+def test_no_trading_channel_when_trading_is_off() -> None:
+    from fastapi.testclient import TestClient
+
+    try:  # tests/ on sys.path
+        from api.sim_support import sim_settings
+    except ImportError:
+        from tests.api.sim_support import sim_settings  # type: ignore[no-redef]
+
+    with TestClient(create_app(sim_settings())) as client, client.websocket_connect("/api/v1/ws") as ws:
+        hello = ws.receive_json()
+        assert hello["channels"] == []
+        ws.send_json({"op": "subscribe", "channel": "trading"})
+        error = ws.receive_json()
+        assert error["type"] == "error" and error["error"]["code"] == "trading_disabled"
