@@ -4,72 +4,23 @@ reconnect replays exactly what was missed; read and stream keys get nothing; tra
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from qmtgate.api.app import create_app
-from qmtgate.config import Settings
-from qmtgate.security.keys import generate_key
 
-from .conftest import trading_settings
-
-try:  # tests/ on sys.path
-    from api.support import LiveServer, start_server
-except ImportError:  # tests/ itself is a package
-    from tests.api.support import LiveServer, start_server  # type: ignore[no-redef]
-
-KEYS = {
-    "read": generate_key("r", ["read"]),
-    "stream": generate_key("s", ["stream"]),
-    "trade": generate_key("t", ["trade"]),
-    "both": generate_key("b", ["read", "stream", "trade"]),
-}
-
-
-class Gateway:
-    def __init__(self, server: LiveServer, app: Any) -> None:
-        self.server = server
-        self.app = app
-        self.url = server.url
-        self.ws_url = "ws://" + server.url.removeprefix("http://") + "/api/v1/ws"
-
-    def http(self, key: str = "both") -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"X-API-Key": KEYS[key].token}, timeout=30)
-
-    def ws(self, key: str = "trade") -> ClientConnection:
-        ws = connect(self.ws_url, additional_headers={"X-API-Key": KEYS[key].token}, open_timeout=30)
-        hello = recv(ws)
-        assert hello["type"] == "hello", hello
-        return ws
+from .live_support import KEYS, Gateway, ask, live_gateway, recv
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    audit = tmp_path_factory.mktemp("trading-ws") / "audit.sqlite"
-    settings = trading_settings(
-        audit, allow_loopback_without_auth=False, risk={"max_orders_per_second": 1000}
-    )
-    settings = settings.model_copy(
-        update={"auth": Settings(auth={"keys": [k.record.model_dump() for k in KEYS.values()]}).auth}
-    )
-    app = create_app(settings)
-    server = start_server(app)
-    try:
-        yield Gateway(server, app)
-    finally:
-        server.stop()
-
-
-def recv(ws: ClientConnection, timeout: float = 20.0) -> dict[str, Any]:
-    return orjson.loads(ws.recv(timeout=timeout))
+    yield from live_gateway(tmp_path_factory.mktemp("trading-ws") / "audit.sqlite")
 
 
 def subscribe(ws: ClientConnection, **extra: Any) -> dict[str, Any]:
@@ -111,10 +62,6 @@ def filled(coid: str, code: str) -> Any:
         return succeeded and {"trade", "position"} <= kinds and any(e["event"] == "asset" for e in events)
 
     return done
-
-
-def ask(code: str) -> float:
-    return sys.modules["xtquant.xtdata"].get_full_tick([code])[code]["askPrice"][0]
 
 
 def place(gw: Gateway, coid: str, code: str) -> dict[str, Any]:
@@ -237,3 +184,27 @@ def test_no_trading_channel_when_trading_is_off() -> None:
         ws.send_json({"op": "subscribe", "channel": "trading"})
         error = ws.receive_json()
         assert error["type"] == "error" and error["error"]["code"] == "trading_disabled"
+
+
+def test_the_python_client_trades_with_typed_methods(gateway: Gateway) -> None:
+    from qmtgate.client import Client
+
+    code = "600036.SH"
+    with Client(gateway.url, api_key=KEYS["both"].token) as client:
+        price = ask(code)
+        placed = client.trading_place(code, "buy", 100, price, strategy_name="typed")
+        assert placed["status"] == "accepted" and placed["client_order_id"].startswith("q")
+        coid = placed["client_order_id"]
+        again = client.trading_place(code, "buy", 100, price, strategy_name="typed", client_order_id=coid)
+        assert again["order_id"] == placed["order_id"] and again["replayed"] is True  # one order
+        orders = client.trading_orders()
+        assert list(orders.loc[orders.order_remark == placed["client_order_id"], "order_id"]) == [
+            placed["order_id"]
+        ]
+        assert client.trading_order(placed["client_order_id"])["order"]["order_id"] == placed["order_id"]
+        positions = client.trading_positions()
+        assert {"stock_code", "volume", "can_use_volume"} <= set(positions.columns)
+        assert code in set(positions.stock_code)
+        assert not client.trading_trades().empty
+        assert client.trading_asset()["total_asset"] > 0
+        assert client.trading_status()["connected"] is True
