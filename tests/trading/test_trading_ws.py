@@ -208,3 +208,39 @@ def test_the_python_client_trades_with_typed_methods(gateway: Gateway) -> None:
         assert not client.trading_trades().empty
         assert client.trading_asset()["total_asset"] > 0
         assert client.trading_status()["connected"] is True
+
+
+def test_client_trading_events_resume_across_a_cut_link(gateway: Gateway) -> None:
+    """qmtgate.client.trading.TradingEvents (what the drop-in uses): the socket is cut, an order fills
+    while it is away; after its reconnect every event arrives once, in order, with no gap."""
+    import asyncio
+
+    from qmtgate.client.trading import TradingEvents
+
+    code = "600000.SH"
+    got: list[dict[str, Any]] = []
+    feed: list[str] = []
+
+    async def run() -> None:
+        events = TradingEvents(
+            gateway.ws_url,
+            {"X-API-Key": KEYS["trade"].token},
+            got.append,
+            lambda kind, data: feed.append(kind),
+        )
+        task = asyncio.create_task(events.run())
+        await events.wait_connected(20)
+        start = events.since
+        assert start is not None
+        events._ws.transport.abort()  # the network cuts the link (no close handshake)
+        await asyncio.to_thread(place, gateway, "ws-cut-1", code)
+        deadline = asyncio.get_running_loop().time() + 20
+        while not filled("ws-cut-1", code)(got):
+            assert asyncio.get_running_loop().time() < deadline, [(e["seq"], e["event"]) for e in got]
+            await asyncio.sleep(0.05)
+        await events.close()
+        task.cancel()
+        assert events.reconnects >= 1 and "disconnected" in feed and "resync" not in feed
+        assert_chain(got, start)
+
+    asyncio.run(run())
