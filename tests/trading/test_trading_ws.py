@@ -1,6 +1,6 @@
 """Account events over the WebSocket ``trading`` channel, on the simulator with real uvicorn on loopback:
 place over REST -> order events -> trade -> position and asset, in one numbered chain; a resume after a
-reconnect replays exactly what was missed; read and stream keys get nothing; trading off: no channel."""
+reconnect replays exactly what was missed; read and stream keys get nothing (trading off: test_trading_ws_off.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
-
-from qmtgate.api.app import create_app
 
 from .live_support import KEYS, Gateway, ask, live_gateway, recv
 
@@ -170,22 +168,6 @@ def test_read_and_stream_keys_get_nothing_on_the_trading_channel(gateway: Gatewa
         assert error["error"]["details"]["required"] == "stream"
 
 
-def test_no_trading_channel_when_trading_is_off() -> None:
-    from fastapi.testclient import TestClient
-
-    try:  # tests/ on sys.path
-        from api.sim_support import sim_settings
-    except ImportError:
-        from tests.api.sim_support import sim_settings  # type: ignore[no-redef]
-
-    with TestClient(create_app(sim_settings())) as client, client.websocket_connect("/api/v1/ws") as ws:
-        hello = ws.receive_json()
-        assert hello["channels"] == []
-        ws.send_json({"op": "subscribe", "channel": "trading"})
-        error = ws.receive_json()
-        assert error["type"] == "error" and error["error"]["code"] == "trading_disabled"
-
-
 def test_the_python_client_trades_with_typed_methods(gateway: Gateway) -> None:
     from qmtgate.client import Client
 
@@ -244,3 +226,23 @@ def test_client_trading_events_resume_across_a_cut_link(gateway: Gateway) -> Non
         assert_chain(got, start)
 
     asyncio.run(run())
+
+
+def test_a_counter_rejection_reaches_the_channel_as_order_and_order_error_events(gateway: Gateway) -> None:
+    from .conftest import sim_env
+
+    code = "600000.SH"
+    with gateway.ws("trade") as ws:
+        start = subscribe(ws)["seq"]
+        sim_env().broker.faults.reject_orders(-61, "资金不足 (injected)")
+        place(gateway, "ws-junk-1", code)
+
+        def rejected(events: list[dict[str, Any]]) -> bool:
+            return any(e["event"] == "order_error" for e in events) and any(
+                e["event"] == "order" and e["data"]["order_status"] == 57 for e in events
+            )
+
+        events = events_until(ws, rejected)
+    assert_chain(events, start)
+    error = next(e["data"] for e in events if e["event"] == "order_error")
+    assert error["order_remark"] == "ws-junk-1" and error["error_msg"] == "资金不足 (injected)"
