@@ -100,3 +100,135 @@ def test_a_key_without_the_trade_scope_cannot_connect(gateway: Gateway, tmp_path
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "-1", (key, done.stdout)
+
+
+class Recorder:
+    """An XtQuantTraderCallback that keeps what it is given (in-process tests below)."""
+
+    def __init__(self) -> None:
+        self.orders: list[Any] = []
+        self.errors: list[Any] = []
+
+    def on_stock_order(self, order: Any) -> None:
+        self.orders.append(order)
+
+    def on_order_error(self, error: Any) -> None:
+        self.errors.append(error)
+
+
+@pytest.fixture
+def drop_in(gateway: Gateway) -> Iterator[Any]:
+    """The drop-in in this process, without registering ``xtquant`` (the simulator holds that name
+    here): ``qmtgate.remote.connect`` and the module itself."""
+    import qmtgate.remote
+    from qmtgate.remote.xtquant import xttrader
+
+    qmtgate.remote.connect(gateway.url, api_key=KEYS["both"].token)
+    trader = xttrader.XtQuantTrader("userdata_mini", 7)
+    trader.register_callback(Recorder())
+    trader.start()
+    assert trader.connect() == 0
+    try:
+        yield trader
+    finally:
+        trader.stop()
+        qmtgate.remote.uninstall()
+
+
+def account() -> Any:
+    from qmtgate.xtapi.xttype import StockAccount
+
+    return StockAccount(ACCOUNT_ID)
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+    return value
+
+
+def test_a_transport_failure_is_retried_with_the_same_client_order_id_and_never_doubles(
+    gateway: Gateway, drop_in: Any
+) -> None:
+    from qmtgate.client.errors import ConnectionFailed
+    from qmtgate.xtapi import xtconstant
+
+    client = drop_in._client
+    real_send = client.send
+    sent: list[dict[str, Any]] = []
+
+    def lossy_send(call: Any) -> Any:  # the first order reaches the gateway, its answer is lost
+        answer = real_send(call)
+        if call.path.endswith("/trading/orders") and call.method == "POST":
+            sent.append(call.body)
+            if len(sent) == 1:
+                raise ConnectionFailed("connection reset while reading the answer")
+        return answer
+
+    client.send = lossy_send
+    try:
+        acc = account()
+        assert drop_in.subscribe(acc) == 0
+        order_id = drop_in.order_stock(
+            acc,
+            "600036.SH",
+            xtconstant.STOCK_BUY,
+            100,
+            xtconstant.FIX_PRICE,
+            ask("600036.SH"),
+            "s",
+            "retry me",
+        )
+    finally:
+        client.send = real_send
+    assert order_id > 0
+    assert len(sent) == 2 and sent[0]["client_order_id"] == sent[1]["client_order_id"]
+    with gateway.http() as http:
+        mine = [
+            o
+            for o in http.get("/api/v1/trading/orders").json()
+            if o["order_remark"] == sent[0]["client_order_id"]
+        ]
+    assert [o["order_id"] for o in mine] == [order_id]  # one order at QMT
+
+
+def test_an_unknown_outcome_is_minus_one_and_the_live_order_still_shows_and_pushes(
+    gateway: Gateway, drop_in: Any
+) -> None:
+    """QMT's answer is dropped and its pushes are lost: the gateway does not know the outcome, so
+    ``order_stock`` returns -1 (as the SDK after its timeout) and nothing is resent; the order is live,
+    shows in the queries with the caller's remark, and its later pushes reach the callbacks."""
+    from qmtgate.xtapi import xtconstant
+
+    from .conftest import sim_env
+
+    acc = account()
+    assert drop_in.subscribe(acc) == 0
+    price = sys.modules["xtquant.xtdata"].get_full_tick(["000001.SZ"])["000001.SZ"]["bidPrice"][2]
+    service = gateway.app.state.trading
+    real_push = service.lane._on_push
+    service.lane._on_push = lambda kind, data: None  # the pushes get lost
+    sim_env().broker.faults.drop_order_responses(1)
+    try:
+        result = drop_in.order_stock(
+            acc, "000001.SZ", xtconstant.STOCK_BUY, 100, xtconstant.FIX_PRICE, price, "s", "maybe live"
+        )
+    finally:
+        service.lane._on_push = real_push
+        sim_env().broker.faults.clear()
+    assert result == -1
+    (live,) = [o for o in drop_in.query_stock_orders(acc) if o.order_remark == "maybe live"]  # once
+    assert live.order_id > 0 and live.order_status == xtconstant.ORDER_REPORTED
+    assert drop_in.cancel_order_stock(acc, live.order_id) == 0
+    sim_env().market.clock.advance(3)  # the cancel reaches the exchange with the next snapshot
+    drop_in.query_stock_orders(acc)  # (a broker call that lets the manual-clock market catch up)
+    callback = drop_in.callback
+    pushed = wait_for(
+        lambda: [o for o in callback.orders if o.order_id == live.order_id and o.order_status == 54]
+    )
+    assert pushed[0].order_remark == "maybe live" and type(pushed[0]).__name__ == "XtOrder"
+    assert not callback.errors
