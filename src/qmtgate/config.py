@@ -597,6 +597,16 @@ class TradingSettings(_Frozen):
         gt=0,
         description="Seconds to wait for the SDK's answer to an order; then the outcome is unknown.",
     )
+    events_ring: int = Field(
+        10_000, ge=1, le=10_000_000, description="Account events kept for a WebSocket resume (`since`)."
+    )
+    events_max_pending: int = Field(
+        4096,
+        ge=16,
+        le=1_000_000,
+        description="Messages queued to one WebSocket past which it is closed (4001) rather than lose "
+        "an account event; it resumes with `since`.",
+    )
     allow_loopback_without_auth: bool = Field(
         False,
         description="With auth off, trading routes refuse every request unless this is true (loopback tests).",
