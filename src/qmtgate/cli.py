@@ -145,7 +145,7 @@ def serve(
     tls = settings.tls
     try:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, process_tuning=True),
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,

@@ -234,7 +234,8 @@ class HubSettings(_Frozen):
         description=(
             "Once the quote feed is live, move everything allocated at start-up (the simulator's market,"
             " reference data) out of the garbage collector's reach (gc.freeze) and make young collections"
-            " rarer, so full collections stop pausing the stream for hundreds of ms. Default true."
+            " rarer, so full collections stop pausing the stream for hundreds of ms. Applied by"
+            " `qmtgate serve` only (an embedded app leaves the process alone). Default true."
         ),
     )
     gc_when_quiet: bool = Field(
@@ -619,6 +620,16 @@ class TradingSettings(_Frozen):
         5.0,
         gt=0,
         description="Seconds to wait for the SDK's answer to an order; then the outcome is unknown.",
+    )
+    events_ring: int = Field(
+        10_000, ge=1, le=10_000_000, description="Account events kept for a WebSocket resume (`since`)."
+    )
+    events_max_pending: int = Field(
+        4096,
+        ge=16,
+        le=1_000_000,
+        description="Messages queued to one WebSocket past which it is closed (4001) rather than lose "
+        "an account event; it resumes with `since`.",
     )
     allow_loopback_without_auth: bool = Field(
         False,

@@ -98,9 +98,9 @@ def test_stop_loss_survives_restart_and_fires_once(tmp_path: Path) -> None:
     server = start_server(create_app(settings("20250612103000", audit, paper, False)))
     try:
         with Client(server.url, format="json") as client:
-            listed = client.protections()
+            listed = client.trading_protections()
             assert list(listed["id"]) == [pid] and listed["status"].iloc[0] == "armed"
-            assert client.protection(pid)["last_price"] == start  # the seed quote, above the stop
+            assert client.trading_protection(pid)["last_price"] == start  # the seed quote, above the stop
             env = sim_env()
             assert env.broker is not None
             moved = 0.0
@@ -109,13 +109,13 @@ def test_stop_loss_survives_restart_and_fires_once(tmp_path: Path) -> None:
                 moved += 3
             try:
                 fired = wait_for(
-                    lambda: (p := client.protection(pid))["status"] in ("triggered", "failed") and p
+                    lambda: (p := client.trading_protection(pid))["status"] in ("triggered", "failed") and p
                 )
             except AssertionError:
                 with httpx_client(server.url) as http:
                     pos = http.get("/api/v1/trading/positions").json()
                     odr = http.get("/api/v1/trading/orders").json()
-                raise AssertionError((client.protection(pid), pos, odr)) from None
+                raise AssertionError((client.trading_protection(pid), pos, odr)) from None
             assert fired["status"] == "triggered", fired
             assert fired["trigger"]["last_price"] <= stop
             order = fired["order"]

@@ -107,6 +107,7 @@ def test_miniqmt_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().trading.account_id == "999"
 
 
+@pytest.mark.slow  # each case waits out a connect retry
 @pytest.mark.parametrize(
     ("trading", "reason"),
     [

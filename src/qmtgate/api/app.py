@@ -72,15 +72,21 @@ def create_app(
     source: MarketSource | None = None,
     *,
     import_module: ImportModule = importlib.import_module,
+    process_tuning: bool = False,
 ) -> FastAPI:
-    """Build the app. ``import_module`` is how the source factory imports xtquant/the simulator (tests)."""
+    """Build the app. ``import_module`` is how the source factory imports xtquant/the simulator (tests).
+
+    ``process_tuning`` applies the process-wide tuning of ``[hub]`` (glibc's mmap threshold, gc.freeze and
+    the quiet collector): it changes the whole interpreter, so only the process that owns it asks for it
+    (``qmtgate serve``); an app embedded in another program or built by a test leaves the process alone.
+    """
     settings = settings if settings is not None else load_settings()
     install_log_redaction()  # uvicorn logs raw query strings: no key may reach a log line (ops/redact.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if settings.hub.mmap_threshold:  # before the source allocates its market
+            if process_tuning and settings.hub.mmap_threshold:  # before the source allocates its market
                 pin_mmap_threshold(settings.hub.mmap_threshold)
             if source is None:
                 active = await open_source(settings, import_module)
@@ -124,7 +130,7 @@ def create_app(
                 stack.callback(setattr, app.state, "supervisor", None)
                 if app.state.metrics is not None:
                     app.state.metrics.bind_supervisor(supervisor)
-            if settings.hub.gc_freeze and services.quotes is not None:
+            if process_tuning and settings.hub.gc_freeze and services.quotes is not None:
                 collector = None
                 if settings.hub.gc_when_quiet:
                     collector = QuietCollector(

@@ -20,7 +20,7 @@ def _args(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def create_protection(
+def trading_protect(
     kind: str,
     *,
     code: str | None = None,
@@ -48,22 +48,28 @@ def create_protection(
     return Call("POST", PATH, body, body=payload, idempotent=False)
 
 
-def protections(status: str | None = None, code: str | None = None) -> Call:
+def trading_protections(status: str | None = None, code: str | None = None) -> Call:
     """Protective orders as a DataFrame (one row each), optionally of one status / code."""
     return Call("GET", PATH, _frame, _args(status=status, code=code))
 
 
-def protection(protection_id: str) -> Call:
+def trading_protection(protection_id: str) -> Call:
     return Call("GET", f"{PATH}/{protection_id}", body)
 
 
-def change_protection(protection_id: str, **changes: Any) -> Call:
+def trading_change_protection(protection_id: str, **changes: Any) -> Call:
     """Change ``stop_price``, ``target_price``, ``trail``, ``trail_ratio``, ``volume`` or ``band``."""
     return Call("PATCH", f"{PATH}/{protection_id}", body, body=changes, idempotent=False)
 
 
-def cancel_protection(protection_id: str) -> Call:
+def trading_cancel_protection(protection_id: str) -> Call:
     return Call("DELETE", f"{PATH}/{protection_id}", body, idempotent=False)
 
 
-OPERATIONS = (create_protection, protections, protection, change_protection, cancel_protection)
+OPERATIONS = (
+    trading_protect,
+    trading_protections,
+    trading_protection,
+    trading_change_protection,
+    trading_cancel_protection,
+)

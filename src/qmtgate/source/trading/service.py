@@ -27,6 +27,7 @@ from qmtgate.source.trading.errors import (
     TradingHalted,
     TradingUnavailable,
 )
+from qmtgate.source.trading.events import KINDS, AccountEvents
 from qmtgate.source.trading.lane import NotSent, TradingLane, sdk_object_to_dict
 from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, RiskChecker
 
@@ -53,6 +54,8 @@ class TradingService:
         self.audit = audit if audit is not None else AuditTrail(settings.audit_path)
         self.risk = RiskChecker(settings.risk)
         self.lane = TradingLane(settings, self._push_from_sdk)
+        #: account events for the WebSocket trading channel (numbered, replayable, never conflated)
+        self.events = AccountEvents(settings.events_ring)
         self.halted = False
         self.connect_error: ConnectError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -108,6 +111,8 @@ class TradingService:
             loop.call_soon_threadsafe(self._on_push, kind, data)
 
     def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+        if kind in KINDS:
+            self.events.publish(kind, data)
         self._track_push(kind, data)
         self._notify(kind, data)
 
@@ -122,6 +127,7 @@ class TradingService:
         """A gateway-made account event (e.g. ``protect.triggered``): an audit row (durable on return),
         then every listener, as for the SDK's pushes. On the event loop."""
         self.audit.append(f"event.{kind}", data, client_order_id=client_order_id)
+        self.events.publish(kind, data)
         self._notify(kind, data)
 
     def _metric(self, name: str, label: str, value: float = 0.0) -> None:
@@ -170,6 +176,7 @@ class TradingService:
                 continue
             self.connect_error = None
             self.audit.append("reconnected", {"session_id": self.lane.session_id})
+            self.events.publish("reconnected", {"session_id": self.lane.session_id})
             logger.warning("trading: reconnected with session %s", self.lane.session_id)
             await self.reconcile()
             for order in await self.orders():
@@ -179,6 +186,7 @@ class TradingService:
                     self.audit.append(
                         "catchup.order", order, client_order_id=order.get("order_remark") or None
                     )
+                    self.events.publish("order", order, catchup=True)
             return
 
     async def reconcile(self) -> None:
