@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi.testclient import TestClient
 
 from qmtgate.api.app import create_app
@@ -22,6 +23,7 @@ from qmtgate.client import Client
 from qmtgate.config import Settings
 
 from .conftest import ACCOUNT_ID, USERDATA, sim_env
+from .live_support import connect, recv
 
 try:  # tests/ on sys.path
     from api.support import start_server
@@ -96,7 +98,11 @@ def test_stop_loss_survives_restart_and_fires_once(tmp_path: Path) -> None:
     # -- restart on 2025-06-12: the stop is remembered, armed, and fires when the price crosses it
     env_orders: list[dict[str, Any]] = []
     server = start_server(create_app(settings("20250612103000", audit, paper, False)))
+    ws = connect("ws://" + server.url.removeprefix("http://") + "/api/v1/ws", open_timeout=30)
     try:
+        assert recv(ws)["type"] == "hello"
+        ws.send(orjson.dumps({"op": "subscribe", "channel": "trading"}).decode())
+        assert recv(ws)["type"] == "subscribed"
         with Client(server.url, format="json") as client:
             listed = client.trading_protections()
             assert list(listed["id"]) == [pid] and listed["status"].iloc[0] == "armed"
@@ -130,11 +136,28 @@ def test_stop_loss_survives_restart_and_fires_once(tmp_path: Path) -> None:
                     if o["order_remark"] == order["client_order_id"]
                 ]
             assert len(env_orders) == 1
+            # the trigger is an account event on the WebSocket trading channel, beside its order's pushes
+            events: list[dict[str, Any]] = []
+            while "protect.triggered" not in [e["event"] for e in events]:
+                msg = recv(ws)
+                if msg["type"] == "trading":
+                    events.append(msg)
+            assert any(
+                e["event"] == "order" and e["data"].get("order_remark") == order["client_order_id"]
+                for e in events
+            )
+            kinds = [e["event"] for e in events]
+            assert kinds.count("protect.triggered") == 1
+            triggered = events[kinds.index("protect.triggered")]["data"]
+            assert (
+                triggered["id"] == pid and triggered["order"]["client_order_id"] == order["client_order_id"]
+            )
             metrics = client_metrics(server.url)
             assert (
                 'qmtgate_trading_protect_triggers_total{kind="stop_loss",outcome="accepted"} 1.0' in metrics
             )
     finally:
+        ws.close()
         server.stop()
 
     # -- a second restart, past the crossing again: nothing more is sent
