@@ -575,6 +575,30 @@ class TradingRiskSettings(_Frozen):
     )
 
 
+class TradingProtectSettings(_Frozen):
+    """Protective orders held by the gateway (docs/trading.md, "Protective orders")."""
+
+    enabled: bool = Field(True, description="Watch protective orders (they act only while trading is on).")
+    band: float = Field(
+        0.02,
+        gt=0,
+        lt=0.2,
+        description="Default protective band: a triggered sell is a limit at last x (1 - band), on the tick "
+        "grid, never below the day's lower limit.",
+    )
+    stale_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A quote older than this (market clock) triggers nothing: the protection waits for a "
+        "fresh one and reports itself stale.",
+    )
+    act_when_halted: bool = Field(
+        True,
+        description="Protective sells still go out while the kill switch refuses new orders (they only "
+        "reduce positions); false suspends them too.",
+    )
+
+
 class TradingSettings(_Frozen):
     """The trading lane (docs/trading.md). Off by default. Unset fields also come from the ``MINIQMT_*``
     environment names existing xttrader services use (lowest precedence above the defaults)."""
@@ -612,6 +636,9 @@ class TradingSettings(_Frozen):
         description="With auth off, trading routes refuse every request unless this is true (loopback tests).",
     )
     risk: TradingRiskSettings = Field(default_factory=TradingRiskSettings, description="Pre-trade risk.")
+    protect: TradingProtectSettings = Field(
+        default_factory=TradingProtectSettings, description="Protective orders (stop-loss, take-profit)."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,8 @@ ROUTES = [
     ("post", "/api/v1/trading/cancel"),
     ("post", "/api/v1/trading/halt"),
     ("post", "/api/v1/trading/resume"),
+    ("get", "/api/v1/trading/protections"),
+    ("get", "/api/v1/trading/protections/0123456789"),
 ]
 ORDER = {"code": "600000.SH", "side": "buy", "volume": 100, "price": 10.0, "client_order_id": "x1"}
 

@@ -155,6 +155,9 @@ def create_app(
                 stack.push_async_callback(trading.stop)
                 app.state.trading = trading
                 stack.callback(setattr, app.state, "trading", None)
+                app.state.protect = await _start_protection(settings, trading, services, stack)
+                stack.callback(setattr, app.state, "protect", None)
+                ops.bind_trading(trading, app.state.protect)
             logger.info("%s", start_banner(settings, active.name))  # where to go next (ops/startup.py)
             yield
 
@@ -178,6 +181,7 @@ def create_app(
     app.state.recording = None
     app.state.recorder = None
     app.state.trading = None
+    app.state.protect = None
     app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None
     app.state.security = SecurityGuard(
         settings, on_event=app.state.metrics.on_security_event if app.state.metrics else None
@@ -212,13 +216,36 @@ def create_app(
     app.include_router(metrics.router)  # `admin` scope unless metrics.public
     if settings.trading.enabled:  # absent (404) when trading is off; `trade` scope per route
         _check_trading_exposure(settings)
+        from qmtgate.api.routers import protect as protect_routes
         from qmtgate.api.routers import trading as trading_routes
 
         app.include_router(trading_routes.router, prefix=API_PREFIX)
+        app.include_router(protect_routes.router, prefix=API_PREFIX)
     install_offline_docs(app)
     app.include_router(index.router)  # GET /: links to the docs and health (public with the docs)
     install_security_openapi(app)
     return app
+
+
+async def _start_protection(
+    settings: Settings, trading: object, services: Services, stack: AsyncExitStack
+) -> object | None:
+    """Protective orders (docs/trading.md): the engine, fed by a hub consumer of the codes it watches."""
+    if not settings.trading.protect.enabled:
+        return None
+    from qmtgate.hub.watch import CodeWatch
+    from qmtgate.source.trading.protect import ProtectionEngine
+
+    engine = ProtectionEngine(trading, settings.trading.protect)  # type: ignore[arg-type]
+    if services.hub is not None:
+        watch = CodeWatch(services.hub, engine.on_ticks, name="protect")
+        engine.feed = watch
+        stack.push_async_callback(watch.stop)
+    else:
+        logger.warning("protective orders get no quotes: the stream hub is off (hub.enabled = false)")
+    await engine.start()
+    stack.push_async_callback(engine.stop)
+    return engine
 
 
 def _check_trading_exposure(settings: Settings) -> None:

@@ -107,7 +107,11 @@ def build_simulated_source(
         install = getattr(sim, "install", None)
         factory = getattr(sim, "create_xtdata", None)
         if callable(install):
-            env = install(settings.sim.seed, **_install_options(settings.sim))
+            options = _install_options(settings.sim)
+            broker_config = getattr(sim, "_broker_config", None)
+            if callable(broker_config):  # the paper broker's accounts and file (sim.paper_*)
+                options["broker"] = broker_config(settings.sim)
+            env = install(settings.sim.seed, **options)
             xtdata = import_module("qmtgate.sim.xtquant.xtdata")
             market_clock = env.market.clock
             clock = lambda: market_clock.now_ms() / 1000  # noqa: E731
