@@ -104,8 +104,13 @@ def register_read_tools(server: MCPServer, gateway: Gateway, names: NameIndex) -
         rows = [quote_row(r) for r in records(df)]
         out: dict[str, Any] = {}
         if sector is not None:
+            members = list(await gateway.call("sector_members", sector))
+            quoted = {r["code"] for r in rows}
+            missing = [c for c in members if c not in quoted]
             out["sector"] = sector
-            out["summary"] = breadth(rows)
+            out["summary"] = {"members": len(members), **breadth(rows), "without_quote": len(missing)}
+            if missing:
+                out["without_quote"] = missing[:20]
             present = [r for r in rows if r[sort_by] is not None]
             absent = [r for r in rows if r[sort_by] is None]
             present.sort(key=lambda r: r[sort_by], reverse=descending)
@@ -432,7 +437,7 @@ def register_read_tools(server: MCPServer, gateway: Gateway, names: NameIndex) -
         name="cancel_download",
         title="取消下载 / Cancel a download",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
-        description="取消一个下载任务。\nCancel a download job.",
+        description="取消一个排队或运行中的下载任务。\nCancel a queued or running download job.",
     )
     async def cancel_download(
         job_id: Annotated[str, Field(description="任务ID / job id", min_length=1, max_length=64)],
