@@ -8,6 +8,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,19 +38,32 @@ except ImportError:  # tests/ itself is a package
     from tests.api.sim_support import sim_settings  # type: ignore[no-redef]
     from tests.api.support import start_server  # type: ignore[no-redef]
 
+RECORDED = "600519.SH"
 ENGLISH = re.compile(r"[A-Za-z]{2,}(?:[ ,/-]+[A-Za-z]{2,}){3,}")
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[str]:
-    server = start_server(create_app(sim_settings()))
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A gateway on the simulator (10:30 of 2025-06-12, trading off) that records 600519.SH: the recorder's
+    start-up backfill fills today's ticks and 1m bars since 09:15 from the source's tick history."""
+    db = tmp_path_factory.mktemp("mcp-rec") / "rec.duckdb"
+    recorder = {"enabled": True, "db": str(db), "create": True, "markets": [], "codes": [RECORDED]}
+    server = start_server(create_app(sim_settings(recorder=recorder)))
     try:
+        # the recorder backfills once its first live tick arrives: move the manual clock one snapshot on
+        from qmtgate.sim.xtquant import _env
+
+        _env.current().market.clock.advance(3)
         with httpx.Client(base_url=server.url, timeout=30) as http:
-            deadline = 120.0
-            while not http.get("/api/v1/health/ready").json().get("quotes", {}).get("live"):
-                deadline -= 0.1
-                assert deadline > 0, "quote cache not live"
-                asyncio.run(asyncio.sleep(0.1))
+            deadline = time.monotonic() + 120
+            while not (
+                http.get("/api/v1/health/ready").json().get("quotes", {}).get("live")
+                and http.get("/api/v1/recorded/klines", params={"codes": RECORDED, "format": "json"})
+                .json()
+                .get("data")
+            ):
+                assert time.monotonic() < deadline, "quote cache not live or nothing recorded"
+                time.sleep(0.1)
         yield server.url
     finally:
         server.stop()
@@ -105,7 +119,8 @@ async def check_read_tools(client: Any, url: str) -> None:
         assert row["change"] == pytest.approx(s["last_price"] - s["pre_close"], abs=1e-6)
         assert row["change_pct"] == pytest.approx((s["last_price"] / s["pre_close"] - 1) * 100, abs=1e-3)
         assert row["bid1"] == s["bid_price"][0] and row["ask1"] == s["ask_price"][0]
-        assert row["time"] == "2025-06-12T10:30:00+08:00" and row["phase_name"] == "continuous trading"
+        assert row["time"] == s["time"] and row["time"].startswith("2025-06-12T10:30")
+        assert row["phase_name"] == "continuous trading"
     members = rest(url, "/sectors/沪深300/members")["data"]
     sec = await ok(client, "get_quote", {"sector": "沪深300", "limit": 5, "sort_by": "change_pct"})
     quoted = rest(url, "/snapshots", sector="沪深300")["data"]
@@ -170,7 +185,8 @@ async def check_read_tools(client: Any, url: str) -> None:
     assert error_code(await fails(client, "get_trading_calendar", {"start": "20251345"})) == "invalid_date"
     assert "market" in await fails(client, "get_trading_calendar", {"market": "HK"})
     now = await ok(client, "is_market_open")
-    assert now["market_time"] == "2025-06-12T10:30:00+08:00" and now["open_now"] is True
+    index_time = rest(url, "/snapshots", codes="000001.SH")["data"][0]["time"]
+    assert now["market_time"] == index_time and now["open_now"] is True
     assert now["is_trading_day"] and now["next_trading_day"] == "2025-06-13"
     sat = await ok(client, "is_market_open", {"date": "20250614"})
     assert sat["is_trading_day"] is False and "open_now" not in sat
@@ -181,8 +197,19 @@ async def check_read_tools(client: Any, url: str) -> None:
     assert st["simulated"] is True and st["real"] is False and st["source"] == "simulated"
     assert st["connected"] and st["ready"] and st["quote_cache_live"] and not st["stale"]
 
-    # -- recorded data: this gateway serves none (the gateway's 404 as a tool error)
-    assert error_code(await fails(client, "get_recorded_data", {"kind": "days"})) == "not_found"
+    # -- recorded data: what the gateway recorded, the newest rows capped
+    rec_days = await ok(client, "get_recorded_data", {"kind": "days"})
+    assert "2025-06-12" in json.dumps(rec_days["rows"])
+    recorded = rest(url, "/recorded/klines", codes=RECORDED, count=100_000)["data"]
+    rk = await ok(client, "get_recorded_data", {"kind": "klines", "codes": ["贵州茅台"], "max_rows": 3})
+    assert rk["rows_total"] == min(3, len(recorded)) and len(rk["rows"]) == min(3, len(recorded))
+    assert [r["close"] for r in rk["rows"]] == [b["close"] for b in recorded[-3:]]
+    every = await ok(
+        client, "get_recorded_data", {"kind": "klines", "codes": [RECORDED], "count": 100_000, "max_rows": 2}
+    )
+    assert every["rows_total"] == len(recorded) and every["truncated"] == (len(recorded) > 2)
+    ticks = await ok(client, "get_recorded_data", {"kind": "ticks", "codes": ["600519"], "max_rows": 5})
+    assert len(ticks["rows"]) == 5 and all(r["code"] == RECORDED for r in ticks["rows"])
     assert error_code(await fails(client, "get_recorded_data", {"kind": "klines"})) == "bad_request"
     assert "kind" in await fails(client, "get_recorded_data", {"kind": "bars"})
 
