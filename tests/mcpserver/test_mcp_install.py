@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 #: gateway-side qmtgate modules (the foundation included: errors pulls FastAPI, config pydantic-settings)
@@ -71,3 +73,31 @@ def test_the_mcp_contract_bites(tmp_path: Path) -> None:
     )
     assert done.returncode != 0, done.stdout
     assert "qmtgate.mcp.gateway -> qmtgate.codes" in done.stdout and "BROKEN" in done.stdout
+
+
+_BLOCK = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, Block())
+sys.argv = ["qmtgate", "mcp", "--url", "http://127.0.0.1:9"]
+from qmtgate._entry import main
+main()
+"""
+
+
+@pytest.mark.parametrize("blocked", ["mcp", "typer"])
+def test_without_the_mcp_extra_it_says_what_to_install(blocked: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _BLOCK.format(blocked=blocked)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert 'pip install "qmtgate[mcp]"' in done.stderr
