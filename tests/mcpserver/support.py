@@ -60,9 +60,12 @@ def _env() -> dict[str, str]:
     return env
 
 
-def stdio_client(url: str, *extra: str) -> Client:
+def stdio_client(url: str, *extra: str, env: dict[str, str] | None = None) -> Client:
+    """The SDK's client on ``python -m qmtgate mcp --url URL *extra``; ``env`` adds variables (a key)."""
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "qmtgate", "mcp", "--url", url, *extra], env=_env()
+        command=sys.executable,
+        args=["-m", "qmtgate", "mcp", "--url", url, *extra],
+        env={**_env(), **(env or {})},
     )
     return Client(params, read_timeout_seconds=60)
 
