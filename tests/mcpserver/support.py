@@ -77,10 +77,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def http_server(url: str, *extra: str) -> Iterator[str]:
+def http_server(url: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``qmtgate mcp --transport http`` in a subprocess; yields its MCP endpoint URL."""
     port = free_port()
-    env = {**os.environ, **_env()}
+    env = {**os.environ, **_env(), **(env or {})}
     proc = subprocess.Popen(
         [
             sys.executable,

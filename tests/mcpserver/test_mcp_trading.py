@@ -1,11 +1,13 @@
-"""``qmtgate mcp`` trading tools against a live gateway that trades on the simulated paper broker
-(docs/trading.md, docs/mcp.md): listed only with trading on both sides; placing takes a preview and a
-confirmation token; the gateway's risk checks, idempotency and audit trail apply."""
+"""``qmtgate mcp`` trading tools against a live gateway that trades on the simulated paper broker, with API
+keys on (docs/trading.md, docs/mcp.md): listed only with trading on both sides (the gateway trades for the
+key, and ``--allow-trading``); placing takes a preview and a confirmation token; the gateway's risk checks,
+idempotency and audit trail apply. The key comes from the environment and the gateway's scopes decide."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,45 +15,68 @@ import pytest
 from fastapi import FastAPI
 
 from qmtgate.api.app import create_app
+from qmtgate.config import AuthSettings
+from qmtgate.security.keys import NewKey, generate_key
 
 from .support import READ_TOOLS, TRADING_TOOLS, error_code, fails, http_client, http_server, ok, stdio_client
 
 try:  # tests/ on sys.path
     from api.support import start_server
-    from trading.conftest import trading_settings
+    from trading.conftest import ACCOUNT_ID, trading_settings
 except ImportError:  # tests/ itself is a package
     from tests.api.support import start_server  # type: ignore[no-redef]
-    from tests.trading.conftest import trading_settings  # type: ignore[no-redef]
+    from tests.trading.conftest import ACCOUNT_ID, trading_settings  # type: ignore[no-redef]
+
+
+@dataclass
+class Gateway:
+    url: str
+    app: FastAPI
+    keys: dict[str, NewKey]
+
+    def env(self, key: str = "trade") -> dict[str, str]:
+        """What the MCP server gets: the key in the environment, never on its command line."""
+        return {"QMTGATE_API_KEY": self.keys[key].token}
+
+    def orders(self) -> list[dict[str, Any]]:
+        """The gateway's own orders query (GET /api/v1/trading/orders), not the MCP tool."""
+        headers = {"X-API-Key": self.keys["trade"].token}
+        r = httpx.get(self.url + "/api/v1/trading/orders", headers=headers, timeout=30)
+        r.raise_for_status()
+        return r.json()
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FastAPI]]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """Trading on the simulated paper broker, API keys on: a read key and a read+trade key."""
+    keys = {
+        "read": generate_key("mcp-reader", ["read"]),
+        "trade": generate_key("mcp-trader", ["read", "trade"]),
+    }
     audit = tmp_path_factory.mktemp("mcp-trading") / "audit.sqlite"
-    app = create_app(trading_settings(audit, risk={"max_orders_per_second": 1000}))
+    settings = trading_settings(
+        audit,
+        allow_loopback_without_auth=False,
+        risk={"max_orders_per_second": 1000},
+    ).model_copy(update={"auth": AuthSettings(keys=[k.record for k in keys.values()])})
+    app = create_app(settings)
     server = start_server(app)
     try:
-        yield server.url, app
+        yield Gateway(server.url, app, keys)
     finally:
         server.stop()
-
-
-def broker_orders(url: str) -> list[dict[str, Any]]:
-    """The gateway's own orders query (GET /api/v1/trading/orders), not the MCP tool."""
-    r = httpx.get(url + "/api/v1/trading/orders", timeout=30)
-    r.raise_for_status()
-    return r.json()
 
 
 def audit_kinds(app: FastAPI, coid: str) -> list[str]:
     return [row["kind"] for row in app.state.trading.audit.rows(coid)]
 
 
-def test_no_trading_tools_without_allow_trading(gateway: tuple[str, FastAPI]) -> None:
-    url, _ = gateway
-    before = broker_orders(url)
+def test_no_trading_tools_without_allow_trading(gateway: Gateway) -> None:
+    url = gateway.url
+    before = gateway.orders()
 
     async def scenario() -> None:
-        async with stdio_client(url) as client:
+        async with stdio_client(url, env=gateway.env()) as client:
             names = {t.name for t in (await client.list_tools()).tools}
             assert names == READ_TOOLS
             assert "Unknown tool" in await fails(
@@ -59,15 +84,15 @@ def test_no_trading_tools_without_allow_trading(gateway: tuple[str, FastAPI]) ->
             )
 
     asyncio.run(scenario())
-    assert broker_orders(url) == before
+    assert gateway.orders() == before
 
 
-def test_two_step_place_over_stdio(gateway: tuple[str, FastAPI]) -> None:
-    url, app = gateway
+def test_two_step_place_over_stdio(gateway: Gateway) -> None:
+    url, app = gateway.url, gateway.app
     code = "600519.SH"
 
     async def scenario() -> None:
-        async with stdio_client(url, "--allow-trading") as client:
+        async with stdio_client(url, "--allow-trading", env=gateway.env()) as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
             assert set(tools) == READ_TOOLS | TRADING_TOOLS
             assert tools["place_order"].annotations.destructive_hint
@@ -79,7 +104,7 @@ def test_two_step_place_over_stdio(gateway: tuple[str, FastAPI]) -> None:
             quote = (await ok(client, "get_quote", {"codes": [code]}))["rows"][0]
             price = quote["ask1"]
             order = {"code": "600519", "side": "buy", "volume": 100, "price": price}
-            before = broker_orders(url)
+            before = gateway.orders()
 
             # step 1: a preview, nothing sent
             preview = await ok(client, "place_order", order)
@@ -91,7 +116,7 @@ def test_two_step_place_over_stdio(gateway: tuple[str, FastAPI]) -> None:
             assert preview["estimated_value"] == pytest.approx(price * 100)
             assert preview["cash_available"] == cash and preview["warnings"] == []
             token = preview["confirm_token"]
-            assert broker_orders(url) == before
+            assert gateway.orders() == before
 
             # a wrong token, or the right token on another order, places nothing
             assert error_code(await fails(client, "place_order", {**order, "confirm_token": "x" * 20})) == (
@@ -99,13 +124,13 @@ def test_two_step_place_over_stdio(gateway: tuple[str, FastAPI]) -> None:
             )
             changed = {**order, "volume": 200, "confirm_token": token}
             assert error_code(await fails(client, "place_order", changed)) == "confirmation_mismatch"
-            assert broker_orders(url) == before
+            assert gateway.orders() == before
 
             # step 2: the same arguments with the token place exactly one order
             placed = await ok(client, "place_order", {**order, "confirm_token": token})
             assert placed["sent"] is True and placed["status"] == "accepted" and placed["order_id"] > 0
             coid = placed["client_order_id"]
-            after = broker_orders(url)
+            after = gateway.orders()
             assert len(after) == len(before) + 1
             (mine,) = [o for o in after if o["order_remark"] == coid]
             assert (
@@ -122,7 +147,7 @@ def test_two_step_place_over_stdio(gateway: tuple[str, FastAPI]) -> None:
             # confirming again is answered from the gateway's idempotency ledger: still one order
             again = await ok(client, "place_order", {**order, "confirm_token": token})
             assert again["replayed"] is True and again["order_id"] == placed["order_id"]
-            assert len(broker_orders(url)) == len(after)
+            assert len(gateway.orders()) == len(after)
             listed = await ok(client, "get_orders")
             assert coid in [o["order_remark"] for o in listed["rows"]]
 
@@ -139,7 +164,7 @@ def test_two_step_place_over_stdio(gateway: tuple[str, FastAPI]) -> None:
             assert any("T+1" in w for w in sp["warnings"])
             text = await fails(client, "place_order", {**sell, "confirm_token": sp["confirm_token"]})
             assert error_code(text) == "risk_refused" and "insufficient_position" in text
-            assert len(broker_orders(url)) == len(after)
+            assert len(gateway.orders()) == len(after)
 
             # bad arguments are tool errors, before anything is previewed
             assert "volume" in await fails(client, "place_order", {**order, "volume": 0})
@@ -167,20 +192,47 @@ def test_two_step_place_over_stdio(gateway: tuple[str, FastAPI]) -> None:
     asyncio.run(scenario())
 
 
-def test_two_step_place_over_http(gateway: tuple[str, FastAPI]) -> None:
-    url, _ = gateway
+def test_two_step_place_over_http(gateway: Gateway) -> None:
+    url = gateway.url
 
     async def scenario(endpoint: str) -> None:
         async with http_client(endpoint) as client:
             assert {t.name for t in (await client.list_tools()).tools} >= TRADING_TOOLS
             order = {"code": "000001.SZ", "side": "buy", "volume": 100, "price_type": "market"}
-            before = len(broker_orders(url))
+            before = len(gateway.orders())
             preview = await ok(client, "place_order", order)
-            assert preview["sent"] is False and len(broker_orders(url)) == before
+            assert preview["sent"] is False and len(gateway.orders()) == before
             placed = await ok(client, "place_order", {**order, "confirm_token": preview["confirm_token"]})
             assert placed["status"] == "accepted"
-            assert [o["order_remark"] for o in broker_orders(url)].count(placed["client_order_id"]) == 1
-            assert len(broker_orders(url)) == before + 1
+            assert [o["order_remark"] for o in gateway.orders()].count(placed["client_order_id"]) == 1
+            assert len(gateway.orders()) == before + 1
 
-    with http_server(url, "--allow-trading") as endpoint:
+    with http_server(url, "--allow-trading", env=gateway.env()) as endpoint:
         asyncio.run(scenario(endpoint))
+
+
+def test_keys_and_scopes_pass_through(gateway: Gateway) -> None:
+    url, keys = gateway.url, gateway.keys
+
+    async def scenario() -> None:
+        # a read key from the environment: data works; --allow-trading finds no trading for it (403)
+        async with stdio_client(
+            url, "--allow-trading", env={"QMTGATE_API_KEY": keys["read"].token}
+        ) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == READ_TOOLS
+            quote = await ok(client, "get_quote", {"codes": ["600519"]})
+            assert quote["rows"][0]["code"] == "600519.SH"
+            # cancelling a job needs admin: the gateway's refusal, as a tool error
+            assert error_code(await fails(client, "cancel_download", {"job_id": "nope"})) == "forbidden"
+        # a trade key: the trading tools are listed and answer
+        async with stdio_client(
+            url, "--allow-trading", env={"QMTGATE_API_KEY": keys["trade"].token}
+        ) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == READ_TOOLS | TRADING_TOOLS
+            status = await ok(client, "get_trading_status")
+            assert status["account_id"] == ACCOUNT_ID
+        # no key: the gateway's 401
+        async with stdio_client(url) as client:
+            assert error_code(await fails(client, "get_quote", {"codes": ["600519"]})) == "unauthorized"
+
+    asyncio.run(scenario())
