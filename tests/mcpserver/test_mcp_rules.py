@@ -115,3 +115,48 @@ def test_tokens_expire_and_ids_are_gateway_client_order_ids() -> None:
         confirmations.check(token, o)
     tokens = {Confirmations().issue(o)[0] for _ in range(200)}
     assert len(tokens) == 200
+
+
+class _Gateway:
+    """Answers the three calls the name index makes, refusing any batch with an unknown code (as the
+    gateway's /instruments does), and counts the calls."""
+
+    def __init__(self, members: list[str], unknown: set[str]) -> None:
+        self.members, self.unknown, self.calls = members, unknown, 0
+
+    async def call(self, name: str, *args: object) -> object:
+        self.calls += 1
+        if name == "sectors":
+            return ["沪深A股", "其他"]
+        if name == "sector_members":
+            return self.members if args[0] == "沪深A股" else []
+        codes = list(args[0])  # type: ignore[call-overload]
+        if set(codes) & self.unknown:
+            raise ToolError("unknown code (code: unknown_code, HTTP 404)")
+        return pd.DataFrame({"code": codes, "name": [f"股票{c[:6]}" for c in codes]})
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=1200), st.sets(st.integers(min_value=0, max_value=1199), max_size=3)
+)
+def test_name_index_leaves_out_only_the_codes_the_gateway_refuses(n: int, bad: set[int]) -> None:
+    import asyncio
+
+    from qmtgate.mcp.names import NameIndex
+
+    members = [f"{600000 + i}.SH" for i in range(n)]
+    unknown = {members[i] for i in bad if i < n}
+    gateway = _Gateway(members, unknown)
+    index = NameIndex(gateway)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        good = next((c for c in members if c not in unknown), None)
+        if good is not None:
+            assert await index.resolve(f"股票{good[:6]}") == good
+        for c in unknown:
+            with pytest.raises(ToolError, match="unknown_name"):
+                await index.resolve(f"股票{c[:6]}")
+        assert len(await index.name_of(members)) == n - len(unknown)
+
+    asyncio.run(scenario())

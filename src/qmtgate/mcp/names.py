@@ -52,13 +52,23 @@ class NameIndex:
             unique = list(dict.fromkeys(codes))
             names: dict[str, list[str]] = {}
             for i in range(0, len(unique), BATCH):
-                df = await self.gateway.call("instruments", unique[i : i + BATCH])
-                for code, name in zip(df["code"], df["name"], strict=True):
-                    if isinstance(name, str) and name:
-                        names.setdefault(name, []).append(code)
-                        self._codes[code] = name
+                for code, name in await self._batch(unique[i : i + BATCH]):
+                    names.setdefault(name, []).append(code)
+                    self._codes[code] = name
             self._names = names
             return names
+
+    async def _batch(self, codes: list[str]) -> list[tuple[str, str]]:
+        """(code, name) of codes; a batch the gateway refuses (a member it does not know, e.g. delisted
+        since the sector was built) is split until the one bad code is left out, so the index stays whole."""
+        try:
+            df = await self.gateway.call("instruments", codes)
+        except ToolError:
+            if len(codes) == 1:
+                return []
+            half = len(codes) // 2
+            return await self._batch(codes[:half]) + await self._batch(codes[half:])
+        return [(c, n) for c, n in zip(df["code"], df["name"], strict=True) if isinstance(n, str) and n]
 
     async def resolve(self, text: str) -> str:
         """The one code ``text`` names (exact name first, then a unique part of a name)."""
