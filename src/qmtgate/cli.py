@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from qmtgate.config import ConfigFileError, SimClock, SourceKind, load_settings, package_version
+from qmtgate.mcp.cli import mcp_command
 from qmtgate.record.cli import check_replay_settings, export_command, record_command
 
 app = typer.Typer(
@@ -171,6 +172,8 @@ def serve(
 
 app.command("record")(record_command)
 app.command("export")(export_command)
+# `qmtgate mcp` (docs/mcp.md); qmtgate._entry also runs it without importing this module (client installs)
+app.command("mcp")(mcp_command)
 
 
 @app.command()
