@@ -125,6 +125,7 @@ class NatsPublisher:
         self._sent_ids = 0  # the highest message id ever written (one written again is a resend)
         self._active_seen: float | None = None  # monotonic time of the active gateway's last heartbeat
         self._standby_since = time.monotonic()
+        self._encoding = 0  # 1 while a frame is being encoded
         self.connected = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -151,11 +152,15 @@ class NatsPublisher:
     async def stop(self, drain_timeout: float = 2.0) -> None:
         """Stop: what is buffered gets ``drain_timeout`` seconds to reach the bus, then the connection closes."""
         drain = self._tasks[0] if self._tasks else None
+        deadline = time.monotonic() + drain_timeout
+        while self._nc is not None and time.monotonic() < deadline and (
+            len(self._client.outbox) or len(self.buffer)
+        ):
+            await asyncio.sleep(0.02)
         if drain is not None:
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await drain
-        deadline = time.monotonic() + drain_timeout
         while len(self.buffer) and self._nc is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         self._stopping = True
@@ -174,6 +179,11 @@ class NatsPublisher:
         if self._client is not None:
             await self.hub.disconnect(self._client)
             self._client = None
+
+    def backlog(self) -> int:
+        """Frames not yet encoded plus messages the bus has not confirmed (0: everything is out)."""
+        outbox = len(self._client.outbox) if self._client is not None else 0
+        return outbox + self._encoding + len(self.buffer)
 
     def info(self) -> dict[str, Any]:
         self._sync_stats()
@@ -227,7 +237,11 @@ class NatsPublisher:
             if not self._is_active():
                 self.stats.standby_skipped_updates += len(frame.updates)
                 continue
-            await self._encode(frame)
+            self._encoding = 1
+            try:
+                await self._encode(frame)
+            finally:
+                self._encoding = 0
 
     async def _encode(self, frame: Frame) -> None:
         """The frame's messages into the buffer, a slice at a time (the loop serves others between)."""
@@ -340,9 +354,9 @@ class NatsPublisher:
                 dropped.updates,
             )
         self._down_since = None
-        await nc.publish(self.status_subject, self._status_payload(body))
-        if self.settings.jetstream:
+        if self.settings.jetstream:  # first: the stream keeps the report below
             await self._ensure_stream(nc)
+        await nc.publish(self.status_subject, self._status_payload(body))
         if self.settings.standby_of is not None:
 
             async def seen(msg: Any) -> None:

@@ -499,7 +499,7 @@ async def replay(
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     codes, markets = split_targets(targets)
-    subjects = data_subjects(gateway, period, codes, markets, batches=encoding == "arrow")
+    subjects = [*data_subjects(gateway, period, codes, markets, batches=encoding == "arrow"), status_subject(gateway)]
     begin = _as_datetime(start)
     stop = _as_datetime(end) if end is not None else None
     nc = await nats.connect(url, connect_timeout=2, **(connect_options or {}))
