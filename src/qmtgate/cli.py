@@ -88,11 +88,13 @@ def serve(
     nats: Annotated[
         str | None,
         typer.Option(
-            "--nats", help="Publish to this NATS server too, e.g. nats://host:4222 (docs/nats.md; the nats settings section)."
+            "--nats",
+            help="Publish to this NATS server too, e.g. nats://host:4222 (docs/nats.md; the nats settings section).",
         ),
     ] = None,
     nats_id: Annotated[
-        str | None, typer.Option("--nats-id", help="Gateway id in the NATS subjects (default: the host name).")
+        str | None,
+        typer.Option("--nats-id", help="Gateway id in the NATS subjects (default: the host name)."),
     ] = None,
     nats_jetstream: Annotated[
         bool | None,

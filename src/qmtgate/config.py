@@ -636,7 +636,9 @@ class NatsSettings(_Frozen):
         ("SH", "SZ", "BJ"), description="Markets whose ticks are published."
     )
     ticks: bool = Field(True, description="One JSON message per tick on qmtgate.<gw>.tick.<market>.<symbol>.")
-    batches: bool = Field(True, description="One Arrow message per burst per market on qmtgate.<gw>.batch.<market>.")
+    batches: bool = Field(
+        True, description="One Arrow message per burst per market on qmtgate.<gw>.batch.<market>."
+    )
     bar_periods: tuple[str, ...] = Field((), description="Bar periods published for bar_codes (1m, 5m, ...).")
     bar_codes: tuple[str, ...] = Field((), description="Codes whose bars are published.")
     buffer_messages: int = Field(
@@ -659,7 +661,9 @@ class NatsSettings(_Frozen):
     tls_ca_file: Path | None = Field(None, description="CA bundle to verify the NATS server (tls:// URLs).")
     tls_cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
     tls_key_file: Path | None = Field(None, description="Client certificate key.")
-    jetstream: bool = Field(False, description="Create/update a JetStream stream keeping this gateway's subjects.")
+    jetstream: bool = Field(
+        False, description="Create/update a JetStream stream keeping this gateway's subjects."
+    )
     stream_max_age_seconds: float = Field(
         3 * 86400.0, gt=0, description="JetStream retention by age (s). Default 3 days."
     )

@@ -61,7 +61,12 @@ def publish(hub: StreamHub, b: int) -> int:
 
 
 def settings(url: str, gw: str, **kw: Any) -> NatsSettings:
-    base: dict[str, Any] = {"url": url, "gateway_id": gw, "reconnect_delay": 0.05, "max_reconnect_delay": 0.2,
-                            "heartbeat_seconds": 0.2}
+    base: dict[str, Any] = {
+        "url": url,
+        "gateway_id": gw,
+        "reconnect_delay": 0.05,
+        "max_reconnect_delay": 0.2,
+        "heartbeat_seconds": 0.2,
+    }
     base.update(kw)
     return NatsSettings(**base)

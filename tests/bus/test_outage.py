@@ -164,8 +164,15 @@ def test_drops_beyond_the_buffer_are_counted_reported_and_visible_as_gaps(nats_s
         hub = make_hub()
         await hub.start()
         pub = NatsPublisher(
-            hub, settings(nats_server.url, gw, jetstream=True, batches=False, buffer_messages=bound,
-                          heartbeat_seconds=60.0)
+            hub,
+            settings(
+                nats_server.url,
+                gw,
+                jetstream=True,
+                batches=False,
+                buffer_messages=bound,
+                heartbeat_seconds=60.0,
+            ),
         )
         await pub.start()
         await asyncio.wait_for(pub.connected.wait(), 5)

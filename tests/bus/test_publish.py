@@ -116,8 +116,9 @@ def test_batch_message_header_names_its_predecessor(nats_server: Any) -> None:
         await wait_for(lambda: len(headers) >= 5)
         assert [h["prev_seq"] for h in headers[1:]] == [h["seq_to"] for h in headers[:-1]]
         assert headers[0]["prev_seq"] is None and all(h["market"] == "SH" for h in headers)
-        assert sum(h["n"] for h in headers) == sum(1 for b in range(5) for k, c in enumerate(ALL)
-                                                  if c in CODES["SH"] and (k + b) % 4)
+        assert sum(h["n"] for h in headers) == sum(
+            1 for b in range(5) for k, c in enumerate(ALL) if c in CODES["SH"] and (k + b) % 4
+        )
         await pub.stop()
         await nc.close()
         await hub.stop()

@@ -37,7 +37,9 @@ class Message:
 class Encoder:
     """Turns the publisher's hub frames into messages; remembers each subject's last seq (``prev_seq``)."""
 
-    def __init__(self, gateway_id: str, *, ticks: bool = True, batches: bool = True, compression: str = "lz4"):
+    def __init__(
+        self, gateway_id: str, *, ticks: bool = True, batches: bool = True, compression: str = "lz4"
+    ):
         self.gw = gateway_id
         self.ticks = ticks
         self.batches = batches
@@ -73,7 +75,9 @@ class Encoder:
             if subject is None:
                 try:
                     subject = subjects[key] = (
-                        tick_subject(self.gw, u.code) if channel == "tick" else bar_subject(self.gw, channel, u.code)
+                        tick_subject(self.gw, u.code)
+                        if channel == "tick"
+                        else bar_subject(self.gw, channel, u.code)
                     )
                 except ValueError:
                     continue  # a code without a market suffix cannot be routed
@@ -124,7 +128,9 @@ class Encoder:
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, table.schema, options=self._ipc) as writer:
                 writer.write_table(table)
-            out.append(Message(batch_subject(self.gw, market), sink.getvalue().to_pybytes(), "batch", len(ups)))
+            out.append(
+                Message(batch_subject(self.gw, market), sink.getvalue().to_pybytes(), "batch", len(ups))
+            )
         return out
 
     def frame(self, frame: Frame, epoch: str) -> list[Message]:

@@ -153,8 +153,10 @@ class NatsPublisher:
         """Stop: what is buffered gets ``drain_timeout`` seconds to reach the bus, then the connection closes."""
         drain = self._tasks[0] if self._tasks else None
         deadline = time.monotonic() + drain_timeout
-        while self._nc is not None and time.monotonic() < deadline and (
-            len(self._client.outbox) or len(self.buffer)
+        while (
+            self._nc is not None
+            and time.monotonic() < deadline
+            and (len(self._client.outbox) or len(self.buffer))
         ):
             await asyncio.sleep(0.02)
         if drain is not None:
@@ -172,7 +174,9 @@ class NatsPublisher:
         nc, self._nc = self._nc, None
         if nc is not None:
             with contextlib.suppress(Exception):
-                await nc.publish(self.status_subject, self._status_payload({"type": "bus", "event": "stopped"}))
+                await nc.publish(
+                    self.status_subject, self._status_payload({"type": "bus", "event": "stopped"})
+                )
                 await nc.flush(timeout=1)
             with contextlib.suppress(Exception):
                 await nc.close()
@@ -219,7 +223,9 @@ class NatsPublisher:
             client = self._client
             frame = await client.outbox.get()
             if frame is None:  # the hub dropped this client (behind for too long): join again
-                logger.error("the hub closed the NATS publisher's stream (%s); rejoining", client.outbox.closed_reason)
+                logger.error(
+                    "the hub closed the NATS publisher's stream (%s); rejoining", client.outbox.closed_reason
+                )
                 await self.hub.disconnect(client)
                 self._client = self.hub.connect()
                 await self.hub.subscribe(self._client, TICK, [], list(self.settings.markets))
@@ -422,8 +428,14 @@ class NatsPublisher:
 
                     if not isinstance(e, MaxPayloadError):
                         raise
-                    self.stats.too_large_messages += 1  # sent as nothing; its updates are in the tick messages
-                    logger.warning("message of %d bytes on %s exceeds the server's max_payload", len(m.payload), m.subject)
+                    self.stats.too_large_messages += (
+                        1  # sent as nothing; its updates are in the tick messages
+                    )
+                    logger.warning(
+                        "message of %d bytes on %s exceeds the server's max_payload",
+                        len(m.payload),
+                        m.subject,
+                    )
             flush = asyncio.ensure_future(nc.flush(timeout=self.settings.flush_timeout))
             waiter = asyncio.ensure_future(lost.wait())
             try:

@@ -118,7 +118,11 @@ class _Decoder:
         def flush_rows() -> None:
             for (gw, channel), items in rows.items():
                 if items:
-                    out.append(self._batch(gw, channel, items, gaps.get((gw, channel), 0), (gw, channel) in conflated))
+                    out.append(
+                        self._batch(
+                            gw, channel, items, gaps.get((gw, channel), 0), (gw, channel) in conflated
+                        )
+                    )
             rows.clear()
             gaps.clear()
             conflated.clear()
@@ -166,8 +170,16 @@ class _Decoder:
             if gap:
                 gaps[group] = gaps.get(group, 0) + 1
                 out.append(
-                    Event("gap", {"gateway": gw, "channel": channel, "code": code, "prev_seq": msg.get("prev_seq"),
-                                  "seq": msg["seq"]})
+                    Event(
+                        "gap",
+                        {
+                            "gateway": gw,
+                            "channel": channel,
+                            "code": code,
+                            "prev_seq": msg.get("prev_seq"),
+                            "seq": msg["seq"],
+                        },
+                    )
                 )
             if msg.get("conflated"):
                 conflated.add(group)
@@ -201,8 +213,18 @@ class _Decoder:
         if not keep:
             return None
         if gap:
-            events.append(Event("gap", {"gateway": gw, "channel": "tick", "market": header["market"],
-                                        "prev_seq": header.get("prev_seq"), "seq_from": header["seq_from"]}))
+            events.append(
+                Event(
+                    "gap",
+                    {
+                        "gateway": gw,
+                        "channel": "tick",
+                        "market": header["market"],
+                        "prev_seq": header.get("prev_seq"),
+                        "seq_from": header["seq_from"],
+                    },
+                )
+            )
         if ck.dedupe:
             codes = table.column("code").to_pylist()
             stamps = table.column("ts").to_pylist()
@@ -499,7 +521,10 @@ async def replay(
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     codes, markets = split_targets(targets)
-    subjects = [*data_subjects(gateway, period, codes, markets, batches=encoding == "arrow"), status_subject(gateway)]
+    subjects = [
+        *data_subjects(gateway, period, codes, markets, batches=encoding == "arrow"),
+        status_subject(gateway),
+    ]
     begin = _as_datetime(start)
     stop = _as_datetime(end) if end is not None else None
     nc = await nats.connect(url, connect_timeout=2, **(connect_options or {}))

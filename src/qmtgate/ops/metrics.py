@@ -327,11 +327,27 @@ def _nats_metrics(publisher: Any) -> Iterator[Any]:
     info = publisher.info()
     for name, key, text in (
         ("qmtgate_nats_published_messages", "published_messages", "Messages the NATS server confirmed."),
-        ("qmtgate_nats_published_updates", "published_updates", "Tick/bar updates the NATS server confirmed."),
-        ("qmtgate_nats_dropped_messages", "dropped_messages", "Messages dropped: the buffer was full while NATS was away."),
+        (
+            "qmtgate_nats_published_updates",
+            "published_updates",
+            "Tick/bar updates the NATS server confirmed.",
+        ),
+        (
+            "qmtgate_nats_dropped_messages",
+            "dropped_messages",
+            "Messages dropped: the buffer was full while NATS was away.",
+        ),
         ("qmtgate_nats_dropped_updates", "dropped_updates", "Updates in the dropped messages."),
-        ("qmtgate_nats_resent_messages", "resent_messages", "Messages sent again after a connection died unconfirmed."),
-        ("qmtgate_nats_conflated_updates", "conflated_updates", "Updates the hub conflated away for the publisher."),
+        (
+            "qmtgate_nats_resent_messages",
+            "resent_messages",
+            "Messages sent again after a connection died unconfirmed.",
+        ),
+        (
+            "qmtgate_nats_conflated_updates",
+            "conflated_updates",
+            "Updates the hub conflated away for the publisher.",
+        ),
         ("qmtgate_nats_reconnects", "disconnects", "Connections to NATS lost (each followed by reconnects)."),
     ):
         c = CounterMetricFamily(name, text)
@@ -339,7 +355,11 @@ def _nats_metrics(publisher: Any) -> Iterator[Any]:
         yield c
     for name, key, text in (
         ("qmtgate_nats_connected", "connected", "1 while connected to NATS."),
-        ("qmtgate_nats_active", "active", "1 while publishing data (0: a standby waiting for the active's heartbeat)."),
+        (
+            "qmtgate_nats_active",
+            "active",
+            "1 while publishing data (0: a standby waiting for the active's heartbeat).",
+        ),
         ("qmtgate_nats_buffered_messages", "buffered_messages", "Messages waiting for NATS."),
         ("qmtgate_nats_buffered_bytes", "buffered_bytes", "Bytes waiting for NATS."),
     ):
