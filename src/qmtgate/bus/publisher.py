@@ -68,6 +68,8 @@ class PublisherStats:
     buffered_messages: int = 0
     buffered_bytes: int = 0
     buffer_high_water: int = 0
+    #: CPU seconds the publisher's own work took on the loop thread (encoding, writing, confirming)
+    cpu_seconds: float = 0.0
     last_error: str | None = None
 
 
@@ -254,16 +256,23 @@ class NatsPublisher:
         epoch = self.hub.epoch
         ts = frame.ts_pub * 1000.0
         enc = self.encoder
-        if frame.channel != TICK:
-            self._put(enc.updates(frame.channel, frame.updates, epoch, ts, frame.conflated))
-            return
-        if enc.batches:
-            self._put(enc.market_batches(frame.updates, epoch, ts, frame.conflated))
-        if enc.ticks:
-            updates = frame.updates
-            for i in range(0, len(updates), ENCODE_SLICE):
-                await asyncio.sleep(0)
-                self._put(enc.updates(TICK, updates[i : i + ENCODE_SLICE], epoch, ts, frame.conflated))
+        clock = time.thread_time
+        t0 = clock()
+        try:
+            if frame.channel != TICK:
+                self._put(enc.updates(frame.channel, frame.updates, epoch, ts, frame.conflated))
+                return
+            if enc.batches:
+                self._put(enc.market_batches(frame.updates, epoch, ts, frame.conflated))
+            if enc.ticks:
+                updates = frame.updates
+                for i in range(0, len(updates), ENCODE_SLICE):
+                    self.stats.cpu_seconds += clock() - t0
+                    await asyncio.sleep(0)
+                    t0 = clock()
+                    self._put(enc.updates(TICK, updates[i : i + ENCODE_SLICE], epoch, ts, frame.conflated))
+        finally:
+            self.stats.cpu_seconds += clock() - t0
 
     def _status_payload(self, body: dict[str, Any]) -> bytes:
         return orjson.dumps(
@@ -412,13 +421,16 @@ class NatsPublisher:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._more.wait(), 1.0)
                 continue
+            t0 = time.thread_time()
             chunk = buffer.head(CHUNK_MESSAGES, CHUNK_BYTES)
             written_before = self._sent_ids
             self._sent_ids = max(self._sent_ids, chunk[-1].mid)
             self.stats.resent_messages += sum(1 for m in chunk if m.mid <= written_before)
             for i, m in enumerate(chunk):
                 if i and not i % SEND_SLICE:
+                    self.stats.cpu_seconds += time.thread_time() - t0
                     await asyncio.sleep(0)
+                    t0 = time.thread_time()
                     if lost.is_set():
                         return
                 try:
@@ -436,6 +448,7 @@ class NatsPublisher:
                         len(m.payload),
                         m.subject,
                     )
+            self.stats.cpu_seconds += time.thread_time() - t0
             flush = asyncio.ensure_future(nc.flush(timeout=self.settings.flush_timeout))
             waiter = asyncio.ensure_future(lost.wait())
             try:
