@@ -36,7 +36,9 @@ def whole_quote_callback(fake: FakeXtdata, timeout: float = 20.0) -> Any:
 
 def test_the_client_switches_to_nats_with_one_argument_and_gets_the_same_batches(nats_server: Any) -> None:
     fake = FakeXtdata()
-    settings = Settings(source="sim", nats={"url": nats_server.url, "gateway_id": "gwapp", "heartbeat_seconds": 0.2})
+    settings = Settings(
+        source="sim", nats={"url": nats_server.url, "gateway_id": "gwapp", "heartbeat_seconds": 0.2}
+    )
     server = start_server(create_app(settings, make_source(fake)))
     try:
         push = whole_quote_callback(fake)
@@ -71,7 +73,10 @@ def test_the_client_switches_to_nats_with_one_argument_and_gets_the_same_batches
         seen = threading.Event()
         with Client(server.url) as client:
             sub = client.subscribe(
-                ["600001.SH"], callback=lambda b: (got.append(b), seen.set()), nats=nats_server.url, gateway="gwapp"
+                ["600001.SH"],
+                callback=lambda b: (got.append(b), seen.set()),
+                nats=nats_server.url,
+                gateway="gwapp",
             )
             deadline = time.monotonic() + 10
             while not any(e.kind == "connected" for e in sub.events) and time.monotonic() < deadline:

@@ -349,7 +349,11 @@ def _nats_metrics(publisher: Any) -> Iterator[Any]:
             "Updates the hub conflated away for the publisher.",
         ),
         ("qmtgate_nats_reconnects", "disconnects", "Connections to NATS lost (each followed by reconnects)."),
-        ("qmtgate_nats_cpu_seconds", "cpu_seconds", "CPU seconds of the publisher's own work on the event loop."),
+        (
+            "qmtgate_nats_cpu_seconds",
+            "cpu_seconds",
+            "CPU seconds of the publisher's own work on the event loop.",
+        ),
     ):
         c = CounterMetricFamily(name, text)
         c.add_metric([], float(info[key]))
