@@ -69,8 +69,15 @@ def data_subjects(
     gw: str, period: str, codes: Sequence[str], markets: Sequence[str], *, batches: bool = False
 ) -> list[str]:
     """The subjects a consumer of ``codes`` and whole ``markets`` on ``period`` subscribes to (``gw`` may be
-    ``*``). ``batches``: whole markets as one Arrow message per burst instead of one message per tick."""
+    ``*``). ``batches``: whole markets as one Arrow message per burst instead of one message per tick.
+
+    NATS keeps the order of messages within one subscription only: all three markets are one wildcard
+    subscription, so a whole-market consumer gets every update in seq order."""
     out: list[str] = []
+    if set(MARKETS) <= set(markets):  # every market: one subscription, so one ordered delivery
+        if period == "tick":
+            return [f"{PREFIX}.{gw}.batch.*" if batches else f"{PREFIX}.{gw}.tick.*.*"]
+        return [f"{PREFIX}.{gw}.bar.{period}.*.*"]
     for market in markets:
         if period == "tick":
             out.append(batch_subject(gw, market) if batches else f"{PREFIX}.{gw}.tick.{market}.*")

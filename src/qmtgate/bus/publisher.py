@@ -449,7 +449,7 @@ class NatsPublisher:
                         m.subject,
                     )
             self.stats.cpu_seconds += time.thread_time() - t0
-            flush = asyncio.ensure_future(nc.flush(timeout=self.settings.flush_timeout))
+            flush = asyncio.ensure_future(self._confirm(nc))
             waiter = asyncio.ensure_future(lost.wait())
             try:
                 await asyncio.wait({flush, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -464,6 +464,17 @@ class NatsPublisher:
             buffer.confirm(chunk[-1].mid)
             self.stats.published_messages += len(chunk)
             self.stats.published_updates += sum(m.updates for m in chunk if m.kind != "batch")
+
+    async def _confirm(self, nc: Any) -> None:
+        """Return once the server has everything written so far.
+
+        Two PING/PONG round trips: nats-py writes a flush's PING straight to the socket while the PUBs of
+        the chunk may still wait in its pending list for the flusher task, so the first PONG can come back
+        before the server saw them. The first flush gives the flusher its turn (the PUBs go out behind the
+        first PING); the second PING follows them, so its PONG proves the server has the chunk."""
+        timeout = self.settings.flush_timeout
+        await nc.flush(timeout=timeout)
+        await nc.flush(timeout=timeout)
 
     async def _heartbeat(self) -> None:
         while True:

@@ -422,6 +422,8 @@ class NatsStream:
         msgs, self._pending = self._pending, []
         if not msgs:
             return
+        if len(self._subs) > 2:  # several subscriptions deliver independently: put the arrivals in order
+            msgs.sort(key=_arrival_order)
         for item in self._decoder.decode(msgs):
             if isinstance(item, Batch):
                 self._last_data = time.monotonic()
@@ -492,6 +494,20 @@ class NatsStream:
                     self._push(Event("stale", {"seconds": self._stale_after}))
             else:
                 sent = False
+
+
+def _arrival_order(item: tuple[str, bytes]) -> tuple[str, int]:
+    """(gateway, seq) of a data message, so arrivals of several subscriptions are merged in seq order
+    within one flush (status and batch messages sort first among their gateway's, in arrival order)."""
+    subject, data = item
+    parts = subject.split(".", 3)
+    if len(parts) > 2 and parts[2] in ("tick", "bar"):
+        at = data.find(b'"seq":')
+        if at >= 0:
+            end = data.find(b",", at)
+            with contextlib.suppress(ValueError):
+                return parts[1], int(data[at + 6 : end])
+    return (parts[1] if len(parts) > 1 else "", -1)
 
 
 def _as_datetime(when: dt.datetime | float | int | str) -> dt.datetime:
