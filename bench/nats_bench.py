@@ -175,7 +175,10 @@ async def worker_main(kind: str, url: str, n: int, mode: str, out: Path) -> None
 def metric(port: int, name: str) -> float:
     import httpx
 
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    except httpx.HTTPError:
+        return float("nan")
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.split()[-1])

@@ -34,6 +34,23 @@ class Message:
     mid: int = 0  # the buffer's running id (set by OutBuffer.put)
 
 
+_ROW_START = b",{"
+
+
+def _bodies(rows: list[dict[str, Any]]) -> list[bytes]:
+    """Each row's JSON without its opening brace (``"code":...}``), from ONE orjson call over the list:
+    a whole-market burst is ~5,400 rows, and one C call plus a split costs a fraction of 5,400 calls.
+    Rows hold no nested objects (numbers, text, lists of numbers), so ``,{`` occurs only between rows; the
+    count is checked, falling back to a call per row otherwise."""
+    if not rows:
+        return []
+    blob = orjson.dumps(rows, option=_OPTS)
+    parts = blob[2:-1].split(_ROW_START)  # drop '[{' ... ']'
+    if len(parts) == len(rows):
+        return parts
+    return [orjson.dumps(r, option=_OPTS)[1:] for r in rows]
+
+
 class Encoder:
     """Turns the publisher's hub frames into messages; remembers each subject's last seq (``prev_seq``)."""
 
@@ -67,9 +84,11 @@ class Encoder:
             head += b',"conflated":true'
         prev = self._prev
         subjects = self._subjects
+        kind = "tick" if channel == "tick" else "bar"
+        bodies = _bodies([u.row for u in updates])
         out: list[Message] = []
         append = out.append
-        for u in updates:
+        for u, body in zip(updates, bodies, strict=True):
             key = (channel, u.code)
             subject = subjects.get(key)
             if subject is None:
@@ -83,9 +102,8 @@ class Encoder:
                     continue  # a code without a market suffix cannot be routed
             p = prev.get(key)
             prev[key] = u.seq
-            body = orjson.dumps(u.row, option=_OPTS)
             meta = b',"seq":%d,"prev_seq":%s,' % (u.seq, b"null" if p is None else b"%d" % p)
-            append(Message(subject, head + meta + body[1:], "tick" if channel == "tick" else "bar", 1))
+            append(Message(subject, head + meta + body, kind, 1))
         return out
 
     def market_batches(
