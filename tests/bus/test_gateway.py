@@ -94,3 +94,59 @@ def test_the_client_switches_to_nats_with_one_argument_and_gets_the_same_batches
         assert "qmtgate_nats_connected 1.0" in metrics
     finally:
         server.stop()
+
+
+def test_record_from_nats_stores_what_the_gateway_published(nats_server: Any, tmp_path: Any) -> None:
+    """``qmtgate record --url GW --nats BUS --nats-id ID``: live ticks from the bus, reference data from
+    the gateway's REST; the recording holds every tick pushed while it ran."""
+    import duckdb
+    from typer.testing import CliRunner
+
+    from qmtgate.cli import app
+
+    fake = FakeXtdata()
+    settings = Settings(source="sim", nats={"url": nats_server.url, "gateway_id": "gwrec"})
+    server = start_server(create_app(settings, make_source(fake)))
+    db = tmp_path / "bus.duckdb"
+    pushed: list[tuple[str, int]] = []
+    try:
+        push = whole_quote_callback(fake)
+        stop = threading.Event()
+
+        def feed() -> None:
+            b = 200
+            time.sleep(2.0)  # the recorder subscribes meanwhile
+            while not stop.is_set() and b < 260:
+                data = burst(b)
+                pushed.extend((c, t["time"]) for c, t in data.items())
+                push(data)
+                b += 1
+                time.sleep(0.1)
+
+        pusher = threading.Thread(target=feed, daemon=True)
+        pusher.start()
+        args = ["record", "--db", str(db), "--create", "--url", server.url, "--nats", nats_server.url]
+        args += ["--nats-id", "gwrec", "--markets", "SH,SZ,BJ", "--no-backfill", "--duration", "6"]
+        result = CliRunner().invoke(app, args)
+        stop.set()
+        pusher.join(10)
+        assert result.exit_code == 0, result.output
+    finally:
+        server.stop()
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = {(c, int(t)) for c, t in con.execute("SELECT code, ts FROM ticks").fetchall()}
+    assert len(stored) > 500
+    assert stored <= set(pushed)
+    # everything pushed between the first and the last stored tick's burst is there: no tick lost
+    lo, hi = min(t for _, t in stored), max(t for _, t in stored)
+    assert {k for k in pushed if lo <= k[1] <= hi} <= stored
+
+
+def test_record_nats_needs_the_gateway_and_its_id(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from qmtgate.cli import app
+
+    result = CliRunner().invoke(app, ["record", "--db", str(tmp_path / "x.duckdb"), "--nats", "nats://h:1"])
+    assert result.exit_code == 2 and "--nats needs --url" in result.output
+    assert not (tmp_path / "x.duckdb").exists()
