@@ -11,7 +11,8 @@ Per run:
   and ``qmtgate serve --source sim --sim-clock replay --sim-speed S --nats URL --nats-id bench``;
 * NATS consumers: worker processes, each consumer its own nats-py connection subscribed to
   ``qmtgate.bench.tick.*.*`` (one JSON message per tick, parsed with orjson) or ``qmtgate.bench.batch.*``
-  (one Arrow message per market per burst, decoded); WebSocket consumers: worker processes, each a
+  (one Arrow message per market per burst, decoded; ``arrow-only``: the gateway publishes no per-tick
+  messages at all, ``nats.ticks = false``); WebSocket consumers: worker processes, each a
   ``websockets`` connection to ``/api/v1/ws`` subscribed to SH+SZ+BJ ticks as JSON frames (parsed);
 * **delivered ratio** per consumer = distinct seqs received / the seq span seen in the window (both paths'
   seqs are the hub's, contiguous over the whole market);
@@ -199,6 +200,8 @@ def one_run(
     )
     nurl = f"nats://127.0.0.1:{nport}"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "QMTGATE_NATS__BATCHES": "true"}
+    if mode == "arrow-only":  # a bus for whole-market consumers only: no per-tick messages at all
+        env["QMTGATE_NATS__TICKS"] = "false"
     log = open(f"/tmp/nats_bench_gateway_{port}.log", "wb")  # noqa: SIM115
     gw = subprocess.Popen(
         [
