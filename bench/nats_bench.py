@@ -111,7 +111,7 @@ async def nats_consumer(url: str, mode: str, tally: Tally, window: list[Any], st
             tally.updates += len(seqs)
             tally.lat += [now - head["gw_ts"] / 1000] * len(seqs)
 
-    if mode == "arrow":
+    if mode.startswith("arrow"):
         await nc.subscribe(
             "qmtgate.bench.batch.*", cb=on_arrow, pending_msgs_limit=-1, pending_bytes_limit=-1
         )
