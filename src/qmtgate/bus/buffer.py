@@ -70,6 +70,19 @@ class OutBuffer:
             size += len(m.payload)
         return out
 
+    def after(self, mid: int, max_messages: int, max_bytes: int) -> list[Message]:
+        """Like :meth:`head`, from the first message with an id above ``mid`` (what is not written yet)."""
+        out: list[Message] = []
+        size = 0
+        for m in self._items:
+            if m.mid <= mid:
+                continue
+            if out and (len(out) >= max_messages or size + len(m.payload) > max_bytes):
+                break
+            out.append(m)
+            size += len(m.payload)
+        return out
+
     def confirm(self, mid: int) -> int:
         """Remove the messages up to id ``mid`` (the server has them); returns how many left."""
         items = self._items

@@ -27,6 +27,7 @@ import random
 import socket
 import ssl
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -48,6 +49,8 @@ CHUNK_MESSAGES = 20_000
 CHUNK_BYTES = 8 * 1024 * 1024
 #: messages written between two yields to the loop while sending a chunk
 SEND_SLICE = 2000
+#: chunks written and waiting for their confirmation at once
+MAX_INFLIGHT = 2
 
 
 @dataclass
@@ -412,58 +415,77 @@ class NatsPublisher:
                 logger.warning("JetStream stream %s not set up: %s / %s", config.name, e, e2)
 
     async def _send_loop(self, nc: Any) -> None:
-        """Write the buffer's head, confirm it with a flush, remove it; until the connection is lost."""
+        """Write the buffer in chunks and remove each chunk once confirmed; until the connection is lost.
+
+        Up to ``MAX_INFLIGHT`` chunks wait for their confirmation while the next is written, so the round
+        trips (and, on a busy loop, the loop iterations they wait for) do not bound the throughput."""
         lost = self._lost
         buffer = self.buffer
-        while not lost.is_set():
-            if not len(buffer):
+        stats = self.stats
+        inflight: deque[tuple[int, asyncio.Future[None], int, int]] = (
+            deque()
+        )  # (last mid, confirm, msgs, updates)
+        sent_to = 0  # the highest message id written on this connection
+        try:
+            while not lost.is_set():
+                while inflight and inflight[0][1].done():
+                    mid, done, n_msgs, n_updates = inflight.popleft()
+                    done.result()  # a timeout: the connection is not healthy, start over
+                    buffer.confirm(mid)
+                    stats.published_messages += n_msgs
+                    stats.published_updates += n_updates
                 self._more.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._more.wait(), 1.0)
-                continue
-            t0 = time.thread_time()
-            chunk = buffer.head(CHUNK_MESSAGES, CHUNK_BYTES)
-            written_before = self._sent_ids
-            self._sent_ids = max(self._sent_ids, chunk[-1].mid)
-            self.stats.resent_messages += sum(1 for m in chunk if m.mid <= written_before)
-            for i, m in enumerate(chunk):
-                if i and not i % SEND_SLICE:
-                    self.stats.cpu_seconds += time.thread_time() - t0
-                    await asyncio.sleep(0)
-                    t0 = time.thread_time()
-                    if lost.is_set():
-                        return
-                try:
-                    await nc.publish(m.subject, m.payload)
-                except Exception as e:
-                    from nats.errors import MaxPayloadError
+                chunk = (
+                    buffer.after(sent_to, CHUNK_MESSAGES, CHUNK_BYTES) if len(inflight) < MAX_INFLIGHT else []
+                )
+                if not chunk:
+                    waits: set[asyncio.Future[Any]] = {
+                        asyncio.ensure_future(self._more.wait()),
+                        asyncio.ensure_future(lost.wait()),
+                    }
+                    if inflight:
+                        waits.add(inflight[0][1])
+                    try:
+                        await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for w in waits:
+                            if not any(w is f for _m, f, _n, _u in inflight):
+                                w.cancel()
+                    continue
+                t0 = time.thread_time()
+                written_before = self._sent_ids
+                self._sent_ids = max(self._sent_ids, chunk[-1].mid)
+                stats.resent_messages += sum(1 for m in chunk if m.mid <= written_before)
+                for i, m in enumerate(chunk):
+                    if i and not i % SEND_SLICE:
+                        stats.cpu_seconds += time.thread_time() - t0
+                        await asyncio.sleep(0)
+                        t0 = time.thread_time()
+                        if lost.is_set():
+                            return  # what was written stays unconfirmed: sent again after the reconnect
+                    try:
+                        await nc.publish(m.subject, m.payload)
+                    except Exception as e:
+                        from nats.errors import MaxPayloadError
 
-                    if not isinstance(e, MaxPayloadError):
-                        raise
-                    self.stats.too_large_messages += (
-                        1  # sent as nothing; its updates are in the tick messages
-                    )
-                    logger.warning(
-                        "message of %d bytes on %s exceeds the server's max_payload",
-                        len(m.payload),
-                        m.subject,
-                    )
-            self.stats.cpu_seconds += time.thread_time() - t0
-            flush = asyncio.ensure_future(self._confirm(nc))
-            waiter = asyncio.ensure_future(lost.wait())
-            try:
-                await asyncio.wait({flush, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-            if not flush.done():
-                flush.cancel()
+                        if not isinstance(e, MaxPayloadError):
+                            raise
+                        stats.too_large_messages += 1  # its updates are in the tick messages too
+                        logger.warning(
+                            "message of %d bytes on %s exceeds the server's max_payload",
+                            len(m.payload),
+                            m.subject,
+                        )
+                stats.cpu_seconds += time.thread_time() - t0
+                sent_to = chunk[-1].mid
+                updates = sum(m.updates for m in chunk if m.kind != "batch")
+                inflight.append((sent_to, asyncio.ensure_future(self._confirm(nc)), len(chunk), updates))
+        finally:
+            for _mid, fut, _n, _u in inflight:
+                fut.cancel()
+            for _mid, fut, _n, _u in inflight:
                 with contextlib.suppress(BaseException):
-                    await flush
-                return  # lost mid-flush: the chunk stays and is sent again
-            flush.result()  # raises a timeout: the connection is not healthy, start over
-            buffer.confirm(chunk[-1].mid)
-            self.stats.published_messages += len(chunk)
-            self.stats.published_updates += sum(m.updates for m in chunk if m.kind != "batch")
+                    await fut
 
     async def _confirm(self, nc: Any) -> None:
         """Return once the server has everything written so far.
