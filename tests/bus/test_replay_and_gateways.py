@@ -187,3 +187,38 @@ def test_a_standby_publishes_only_while_the_active_heartbeat_is_missing(nats_ser
         await hub_s.stop()
 
     asyncio.run(run())
+
+
+def test_the_jetstream_stream_takes_the_retention_settings_and_follows_their_changes(
+    nats_server: Any,
+) -> None:
+    import nats
+
+    from qmtgate.natswire import stream_name
+
+    async def run() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        for age, size in ((3600.0, 50_000_000), (7200.0, 80_000_000)):  # the second start updates the stream
+            hub = make_hub()
+            await hub.start()
+            pub = NatsPublisher(
+                hub,
+                settings(
+                    nats_server.url,
+                    "gwret",
+                    jetstream=True,
+                    stream_max_age_seconds=age,
+                    stream_max_bytes=size,
+                ),
+            )
+            await pub.start()
+            await asyncio.wait_for(pub.connected.wait(), 5)
+            info = await js.stream_info(stream_name("gwret"))
+            assert info.config.max_age == age and info.config.max_bytes == size
+            assert info.config.subjects == ["qmtgate.gwret.>"]
+            await pub.stop()
+            await hub.stop()
+        await nc.close()
+
+    asyncio.run(run())
