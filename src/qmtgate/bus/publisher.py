@@ -145,8 +145,9 @@ class NatsPublisher:
             by_channel: dict[str, list[Any]] = {}
             for u in seeds:
                 by_channel.setdefault(u.channel, []).append(u)
-            for channel, ups in by_channel.items():
-                self._put(self.encoder.updates(channel, ups, self.hub.epoch, time.time() * 1000.0))
+            for channel, ups in by_channel.items():  # each code's current value, as per-update messages
+                if channel != TICK or self.encoder.ticks:
+                    self._put(self.encoder.updates(channel, ups, self.hub.epoch, time.time() * 1000.0))
         self._tasks = [
             asyncio.create_task(self._drain(), name="qmtgate-nats-drain"),
             asyncio.create_task(self._run(), name="qmtgate-nats-connection"),
