@@ -86,6 +86,21 @@ def serve(
             "--enable-trading", help="Mount /api/v1/trading and connect XtQuantTrader (docs/trading.md)."
         ),
     ] = False,
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            "--nats",
+            help="Publish to this NATS server too, e.g. nats://host:4222 (docs/nats.md; the nats settings section).",
+        ),
+    ] = None,
+    nats_id: Annotated[
+        str | None,
+        typer.Option("--nats-id", help="Gateway id in the NATS subjects (default: the host name)."),
+    ] = None,
+    nats_jetstream: Annotated[
+        bool | None,
+        typer.Option("--nats-jetstream/--no-nats-jetstream", help="Keep the subjects in a JetStream stream."),
+    ] = None,
     insecure_no_auth: Annotated[
         bool,
         typer.Option(
@@ -121,7 +136,13 @@ def serve(
             },
             recorder={"db": db if source is not SourceKind.REPLAY else None},
             trading={"enabled": True if enable_trading else None},
+            nats={"url": nats, "gateway_id": nats_id, "jetstream": nats_jetstream},
         )
+        if settings.nats.enabled:
+            from qmtgate.natswire import check_gateway_id
+
+            if settings.nats.gateway_id:
+                check_gateway_id(settings.nats.gateway_id)
         if settings.source is SourceKind.REPLAY:
             check_replay_settings(settings)
     except (ConfigFileError, ValueError) as e:

@@ -659,6 +659,62 @@ class TradingSettings(_Frozen):
         return data
 
 
+class NatsSettings(_Frozen):
+    """Publishing to a NATS bus (docs/nats.md). Off unless ``url`` is set (``qmtgate serve --nats URL``)."""
+
+    url: str | None = Field(
+        None, description="NATS server URL(s), comma-separated (nats://host:4222, tls://...). None: off."
+    )
+    gateway_id: str = Field(
+        "",
+        max_length=64,
+        description="This gateway's id in every subject (one token: no '.', '*', '>'). Empty: the host name.",
+    )
+    markets: tuple[Literal["SH", "SZ", "BJ"], ...] = Field(
+        ("SH", "SZ", "BJ"), description="Markets whose ticks are published."
+    )
+    ticks: bool = Field(True, description="One JSON message per tick on qmtgate.<gw>.tick.<market>.<symbol>.")
+    batches: bool = Field(
+        True, description="One Arrow message per burst per market on qmtgate.<gw>.batch.<market>."
+    )
+    bar_periods: tuple[str, ...] = Field((), description="Bar periods published for bar_codes (1m, 5m, ...).")
+    bar_codes: tuple[str, ...] = Field((), description="Codes whose bars are published.")
+    buffer_messages: int = Field(
+        200_000, ge=1, description="Messages kept while the bus is away; beyond it the oldest are dropped."
+    )
+    buffer_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Bytes kept while the bus is away.")
+    reconnect_delay: float = Field(0.1, gt=0, description="First reconnect delay (s), doubled per failure.")
+    max_reconnect_delay: float = Field(5.0, gt=0, description="Longest reconnect delay (s).")
+    flush_timeout: float = Field(2.0, gt=0, description="Seconds the server has to confirm a sent chunk.")
+    heartbeat_seconds: float = Field(1.0, gt=0, description="Heartbeat period on qmtgate.<gw>.status.")
+    standby_of: str | None = Field(
+        None, description="Publish data only while this gateway's heartbeat is missing (active/standby)."
+    )
+    standby_timeout: float = Field(3.0, gt=0, description="Seconds without the active's heartbeat.")
+    creds_file: Path | None = Field(None, description="NATS .creds file (JWT + nkey seed).")
+    nkey_seed_file: Path | None = Field(None, description="NATS nkey seed file.")
+    user: str | None = Field(None, description="User name (with password).")
+    password: str | None = Field(None, description="Password of user.")
+    token: str | None = Field(None, description="Authentication token.")
+    tls_ca_file: Path | None = Field(None, description="CA bundle to verify the NATS server (tls:// URLs).")
+    tls_cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    tls_key_file: Path | None = Field(None, description="Client certificate key.")
+    jetstream: bool = Field(
+        False, description="Create/update a JetStream stream keeping this gateway's subjects."
+    )
+    stream_max_age_seconds: float = Field(
+        3 * 86400.0, gt=0, description="JetStream retention by age (s). Default 3 days."
+    )
+    stream_max_bytes: int = Field(
+        20 * 1024**3, ge=-1, description="JetStream retention by size (bytes, -1: unlimited). Default 20 GiB."
+    )
+    stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas (a cluster: 3).")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 class Settings(BaseSettings):
     """All qmtgate settings; frozen once loaded."""
 
@@ -713,6 +769,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Webhook alerts.")
     web: WebSettings = Field(default_factory=WebSettings, description="Host and Origin checks (browsers).")
     trading: TradingSettings = Field(default_factory=TradingSettings, description="Trading lane (off).")
+    nats: NatsSettings = Field(default_factory=NatsSettings, description="NATS publisher (off).")
 
     @classmethod
     def settings_customise_sources(

@@ -46,6 +46,7 @@ from qmtgate.api.routers import (
     xtcompat,
 )
 from qmtgate.api.services import Services
+from qmtgate.bus.runtime import start_nats
 from qmtgate.config import Settings, load_settings, package_version
 from qmtgate.errors import install_error_handlers
 from qmtgate.ops.allocator import pin_mmap_threshold
@@ -110,6 +111,12 @@ def create_app(
             stack.callback(setattr, app.state, "recording", None)
             if recording.recorder is not None and app.state.metrics is not None:
                 app.state.metrics.bind_recorder(recording.recorder)
+            publisher = await start_nats(settings, services.hub)  # docs/nats.md
+            app.state.nats = publisher
+            if publisher is not None:
+                stack.push_async_callback(publisher.stop)
+                if app.state.metrics is not None:
+                    app.state.metrics.bind_nats(publisher)
             ops = OpsRuntime(settings, app.state.metrics)  # metrics wiring and the alert monitor
             await ops.start(active, services)
             stack.push_async_callback(ops.stop)
@@ -180,6 +187,7 @@ def create_app(
     app.state.supervisor = None
     app.state.recording = None
     app.state.recorder = None
+    app.state.nats = None
     app.state.trading = None
     app.state.protect = None
     app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None

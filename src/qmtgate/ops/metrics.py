@@ -153,6 +153,7 @@ class GatewayMetrics:
         self._state.source = self._state.services = self._state.supervisor = None
         self._state.recorder = None
         self._state.trading = self._state.protect = None
+        self._state.nats = None
 
     def bind_trading(self, service: Any, protect: Any = None) -> Callable[[str, str, float], None]:
         """Count the trading service's orders, refusals and protective triggers and export its state
@@ -179,6 +180,10 @@ class GatewayMetrics:
     def gc_collected(self, generation: int, seconds: float, overdue: bool) -> None:
         """The quiet collector's report of one collection (see ``ops.gc_tuning``)."""
         self.gc_pause.labels(str(generation), "true" if overdue else "false").observe(seconds)
+
+    def bind_nats(self, publisher: Any) -> None:
+        """Export the NATS publisher's counters: published, dropped while the bus was away (docs/nats.md)."""
+        self._state.nats = publisher
 
     def bind_supervisor(self, supervisor: Any) -> None:
         """Export the source supervisor's staleness and recovery counters (docs/reliability.md)."""
@@ -215,6 +220,7 @@ class _StateCollector(Collector):
         self.recorder: Any = None
         self.trading: Any = None
         self.protect: Any = None
+        self.nats: Any = None
 
     def describe(self) -> list[Any]:
         return []  # series depend on the running components; collected at scrape time only
@@ -239,6 +245,8 @@ class _StateCollector(Collector):
             yield from _recorder_metrics(self.recorder)
         if self.trading is not None:
             yield from _trading_metrics(self.trading, self.protect)
+        if self.nats is not None:
+            yield from _nats_metrics(self.nats)
         if self.activity is not None:
             g = GaugeMetricFamily(
                 "qmtgate_market_last_tick_age_seconds",
@@ -361,6 +369,57 @@ def _stream_metrics(hub: Any) -> Iterator[Any]:
         c = CounterMetricFamily(name, text)
         c.add_metric([], float(totals.get(key, 0)))
         yield c
+
+
+def _nats_metrics(publisher: Any) -> Iterator[Any]:
+    """The NATS publisher's delivery and what it dropped while the bus was away (``bus.publisher``)."""
+    info = publisher.info()
+    for name, key, text in (
+        ("qmtgate_nats_published_messages", "published_messages", "Messages the NATS server confirmed."),
+        (
+            "qmtgate_nats_published_updates",
+            "published_updates",
+            "Tick/bar updates the NATS server confirmed.",
+        ),
+        (
+            "qmtgate_nats_dropped_messages",
+            "dropped_messages",
+            "Messages dropped: the buffer was full while NATS was away.",
+        ),
+        ("qmtgate_nats_dropped_updates", "dropped_updates", "Updates in the dropped messages."),
+        (
+            "qmtgate_nats_resent_messages",
+            "resent_messages",
+            "Messages sent again after a connection died unconfirmed.",
+        ),
+        (
+            "qmtgate_nats_conflated_updates",
+            "conflated_updates",
+            "Updates the hub conflated away for the publisher.",
+        ),
+        ("qmtgate_nats_reconnects", "disconnects", "Connections to NATS lost (each followed by reconnects)."),
+        (
+            "qmtgate_nats_cpu_seconds",
+            "cpu_seconds",
+            "CPU seconds of the publisher's own work on the event loop.",
+        ),
+    ):
+        c = CounterMetricFamily(name, text)
+        c.add_metric([], float(info[key]))
+        yield c
+    for name, key, text in (
+        ("qmtgate_nats_connected", "connected", "1 while connected to NATS."),
+        (
+            "qmtgate_nats_active",
+            "active",
+            "1 while publishing data (0: a standby waiting for the active's heartbeat).",
+        ),
+        ("qmtgate_nats_buffered_messages", "buffered_messages", "Messages waiting for NATS."),
+        ("qmtgate_nats_buffered_bytes", "buffered_bytes", "Bytes waiting for NATS."),
+    ):
+        g = GaugeMetricFamily(name, text)
+        g.add_metric([], float(info[key]))
+        yield g
 
 
 def _recorder_metrics(recorder: Any) -> Iterator[Any]:
