@@ -80,7 +80,7 @@ class AsyncClient:
         stale_after: float | None = None,
         reconnect_delay: float = 0.1,
         max_reconnect_delay: float = 5.0,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> Stream:
         """A :class:`Stream` subscribed to codes and/or whole markets (``"SH"``, ``"SZ"``, ``"BJ"``).
@@ -112,7 +112,7 @@ class AsyncClient:
         on_event: Callable[[Event], Any] | None = None,
         sectors: Sequence[str] = (),
         stale_after: float | None = None,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> Stream:
         """Call ``callback(batch)`` (sync or async) for every batch; ``on_event(event)`` for events."""
