@@ -267,6 +267,13 @@ async def snapshots(
     if markets:
         market_list = split_list(markets)
         charge(services.market_count(market_list, wanted))  # a market counts as its instruments
+        if from_cache and services.quotes is not None:  # the same bytes for every request of a burst
+            key = ("snapshots", tuple(market_list), tuple(sorted(wanted or ())), tuple(columns), fmt)
+            return await services.answers.get(
+                key,
+                services.quotes.version,
+                lambda: _market_snapshot(services, fmt, market_list, wanted, columns),
+            )
         rows = await services.market_snapshot_rows(market_list, wanted)
         missing: list[str] = []
     else:
@@ -280,6 +287,17 @@ async def snapshots(
         charge(len(code_list))  # a sector counts as its members
         rows, missing = await services.snapshot_rows(code_list)
     meta = {"from_cache": from_cache, "missing": missing}
+    return await off_loop(
+        len(rows), lambda: rows_response(rows, columns, fmt=fmt, source=services.source.name, meta=meta)
+    )
+
+
+async def _market_snapshot(
+    services: Services, fmt: TabularFormat, markets: list[str], kinds: set[str] | None, columns: list[str]
+) -> Response:
+    """The whole-market answer from the live cache, encoded (shared through ``services.answers``)."""
+    rows = await services.market_snapshot_rows(markets, kinds)
+    meta = {"from_cache": True, "missing": []}
     return await off_loop(
         len(rows), lambda: rows_response(rows, columns, fmt=fmt, source=services.source.name, meta=meta)
     )
