@@ -38,8 +38,11 @@ def _fresh(client: TestClient, url: str, **kwargs: Any) -> bytes:
 
 def test_whole_market_snapshot_is_encoded_once_per_burst(sim_client: TestClient) -> None:
     answers = _services(sim_client).answers
-    for fmt in ("arrow", "json"):
-        url = f"{WHOLE}&format={fmt}"
+    for url in (
+        f"{WHOLE}&format=arrow",
+        f"{WHOLE}&format=json",
+        "/api/v1/snapshots?sector=沪深A股&format=arrow",
+    ):
         first = sim_client.get(url)
         assert first.status_code == 200
         encodes, reuses = answers.encodes, answers.reuses
