@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from fastapi.testclient import TestClient
 
 WHOLE = "/api/v1/snapshots?markets=SH,SZ,BJ"
@@ -83,3 +84,48 @@ def test_whole_market_full_tick_is_encoded_once_per_burst(sim_client: TestClient
     assert _fresh(sim_client, "/api/v1/xt/full_tick", method="POST", json=body) == first.content
     _next_burst(sim_client)
     assert sim_client.post("/api/v1/xt/full_tick", json=body).content != first.content
+
+
+def test_shared_answers_survive_a_cancelled_requester_and_retry_a_failed_build() -> None:
+    """One build per (key, version), awaited by every requester of it: a requester that goes away does not
+    cancel it for the others; a build that raised is tried again; older versions' answers are let go."""
+    import asyncio
+
+    from starlette.responses import Response
+
+    from qmtgate.api.burst_answers import BurstAnswers
+
+    async def scenario() -> None:
+        answers = BurstAnswers()
+        calls: list[int] = []
+        release = asyncio.Event()
+
+        async def build() -> Response:
+            calls.append(1)
+            await release.wait()
+            return Response(b"burst-1", media_type="application/octet-stream")
+
+        first = asyncio.create_task(answers.get("k", 1, build))
+        second = asyncio.create_task(answers.get("k", 1, build))
+        await asyncio.sleep(0.01)
+        first.cancel()  # the first requester goes away while the encode runs
+        release.set()
+        assert (await second).body == b"burst-1" and len(calls) == 1
+        third = await answers.get("k", 1, build)
+        assert third.body == b"burst-1" and third.headers["content-type"] == "application/octet-stream"
+        assert len(calls) == 1 and (answers.encodes, answers.reuses) == (1, 2)
+
+        async def broken() -> Response:
+            raise RuntimeError("encode failed")
+
+        with pytest.raises(RuntimeError):
+            await answers.get("other", 1, broken)
+        assert (await answers.get("other", 1, build)).body == b"burst-1", "a failed build is not kept"
+
+        async def next_burst() -> Response:
+            return Response(b"burst-2")
+
+        assert (await answers.get("k", 2, next_burst)).body == b"burst-2"
+        assert list(answers._entries) == ["k"], "the previous burst's answers were let go"
+
+    asyncio.run(scenario())

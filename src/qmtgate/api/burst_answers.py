@@ -52,9 +52,12 @@ class BurstAnswers:
             self.reuses += 1
             task = entry[1]
         else:
+            # answers of older bursts can never be served again: let their bytes go now (a whole-market
+            # JSON answer is ~2.5 MB), so what is held is at most this burst's answers
+            for stale in [k for k, (v, _) in self._entries.items() if v != version]:
+                del self._entries[stale]
             task = asyncio.ensure_future(build())
             self._entries[key] = (version, task)
-            self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
             self.encodes += 1
