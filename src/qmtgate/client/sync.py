@@ -123,7 +123,7 @@ class Client:
         *,
         stale_after: float | None = None,
         max_reconnect_delay: float = 5.0,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> Stream:
         """A :class:`Stream` bound to this client's loop thread (drive it with :meth:`run`)."""
@@ -150,7 +150,7 @@ class Client:
         on_event: Callable[[Event], Any] | None = None,
         sectors: Sequence[str] = (),
         stale_after: float | None = None,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
         nats: str | None = None,
         gateway: str = "*",

@@ -9,8 +9,8 @@ client -> server
     {"op": "unsubscribe", "period": ..., "codes": [...], "markets": [...], "sectors": [...]}
     {"op": "resume", "since": 1234, "epoch": "..."}
     {"op": "ping", "t": any}
-    {"op": "options", "encoding": "json" | "arrow",   # data frames as JSON text (default) or Arrow IPC
-     "compression": "zstd" | "lz4" | "none"}          # Arrow buffers (default zstd)
+    {"op": "options", "encoding": "json" | "columns" | "arrow",   # data frames as JSON rows (default),
+     "compression": "zstd" | "lz4" | "none"}   # columnar JSON or Arrow IPC; compression: Arrow buffers
 server -> client
     {"type": "hello", "epoch", "seq", "source", "protocol": 1, "limits": {...}}
     {"type": "subscribed" | "unsubscribed", "id", "period", "codes", "markets", "errors": [...]}
@@ -22,6 +22,8 @@ server -> client
     {"type": "pong", "t"}
     {"type": "options", "encoding", "compression"}
 
+With ``"encoding": "columns"`` data frames are JSON text with ``n``, ``depth`` and ``columns`` (one array per
+field) instead of ``items``; see ``api.stream_codec._columns``.
 With ``"encoding": "arrow"`` data frames are binary WebSocket messages holding an Arrow IPC stream (zstd
 buffers unless another ``compression`` was chosen) whose schema metadata ``qmtgate.frame`` has the header fields above; see ``api.stream_codec``.
 
