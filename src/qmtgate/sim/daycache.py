@@ -152,6 +152,36 @@ class DayCache:
         except OSError:
             logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
 
+    # ------------------------------------------------------------------ index chains
+
+    def load_chain(self, code: str) -> dict[str, np.ndarray] | None:
+        """An index's daily chain (whole history; an index level needs every member's): see
+        :meth:`save_chain`."""
+        try:
+            with np.load(self.root / "chains" / f"{code}.npz", allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            return None
+
+    def save_chain(self, code: str, arrays: dict[str, np.ndarray]) -> None:
+        """Write an index's chain once (~140 KB): the first index quote of a fresh process then reads
+        it instead of computing the daily history of its hundreds of members."""
+        folder = self.root / "chains"
+        path = folder / f"{code}.npz"
+        if path.exists():
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            try:
+                os.replace(tmp, path) if not path.exists() else os.unlink(tmp)
+            except OSError:
+                Path(tmp).unlink(missing_ok=True)
+        except OSError:
+            logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
+
     # ------------------------------------------------------------------ housekeeping
 
     def _prune(self) -> None:

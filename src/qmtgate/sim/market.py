@@ -127,6 +127,7 @@ class SimMarket:
         cal = self.calendar
         sessions = hashlib.blake2b(cal.ordinals.tobytes(), digest_size=4).hexdigest()
         self.day_cache = DayCache(Path(data_dir), self.seed, cal.first, f"{len(cal)}-{sessions}")
+        self.daily.chain_cache = self.day_cache  # shared by this seed's markets: the values are the same
 
     # ------------------------------------------------------------------ time
 
