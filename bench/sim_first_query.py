@@ -1,7 +1,7 @@
 """First query of each kind in a fresh interpreter on the simulated xtquant, cold and warm (issue 19,
 item 5: the first ``get_full_tick`` took ~10 s; real QMT answers from its cache in milliseconds).
 
-    PYTHONPATH=src python bench/sim_first_query.py [--at 20261120100731] [--runs 1]
+    PYTHONPATH=src python bench/sim_first_query.py [--at 20261120100731] [--runs 1] [--only 'SH+SZ']
 
 Each measurement is a new ``python`` process that installs the simulator (seed 0, a manual clock at
 ``--at``; ``subscribe_quote`` uses a replay clock at 10x from there) on a data directory and times
@@ -65,13 +65,11 @@ print(json.dumps(out))
 """
 
 
+SRC = Path("src").resolve()
+
+
 def run(at: str, data_dir: Path, query: str) -> dict:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path("src").resolve()), os.environ.get("PYTHONPATH")])
-        ),
-    }
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, at, str(data_dir), query],
         capture_output=True,
@@ -87,14 +85,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--at", default="20261120100731", help="market time, YYYYMMDDHHMMSS (CST)")
     parser.add_argument("--runs", type=int, default=1, help="measurements per (query, cache)")
+    parser.add_argument("--only", action="append", help="measure only queries whose name has this text")
+    parser.add_argument("--src", type=Path, help="sources to run (another checkout: a 'before' figure)")
     args = parser.parse_args()
+    if args.src is not None:
+        global SRC
+        SRC = args.src.resolve()
+    names = [n for n in QUERIES if not args.only or any(o in n for o in args.only)]
     rows = []
     with tempfile.TemporaryDirectory(prefix="qmtgate-bench-simdata-") as root:
         warm = Path(root) / "warm"
         began = time.perf_counter()
         run(args.at, warm, QUERIES["get_full_tick SH+SZ"])  # one process writes the day cache
         prime = time.perf_counter() - began
-        for name, query in QUERIES.items():
+        for name in names:
+            query = QUERIES[name]
             for cache in ("cold", "warm"):
                 times = []
                 calls = []
@@ -110,7 +115,7 @@ def main() -> None:
                 rows.append(row)
     print(f"\nat {args.at}; priming process (cold whole-market snapshot, writes the cache): {prime:.1f} s")
     print(f"{'query':32} {'cold s':>8} {'warm s':>8}")
-    for name in QUERIES:
+    for name in names:
         cold = next(r for r in rows if r["query"] == name and r["cache"] == "cold")
         hot = next(r for r in rows if r["query"] == name and r["cache"] == "warm")
         print(f"{name:32} {cold['first_call_s']:8.3f} {hot['first_call_s']:8.3f}")

@@ -88,7 +88,7 @@ def _first_calls(data_dir: str, start_ms: int) -> dict[str, float]:
     one = xtdata.get_full_tick(["600000.SH"])
     out["one"] = time.perf_counter() - began
     began = time.perf_counter()
-    whole = xtdata.get_full_tick(WHOLE)
+    whole = xtdata.get_full_tick(["SH", "SZ"])
     out["whole"] = time.perf_counter() - began
     out["n_whole"] = len(whole)
     out["one_equal"] = one["600000.SH"] == whole["600000.SH"]
@@ -155,6 +155,28 @@ def test_context_of_some_rows_equals_the_whole_markets_rows(sim_env: _env.SimEnv
     for name in ("listed", "knots", "seg_high", "seg_low", "seg_volume", "seg_amount", "close", "pre"):
         np.testing.assert_array_equal(getattr(part, name), getattr(whole, name)[rows], err_msg=name)
     np.testing.assert_array_equal(part.auction_active, whole.auction_active[rows])
+    np.testing.assert_array_equal(part.limited, whole.limited[rows])
+    np.testing.assert_array_equal(part.susp_days, whole.susp_days[rows])
+
+
+def test_instrument_detail_from_the_days_context_equals_the_daily_history(
+    sim_env: _env.SimEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get_instrument_detail of the session reads preClose, limits and suspension from the day's
+    skeleton when it is known (a fresh gateway need not compute 5,900 daily histories for it)."""
+    m = sim_env.market
+    d = m.calendar.index_of(DAY)
+    m.day_context(d)
+    rows = [m.index_of(c) for c in _sample_codes()]
+    suspended = [i for i in range(len(m.universe)) if m.day_context(d).susp_days[i] > 0][:5]
+    limitless = [i for i in range(len(m.universe)) if m.listed_by(i, d) and not m.day_context(d).limited[i]][
+        :5
+    ]
+    rows += suspended + limitless
+    assert suspended and limitless, "the sample covers suspended and limit-free instruments"
+    from_context = [m.instrument_detail(i, d) for i in rows]
+    monkeypatch.setattr(m, "_known_context", lambda day: None)
+    assert [m.instrument_detail(i, d) for i in rows] == from_context
 
 
 def test_first_snapshot_in_a_fresh_interpreter_is_fast(tmp_path: Path, warm_dir: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .calendar import DEFAULT_HISTORY_START, TradingCalendar
 from .clock import MarketClock
-from .daily import DailyModel, code_key
+from .daily import Chain, DailyModel, code_key
 from .daycache import DayCache, context_arrays
 from .daypath import (
     CLOSE_SLOT,
@@ -56,6 +56,8 @@ class DayContext:
     up: np.ndarray
     auction: np.ndarray  # (n, 200) indicative auction prices
     auction_active: np.ndarray  # (n, 200) published auction snapshots
+    limited: np.ndarray  # bool: the session has price limits (down/up are the limits)
+    susp_days: np.ndarray  # int64: consecutive suspended sessions up to this one (instrument detail)
 
 
 class _Shared:
@@ -332,24 +334,25 @@ class SimMarket:
     def instrument_detail(self, i: int, d: int) -> dict:
         """get_instrument_detail's 31 keys for session ``d`` (limits and preClose of that day)."""
         inst = self.universe.instruments[i]
-        c = self.daily.chain(i)
-        r = min(max(d - c.start, 0), len(c.pre) - 1)
         tick = inst.tick
         dec = 3 if tick < 0.01 else 2
-        pre = round(float(c.pre[r]) * tick, dec) if len(c.pre) else 0.0
-        lim = self.daily.limits(i, d) if d >= c.start else None
+        ctx = self._known_context(d)
+        if ctx is not None and ctx.listed[i]:  # the day's skeleton has them: no daily history needed
+            pre = round(float(ctx.pre[i]) * tick, dec)
+            lim = (int(ctx.down[i]), int(ctx.up[i])) if ctx.limited[i] else None
+            susp_days = int(ctx.susp_days[i])
+        else:
+            c = self.daily.chain(i)
+            r = min(max(d - c.start, 0), len(c.pre) - 1)
+            pre = round(float(c.pre[r]) * tick, dec) if len(c.pre) else 0.0
+            lim = self.daily.limits(i, d) if d >= c.start else None
+            susp_days = _suspended_days(c, d)
         if inst.kind == "index" or lim is None:
             up = down = 0.0 if inst.kind == "index" else None
             if up is None:  # no limit (first days of a listing): vendors publish sentinels
                 up, down = 1.7976931348623157e308, 0.0
         else:
             down, up = round(lim[0] * tick, dec), round(lim[1] * tick, dec)
-        susp_days = 0
-        if len(c.flags) and d >= c.start:
-            k = r
-            while k >= 0 and c.flags[k] & 1:
-                susp_days += 1
-                k -= 1
         dbl_max = 1.7976931348623157e308
         int_max = 2147483647
         return {
@@ -403,6 +406,20 @@ class SimMarket:
             self._shared.days[d] = ctx
             while len(self._shared.days) > 2:
                 self._shared.days.pop(next(iter(self._shared.days)))
+            return ctx
+
+    def _known_context(self, d: int) -> DayContext | None:
+        """Session ``d``'s whole-market skeleton if this process has it or the day cache holds it
+        (then kept in memory); None rather than computing it."""
+        with self._shared.lock:
+            ctx = self._shared.days.get(d)
+            if ctx is not None or self.day_cache is None:
+                return ctx
+            ctx = self._cached_context(d)
+            if ctx is not None:
+                self._shared.days[d] = ctx
+                while len(self._shared.days) > 2:
+                    self._shared.days.pop(next(iter(self._shared.days)))
             return ctx
 
     def _cached_context(self, d: int) -> DayContext | None:
@@ -515,7 +532,11 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
     ordinal = m.calendar.day(d).toordinal()
     auction = np.zeros((n, N_AUCTION), np.int64)
     active = np.zeros((n, N_AUCTION), bool)
+    limited = np.zeros(n, bool)
+    susp_days = np.zeros(n, np.int64)
     for r in idx.tolist():
+        limited[r] = m.daily.limits(int(ia[r]), d) is not None
+        susp_days[r] = _suspended_days(m.daily.chain(int(ia[r])), d)
         di = m.day_inputs(int(ia[r]), d)
         knots[r], seg_high[r], seg_low[r] = di.knots, di.seg_high, di.seg_low
         seg_volume[r], seg_amount[r] = di.seg_volume, di.seg_amount
@@ -537,4 +558,18 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
         up,
         auction,
         active,
+        limited,
+        susp_days,
     )
+
+
+def _suspended_days(c: Chain, d: int) -> int:
+    """Consecutive suspended sessions of a chain up to session ``d`` (get_instrument_detail's
+    InstrumentStatus)."""
+    if not len(c.flags) or d < c.start:
+        return 0
+    k, n = min(d - c.start, len(c.flags) - 1), 0
+    while k >= 0 and c.flags[k] & 1:
+        n += 1
+        k -= 1
+    return n
