@@ -195,3 +195,40 @@ def test_first_snapshot_in_a_fresh_interpreter_is_fast(tmp_path: Path, warm_dir:
         cold = pool.apply(_answers, (str(cold_dir), [TIMES[3]], ["600000.SH"], False))
     assert cold["codes"][TIMES[3]], "600000.SH has a snapshot at 10:07:31"
     assert cold["seconds"][TIMES[3]] < 1.0, cold["seconds"]
+
+
+def test_a_session_moving_slot_by_slot_writes_the_fresh_state_of_the_boundaries_it_passes(
+    tmp_path: Path,
+) -> None:
+    """A live session adds other float sums than a fresh one (slot by slot), so beside it the fresh
+    state of each boundary it passes is computed and cached; it equals a fresh computation's."""
+    from qmtgate.sim.daycache import STATE_FIELDS
+    from qmtgate.sim.live import BOUNDARY_SLOTS
+
+    previous = _env._ENV
+    m = SimMarket(seed=0)
+    m.clock = MarketClock(m.calendar, mode="manual", start_ms=ms_of(DAY, 9 * 3600 + 44 * 60 + 30))
+    try:
+        env = qmtgate.sim.install(market=m, data_dir=tmp_path)
+        from xtquant import xtdata
+
+        xtdata.enable_hello = False
+        xtdata.get_full_tick(WHOLE)  # fresh advance to 09:44:30: writes the state after the opening match
+        day = m.calendar.day(m.time().day_index)
+        assert m.day_cache is not None and m.day_cache.state_slots(day) == [200]
+        m.clock.set(ms_of(DAY, 9 * 3600 + 45 * 60 + 30))
+        xtdata.get_full_tick(WHOLE)  # moves on from 09:44:30: passes the end of the first segment
+        env.close()
+    finally:
+        _env._ENV = previous
+    end_of_first = min(b for b in BOUNDARY_SLOTS if b > 200)
+    assert m.day_cache.state_slots(day) == [200, end_of_first]
+    cached = m.day_cache.load_state(day, end_of_first)
+    assert cached is not None
+    ref = SimMarket(seed=0)
+    ref.clock = MarketClock(ref.calendar, mode="manual", start_ms=ms_of(DAY, 9 * 3600 + 45 * 60))
+    fresh = LiveSession(ref)
+    fresh.advance(ref.time())
+    assert fresh.slot == end_of_first
+    for name in STATE_FIELDS:
+        np.testing.assert_array_equal(cached[name], getattr(fresh.state, name), err_msg=name)

@@ -11,6 +11,7 @@ subscribed callbacks (on its own thread, as xtquant's dispatcher threads do).
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import traceback
@@ -52,6 +53,7 @@ class LiveSession:
         self.index = np.arange(len(market.universe)) if self.rows is None else self.rows
         self.n = len(self.index)
         self._own_segment: tuple[int, int, SegmentPaths] | None = None  # (day, j, paths) of a rows session
+        self._fresh: tuple[int, SnapshotArrays] | None = None
         self.day = -1
         self.slot = -1
         self._lock = threading.RLock()
@@ -244,34 +246,40 @@ class LiveSession:
 
     def _extend_fresh(self) -> None:
         """Bring the fresh-advance state up to the latest boundary the session has passed (from the
-        cache when another process wrote it, else computed from the previous one on a copy) and write
-        it to the day cache: a whole-market first query started later restores it instead of drawing
-        every segment of the day again."""
+        cache when another process wrote it, else computed from the previous one on a scratch copy of
+        the session, outside its lock) and write it to the day cache: a whole-market first query
+        started later restores it instead of drawing every segment of the day again.
+
+        Only segments still in memory are used: after a jump of the clock the extension stops (a
+        later fresh process computes and writes what is missing) rather than redraw the day here."""
         cache = self.m.day_cache
         if self._fresh is None or cache is None:
             return
-        with self._lock:
-            fslot, fstate = self._fresh
-            todo = sorted(b for b in BOUNDARY_SLOTS if fslot < b <= self.slot)
-            if not todo:
-                return
-            day = self.m.calendar.day(self.day)
-            have = [b for b in cache.state_slots(day) if fslot < b <= self.slot]
-            if have:
-                got = cache.load_state(day, have[-1])
-                if got is not None and len(got["slot"]) == self.n:
-                    fslot, fstate = have[-1], replace(fstate, **got)
-                    todo = [b for b in todo if b > fslot]
-            live_state, live_slot = self.state, self.slot
-            try:
-                for b in todo:
-                    self.state, self.slot = replace(fstate), fslot
-                    self._apply_range(fslot + 1, b, cached=False)
-                    fslot, fstate = b, self.state
-                    cache.save_state(day, b, fstate)
-            finally:
-                self.state, self.slot = live_state, live_slot
-            self._fresh = (fslot, fstate)
+        fslot, fstate = self._fresh
+        todo = sorted(b for b in BOUNDARY_SLOTS if fslot < b <= self.slot)
+        if not todo:
+            return
+        day = self.m.calendar.day(self.day)
+        have = [b for b in cache.state_slots(day) if fslot < b <= self.slot]
+        if have:
+            got = cache.load_state(day, have[-1])
+            if got is not None and len(got["slot"]) == self.n:
+                fslot, fstate = have[-1], replace(fstate, **got)
+                todo = [b for b in todo if b > fslot]
+        scratch = copy.copy(self)  # shares the day's read-only arrays; its own state, slot and lock
+        scratch._lock = threading.RLock()
+        scratch._fresh = None
+        for b in todo:
+            if CONT0 <= b < CLOSE_SLOT:
+                j = int(np.searchsorted(SEG_BOUNDS, b - CONT0, side="right") - 1)
+                if not self.m.has_segment(self.day, j):
+                    self._fresh = None
+                    return
+            scratch.state, scratch.slot = replace(fstate), fslot
+            scratch._apply_range(fslot + 1, b, cached=False)
+            fslot, fstate = b, scratch.state
+            cache.save_state(day, b, fstate)
+        self._fresh = (fslot, fstate)
 
     def _save_fresh(self) -> None:
         """Keep the whole market's fresh state at this boundary for the next process."""

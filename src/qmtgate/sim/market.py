@@ -472,6 +472,11 @@ class SimMarket:
                 del self._shared.drawing[key]
             done.set()
 
+    def has_segment(self, d: int, j: int) -> bool:
+        """Whether segment ``j`` of session ``d`` is drawn and kept in memory."""
+        with self._shared.lock:
+            return (d, j) in self._shared.segments
+
     def _segment_rows(self, ctx: DayContext, j: int, rows: np.ndarray | None = None) -> SegmentRows:
         """Segment ``j``'s inputs for the context's instruments (``rows``: the instruments of a
         context made by :meth:`rows_context`; None: the whole market)."""
