@@ -410,17 +410,19 @@ class SimMarket:
 
     def _known_context(self, d: int) -> DayContext | None:
         """Session ``d``'s whole-market skeleton if this process has it or the day cache holds it
-        (then kept in memory); None rather than computing it."""
-        with self._shared.lock:
-            ctx = self._shared.days.get(d)
-            if ctx is not None or self.day_cache is None:
-                return ctx
-            ctx = self._cached_context(d)
-            if ctx is not None:
-                self._shared.days[d] = ctx
+        (then kept in memory); None rather than computing it, or waiting for a build in progress."""
+        ctx = self._shared.days.get(d)  # a dict read needs no lock (a build holds it for seconds)
+        if ctx is not None or self.day_cache is None:
+            return ctx
+        ctx = self._cached_context(d)
+        if ctx is not None and self._shared.lock.acquire(blocking=False):
+            try:  # kept for the next detail; when a build holds the lock, it will store its own
+                self._shared.days.setdefault(d, ctx)
                 while len(self._shared.days) > 2:
                     self._shared.days.pop(next(iter(self._shared.days)))
-            return ctx
+            finally:
+                self._shared.lock.release()
+        return ctx
 
     def _cached_context(self, d: int) -> DayContext | None:
         if self.day_cache is None:
@@ -434,8 +436,7 @@ class SimMarket:
         """The skeleton of session ``d`` for instrument rows ``rows`` only: sliced from the whole
         market's (in memory or in the day cache) when there is one, else computed for those rows alone
         (the same values: every instrument's numbers come from its own random streams)."""
-        with self._shared.lock:
-            whole = self._shared.days.get(d)
+        whole = self._shared.days.get(d)  # no lock: a whole-market build holds it for seconds
         if whole is None:
             whole = self._cached_context(d)
         if whole is not None:
