@@ -596,12 +596,7 @@ class Recorder:
                 await self.source.download_history(fresh, "tick", day_text, day_text)
                 self._downloaded.update((day, c) for c in fresh)
             frames = await self.source.history(chunk, "tick", start=start, end=end)
-            rows: list[dict[str, Any]] = []
-            for code, frame in frames.items():
-                if frame is None or len(frame) == 0:
-                    continue
-                recs = [rec for rec in frame.to_dict("records") if lo <= rec["time"] <= hi]
-                rows.extend(tick_rows([code] * len(recs), recs))
+            rows = _history_rows(frames, lo, hi)
             if rows:
                 total += len(rows)
                 self.stats.backfill_rows += len(rows)
@@ -625,6 +620,25 @@ def _slices(
             )
     out.sort(key=lambda s: (s[1] < match_ms, s[0]))
     return out
+
+
+def _history_rows(frames: dict[str, Any], lo: int, hi: int) -> list[dict[str, Any]]:
+    """Normalized tick rows of the tick-history frames (one DataFrame per code, xtdata's shape) in
+    ``[lo, hi]``, converted column by column and as one batch: a whole-market backfill reads thousands of
+    frames of a few rows each, and ``DataFrame.to_dict("records")`` per frame cost ~5 ms a code (most
+    of a 5,885-code backfill of the minutes after the opening match)."""
+    codes: list[str] = []
+    recs: list[dict[str, Any]] = []
+    for code, frame in frames.items():
+        if frame is None or len(frame) == 0:
+            continue
+        names = list(frame.columns)
+        for values in zip(*(frame[name].tolist() for name in names), strict=True):
+            rec = dict(zip(names, values, strict=True))
+            if lo <= rec["time"] <= hi:
+                recs.append(rec)
+                codes.append(code)
+    return tick_rows(codes, recs)
 
 
 def _yyyymmddhhmmss(ts_ms: int) -> str:
