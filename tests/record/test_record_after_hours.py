@@ -101,10 +101,10 @@ def after_hours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             await asyncio.to_thread(env.publisher.step)  # the subscription's snapshot
             await _advance(env, recorder, 6)  # the market moves on: the live span starts
             # the minutes from the opening match on are filled; the call auction is still on its way
-            assert await _wait_for(lambda: bool(gated.ranges) and not gated.gate.is_set(), 30)
+            assert await _wait_for(lambda: bool(gated.ranges) and not gated.gate.is_set(), 60)
             await _advance(env, recorder, (cst_ms(9, 31, 6) - env.market.clock.now_ms()) / 1000)
             out["bars_written"] = await _wait_for(
-                lambda: (writer.stats.last_bar_ts or 0) >= label_ms(DAY, 1), 15
+                lambda: (writer.stats.last_bar_ts or 0) >= label_ms(DAY, 1), 60
             )
             await asyncio.to_thread(writer.flush)
             out["during"] = {
@@ -116,7 +116,7 @@ def after_hours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             gated.gate.set()
             await asyncio.wait_for(recorder.fill_idle.wait(), 60)
             await _advance(env, recorder, (cst_ms(9, 33, 6) - env.market.clock.now_ms()) / 1000)
-            await _wait_for(lambda: (writer.stats.last_bar_ts or 0) >= label_ms(DAY, 3), 15)
+            await _wait_for(lambda: (writer.stats.last_bar_ts or 0) >= label_ms(DAY, 3), 60)
             await asyncio.sleep(0.3)  # a few clock ticks: the live span is claimed up to the clock
             await asyncio.to_thread(writer.flush)
             out["ranges"] = list(gated.ranges)

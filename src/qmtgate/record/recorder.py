@@ -581,26 +581,42 @@ class Recorder:
         slots = max(1, (hi - lo) // 3000)
         chunk_size = max(1, min(BACKFILL_CHUNK, BACKFILL_ROWS // slots))
         start, end = _yyyymmddhhmmss(lo), _yyyymmddhhmmss(hi + 999)
+        chunks = [wanted[i : i + chunk_size] for i in range(0, len(wanted), chunk_size)]
         total = 0
-        for i in range(0, len(wanted), chunk_size):
-            chunk = wanted[i : i + chunk_size]
-            if history_rows is not None:
+        if history_rows is not None:
+            for chunk in chunks:
                 got = await history_rows(chunk, lo, hi)
                 if got:
                     total += len(got)
                     self.stats.backfill_rows += len(got)
                     await asyncio.to_thread(self.writer.put, got)
-                continue
+            return total
+
+        async def read(chunk: list[str]) -> dict[str, Any]:
             fresh = [c for c in chunk if (day, c) not in self._downloaded]
             if fresh:
                 await self.source.download_history(fresh, "tick", day_text, day_text)
                 self._downloaded.update((day, c) for c in fresh)
-            frames = await self.source.history(chunk, "tick", start=start, end=end)
-            rows = _history_rows(frames, lo, hi)
-            if rows:
-                total += len(rows)
-                self.stats.backfill_rows += len(rows)
-                await asyncio.to_thread(self.writer.put, rows)
+            return await self.source.history(chunk, "tick", start=start, end=end)
+
+        # the next chunk is read by the source while this one is converted and stored (the source's
+        # thread sits mostly in xtdata's download meanwhile): one chunk ahead, never more
+        ahead = asyncio.ensure_future(read(chunks[0]))
+        try:
+            for n in range(len(chunks)):
+                frames = await ahead
+                if n + 1 < len(chunks):
+                    ahead = asyncio.ensure_future(read(chunks[n + 1]))
+                rows = await asyncio.to_thread(_history_rows, frames, lo, hi)
+                if rows:
+                    total += len(rows)
+                    self.stats.backfill_rows += len(rows)
+                    await asyncio.to_thread(self.writer.put, rows)
+        finally:
+            if not ahead.done():  # cancelled or failed: the read ahead is not wanted any more
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
         return total
 
 
