@@ -127,6 +127,8 @@ def after_hours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         try:
             # the simulator's own record of the session, read once the session is over (as conftest)
             env.market.clock.set(cst_ms(15, 5))
+            # the jump drawn here, not by the source's next health probe on its xtdata thread (conftest)
+            await asyncio.to_thread(env.publisher.step)
             await source.download_history(list(CODES), "tick", "20250612", "20250612")
             ticks = await source.history(list(CODES), "tick", start="20250612", end="20250612093250")
             out["sim_ticks"] = {c: f["time"].tolist() for c, f in ticks.items()}
