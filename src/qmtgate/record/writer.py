@@ -12,8 +12,11 @@ zone maps skip everything else). Bars continue from the last stored bar (see :mo
 restarted recorder, a re-sent snapshot or a backfill that overlaps live data leave no duplicate.
 
 Backfill: between :meth:`begin_fill` and :meth:`end_fill` ticks are stored as they come (live and
-history, in any order) but no bar is built, because a minute is only complete once the history in front
-of it is stored.
+history, in any order) and bars are built only in front of the *fill barrier* the recorder reports with
+:meth:`fill_barrier` (the oldest hole from the opening match on that is not filled yet; none reported
+yet: no bar), because a minute is only complete once the history in front of it is stored. So a
+whole-market start after the open writes its first bars as soon as the minutes from the opening match
+on are filled, not after the whole backfill (issue 16: a 60 s recording after hours wrote 0 bars).
 """
 
 from __future__ import annotations
@@ -33,7 +36,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qmtgate.record.bars import N_BARS, MinuteBarBuilder, bar_index, label_ms, last_closed_index
+from qmtgate.record.bars import (
+    AUCTION_MATCH_S,
+    N_BARS,
+    MinuteBarBuilder,
+    bar_index,
+    label_ms,
+    last_closed_index,
+)
 from qmtgate.record.schema import BAR_COLUMNS, open_database
 from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, date_of_ms, day_start_ms
 
@@ -180,6 +190,9 @@ class RecordWriter:
         self._finished_day: dt.date | None = None  # the day :meth:`_finish` closed last
         self._clock_ms = 0  # the market clock as last reported
         self._filling = 0
+        #: while filling, every tick before this market time is stored: bars ending before it may be built
+        #: (0: not reported yet, no bar)
+        self._barrier_ms = 0
         self._rebuild: dict[dt.date, int] = {}  # days whose bars are rebuilt from a time on (late fills)
         row = self.con.execute("SELECT max(ts) FROM ticks").fetchall()[0]
         self.stats.last_tick_ts = row[0] if row else None
@@ -218,6 +231,11 @@ class RecordWriter:
 
     def end_fill(self) -> None:
         self.queue.put(("fill", -1))
+
+    def fill_barrier(self, ms: int) -> None:
+        """While filling, every tick before market time ``ms`` is stored (the recorder fills the holes from
+        the opening match on oldest first and reports each step): bars that end before it are built."""
+        self.queue.put(("barrier", int(ms)))
 
     def backlog(self) -> int:
         """Batches waiting in the queue (plus one if rows wait for the next flush)."""
@@ -294,6 +312,11 @@ class RecordWriter:
                         self._write()
                         self._filling += int(value)
                         self.stats.filling = self._filling > 0
+                        if self._filling <= 0:
+                            self._barrier_ms = 0  # the next fill waits for its own barrier
+                    elif kind == "barrier":
+                        self._barrier_ms = int(value)
+                        self._bars()  # the bars the fill just completed
                     elif kind == "coverage":
                         self._write()  # a claim only for rows already committed
                         self._coverage(*value)
@@ -370,8 +393,10 @@ class RecordWriter:
             con.executemany(
                 "INSERT INTO coverage VALUES (?, ?, ?, ?, 'fill', ?)", [[day, s, lo, hi, run] for s in scopes]
             )
-            # bars from ``lo`` on are rebuilt once no fill is running (one rebuild per backfill attempt)
-            self._rebuild[day] = min(lo, self._rebuild.get(day, lo))
+            # bars from ``lo`` on are rebuilt (before the next bars are built); ticks before the opening
+            # match carry no trade, so a fill that ends before it changes no bar
+            if hi >= day_start_ms(day) + AUCTION_MATCH_S * 1000:
+                self._rebuild[day] = min(lo, self._rebuild.get(day, lo))
         self.stats.coverage_updates += 1
 
     def _rebuild_from(self, day: dt.date, lo_ms: int) -> None:
@@ -407,8 +432,8 @@ class RecordWriter:
         behind ends whole. (A recorder started before the open first stores the previous session's
         15:00 snapshots, which the quote cache still holds; they must not end today's bars early.)
         """
-        if self._filling > 0 or self._live_ts == 0:
-            return
+        if self._live_ts == 0 or (self._filling > 0 and self._barrier_ms <= 0):
+            return  # nothing stored, or a fill runs whose holes are not known yet
         while self._rebuild:
             day, lo = self._rebuild.popitem()
             self._rebuild_from(day, lo)
@@ -434,8 +459,15 @@ class RecordWriter:
             # bars, and only once ticks closed everything before them and the feed is quiet: a busy
             # source may run behind the clock, and a bar closed early would miss its ticks.
             upto = after
+        upto = self._cap(day, upto)
         if upto > builder.built:
             self._build_until(builder, upto)
+
+    def _cap(self, day: dt.date, upto: int) -> int:
+        """``upto`` limited, while a fill runs, to the bars that end before the fill barrier."""
+        if self._filling <= 0:
+            return upto
+        return min(upto, last_closed_index(day, self._barrier_ms - 1, 0))
 
     def _finish(self, builder: MinuteBarBuilder) -> None:
         """Close ``builder``'s day: every bar that ended by the day's last stored tick.
@@ -445,12 +477,15 @@ class RecordWriter:
         recorded would be a lie."""
         if builder.built >= N_BARS - 1 or self._finished_day == builder.day:
             return
-        self._finished_day = builder.day
         row = self.con.execute("SELECT max(ts) FROM ticks WHERE date = ?", [builder.day]).fetchall()[0]
         if row and row[0] is not None:
-            upto = last_closed_index(builder.day, int(row[0]), 0)
+            want = last_closed_index(builder.day, int(row[0]), 0)
+            upto = self._cap(builder.day, want)
             if upto > builder.built:
                 self._build_until(builder, upto)
+            if upto < want:
+                return  # the rest once the fill has stored the ticks in front of it
+        self._finished_day = builder.day
 
     def _restore(self, day: dt.date) -> MinuteBarBuilder:
         first = self.con.execute("SELECT min(ts) FROM ticks WHERE date = ?", [day]).fetchall()[0]

@@ -39,6 +39,10 @@ from .universe import build_universe
 _SHARED_LOCK = threading.Lock()
 
 
+#: instrument-day paths kept (LRU)
+_PATH_CACHE = 512
+
+
 @dataclass
 class DayContext:
     """Every instrument's daily skeleton for one session, as aligned arrays (ticks / lots / 元)."""
@@ -207,9 +211,24 @@ class SimMarket:
         p = build_day_paths([self.day_inputs(i, d)])[0]
         with self._lock:
             self._paths[key] = p
-            while len(self._paths) > 512:
+            while len(self._paths) > _PATH_CACHE:
                 self._paths.popitem(last=False)
         return p
+
+    def warm_day_paths(self, idx: list[int], d: int) -> None:
+        """Build the missing day paths of many instruments of session ``d`` in one vectorised pass (a
+        whole-market tick-history read: one by one they cost ~4 ms each). At most the cache's size."""
+        with self._lock:
+            missing = [i for i in dict.fromkeys(idx) if (i, d) not in self._paths][:_PATH_CACHE]
+        missing = [i for i in missing if self.listed_by(i, d)]
+        if not missing:
+            return
+        built = build_day_paths([self.day_inputs(i, d) for i in missing])
+        with self._lock:
+            for i, p in zip(missing, built, strict=True):
+                self._paths[(i, d)] = p
+            while len(self._paths) > _PATH_CACHE:
+                self._paths.popitem(last=False)
 
     def day_paths(self, i: int, days: list[int]) -> list[DayPath]:
         """Paths of many days of one instrument, vectorised (used for minute history)."""
@@ -224,7 +243,7 @@ class SimMarket:
                 with self._lock:
                     for d, p in zip(chunk, built, strict=True):
                         self._paths[(i, d)] = p
-                    while len(self._paths) > 512:
+                    while len(self._paths) > _PATH_CACHE:
                         self._paths.popitem(last=False)
         out = []
         for d in days:

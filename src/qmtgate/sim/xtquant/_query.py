@@ -430,6 +430,18 @@ def bars_to_columns(bars: Bars, fields: list[str], daily: bool) -> tuple[list[st
 # ---------------------------------------------------------------------- ticks
 
 
+def warm_tick_paths(env: SimEnv, codes: list[str]) -> None:
+    """Build today's 3 s paths of the subscribed ``codes`` together before their ticks are read one by one
+    (a whole-market backfill reads thousands of codes' ticks; one at a time each path costs ~4 ms)."""
+    t = env.now()
+    if t.day_index < 0:
+        return
+    idx = [i for i in map(env.market.index_of, codes) if i is not None]
+    idx = [i for i in idx if _visible_today(env, i, t)]
+    if len(idx) > 1:
+        env.market.warm_day_paths(idx, t.day_index)
+
+
 def query_ticks(
     env: SimEnv, code: str, start_ms: int | None, end_ms: int | None, count: int
 ) -> list[dict] | None:

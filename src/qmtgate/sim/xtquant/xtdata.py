@@ -331,14 +331,17 @@ def _tick_frames(field_list, stock_list, start_time, end_time, count):
     env = _enter("get_market_data_ex")
     fields = [f for f in (field_list or _q.TICK_FIELDS) if f != "time"]
     start_ms, end_ms = _to_ms(start_time, False), _to_ms(end_time, True)
+    columns = list(dict.fromkeys(c for c in (field_list or _q.TICK_FIELDS) if c in ("time", *fields)))
+    _q.warm_tick_paths(env, stock_list)
     out = {}
     for code in stock_list:
         recs = _q.query_ticks(env, code, start_ms, end_ms, int(count))
         if not recs:
             continue
-        frame = _pd.DataFrame(recs, columns=["time", *fields])
-        frame.index = _tu.labels_from_ms(frame["time"].to_numpy(), False)
-        out[code] = frame[[c for c in (field_list or _q.TICK_FIELDS) if c in frame.columns]]
+        # built in the asked order straight away (a reorder afterwards copied every frame)
+        frame = _pd.DataFrame({c: [r.get(c, _np.nan) for r in recs] for c in columns}, columns=columns)
+        frame.index = _tu.labels_from_ms(_np.fromiter((r["time"] for r in recs), _np.int64, len(recs)), False)
+        out[code] = frame
     return out
 
 
