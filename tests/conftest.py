@@ -36,6 +36,10 @@ os.environ.setdefault("QMTGATE_WEB__ALLOWED_HOSTS", '["testserver"]')
 _SIM_DATA_ROOT = Path(tempfile.mkdtemp(prefix="qmtgate-test-simdata-"))
 atexit.register(shutil.rmtree, _SIM_DATA_ROOT, True)
 os.environ["QMTGATE_SIM_DATA_DIR"] = str(_SIM_DATA_ROOT / "session")
+# The day cache (sim/daycache.py) is a pure function of model, seed and calendar: one for the session, so
+# each simulated session is computed once however many gateways the tests start (tests of the cache
+# itself clear this and use their own data directories).
+os.environ.setdefault("QMTGATE_SIM_CACHE_DIR", str(_SIM_DATA_ROOT / "daycache"))
 
 
 #: fixtures that start a real server or process (uvicorn on loopback, `qmtgate serve`, a recorder run)

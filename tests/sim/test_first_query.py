@@ -98,9 +98,12 @@ def _first_calls(data_dir: str, start_ms: int) -> dict[str, float]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _keep_segments() -> Iterator[None]:
-    """The reference computations redraw the same first segments at every time: keep them all."""
+    """The reference computations redraw the same first segments at every time: keep them all. The
+    suite's shared day cache is cleared: these tests mean cold and warm by their own data directories
+    (spawned children inherit the environment)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(market, "SEGMENTS_KEPT", 8)
+        patch.delenv("QMTGATE_SIM_CACHE_DIR", raising=False)
         yield
 
 

@@ -20,7 +20,9 @@ numpy's version). Writers put a file in place with an atomic rename and never re
 memory-map the context, so a per-code query touches only its rows.
 
 Location: ``<data dir>/daycache/<model key>/seed-<seed>-<history start>/<YYYYMMDD>/``; the newest few
-sessions of a key are kept.
+sessions of a key are kept. ``$QMTGATE_SIM_CACHE_DIR`` puts the ``daycache`` folder elsewhere: the cache
+is a pure function of its key, so data directories kept apart (downloads, sectors, clock), as a test
+suite keeps one per test, can share one cache and compute each session once.
 """
 
 from __future__ import annotations
@@ -77,13 +79,16 @@ def model_key() -> str:
     return _MODEL_KEY
 
 
+#: where the day cache lives when not under the data directory (see the module docstring)
+CACHE_DIR_ENV = "QMTGATE_SIM_CACHE_DIR"
+
+
 class DayCache:
     """The cached state of the sessions of one seed under a data directory."""
 
     def __init__(self, data_dir: Path, seed: int, history_start: dt.date, calendar_key: str) -> None:
-        self.root = (
-            Path(data_dir) / "daycache" / model_key() / f"seed-{seed}-{history_start:%Y%m%d}-{calendar_key}"
-        )
+        base = Path(os.environ.get(CACHE_DIR_ENV) or Path(data_dir) / "daycache")
+        self.root = base / model_key() / f"seed-{seed}-{history_start:%Y%m%d}-{calendar_key}"
 
     def folder(self, day: dt.date) -> Path:
         return self.root / f"{day:%Y%m%d}"
