@@ -85,6 +85,13 @@ def serve(
             "--enable-trading", help="Mount /api/v1/trading and connect XtQuantTrader (docs/trading.md)."
         ),
     ] = False,
+    hikyuu: Annotated[
+        bool,
+        typer.Option(
+            "--hikyuu",
+            help="Publish the Hikyuu-compatible NNG feed ([hikyuu] settings; docs/hikyuu.md).",
+        ),
+    ] = False,
     insecure_no_auth: Annotated[
         bool,
         typer.Option(
@@ -120,6 +127,7 @@ def serve(
             },
             recorder={"db": db if source is not SourceKind.REPLAY else None},
             trading={"enabled": True if enable_trading else None},
+            hikyuu={"enabled": True if hikyuu else None},
         )
         if settings.source is SourceKind.REPLAY:
             check_replay_settings(settings)
