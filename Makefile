@@ -37,7 +37,7 @@ bench: $(STAMP)
 FLATC ?= $(BIN)/flatc
 hikyuu-flatc:
 	$(FLATC) --python --gen-onefile -o src/qmtgate/hikyuu/flat src/qmtgate/hikyuu/schema/spot.fbs
-	$(FLATC) --python --gen-onefile -o tests/hikyuu/flat tests/hikyuu/schema/spot.fbs
+	$(FLATC) --python --gen-onefile -o tests/hikyuu_feed/flat tests/hikyuu_feed/schema/spot.fbs
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

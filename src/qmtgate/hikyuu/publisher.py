@@ -194,6 +194,11 @@ class HikyuuPublisher:
             self._socket.close()
             self._socket = None
 
+    def backlog(self) -> int:
+        """Frames in the hub outbox plus brackets queued for or being sent by the thread (0: all sent)."""
+        outbox = len(self._client.outbox) if self._client is not None else 0
+        return outbox + self._queue.unfinished_tasks
+
     def info(self) -> dict[str, Any]:
         outbox = self._client.outbox if self._client is not None else None
         return {
@@ -309,15 +314,16 @@ class HikyuuPublisher:
     def _run(self) -> None:
         while True:
             job = self._queue.get()
-            if job is None:
-                return
-            kind, updates = job
             try:
-                self._bracket(kind, updates)
+                if job is None:
+                    return
+                self._bracket(*job)
             except Exception as e:  # one bad burst must not end the feed
                 self.stats.send_errors += 1
                 self.stats.errors = [*self.stats.errors[-9:], f"{type(e).__name__}: {e}"]
                 logger.exception("Hikyuu feed: a bracket failed")
+            finally:
+                self._queue.task_done()
 
     def _bracket(self, kind: str, updates: Sequence[Any]) -> None:
         began = time.perf_counter()

@@ -20,11 +20,15 @@ bid/ask_amount   ``bid/ask_volume``      lots = shares / 100
 ===============  ======================  =================================================================
 
 A burst's columns come straight from the hub's :class:`~qmtgate.source.convert.TickColumns` (numpy, no
-row dicts); updates without columns (a tick that took the scalar path) go through their rows.
+row dicts); updates without columns (a tick that took the scalar path, a cache entry detached from its
+burst) go through their rows. Codes are looked up in a table that keeps each code's encoded market and
+six digits, so a burst costs no string work per record.
 """
 
 from __future__ import annotations
 
+import operator
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,15 +42,72 @@ HIKYUU_MARKETS = frozenset({"SH", "SZ", "BJ"})
 AMOUNT_UNIT = 10_000.0  # yuan per Hikyuu amount unit (万元)
 PRICE_FIELDS = ("pre_close", "open", "high", "low", "last_price")
 LEVELS = 5
+MAX_CODE = 7  # bytes of a code the record layout holds (A-share codes have 6)
+
+_burst_of = operator.attrgetter("burst")
+_index_of = operator.attrgetter("index")
+
+
+class CodeTable:
+    """Every code seen, numbered: its market (``S4``), digits (``S8``), their length, and whether Hikyuu
+    can place it (SH/SZ/BJ, at most :data:`MAX_CODE` digits). Grows, never shrinks (~6,000 codes)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._rows: list[tuple[bytes, bytes, bool]] = []
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def ids(self, codes: Sequence[str]) -> np.ndarray:
+        get = self._ids.get
+        found = list(map(get, codes))  # C speed: a burst's codes are known after the first one
+        if None in found:
+            with self._lock:
+                for i, code in enumerate(codes):
+                    if found[i] is None:
+                        found[i] = self._add(code)
+        return np.fromiter(found, dtype=np.int64, count=len(found))
+
+    def _add(self, code: str) -> int:
+        known = self._ids.get(code)
+        if known is not None:
+            return known
+        digits, _, market = code.rpartition(".")
+        raw = digits.encode("ascii", "replace")
+        ok = market in HIKYUU_MARKETS and 0 < len(raw) <= MAX_CODE
+        self._rows.append((market.encode("ascii", "replace")[:4], raw[:MAX_CODE], ok))
+        self._arrays = None
+        self._ids[code] = len(self._rows) - 1
+        return len(self._rows) - 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(market ``S4``, code ``S8``, code length, placeable) indexed by id."""
+        arrays = self._arrays
+        if arrays is None:
+            with self._lock:
+                rows = list(self._rows)
+            arrays = (
+                np.array([r[0] for r in rows], dtype="S4"),
+                np.array([r[1] for r in rows], dtype="S8"),
+                np.array([len(r[1]) for r in rows], dtype=np.int64),
+                np.array([r[2] for r in rows], dtype=bool),
+            )
+            if len(rows) == len(self._rows):
+                self._arrays = arrays
+        return arrays
+
+
+CODES = CodeTable()
 
 
 @dataclass
 class SpotColumns:
     """``n`` Spot records in Hikyuu's units, one numpy column per field (ladders ``(n, 5)``)."""
 
-    markets: list[str]
-    codes: list[str]  # six digits, without the market suffix
-    datetimes: list[str]
+    market: np.ndarray  # S4
+    code: np.ndarray  # S8, six digits without the market suffix
+    code_len: np.ndarray
+    datetime: np.ndarray  # S20: 'YYYY-MM-DD HH:MM:SS'
     #: (n, 7): yesterday_close, open, high, low, close, amount, volume (the schema's double slots 4..10)
     numbers: np.ndarray
     bid: np.ndarray
@@ -55,28 +116,19 @@ class SpotColumns:
     ask_amount: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return len(self.code)
 
     def slice(self, lo: int, hi: int) -> SpotColumns:
-        return SpotColumns(
-            self.markets[lo:hi],
-            self.codes[lo:hi],
-            self.datetimes[lo:hi],
-            self.numbers[lo:hi],
-            self.bid[lo:hi],
-            self.bid_amount[lo:hi],
-            self.ask[lo:hi],
-            self.ask_amount[lo:hi],
-        )
+        return SpotColumns(*(getattr(self, f)[lo:hi] for f in self.__dataclass_fields__))
 
     def record(self, i: int) -> dict[str, Any]:
-        """Record ``i`` as a dict of the schema's field names (tests, logs)."""
+        """Record ``i`` as a dict of the schema's field names (self-check, logs)."""
         n = self.numbers[i].tolist()
         return {
-            "market": self.markets[i],
-            "code": self.codes[i],
+            "market": self.market[i].decode(),
+            "code": self.code[i].decode(),
             "name": "",
-            "datetime": self.datetimes[i],
+            "datetime": self.datetime[i].decode(),
             "yesterday_close": n[0],
             "open": n[1],
             "high": n[2],
@@ -90,77 +142,106 @@ class SpotColumns:
             "ask_amount": self.ask_amount[i].tolist(),
         }
 
+    @classmethod
+    def from_records(cls, records: Sequence[dict[str, Any]]) -> SpotColumns:
+        """Columns of explicit records (the self-check's probe)."""
+        codes = [f"{r['code']}.{r['market']}" for r in records]
+        ids = CODES.ids(codes)
+        market, code, code_len, _ = CODES.arrays()
+        names = ("yesterday_close", "open", "high", "low", "close", "amount", "volume")
+        return cls(
+            market[ids],
+            code[ids],
+            code_len[ids],
+            np.array([r["datetime"] for r in records], dtype="S20"),
+            np.array([[r[k] for k in names] for r in records], dtype=np.float64).reshape(-1, 7),
+            *(
+                np.array([r[k] for r in records], dtype=np.float64).reshape(-1, LEVELS)
+                for k in ("bid", "bid_amount", "ask", "ask_amount")
+            ),
+        )
 
-def hikyuu_datetime(ts_ms: np.ndarray) -> list[str]:
-    """Epoch ms -> ``'YYYY-MM-DD HH:MM:SS'`` in China time (what ``str(hikyuu.Datetime)`` of a QMT tick
+
+def hikyuu_datetime(ts_ms: np.ndarray) -> np.ndarray:
+    """Epoch ms -> ``b'YYYY-MM-DD HH:MM:SS'`` in China time (what ``str(hikyuu.Datetime)`` of a QMT tick
     gives, and a form ``Datetime(str)`` parses), converting each distinct stamp once."""
     if len(ts_ms) == 0:
-        return []
+        return np.zeros(0, dtype="S20")
     uniq, inverse = np.unique(np.asarray(ts_ms, dtype=np.int64), return_inverse=True)
     local = (uniq + CST_OFFSET_MS).astype("datetime64[ms]")
-    text = np.char.replace(np.datetime_as_string(local, unit="s").astype(str), "T", " ")
-    return text[inverse.reshape(-1)].tolist()
+    text = np.char.replace(np.datetime_as_string(local, unit="s").astype("S19"), b"T", b" ")
+    return text.astype("S20")[inverse.reshape(-1)]
 
 
 def spot_columns(updates: Sequence[Any]) -> tuple[SpotColumns, int]:
-    """The Spot records of tick ``updates`` (hub ``Update`` objects) and how many were left out (a code
-    outside SH/SZ/BJ, a tick without a time: Hikyuu could not place it)."""
-    groups: dict[int, tuple[Any, list[int]]] = {}
+    """The Spot records of tick ``updates`` (hub ``Update`` objects), in their order, and how many were
+    left out (a code outside SH/SZ/BJ, a tick without a time: Hikyuu could not place it)."""
+    n = len(updates)
+    if n == 0:
+        return _finish([]), 0
+    first = updates[0].burst
+    if first is not None and updates is first.updates:  # a whole burst (a whole-market live frame)
+        return _finish([_from_burst(first.columns, None)])
+    bursts = list(map(_burst_of, updates))
+    if first is not None and bursts.count(first) == n:  # part of one burst (one market, a code list)
+        idx = np.fromiter(map(_index_of, updates), dtype=np.int64, count=n)
+        return _finish([_from_burst(first.columns, idx)])
+    # many bursts (a whole-market snapshot of the cache) and rows: group, then back into input order
+    groups: dict[int, tuple[Any, list[int], list[int]]] = {}
     loose: list[dict[str, Any]] = []
-    for u in updates:
-        burst = u.burst
+    loose_at: list[int] = []
+    for at, (u, burst) in enumerate(zip(updates, bursts, strict=True)):
         if burst is None:
             loose.append(u.row)
+            loose_at.append(at)
             continue
         entry = groups.get(id(burst))
         if entry is None:
-            entry = groups[id(burst)] = (burst, [])
+            entry = groups[id(burst)] = (burst, [], [])
         entry[1].append(u.index)
-    parts = [_from_burst(burst.columns, np.asarray(idx, dtype=np.int64)) for burst, idx in groups.values()]
+        entry[2].append(at)
+    parts = [_from_burst(b.columns, np.asarray(idx, dtype=np.int64)) for b, idx, _ in groups.values()]
+    positions = [at for _, _, at in groups.values()]
     if loose:
         parts.append(_from_rows(loose))
-    return _finish(parts)
+        positions.append(loose_at)
+    order = np.argsort(np.concatenate([np.asarray(p, dtype=np.int64) for p in positions]), kind="stable")
+    merged = {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
+    return _finish([merged])
 
 
-def _from_burst(cols: Any, idx: np.ndarray) -> dict[str, Any]:
+def _from_burst(cols: Any, idx: np.ndarray | None) -> dict[str, np.ndarray]:
+    def take(a: np.ndarray) -> np.ndarray:
+        return a if idx is None else a[idx]
+
     values, valid = cols.values, cols.valid
-    n = len(idx)
-    numbers = np.zeros((n, 7), dtype=np.float64)
+    ids = CODES.ids(cols.codes if idx is None else [cols.codes[i] for i in idx.tolist()])
+    n = len(ids)
+    numbers = np.empty((n, 7), dtype=np.float64)
     for j, name in enumerate(PRICE_FIELDS):
-        v = values[name][idx]
-        numbers[:, j] = np.where(valid[name][idx], v, 0.0)
-    amount = values["amount"][idx]
-    numbers[:, 5] = np.where(valid["amount"][idx], amount, 0.0) / AMOUNT_UNIT
-    numbers[:, 6] = np.where(valid["volume"][idx], values["volume"][idx], 0) / LOT
-    out: dict[str, Any] = {
-        "code": [cols.codes[i] for i in idx.tolist()],
-        "ts": values["ts"][idx],
-        "ts_ok": valid["ts"][idx],
-        "numbers": numbers,
-    }
+        np.copyto(numbers[:, j], np.where(take(valid[name]), take(values[name]), 0.0))
+    numbers[:, 5] = np.where(take(valid["amount"]), take(values["amount"]), 0.0) / AMOUNT_UNIT
+    numbers[:, 6] = np.where(take(valid["volume"]), take(values["volume"]), 0) / LOT
+    out = {"id": ids, "ts": take(values["ts"]), "ts_ok": take(valid["ts"]), "numbers": numbers}
     for side in ("bid", "ask"):
-        prices = values[f"{side}_price"][idx]
-        ok = valid[f"{side}_price"][idx]
-        out[side] = np.where(ok, prices, 0.0)
-        out[f"{side}_amount"] = values[f"{side}_volume"][idx] / LOT  # 0 where the level is empty
+        out[side] = np.where(take(valid[f"{side}_price"]), take(values[f"{side}_price"]), 0.0)
+        out[f"{side}_amount"] = take(values[f"{side}_volume"]) / LOT  # 0 where the level is empty
     return out
 
 
 def _col(rows: list[dict[str, Any]], key: str, width: int = 0) -> np.ndarray:
-    """``[row[key] ...]`` as float64 with None -> 0 (ladders: ``(n, width)``, short ones padded)."""
-    values = [r.get(key) for r in rows]
+    """``[row[key] ...]`` as float64 with None -> 0 (ladders ``(n, width)``, short ones padded)."""
+    values: list[Any] = [r.get(key) for r in rows]
     if width:
         values = [
-            (list(v[:width]) + [None] * (width - len(v)))
-            if v is not None and len(v) != width
-            else (v or [None] * width)
+            (list(v[:width]) + [None] * (width - len(v[:width]))) if v is not None else [None] * width
             for v in values
         ]
     arr = np.array(values, dtype=np.float64)  # None -> nan
     return np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _from_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _from_rows(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Rows the hub keeps on their own (a tick that took the scalar path, a cache entry detached from its
     burst once the replay ring dropped it: every code that has not traded for a while)."""
     n = len(rows)
@@ -171,7 +252,7 @@ def _from_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     numbers[:, 6] = _col(rows, "volume") / LOT
     ts = [r.get("ts") for r in rows]
     return {
-        "code": [r["code"] for r in rows],
+        "id": CODES.ids([r["code"] for r in rows]),
         "ts": np.array([t if t is not None else 0 for t in ts], dtype=np.int64),
         "ts_ok": np.array([t is not None for t in ts], dtype=bool),
         "numbers": numbers,
@@ -182,28 +263,35 @@ def _from_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _finish(parts: list[dict[str, Any]]) -> tuple[SpotColumns, int]:
+def _finish(parts: list[dict[str, np.ndarray]]) -> tuple[SpotColumns, int]:
     if not parts:
         empty = np.zeros((0, LEVELS))
-        return SpotColumns([], [], [], np.zeros((0, 7)), empty, empty, empty, empty), 0
-    full = parts[0] if len(parts) == 1 else {k: _concat([p[k] for p in parts]) for k in parts[0]}
-    split = [c.rpartition(".") for c in full["code"]]
-    markets = [m for _, _, m in split]
-    keep = np.asarray(full["ts_ok"], dtype=bool) & np.fromiter(
-        (m in HIKYUU_MARKETS for m in markets), dtype=bool, count=len(markets)
-    )
-    left_out = int(len(keep) - keep.sum())
+        none = np.zeros(0, dtype=np.int64)
+        return SpotColumns(
+            np.zeros(0, "S4"),
+            np.zeros(0, "S8"),
+            none,
+            np.zeros(0, "S20"),
+            np.zeros((0, 7)),
+            empty,
+            empty,
+            empty,
+            empty,
+        ), 0
+    full = parts[0]
+    market, code, code_len, placeable = CODES.arrays()
+    ids = full["id"]
+    keep = placeable[ids] & full["ts_ok"]
+    left_out = int(len(keep) - np.count_nonzero(keep))
     if left_out:
-        where = np.flatnonzero(keep)
-        pick = where.tolist()
-        markets = [markets[i] for i in pick]
-        split = [split[i] for i in pick]
-        full = {k: (v[where] if isinstance(v, np.ndarray) else v) for k, v in full.items()}
+        full = {k: v[keep] for k, v in full.items()}
+        ids = full["id"]
     return (
         SpotColumns(
-            markets=markets,
-            codes=[c for c, _, _ in split],
-            datetimes=hikyuu_datetime(full["ts"]),
+            market=market[ids],
+            code=code[ids],
+            code_len=code_len[ids],
+            datetime=hikyuu_datetime(full["ts"]),
             numbers=full["numbers"],
             bid=full["bid"],
             bid_amount=full["bid_amount"],
@@ -212,12 +300,3 @@ def _finish(parts: list[dict[str, Any]]) -> tuple[SpotColumns, int]:
         ),
         left_out,
     )
-
-
-def _concat(values: list[Any]) -> Any:
-    if isinstance(values[0], np.ndarray):
-        return np.concatenate(values)
-    out: list[Any] = []
-    for v in values:
-        out.extend(v)
-    return out
