@@ -52,6 +52,10 @@ def decode(buf: bytes) -> list[dict[str, Any]]:
     return out
 
 
+def count(buf: bytes) -> int:
+    return fb.SpotList.GetRootAs(buf, 0).SpotLength()
+
+
 def expected_record(row: dict[str, Any]) -> dict[str, Any]:
     """What Hikyuu's QMT collector sends for this tick: prices in yuan (0 for none), amount in 万元
     (yuan / 10,000), volume and ladder sizes in lots (shares / 100), China-time 'YYYY-MM-DD HH:MM:SS'."""

@@ -165,7 +165,11 @@ class HikyuuPublisher:
         )
         self._thread = threading.Thread(target=self._run, name="qmtgate-hikyuu-publisher", daemon=True)
         self._thread.start()
-        await self._connect()
+        try:
+            await self._connect()
+        except BaseException:
+            await self.stop()
+            raise
         self._tasks.append(asyncio.create_task(self._drain(), name="qmtgate-hikyuu-drain"))
         self._tasks.append(asyncio.create_task(self._clock(), name="qmtgate-hikyuu-clock"))
         logger.info(
