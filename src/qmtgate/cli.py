@@ -89,7 +89,7 @@ def serve(
         bool,
         typer.Option(
             "--hikyuu",
-            help="Publish the Hikyuu-compatible NNG feed ([hikyuu] settings; docs/hikyuu.md).",
+            help="Publish the Hikyuu-compatible NNG feed (hikyuu.* settings; docs/hikyuu.md).",
         ),
     ] = False,
     insecure_no_auth: Annotated[
