@@ -7,8 +7,8 @@ wrapper around the publisher's whole-market snapshot. The scenario:
 
 1. a consumer dials the IPC address before any data; the first push (the full market, in chunks) goes out;
 2. the market moves in 3-second steps from 09:29:52 across 09:30 (the opening whole-market bracket);
-3. a second consumer dials the TCP address mid-session (09:30:04); the market moves on past the next
-   periodic whole-market bracket (every 15 s) to 09:30:25.
+3. a second consumer dials the TCP address mid-session (09:30:04), which sends the whole market at once;
+   the market moves on past the next periodic whole-market bracket (every 15 s) to 09:30:25.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class Session:
     early: Consumer  # dialled before any data (IPC)
     late: Consumer  # dialled at 09:30:04 (TCP)
     late_joined_at: int  # brackets the publisher had sent when the late consumer joined
+    late_full: int  # whole-market snapshots sent by then, the one for the late consumer included
     bursts: list[list[dict[str, Any]]]  # expected records of every hub burst, in publish order
     fulls: list[list[dict[str, Any]]]  # expected records of every whole-market snapshot
     final: dict[str, dict[str, Any]]  # expected record per code from the hub's cache at the end
@@ -86,7 +87,8 @@ async def _scenario(tmp: Path) -> Session:
 
     def recorded_full_market() -> list[Any]:
         updates = snapshot()
-        fulls.append([expected_record(u.row) for u in updates])
+        if updates:  # an empty cache sends nothing
+            fulls.append([expected_record(u.row) for u in updates])
         return updates
 
     pub.full_market = recorded_full_market  # type: ignore[method-assign]
@@ -98,7 +100,7 @@ async def _scenario(tmp: Path) -> Session:
             await asyncio.sleep(0.01)
         await asyncio.to_thread(env.publisher.step)  # the first push: the whole market
         await _quiet(hub, pub, [early])
-        joined = 0
+        joined = late_full = 0
         for step in range(11):  # 09:29:52 -> 09:30:25 in 3-second steps
             env.market.clock.advance(3)
             await asyncio.to_thread(env.publisher.step)
@@ -108,10 +110,15 @@ async def _scenario(tmp: Path) -> Session:
                 while len(pub._socket.pipes) < 2:
                     await asyncio.sleep(0.01)
                 joined = pub.stats.brackets
+                deadline = time.monotonic() + 10
+                while len(fulls) < 2 and time.monotonic() < deadline:  # the bracket its connection sends
+                    await asyncio.sleep(0.01)
+                await _quiet(hub, pub, [early])  # sent before the market moves on
+                late_full = len(fulls)
         final = {f"{r['market']}{r['code']}": r for r in (expected_record(u.row) for u in snapshot())}
         early.wait_messages(pub.stats.messages)
         assert late is not None
-        return Session(early, late, joined, bursts, fulls, final, dict(pub.info()), hk, set(final))
+        return Session(early, late, joined, late_full, bursts, fulls, final, dict(pub.info()), hk, set(final))
     finally:
         await pub.stop()
         await hub.stop()

@@ -35,7 +35,7 @@ def test_gateway_publishes_the_feed_and_its_metrics(tmp_path, caplog: pytest.Log
             from qmtgate.sim.xtquant import _env
 
             env = _env.current()
-            while not consumer.brackets:
+            while publisher.stats.brackets == publisher.stats.full_brackets:  # until a live burst went out
                 env.market.clock.advance(3)  # the simulated market moves; its publisher thread delivers
                 time.sleep(0.3)
                 assert time.monotonic() < deadline, publisher.info()
@@ -43,13 +43,17 @@ def test_gateway_publishes_the_feed_and_its_metrics(tmp_path, caplog: pytest.Log
             while sent != publisher.stats.messages or publisher.backlog():  # the clock stands: all out
                 sent = publisher.stats.messages
                 time.sleep(0.3)
-            time.sleep(0.3)
-            bracket = consumer.brackets[-1]
-            for buf in bracket.buffers:
-                verify(buf)
-            records = bracket.records()
-            assert records and {r["market"] for r in records} <= {"SH", "SZ", "BJ"}
-            assert len(records) == publisher.stats.last_bracket_records
+            # nothing is encoded while nobody listens, so this consumer got every bracket sent
+            consumer.wait_messages(publisher.stats.messages)
+            assert consumer.ignored == 0 and len(consumer.brackets) == publisher.stats.brackets
+            for bracket in consumer.brackets:
+                for buf in bracket.buffers:
+                    verify(buf)
+            assert sum(len(b.records()) for b in consumer.brackets) == publisher.stats.records
+            # the first is the whole market, sent because the consumer connected
+            market = {code for (channel, code) in list(app.state.hub.lvc) if channel == "tick"}
+            first = consumer.brackets[0].records()
+            assert {f"{r['code']}.{r['market']}" for r in first} == market
             metrics = client.get("/metrics").text
         for name in (
             'qmtgate_hikyuu_messages_total{kind="data"}',

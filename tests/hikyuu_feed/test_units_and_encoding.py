@@ -224,7 +224,11 @@ def test_code_lists_and_sectors_and_the_unauthenticated_warning(caplog: pytest.L
             hub,
             hub.source,
             HikyuuSettings(
-                addresses=("tcp://127.0.0.1:0",), markets=(), sectors=("my",), codes=("000001.SZ",)
+                addresses=("tcp://127.0.0.1:0",),
+                markets=(),
+                sectors=("my",),
+                codes=("000001.SZ",),
+                full_interval=0,  # only the live burst (10:30 is inside the periodic windows)
             ),
             check_interval=0.01,
         )

@@ -13,9 +13,9 @@ Never slowing anyone (docs/architecture.md, "A hub consumer"):
 * that thread turns updates into Hikyuu's columns, encodes (numpy, ~ms per whole market) and sends;
   NNG's pub0 never blocks on a slow subscriber (its per-pipe queue drops instead).
 
-Whole-market brackets from the hub's last-value cache: at start (the seeds of the subscription), at
-``open_time`` (09:30: Hikyuu's first minute bar) and every ``full_interval`` s inside ``full_windows``, so
-a consumer that connects late has every code after the next one.
+Whole-market brackets from the hub's last-value cache: at start (the seeds of the subscription), when a
+consumer connects (at most one a second), at ``open_time`` (09:30: Hikyuu's first minute bar) and every
+``full_interval`` s inside ``full_windows``: a consumer that connects late has every code at once.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ START = TOPIC + b"[start spot]"
 END = TOPIC + b"[end spot]"
 #: messages NNG queues per subscriber before dropping (default 16: less than one whole-market bracket)
 SEND_BUFFER = 1024
+#: at most one whole-market bracket per this many seconds for consumers connecting
+JOIN_DEBOUNCE_S = 1.0
 ENCODE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 RECORD_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 4000, 6000, 10000)
 
@@ -62,6 +64,7 @@ class PublisherStats:
     left_out: int = 0  # updates Hikyuu cannot place (no time, a market outside SH/SZ/BJ)
     queue_waits: int = 0  # the drain found the encoder queue full (the hub conflated meanwhile)
     send_errors: int = 0
+    idle_brackets: int = 0  # not encoded: no subscriber was connected
     reconnects: int = 0
     encode_seconds: float = 0.0
     last_encode_seconds: float = 0.0
@@ -99,6 +102,11 @@ class _Metrics:
         self.conflated = Counter(
             "qmtgate_hikyuu_conflated_updates",
             "Updates the hub conflated away because the Hikyuu publisher was behind.",
+            registry=registry,
+        )
+        self.idle = Counter(
+            "qmtgate_hikyuu_idle_brackets",
+            "Brackets not encoded because no subscriber was connected.",
             registry=registry,
         )
         self.left_out = Counter(
@@ -141,6 +149,8 @@ class HikyuuPublisher:
         self._wanted: set[str] | None = None  # filter when codes were widened to their markets
         self._tasks: list[asyncio.Task[None]] = []
         self._skipped_seen = 0
+        self._joined = asyncio.Event()  # a subscriber connected: it gets the whole market at once
+        self._join_sent = float("-inf")
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -157,6 +167,13 @@ class HikyuuPublisher:
             sock.close()
             raise
         self._socket = sock
+        loop = asyncio.get_running_loop()
+
+        def joined(_pipe: Any) -> None:  # on an NNG thread: only hand over
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(self._joined.set)
+
+        sock.add_post_pipe_connect_cb(joined)
         logger.warning(
             "Hikyuu feed on %s is UNAUTHENTICATED: NNG has no keys, anyone who can reach %s reads the quotes%s",
             ", ".join(self.addresses),
@@ -296,6 +313,14 @@ class HikyuuPublisher:
             await asyncio.sleep(self.check_interval)
             try:
                 now = self.source.now_ms()
+                if self._joined.is_set() and time.monotonic() - self._join_sent >= JOIN_DEBOUNCE_S:
+                    # a consumer connected (a strategy started mid-session): the whole market now, not at
+                    # the next periodic bracket (the others get it too: the same values, harmless)
+                    self._joined.clear()
+                    self._join_sent = time.monotonic()
+                    if await self.send_full("join"):
+                        self.schedule.sent(now)
+                    continue
                 kind = self.schedule.due(now)
                 if kind is None:
                     continue
@@ -330,6 +355,14 @@ class HikyuuPublisher:
                 self._queue.task_done()
 
     def _bracket(self, kind: str, updates: Sequence[Any]) -> None:
+        sock = self._socket
+        if sock is None:
+            return
+        self.stats.subscribers = len(sock.pipes)
+        if not self.stats.subscribers:  # nobody listens: nothing to encode (a new consumer waits for the
+            self.stats.idle_brackets += 1  # next whole-market bracket either way)
+            self.metrics.idle.inc()
+            return
         began = time.perf_counter()
         cols, left_out = spot_columns(updates)
         step = self.settings.records_per_message
@@ -339,9 +372,6 @@ class HikyuuPublisher:
             self.stats.left_out += left_out
             self.metrics.left_out.inc(left_out)
         if not buffers:
-            return
-        sock = self._socket
-        if sock is None:
             return
         for message in (START, *buffers, END):
             sock.send(message)
@@ -358,7 +388,6 @@ class HikyuuPublisher:
         self.stats.last_bracket_records = len(cols)
         self.stats.encode_seconds += encode_s
         self.stats.last_encode_seconds = encode_s
-        self.stats.subscribers = len(sock.pipes)
         self.metrics.brackets.labels("full" if full else "live").inc()
         self.metrics.records.observe(len(cols))
         self.metrics.encode.observe(encode_s)
