@@ -271,3 +271,18 @@ def test_pub_socket_is_closed_on_stop() -> None:
     address = asyncio.run(run())
     with pynng.Pair0() as probe, pytest.raises(pynng.ConnectionRefused):
         probe.dial(address, block=True)
+
+
+def test_an_address_in_use_is_a_clear_error() -> None:
+    """Hikyuu's own collector already listening on the address: say so instead of a bare NNG error."""
+
+    async def run() -> None:
+        hub = StreamHub(_Source(), HubConfig())
+        with pynng.Pub0() as other:
+            listener = other.listen("tcp://127.0.0.1:0")
+            address = f"tcp://{listener.local_address}"
+            pub = HikyuuPublisher(hub, hub.source, HikyuuSettings(addresses=(address,)))
+            with pytest.raises(RuntimeError, match="in use"):
+                await pub.start()
+
+    asyncio.run(run())

@@ -161,7 +161,13 @@ class HikyuuPublisher:
         try:
             sock.send_buffer_size = SEND_BUFFER
             for address in self.settings.addresses:
-                listener = sock.listen(address)
+                try:
+                    listener = sock.listen(address)
+                except pynng.AddressInUse as e:
+                    raise RuntimeError(
+                        f"Hikyuu feed: {address} is in use (is Hikyuu's own collector, start_qmt.py, running? "
+                        "stop it or set hikyuu.addresses)"
+                    ) from e
                 self.addresses.append(_bound(address, listener))
         except Exception:
             sock.close()
