@@ -96,7 +96,9 @@ async def _scenario(tmp: Path) -> Session:
     early = Consumer(pub.addresses[0])
     late: Consumer | None = None
     try:
-        while not pub._socket.pipes:  # the subscriber's pipe is up: nothing sent from here is lost
+        while (
+            not pub.stats.joins
+        ):  # the subscriber is connected (its whole-market bracket: the cache is empty)
             await asyncio.sleep(0.01)
         await asyncio.to_thread(env.publisher.step)  # the first push: the whole market
         await _quiet(hub, pub, [early])

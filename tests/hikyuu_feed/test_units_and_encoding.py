@@ -235,7 +235,7 @@ def test_code_lists_and_sectors_and_the_unauthenticated_warning(caplog: pytest.L
         await pub.start()
         consumer = Consumer(pub.addresses[0])
         try:
-            while not pub._socket.pipes:
+            while not pub.stats.joins:  # connected, and the (empty) cache sent for it
                 await asyncio.sleep(0.01)
             hub.publish(
                 TICK,

@@ -65,6 +65,7 @@ class PublisherStats:
     queue_waits: int = 0  # the drain found the encoder queue full (the hub conflated meanwhile)
     send_errors: int = 0
     idle_brackets: int = 0  # not encoded: no subscriber was connected
+    joins: int = 0  # whole-market brackets asked for by connecting subscribers (debounced)
     reconnects: int = 0
     encode_seconds: float = 0.0
     last_encode_seconds: float = 0.0
@@ -324,6 +325,7 @@ class HikyuuPublisher:
                     # the next periodic bracket (the others get it too: the same values, harmless)
                     self._joined.clear()
                     self._join_sent = time.monotonic()
+                    self.stats.joins += 1
                     if await self.send_full("join"):
                         self.schedule.sent(now)
                     continue
