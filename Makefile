@@ -1,12 +1,13 @@
 # qmtgate: two commands do all the set-up on a fresh Linux machine.
 #   make run   installs into .venv and starts the gateway on the simulator
 #   make test  installs (with test extras) and runs the whole suite
+#   make test-fast   the unit and in-process tests only
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean hikyuu-flatc
+.PHONY: run test test-fast install lint bench clean hikyuu-flatc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# unit and in-process tests only (no real servers or processes): the quick lane while editing
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not live and not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools

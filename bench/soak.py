@@ -264,7 +264,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stream={"ring_capacity": args.ring},
         log_level="warning",
     )
-    app = create_app(settings)
+    app = create_app(settings, process_tuning=True)  # as `qmtgate serve` runs it
     server = start_server(app)
     http = httpx.Client(base_url=server.url, timeout=60)
     wait_live(http, timeout=300)

@@ -8,8 +8,12 @@ simulator preparing the session). Prints p50/p99 of:
    validation, idempotency claim, risk checks (which query the instrument, asset and position through
    the SDK), ``order_stock_async`` and its answer, and 3-4 audit rows each committed with
    ``synchronous=FULL``;
+3. the remote drop-in (``qmtgate.remote.install``): ``xtquant.xttrader.XtQuantTrader.order_stock`` from
+   this process against the same gateway: 2 plus the drop-in's own work (a generated client_order_id,
+   the request thread, the kept-alive connection), with the trader connected to the WebSocket trading
+   channel (its pushes arrive meanwhile, as in a real service);
 
-and the added latency (2 minus 1). Resting limit buys (below the market, no fills) of 100 shares.
+and the added latency (2 minus 1, 3 minus 1). Resting limit buys (below the market, no fills) of 100 shares.
 """
 
 from __future__ import annotations
@@ -66,8 +70,9 @@ def in_process() -> tuple[list[float], float]:
     return times, price
 
 
-def over_rest(price: float) -> list[float]:
-    """POST /api/v1/trading/orders against ``qmtgate serve --enable-trading`` in its own process."""
+def over_rest(price: float) -> tuple[list[float], list[float]]:
+    """POST /api/v1/trading/orders, then the remote drop-in's order_stock, against ``qmtgate serve
+    --enable-trading`` in its own process."""
     tmp = Path(tempfile.mkdtemp(prefix="qmtgate-trading-bench-"))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -111,21 +116,68 @@ def over_rest(price: float) -> list[float]:
                 r = client.post(f"{base}/trading/orders", json=body)
                 times.append((time.perf_counter() - t0) * 1000)
                 assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        remote = drop_in(f"http://127.0.0.1:{port}", price)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    return times, remote
+
+
+def drop_in(url: str, price: float) -> list[float]:
+    """The unchanged xttrader calls through ``qmtgate.remote.install(url)``."""
+    import qmtgate.remote
+
+    session = qmtgate.remote.install(url)
+    from xtquant import xtconstant
+    from xtquant.xttrader import XtQuantTrader, XtQuantTraderCallback
+    from xtquant.xttype import StockAccount
+
+    class Counter(XtQuantTraderCallback):
+        orders = 0
+
+        def on_stock_order(self, order: object) -> None:
+            Counter.orders += 1
+
+    trader = XtQuantTrader("/tmp/qmtgate-bench/userdata_mini", 434343)
+    trader.register_callback(Counter())
+    trader.start()
+    assert trader.connect() == 0
+    account = StockAccount("8880001")
+    assert trader.subscribe(account) == 0
+    times: list[float] = []
+    try:
+        for _ in range(N):
+            t0 = time.perf_counter()
+            oid = trader.order_stock(
+                account, CODE, xtconstant.STOCK_BUY, 100, xtconstant.FIX_PRICE, price, "", ""
+            )
+            times.append((time.perf_counter() - t0) * 1000)
+            assert oid > 0
+        deadline = time.monotonic() + 10
+        while Counter.orders < N and time.monotonic() < deadline:  # its pushes all arrive
+            time.sleep(0.05)
+        print(f"drop-in: {Counter.orders} on_stock_order callbacks for {N} orders")
+    finally:
+        trader.stop()
+        qmtgate.remote.uninstall()
+        del session
     return times
 
 
 def main() -> None:
     direct, price = in_process()
-    rest = over_rest(price)
-    for name, values in (("in-process order_stock", direct), ("REST POST /trading/orders", rest)):
+    rest, remote = over_rest(price)
+    for name, values in (
+        ("in-process order_stock", direct),
+        ("REST POST /trading/orders", rest),
+        ("remote drop-in order_stock", remote),
+    ):
         print(f"{name:28s} p50 {statistics.median(values):7.2f} ms  p99 {pct(values, 99):7.2f} ms  (n={N})")
-    print(
-        f"{'added by the gateway':28s} p50 {statistics.median(rest) - statistics.median(direct):7.2f} ms  "
-        f"p99 {pct(rest, 99) - pct(direct, 99):7.2f} ms"
-    )
+    for name, values in (("added by the gateway (REST)", rest), ("added by the drop-in path", remote)):
+        print(
+            f"{name:28s} p50 {statistics.median(values) - statistics.median(direct):7.2f} ms  "
+            f"p99 {pct(values, 99) - pct(direct, 99):7.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,25 @@ atexit.register(shutil.rmtree, _SIM_DATA_ROOT, True)
 os.environ["QMTGATE_SIM_DATA_DIR"] = str(_SIM_DATA_ROOT / "session")
 
 
+#: fixtures that start a real server or process (uvicorn on loopback, `qmtgate serve`, a recorder run)
+LIVE_FIXTURES = frozenset({"serve", "sim_server", "server", "gateway", "launched_gateway", "recorded"})
+#: words in a test module's source that mean it starts one itself
+LIVE_WORDS = ("subprocess", "Popen(", "start_server(", "uvicorn", "multiprocessing")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``live`` every test that starts real servers or processes, so ``make test-fast`` (``-m "not
+    live and not slow"``) keeps the unit and in-process tests; ``make test`` runs them all."""
+    starts_processes: dict[Path, bool] = {}
+    for item in items:
+        path = Path(item.path)
+        if path not in starts_processes:
+            text = path.read_text(encoding="utf-8")
+            starts_processes[path] = any(word in text for word in LIVE_WORDS)
+        if starts_processes[path] or LIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
+
+
 @pytest.fixture(autouse=True)
 def _sim_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Each test's simulator installs get their own empty data directory (spawned children inherit

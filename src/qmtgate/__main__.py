@@ -1,6 +1,6 @@
 """``python -m qmtgate ...``: the same command line as the ``qmtgate`` script."""
 
-from qmtgate.cli import app
+from qmtgate._entry import main
 
 if __name__ == "__main__":
-    app()
+    main()

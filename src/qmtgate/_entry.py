@@ -29,6 +29,21 @@ SERVER_MODULES = frozenset(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["mcp"]:
+        # the MCP server runs on a client install (+ the mcp extra): never import the gateway's command line
+        try:
+            from qmtgate.mcp.cli import main as mcp_main
+        except ModuleNotFoundError as e:
+            if (e.name or "").partition(".")[0] not in ("typer", "click", "mcp"):
+                raise
+            print(
+                f"qmtgate mcp: needs the mcp extra ({e.name} is not installed); "
+                f'run: {sys.executable} -m pip install "qmtgate[mcp]"',
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
+        mcp_main(sys.argv[2:])
+        return
     try:
         from qmtgate.cli import app
     except ModuleNotFoundError as e:

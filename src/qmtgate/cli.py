@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from qmtgate.config import ConfigFileError, SimClock, SourceKind, load_settings, package_version
+from qmtgate.mcp.cli import mcp_command
 from qmtgate.record.cli import check_replay_settings, export_command, record_command
 
 app = typer.Typer(
@@ -92,6 +93,21 @@ def serve(
             help="Publish the Hikyuu-compatible NNG feed (hikyuu.* settings; docs/hikyuu.md).",
         ),
     ] = False,
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            "--nats",
+            help="Publish to this NATS server too, e.g. nats://host:4222 (docs/nats.md; the nats settings section).",
+        ),
+    ] = None,
+    nats_id: Annotated[
+        str | None,
+        typer.Option("--nats-id", help="Gateway id in the NATS subjects (default: the host name)."),
+    ] = None,
+    nats_jetstream: Annotated[
+        bool | None,
+        typer.Option("--nats-jetstream/--no-nats-jetstream", help="Keep the subjects in a JetStream stream."),
+    ] = None,
     insecure_no_auth: Annotated[
         bool,
         typer.Option(
@@ -128,7 +144,13 @@ def serve(
             recorder={"db": db if source is not SourceKind.REPLAY else None},
             trading={"enabled": True if enable_trading else None},
             hikyuu={"enabled": True if hikyuu else None},
+            nats={"url": nats, "gateway_id": nats_id, "jetstream": nats_jetstream},
         )
+        if settings.nats.enabled:
+            from qmtgate.natswire import check_gateway_id
+
+            if settings.nats.gateway_id:
+                check_gateway_id(settings.nats.gateway_id)
         if settings.source is SourceKind.REPLAY:
             check_replay_settings(settings)
     except (ConfigFileError, ValueError) as e:
@@ -153,7 +175,7 @@ def serve(
     tls = settings.tls
     try:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, process_tuning=True),
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
@@ -179,6 +201,8 @@ def serve(
 
 app.command("record")(record_command)
 app.command("export")(export_command)
+# `qmtgate mcp` (docs/mcp.md); qmtgate._entry also runs it without importing this module (client installs)
+app.command("mcp")(mcp_command)
 
 
 @app.command()

@@ -234,7 +234,8 @@ class HubSettings(_Frozen):
         description=(
             "Once the quote feed is live, move everything allocated at start-up (the simulator's market,"
             " reference data) out of the garbage collector's reach (gc.freeze) and make young collections"
-            " rarer, so full collections stop pausing the stream for hundreds of ms. Default true."
+            " rarer, so full collections stop pausing the stream for hundreds of ms. Applied by"
+            " `qmtgate serve` only (an embedded app leaves the process alone). Default true."
         ),
     )
     gc_when_quiet: bool = Field(
@@ -574,6 +575,30 @@ class TradingRiskSettings(_Frozen):
     )
 
 
+class TradingProtectSettings(_Frozen):
+    """Protective orders held by the gateway (docs/trading.md, "Protective orders")."""
+
+    enabled: bool = Field(True, description="Watch protective orders (they act only while trading is on).")
+    band: float = Field(
+        0.02,
+        gt=0,
+        lt=0.2,
+        description="Default protective band: a triggered sell is a limit at last x (1 - band), on the tick "
+        "grid, never below the day's lower limit.",
+    )
+    stale_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A quote older than this (market clock) triggers nothing: the protection waits for a "
+        "fresh one and reports itself stale.",
+    )
+    act_when_halted: bool = Field(
+        True,
+        description="Protective sells still go out while the kill switch refuses new orders (they only "
+        "reduce positions); false suspends them too.",
+    )
+
+
 class TradingSettings(_Frozen):
     """The trading lane (docs/trading.md). Off by default. Unset fields also come from the ``MINIQMT_*``
     environment names existing xttrader services use (lowest precedence above the defaults)."""
@@ -596,11 +621,24 @@ class TradingSettings(_Frozen):
         gt=0,
         description="Seconds to wait for the SDK's answer to an order; then the outcome is unknown.",
     )
+    events_ring: int = Field(
+        10_000, ge=1, le=10_000_000, description="Account events kept for a WebSocket resume (`since`)."
+    )
+    events_max_pending: int = Field(
+        4096,
+        ge=16,
+        le=1_000_000,
+        description="Messages queued to one WebSocket past which it is closed (4001) rather than lose "
+        "an account event; it resumes with `since`.",
+    )
     allow_loopback_without_auth: bool = Field(
         False,
         description="With auth off, trading routes refuse every request unless this is true (loopback tests).",
     )
     risk: TradingRiskSettings = Field(default_factory=TradingRiskSettings, description="Pre-trade risk.")
+    protect: TradingProtectSettings = Field(
+        default_factory=TradingProtectSettings, description="Protective orders (stop-loss, take-profit)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -732,6 +770,62 @@ class HikyuuSettings(_Frozen):
         return [(_hhmm(lo), _hhmm(hi)) for lo, _, hi in (w.partition("-") for w in self.full_windows)]
 
 
+class NatsSettings(_Frozen):
+    """Publishing to a NATS bus (docs/nats.md). Off unless ``url`` is set (``qmtgate serve --nats URL``)."""
+
+    url: str | None = Field(
+        None, description="NATS server URL(s), comma-separated (nats://host:4222, tls://...). None: off."
+    )
+    gateway_id: str = Field(
+        "",
+        max_length=64,
+        description="This gateway's id in every subject (one token: no '.', '*', '>'). Empty: the host name.",
+    )
+    markets: tuple[Literal["SH", "SZ", "BJ"], ...] = Field(
+        ("SH", "SZ", "BJ"), description="Markets whose ticks are published."
+    )
+    ticks: bool = Field(True, description="One JSON message per tick on qmtgate.<gw>.tick.<market>.<symbol>.")
+    batches: bool = Field(
+        True, description="One Arrow message per burst per market on qmtgate.<gw>.batch.<market>."
+    )
+    bar_periods: tuple[str, ...] = Field((), description="Bar periods published for bar_codes (1m, 5m, ...).")
+    bar_codes: tuple[str, ...] = Field((), description="Codes whose bars are published.")
+    buffer_messages: int = Field(
+        200_000, ge=1, description="Messages kept while the bus is away; beyond it the oldest are dropped."
+    )
+    buffer_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Bytes kept while the bus is away.")
+    reconnect_delay: float = Field(0.1, gt=0, description="First reconnect delay (s), doubled per failure.")
+    max_reconnect_delay: float = Field(5.0, gt=0, description="Longest reconnect delay (s).")
+    flush_timeout: float = Field(2.0, gt=0, description="Seconds the server has to confirm a sent chunk.")
+    heartbeat_seconds: float = Field(1.0, gt=0, description="Heartbeat period on qmtgate.<gw>.status.")
+    standby_of: str | None = Field(
+        None, description="Publish data only while this gateway's heartbeat is missing (active/standby)."
+    )
+    standby_timeout: float = Field(3.0, gt=0, description="Seconds without the active's heartbeat.")
+    creds_file: Path | None = Field(None, description="NATS .creds file (JWT + nkey seed).")
+    nkey_seed_file: Path | None = Field(None, description="NATS nkey seed file.")
+    user: str | None = Field(None, description="User name (with password).")
+    password: str | None = Field(None, description="Password of user.")
+    token: str | None = Field(None, description="Authentication token.")
+    tls_ca_file: Path | None = Field(None, description="CA bundle to verify the NATS server (tls:// URLs).")
+    tls_cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    tls_key_file: Path | None = Field(None, description="Client certificate key.")
+    jetstream: bool = Field(
+        False, description="Create/update a JetStream stream keeping this gateway's subjects."
+    )
+    stream_max_age_seconds: float = Field(
+        3 * 86400.0, gt=0, description="JetStream retention by age (s). Default 3 days."
+    )
+    stream_max_bytes: int = Field(
+        20 * 1024**3, ge=-1, description="JetStream retention by size (bytes, -1: unlimited). Default 20 GiB."
+    )
+    stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas (a cluster: 3).")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 class Settings(BaseSettings):
     """All qmtgate settings; frozen once loaded."""
 
@@ -789,6 +883,7 @@ class Settings(BaseSettings):
     hikyuu: HikyuuSettings = Field(
         default_factory=HikyuuSettings, description="Hikyuu-compatible NNG feed (docs/hikyuu.md); off."
     )
+    nats: NatsSettings = Field(default_factory=NatsSettings, description="NATS publisher (off).")
 
     @classmethod
     def settings_customise_sources(

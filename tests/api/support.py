@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -45,13 +46,14 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-def start_server(app: FastAPI) -> LiveServer:
-    """Run ``app`` in a real uvicorn (lifespan included) on a free 127.0.0.1 port, in a thread."""
+def start_server(app: FastAPI, **config: Any) -> LiveServer:
+    """Run ``app`` in a real uvicorn (lifespan included) on a free 127.0.0.1 port, in a thread; ``config``:
+    more ``uvicorn.Config`` options (e.g. ``ws_per_message_deflate=False``, as ``qmtgate serve`` runs)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **config)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True)
     thread.start()

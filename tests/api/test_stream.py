@@ -470,3 +470,81 @@ def test_client_stream_in_arrow_gives_the_same_batches_as_json(gateway: LiveServ
         assert str(frame["time"].dt.tz) == "Asia/Shanghai" and frame["seq"].tolist() == [
             i["seq"] for i in j.items
         ]
+
+
+def test_columnar_frames_round_trip_through_the_client_to_the_json_rows(gateway: LiveServer) -> None:
+    """Whole-market streams through ``qmtgate.client``, one asking for JSON rows and one left on its
+    default (columnar JSON, which this gateway offers), plus 1m bars of two codes on each: every batch,
+    seed and live, gives exactly the same items in both. On the wire a columnar frame has one array per
+    field, the books flat (``depth`` levels per row), no ``items`` and no ``time``."""
+    import asyncio
+
+    from qmtgate.client import AsyncClient, Batch
+
+    async def scenario() -> tuple[list[Batch], list[Batch]]:
+        async with AsyncClient(gateway.url) as client:
+            js = client.stream(["SH", "SZ", "BJ"], "tick", encoding="json")
+            co = client.stream(["SH", "SZ", "BJ"], "tick")
+            got: dict[str, list[Batch]] = {"js": [], "co": []}
+            async with js, co:
+                for stream in (js, co):
+                    await stream.subscribe(["600000.SH", "000001.SZ"], "1m")
+                    while True:  # the whole-market seed snapshot
+                        item = await stream.next(timeout=30)
+                        if isinstance(item, Batch) and item.channel == "tick":
+                            got["js" if stream is js else "co"].append(item)
+                            break
+                await asyncio.to_thread(advance, 6)
+                for name, stream in (("js", js), ("co", co)):
+                    while True:
+                        try:
+                            item = await stream.next(timeout=1.0)
+                        except asyncio.TimeoutError:
+                            break
+                        if isinstance(item, Batch):
+                            got[name].append(item)
+            return got["js"], got["co"]
+
+    js, co = asyncio.run(scenario())
+    live = [b for b in js if b.channel == "tick" and not b.replay]
+    assert live and max(len(b) for b in live) > 4_000, "whole-market bursts"
+    assert any(b.channel == "1m" for b in js)
+    key = sorted((b.channel, b.seq_from, b.seq_to) for b in js)
+    assert key == sorted((b.channel, b.seq_from, b.seq_to) for b in co)
+    by_key = {(b.channel, b.seq_from, b.seq_to): b for b in co}
+    for j in js:
+        c = by_key[(j.channel, j.seq_from, j.seq_to)]
+        assert j.rows is not None and c.rows is None and c.columnar is not None and c.table is None
+        assert (c.replay, c.conflated, len(c)) == (j.replay, j.conflated, len(j))
+        assert c.codes() == j.codes()
+        assert c.items == j.items  # every field, None where the row has None, time derived from ts
+        assert c.frame().equals(pd_frame(j.items)), "the same DataFrame too"
+
+
+def pd_frame(items: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame.from_records(items)
+
+
+def test_columnar_frames_on_the_wire(gateway: LiveServer) -> None:
+    """A raw WebSocket client that asks for ``columns``: the options ack, then frames with ``n``,
+    ``depth`` and one array of ``n`` values per field (books flat, ``depth`` values per row)."""
+    with connect(ws_url(gateway), max_size=None) as ws:
+        assert "columns" in recv(ws)["encodings"]
+        ws.send(json.dumps({"op": "options", "id": 3, "encoding": "columns"}))
+        assert recv_until(ws, "options") == {
+            "type": "options",
+            "id": 3,
+            "encoding": "columns",
+            "compression": "zstd",
+        }
+        ws.send(json.dumps({"op": "subscribe", "period": "tick", "codes": ["600000.SH", "000001.SZ"]}))
+        recv_until(ws, "subscribed")
+        seed = recv_until(ws, "data")
+        assert "items" not in seed and seed["n"] == 2
+        cols = seed["columns"]
+        assert "time" not in cols and set(cols["code"]) == {"600000.SH", "000001.SZ"}
+        assert seed["depth"] == {"bid_price": 5, "bid_volume": 5, "ask_price": 5, "ask_volume": 5}
+        assert all(len(v) == (5 if k in seed["depth"] else 1) * 2 for k, v in cols.items())
+        assert cols["seq"] == sorted(cols["seq"]) and cols["seq"][-1] == seed["seq_to"]

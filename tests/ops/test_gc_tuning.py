@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -121,3 +122,27 @@ def test_the_collector_takes_over_from_automatic_collection_and_gives_it_back() 
 
     before, during, after = asyncio.run(run())
     assert before and not during and after
+
+
+def test_an_embedded_app_leaves_the_collector_alone() -> None:
+    """Only `qmtgate serve` (process_tuning=True) freezes and takes over collection; an app built by a
+    test or embedded in another program must not change the interpreter it lives in."""
+    from fastapi.testclient import TestClient
+
+    from qmtgate.api.app import create_app
+    from qmtgate.config import Settings
+
+    frozen_before, enabled_before = gc.get_freeze_count(), gc.isenabled()
+    app = create_app(Settings(source="sim"))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/api/v1/health/ready").json().get("state") != "ready":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        while not app.state.services.quotes.is_live():  # once live, serve's freeze would run
+            assert time.monotonic() < deadline, "the quote feed never went live"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert getattr(app.state, "gc_collector", None) is None
+        assert gc.isenabled() == enabled_before
+        assert gc.get_freeze_count() == frozen_before

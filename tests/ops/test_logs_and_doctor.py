@@ -110,6 +110,7 @@ def test_doctor_finds_qmt_like_the_sdk_and_probes_its_port(tmp_path: Path) -> No
     assert empty["qmt_discovery"].fix_zh
 
 
+@pytest.mark.slow  # probes ports and the clock for ~10 s
 def test_doctor_python_clock_port_security_firewall() -> None:
     assert doctor.check_python((3, 12), 64, "Windows")[0].status == "ok"
     assert doctor.check_python((3, 9), 64, "Windows")[0].status == "fail"

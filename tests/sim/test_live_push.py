@@ -79,6 +79,7 @@ def test_whole_quote_at_10x_delivers_5000_codes_within_one_simulated_minute() ->
     assert threading.main_thread().name not in threads
 
 
+@pytest.mark.slow  # runs whole-market slots for ~20 s
 def test_whole_quote_pushes_nothing_on_a_holiday() -> None:
     cal = SimMarket(seed=0).calendar
     assert not cal.is_trading_day(HOLIDAY)

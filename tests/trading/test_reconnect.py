@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from qmtgate.api.app import create_app
@@ -14,6 +15,7 @@ from qmtgate.api.app import create_app
 from .conftest import ACCOUNT_ID, sim_env, trading_settings
 
 ORDERS = "/api/v1/trading/orders"
+pytestmark = pytest.mark.slow  # each test waits out reconnect retries
 
 
 def wait_status(client: TestClient, predicate, timeout: float = 30.0) -> dict:

@@ -26,6 +26,8 @@ ROUTES = [
     ("post", "/api/v1/trading/cancel"),
     ("post", "/api/v1/trading/halt"),
     ("post", "/api/v1/trading/resume"),
+    ("get", "/api/v1/trading/protections"),
+    ("get", "/api/v1/trading/protections/0123456789"),
 ]
 ORDER = {"code": "600000.SH", "side": "buy", "volume": 100, "price": 10.0, "client_order_id": "x1"}
 
@@ -105,6 +107,7 @@ def test_miniqmt_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().trading.account_id == "999"
 
 
+@pytest.mark.slow  # each case waits out a connect retry
 @pytest.mark.parametrize(
     ("trading", "reason"),
     [

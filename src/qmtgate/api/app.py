@@ -46,6 +46,7 @@ from qmtgate.api.routers import (
     xtcompat,
 )
 from qmtgate.api.services import Services
+from qmtgate.bus.runtime import start_nats
 from qmtgate.config import Settings, load_settings, package_version
 from qmtgate.errors import install_error_handlers
 from qmtgate.ops.allocator import pin_mmap_threshold
@@ -72,15 +73,21 @@ def create_app(
     source: MarketSource | None = None,
     *,
     import_module: ImportModule = importlib.import_module,
+    process_tuning: bool = False,
 ) -> FastAPI:
-    """Build the app. ``import_module`` is how the source factory imports xtquant/the simulator (tests)."""
+    """Build the app. ``import_module`` is how the source factory imports xtquant/the simulator (tests).
+
+    ``process_tuning`` applies the process-wide tuning of ``[hub]`` (glibc's mmap threshold, gc.freeze and
+    the quiet collector): it changes the whole interpreter, so only the process that owns it asks for it
+    (``qmtgate serve``); an app embedded in another program or built by a test leaves the process alone.
+    """
     settings = settings if settings is not None else load_settings()
     install_log_redaction()  # uvicorn logs raw query strings: no key may reach a log line (ops/redact.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if settings.hub.mmap_threshold:  # before the source allocates its market
+            if process_tuning and settings.hub.mmap_threshold:  # before the source allocates its market
                 pin_mmap_threshold(settings.hub.mmap_threshold)
             if source is None:
                 active = await open_source(settings, import_module)
@@ -112,6 +119,12 @@ def create_app(
                     stack.push_async_callback(hikyuu.stop)
                     app.state.hikyuu = hikyuu
                     stack.callback(setattr, app.state, "hikyuu", None)
+            publisher = await start_nats(settings, services.hub)  # docs/nats.md
+            app.state.nats = publisher
+            if publisher is not None:
+                stack.push_async_callback(publisher.stop)
+                if app.state.metrics is not None:
+                    app.state.metrics.bind_nats(publisher)
             ops = OpsRuntime(settings, app.state.metrics)  # metrics wiring and the alert monitor
             await ops.start(active, services)
             stack.push_async_callback(ops.stop)
@@ -132,7 +145,7 @@ def create_app(
                 stack.callback(setattr, app.state, "supervisor", None)
                 if app.state.metrics is not None:
                     app.state.metrics.bind_supervisor(supervisor)
-            if settings.hub.gc_freeze and services.quotes is not None:
+            if process_tuning and settings.hub.gc_freeze and services.quotes is not None:
                 collector = None
                 if settings.hub.gc_when_quiet:
                     collector = QuietCollector(
@@ -157,6 +170,9 @@ def create_app(
                 stack.push_async_callback(trading.stop)
                 app.state.trading = trading
                 stack.callback(setattr, app.state, "trading", None)
+                app.state.protect = await _start_protection(settings, trading, services, stack)
+                stack.callback(setattr, app.state, "protect", None)
+                ops.bind_trading(trading, app.state.protect)
             logger.info("%s", start_banner(settings, active.name))  # where to go next (ops/startup.py)
             yield
 
@@ -179,8 +195,10 @@ def create_app(
     app.state.supervisor = None
     app.state.recording = None
     app.state.recorder = None
+    app.state.nats = None
     app.state.trading = None
     app.state.hikyuu = None
+    app.state.protect = None
     app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None
     app.state.security = SecurityGuard(
         settings, on_event=app.state.metrics.on_security_event if app.state.metrics else None
@@ -215,13 +233,36 @@ def create_app(
     app.include_router(metrics.router)  # `admin` scope unless metrics.public
     if settings.trading.enabled:  # absent (404) when trading is off; `trade` scope per route
         _check_trading_exposure(settings)
+        from qmtgate.api.routers import protect as protect_routes
         from qmtgate.api.routers import trading as trading_routes
 
         app.include_router(trading_routes.router, prefix=API_PREFIX)
+        app.include_router(protect_routes.router, prefix=API_PREFIX)
     install_offline_docs(app)
     app.include_router(index.router)  # GET /: links to the docs and health (public with the docs)
     install_security_openapi(app)
     return app
+
+
+async def _start_protection(
+    settings: Settings, trading: object, services: Services, stack: AsyncExitStack
+) -> object | None:
+    """Protective orders (docs/trading.md): the engine, fed by a hub consumer of the codes it watches."""
+    if not settings.trading.protect.enabled:
+        return None
+    from qmtgate.hub.watch import CodeWatch
+    from qmtgate.source.trading.protect import ProtectionEngine
+
+    engine = ProtectionEngine(trading, settings.trading.protect)  # type: ignore[arg-type]
+    if services.hub is not None:
+        watch = CodeWatch(services.hub, engine.on_ticks, name="protect")
+        engine.feed = watch
+        stack.push_async_callback(watch.stop)
+    else:
+        logger.warning("protective orders get no quotes: the stream hub is off (hub.enabled = false)")
+    await engine.start()
+    stack.push_async_callback(engine.stop)
+    return engine
 
 
 def _check_trading_exposure(settings: Settings) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qmtgate.api.burst_answers import BurstAnswers
 from qmtgate.codes import classify
 from qmtgate.config import Settings
 from qmtgate.errors import NotFound, UnknownCode
@@ -44,6 +45,8 @@ class Services:
     quotes: QuoteCache | None = None
     feed: WholeMarketFeed | None = None
     hub: StreamHub | None = None
+    #: whole-market answers encoded once per quote-cache burst (api.burst_answers)
+    answers: BurstAnswers = field(default_factory=BurstAnswers)
     _started: list[Any] = field(default_factory=list, repr=False)
     _warming: asyncio.Task[None] | None = field(default=None, repr=False)
 

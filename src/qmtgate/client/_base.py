@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from qmtgate.client import _calls
+from qmtgate.client import _calls, _protect_calls
 from qmtgate.client._calls import ARROW, JSON, Answer, Call
 from qmtgate.client.errors import ConnectionFailed, error_from_body
 
@@ -134,4 +134,4 @@ def bind_async(build: Callable[..., Call]) -> Callable[..., Any]:
     return method
 
 
-OPERATIONS = _calls.OPERATIONS
+OPERATIONS = (*_calls.OPERATIONS, *_protect_calls.OPERATIONS)

@@ -327,10 +327,105 @@ def xt_divid_factors(code: str, start_time: str = "", end_time: str = "") -> Cal
     return Call("GET", f"{V1}/xt/divid_factors", table, params, tabular=True)
 
 
+# -- trading (docs/trading.md; the key needs the ``trade`` scope, the gateway ``trading.enabled``) ---------
+
+
+#: ``body`` under a name the builders below can use beside their request ``body``
+body_of = body
+
+
+def records(answer: Answer) -> pd.DataFrame:
+    """A JSON list of objects (the trading routes' answers) as a DataFrame."""
+    return pd.DataFrame.from_records(answer.json() or [])
+
+
+def new_client_order_id() -> str:
+    """A fresh ``client_order_id`` (24 characters at most, as the gateway requires): random, so two
+    processes never collide, and made once per order so every retry of that order carries it."""
+    import secrets
+
+    return "q" + secrets.token_hex(11)
+
+
+def trading_place(
+    code: str,
+    side: str,
+    volume: int,
+    price: float = 0.0,
+    *,
+    price_type: str = "limit",
+    client_order_id: str | None = None,
+    strategy_name: str = "",
+    remark: str = "",
+) -> Call:
+    """Place an order: ``side`` "buy" | "sell", ``volume`` in shares, ``price_type`` "limit" | "market".
+    Answer: ``{"client_order_id", "status": "accepted" | "rejected" | "unknown" | "dry_run", "order_id",
+    "seq", "error_msg"?, "replayed"?}``. Without ``client_order_id`` one is generated (and returned). The
+    call is safe to resend: the gateway answers a repeated ``client_order_id`` with the first outcome and
+    never sends a second order, so a transport retry cannot double it."""
+    body = {
+        "code": code,
+        "side": side,
+        "volume": int(volume),
+        "price_type": price_type,
+        "price": float(price),
+        "strategy_name": strategy_name,
+        "remark": remark,
+        "client_order_id": client_order_id or new_client_order_id(),
+    }
+    return Call("POST", f"{V1}/trading/orders", body_of, body=body, idempotent=True)
+
+
+def trading_cancel(order_id: int | None = None, client_order_id: str | None = None) -> Call:
+    """Cancel by the order id or the ``client_order_id``: ``{"order_id", "client_order_id", "cancel":
+    "requested"}`` (the outcome arrives as an order event / in :func:`trading_orders`)."""
+    body = {"order_id": order_id, "client_order_id": client_order_id}
+    return Call(
+        "POST", f"{V1}/trading/cancel", body_of, body={k: v for k, v in body.items() if v is not None}
+    )
+
+
+def trading_order(client_order_id: str) -> Call:
+    """One order's outcome (``status``, ``order_id``...) and its current state (``order``, an XtOrder dict)."""
+    return Call("GET", f"{V1}/trading/orders/{client_order_id}", body_of)
+
+
+def trading_orders() -> Call:
+    """Today's orders (XtOrder columns: ``order_id``, ``stock_code``, ``order_status``, ``order_remark``
+    (the client_order_id) ...) as a DataFrame."""
+    return Call("GET", f"{V1}/trading/orders", records)
+
+
+def trading_trades() -> Call:
+    """Today's trades (XtTrade columns) as a DataFrame."""
+    return Call("GET", f"{V1}/trading/trades", records)
+
+
+def trading_positions() -> Call:
+    """Positions (XtPosition columns: ``stock_code``, ``volume``, ``can_use_volume``, ...) as a DataFrame."""
+    return Call("GET", f"{V1}/trading/positions", records)
+
+
+def trading_asset() -> Call:
+    """Cash and asset (XtAsset fields) as a dict."""
+    return Call("GET", f"{V1}/trading/asset", body_of)
+
+
+def trading_status() -> Call:
+    """The trading lane: ``connected``, ``account_id``, ``halted``, ``dry_run``, ``connect_error``, ``risk``."""
+    return Call("GET", f"{V1}/trading/status", body_of)
+
+
+def trading_rows(what: str) -> Call:
+    """``orders`` / ``trades`` / ``positions`` as a list of dicts (what the drop-in turns into objects)."""
+    return Call("GET", f"{V1}/trading/{what}", body_of)
+
+
 #: The operations both clients expose, by name (one set of method names for sync and async).
 OPERATIONS: tuple[Callable[..., Call], ...] = (
     health, ready, capabilities, klines, snapshots, sectors, sector_members, instruments, instrument,
     instrument_type, dividends, trading_dates, holidays, calendar_day, submit_download, download_job,
     download_jobs, cancel_download, xt_market_data, xt_full_tick, xt_instrument_detail, xt_trading_dates,
-    xt_trading_calendar, xt_holidays, xt_divid_factors,
+    xt_trading_calendar, xt_holidays, xt_divid_factors, trading_place, trading_cancel, trading_order,
+    trading_orders, trading_trades, trading_positions, trading_asset, trading_status,
 )  # fmt: skip

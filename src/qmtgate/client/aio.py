@@ -80,14 +80,33 @@ class AsyncClient:
         stale_after: float | None = None,
         reconnect_delay: float = 0.1,
         max_reconnect_delay: float = 5.0,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
+        nats: str | None = None,
+        gateway: str = "*",
     ) -> Stream:
         """A :class:`Stream` subscribed to codes and/or whole markets (``"SH"``, ``"SZ"``, ``"BJ"``).
 
         ``async for item in client.stream(["SH", "SZ"])`` yields :class:`Batch` and :class:`Event`.
         ``encoding="arrow"`` (with ``compression``) suits whole-market consumers: see :class:`Stream`.
+        ``nats="nats://bus:4222"``: the same stream from a NATS bus instead of this gateway's WebSocket
+        (:class:`qmtgate.client.bus.NatsStream`; ``gateway``: one gateway id or ``"*"``; docs/nats.md).
         """
+        if nats is not None:
+            from qmtgate.client.bus import NatsStream
+
+            bus = NatsStream(
+                nats,
+                gateway=gateway,
+                encoding=encoding,
+                stale_after=stale_after,
+                reconnect_delay=reconnect_delay,
+                max_reconnect_delay=max_reconnect_delay,
+            )
+            if targets is not None or sectors:
+                bus._intents.append(_intent(targets, period, sectors))
+            self._streams.append(bus)  # type: ignore[arg-type]
+            return bus  # type: ignore[return-value]
         stream = Stream(
             self.options.ws_url(),
             self.options.headers(),
@@ -112,10 +131,13 @@ class AsyncClient:
         on_event: Callable[[Event], Any] | None = None,
         sectors: Sequence[str] = (),
         stale_after: float | None = None,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
+        nats: str | None = None,
+        gateway: str = "*",
     ) -> Stream:
-        """Call ``callback(batch)`` (sync or async) for every batch; ``on_event(event)`` for events."""
+        """Call ``callback(batch)`` (sync or async) for every batch; ``on_event(event)`` for events.
+        ``nats``: from a NATS bus instead of the WebSocket (see :meth:`stream`)."""
         stream = self.stream(
             targets,
             period,
@@ -123,6 +145,8 @@ class AsyncClient:
             stale_after=stale_after,
             encoding=encoding,
             compression=compression,
+            nats=nats,
+            gateway=gateway,
         )
 
         async def pump() -> None:

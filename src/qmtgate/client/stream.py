@@ -17,9 +17,11 @@ about the feed. Nothing is hidden:
 * **staleness**: with ``stale_after`` set, no data for that long while connected emits ``Event("stale")``;
 * **source status**: the gateway's ``status`` messages (QMT connected or not) become ``Event("status")``.
 
-Encodings: JSON frames by default; ``encoding="arrow"`` asks for Arrow IPC frames (``compression`` zstd,
-lz4 or none), which a whole-market consumer decodes ~10x faster: :meth:`Batch.frame` is then
-``Table.to_pandas()`` and ``Batch.items`` is made only when read.
+Encodings: by default (``encoding="auto"``) columnar JSON frames when the gateway offers them (one array
+per field: a whole-market frame parses ~5x faster than one object per row; ``Batch.items`` is made only
+when read), else JSON row frames (``encoding="json"`` asks for those); ``encoding="arrow"`` asks for Arrow
+IPC frames (``compression`` zstd, lz4 or none), which a whole-market consumer decodes ~10x faster still:
+:meth:`Batch.frame` is then ``Table.to_pandas()``.
 
 Backpressure: the queue between the socket reader and the consumer is bounded; a consumer that falls
 behind stops the reader, the gateway's outbox then conflates for this client and says so.
@@ -37,6 +39,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import repeat
 from typing import Any, Literal
 
 import orjson
@@ -85,9 +88,10 @@ _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 class Batch:
     """One data frame: all updates of one upstream burst for this connection.
 
-    A JSON frame arrives as ``rows``, an Arrow frame as ``table``; ``items`` and :meth:`frame` give
-    either form (the same fields and values; ``time`` is the Asia/Shanghai ISO text in ``items`` and a
-    tz-aware timestamp in the Arrow table and its DataFrame)."""
+    A JSON row frame arrives as ``rows``, a columnar JSON frame as ``columns`` and an Arrow frame as
+    ``table``; ``items`` and :meth:`frame` give any of them in one form (the same fields and values;
+    ``time`` is the Asia/Shanghai ISO text in ``items`` and a tz-aware timestamp in the Arrow table and
+    its DataFrame)."""
 
     channel: str  # "tick" or a bar period ("1m", ...)
     epoch: str | None
@@ -97,14 +101,27 @@ class Batch:
     replay: bool = False  # missed updates replayed after a reconnect
     snapshot: bool = False  # current values sent after a resync (new epoch / outside the replay window)
     gap: int = 0  # seqs skipped before this batch (0: nothing missed); exact for a whole-market stream
-    rows: list[dict[str, Any]] | None = None  # a JSON frame's items
+    rows: list[dict[str, Any]] | None = None  # a JSON row frame's items
     table: pa.Table | None = None  # an Arrow frame's columns (``seq`` first)
+    #: a columnar JSON frame's fields, one list per field in row order (``seq``, ``code``, ``ts``,
+    #: ``time``, ...; a book column is one list of levels per row), built from the frame when first read
+    columnar: dict[str, Any] | None = field(default=None, repr=False)
+
+    @cached_property
+    def columns(self) -> dict[str, list[Any]] | None:
+        """A columnar frame's fields as equal-length lists (None for the other encodings)."""
+        return None if self.columnar is None else _unflatten(self.columnar)
 
     @cached_property
     def items(self) -> list[dict[str, Any]]:
-        """The updates as dicts (made from the Arrow table on first read)."""
-        if self.rows is not None or self.table is None:
-            return self.rows or []
+        """The updates as dicts (made from the columns or the Arrow table on first read)."""
+        if self.rows is not None:
+            return self.rows
+        columns = self.columns
+        if columns is not None:  # map() at C speed: ~2x cheaper than a comprehension over 5,000 rows
+            return list(map(dict, map(zip, repeat(tuple(columns)), zip(*columns.values(), strict=True))))
+        if self.table is None:
+            return []
         table = self.table
         if "time" not in table.column_names:
             return table.to_pylist()
@@ -115,18 +132,50 @@ class Batch:
         return rows
 
     def __len__(self) -> int:
-        return self.table.num_rows if self.table is not None else len(self.rows or [])
+        if self.table is not None:
+            return self.table.num_rows
+        if self.columnar is not None:
+            return int(self.columnar["n"])
+        return len(self.rows or [])
 
     def codes(self) -> list[str]:
         if self.table is not None:
             return self.table.column("code").to_pylist()
+        if self.columnar is not None:
+            return list(self.columnar["columns"].get("code", []))
         return [item["code"] for item in self.items]
 
     def frame(self) -> pd.DataFrame:
         """The items as a DataFrame (normalized units: volume in shares, ``ts`` epoch ms UTC)."""
         if self.table is not None:
             return self.table.to_pandas()
+        if self.columns is not None:
+            return pd.DataFrame(self.columns)
         return pd.DataFrame.from_records(self.items)
+
+
+def _unflatten(frame: dict[str, Any]) -> dict[str, list[Any]]:
+    """A columnar frame's ``columns`` as one list per field, a row's book levels as one list, and
+    ``time`` (left off the wire) derived from ``ts`` after it, as in a row frame."""
+    depth: dict[str, int] = frame.get("depth") or {}
+    n = int(frame["n"])
+    out: dict[str, list[Any]] = {}
+    for name, values in frame["columns"].items():
+        d = depth.get(name)
+        if d is None:
+            out[name] = values
+        else:  # row i's levels: values[d*i : d*i + d]
+            out[name] = [values[i : i + d] for i in range(0, n * d, d)]
+        if name == "ts":
+            out["time"] = _local_times(values)
+    return out
+
+
+def _local_times(ts: list[Any]) -> list[Any]:
+    """``local_iso`` of each ts, converted once per distinct value (a burst's ticks share few)."""
+    distinct = list(dict.fromkeys(ts))
+    texts = dict(zip(distinct, local_iso(distinct).tolist(), strict=True))
+    return list(map(texts.__getitem__, ts))
 
 
 @dataclass(frozen=True)
@@ -186,7 +235,7 @@ class Stream:
         stale_after: float | None = None,
         queue_size: int = 256,
         open_timeout: float = 10.0,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> None:
         self.url = url
@@ -426,9 +475,12 @@ class Stream:
                 },
             )
         )
-        if self._encoding != "json":  # before the subscriptions: their first frames come encoded so
+        encoding = self._encoding
+        if encoding == "auto":  # columnar JSON when this gateway has it (an older one only has rows)
+            encoding = "columns" if "columns" in (hello.get("encodings") or ()) else "json"
+        if encoding != "json":  # before the subscriptions: their first frames come encoded so
             await ws.send(
-                json.dumps({"op": "options", "encoding": self._encoding, "compression": self._compression})
+                json.dumps({"op": "options", "encoding": encoding, "compression": self._compression})
             )
         for intent in list(self._intents):
             await self._send_intent(intent, "subscribe")
@@ -487,10 +539,12 @@ class Stream:
                 self.last_seq = seq_to
             if self._held.get(channel, -1) < seq_to:
                 self._held[channel] = seq_to
+        columnar = msg if "columns" in msg and table is None else None
         batch = Batch(
             channel=channel,
-            rows=None if table is not None else msg.get("items") or [],
+            rows=None if table is not None or columnar is not None else msg.get("items") or [],
             table=table,
+            columnar=columnar,
             epoch=epoch,
             seq_from=seq_from,
             seq_to=seq_to,

@@ -123,7 +123,7 @@ class Client:
         *,
         stale_after: float | None = None,
         max_reconnect_delay: float = 5.0,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
     ) -> Stream:
         """A :class:`Stream` bound to this client's loop thread (drive it with :meth:`run`)."""
@@ -150,13 +150,23 @@ class Client:
         on_event: Callable[[Event], Any] | None = None,
         sectors: Sequence[str] = (),
         stale_after: float | None = None,
-        encoding: Literal["json", "arrow"] = "json",
+        encoding: Literal["auto", "json", "columns", "arrow"] = "auto",
         compression: Literal["zstd", "lz4", "none"] = "zstd",
+        nats: str | None = None,
+        gateway: str = "*",
     ) -> Subscription:
         """Subscribe to codes and/or whole markets (``"SH"``, ``"SZ"``, ``"BJ"``); ``callback(batch)`` per
         batch and ``on_event(event)`` per feed event, both on the stream thread. Reconnects by itself.
-        ``encoding="arrow"`` (with ``compression``) suits whole-market consumers: see :class:`Stream`."""
-        stream = self.open_stream(stale_after=stale_after, encoding=encoding, compression=compression)
+        ``encoding="arrow"`` (with ``compression``) suits whole-market consumers: see :class:`Stream`.
+        ``nats="nats://bus:4222"``: the same from a NATS bus (``gateway``: an id or ``"*"``; docs/nats.md)."""
+        if nats is not None:
+            from qmtgate.client.bus import NatsStream
+
+            stream: Stream = NatsStream(  # type: ignore[assignment]
+                nats, gateway=gateway, encoding=encoding, stale_after=stale_after
+            )
+        else:
+            stream = self.open_stream(stale_after=stale_after, encoding=encoding, compression=compression)
         codes, markets = split_targets(targets)
         stream._intents.append(_Intent(period, codes, markets, tuple(sectors)))
         sub = Subscription(self, stream)

@@ -110,6 +110,9 @@ class QuoteCache:
         self.conflated = 0
         self.first_push_ms: int | None = None
         self.last_push_ms: int | None = None
+        #: moves when a burst starts being applied and again when it is applied: an answer built from the
+        #: cache under one version shows exactly that data (api.burst_answers)
+        self.version = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -196,10 +199,12 @@ class QuoteCache:
         items = list(batch.items())
         retired: list[list[Any]] = []
         self._applying = True
+        self.version += 1
         try:
             await self._apply(items, retired)
         finally:
             self._applying = False
+            self.version += 1
         self.applied += len(items)
         retire_later(retired)  # the previous burst's ticks: freed once this burst's frames are out
         if epoch is not None and items:

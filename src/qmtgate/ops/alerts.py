@@ -42,7 +42,9 @@ SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
 
 @dataclasses.dataclass(frozen=True)
 class Alert:
-    kind: str  # source_disconnected, source_reconnected, source_restarted, market_stale, market_recovered, errors
+    # source_disconnected, source_reconnected, source_restarted, market_stale, market_recovered, errors,
+    # trading_disconnected, trading_reconnected, trading_restarted, trading_unknown_outcome
+    kind: str
     severity: str  # critical | warning | info
     title: str
     text: str
@@ -184,6 +186,13 @@ class AlertMonitor:
         self._prev: tuple[bool, int] | None = None
         self._errors: deque[tuple[float, int]] = deque()
         self._task: asyncio.Task[None] | None = None
+        #: the trading service (docs/trading.md), bound once trading started (``bind_trading``)
+        self.trading: Any = None
+        self._trading_seen = (0, 0)  # (disconnects, unknown outcomes) already alerted on
+
+    def bind_trading(self, service: Any) -> None:
+        self.trading = service
+        self._trading_seen = (service.disconnects, len(service.unknown_coids))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="qmtgate-alert-monitor")
@@ -208,6 +217,7 @@ class AlertMonitor:
         self._check_source()
         await self._check_markets()
         self._check_errors()
+        self._check_trading()
 
     # -- conditions ------------------------------------------------------------------------------------
 
@@ -361,4 +371,66 @@ class AlertMonitor:
             self._clear(
                 "errors",
                 Alert("errors_cleared", "info", "errors stopped", "No new errors.", resolved=True),
+            )
+
+    # -- trading ---------------------------------------------------------------------------------------
+
+    def _check_trading(self) -> None:
+        """The trader's connection (a condition, like the source's) and every ``unknown`` outcome (an
+        event: each one is an order the gateway cannot say is live or not, so each gets its alert)."""
+        service = self.trading
+        if service is None:
+            return
+        disconnects, unknown = service.disconnects, len(service.unknown_coids)
+        seen_disconnects, seen_unknown = self._trading_seen
+        self._trading_seen = (disconnects, unknown)
+        error = service.connect_error
+        connected = service.lane.connected and error is None
+        account = service.settings.account_id
+        cond = self._conditions.get("trading")
+        if not connected:
+            reason = error.message if error is not None else "on_disconnected: the trader lost QMT"
+            self._raise(
+                "trading",
+                Alert(
+                    "trading_disconnected",
+                    "critical",
+                    f"trader for account {account} disconnected",
+                    f"{reason}. No order can be placed or cancelled through the gateway and protective "
+                    "orders cannot fire; the gateway keeps reconnecting with a new session.",
+                    {"account": account, "reason": error.reason if error is not None else "disconnected"},
+                ),
+            )
+        elif cond is not None and cond.active:
+            self._clear(
+                "trading",
+                Alert(
+                    "trading_reconnected",
+                    "info",
+                    f"trader for account {account} reconnected",
+                    "The trader is connected again (new session); orders were reconciled.",
+                    {"account": account, "session_id": service.lane.session_id},
+                    resolved=True,
+                ),
+            )
+        elif disconnects > seen_disconnects:
+            self.sender.send(
+                Alert(
+                    "trading_restarted",
+                    "warning",
+                    f"trader for account {account} reconnected after a short outage",
+                    "The trader dropped and came back between checks; orders were reconciled.",
+                    {"account": account, "disconnects": disconnects - seen_disconnects},
+                )
+            )
+        for coid in service.unknown_coids[seen_unknown:unknown]:
+            self.sender.send(
+                Alert(
+                    "trading_unknown_outcome",
+                    "critical",
+                    f"order {coid} outcome unknown",
+                    f"The SDK did not answer order {coid} in time: it may be live. It is never retried; "
+                    "the gateway reconciles it from QMT's pushes and queries. Check it in the terminal.",
+                    {"client_order_id": coid, "account": account},
+                )
             )

@@ -48,6 +48,8 @@ STREAM_BUCKETS = (
     5.0,
     30.0,
 )
+#: Order round trip (seconds): the SDK's answer to order_stock_async, loopback paper broker to a remote QMT.
+ORDER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SOURCE_STATES = ("starting", "ready", "degraded", "unavailable", "stopped")
@@ -112,6 +114,30 @@ class GatewayMetrics:
             buckets=LOOP_LAG_BUCKETS,
             registry=r,
         )
+        self.trading_orders = Counter(
+            "qmtgate_trading_orders",
+            "Orders sent to the SDK, by outcome: accepted, rejected, unknown (docs/trading.md).",
+            ["outcome"],
+            registry=r,
+        )
+        self.trading_refusals = Counter(
+            "qmtgate_trading_refusals",
+            "Trading requests refused before the SDK, by risk rule or error code.",
+            ["code"],
+            registry=r,
+        )
+        self.trading_latency = Histogram(
+            "qmtgate_trading_order_round_trip_seconds",
+            "From sending an order to the SDK to its answer (order id or rejection; unknown at the timeout).",
+            buckets=ORDER_BUCKETS,
+            registry=r,
+        )
+        self.protect_triggers = Counter(
+            "qmtgate_trading_protect_triggers",
+            "Protective orders fired, by kind and the outcome of their sell.",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.activity = MarketActivity()
         self._state = _StateCollector()
         r.register(self._state)
@@ -126,6 +152,26 @@ class GatewayMetrics:
     def unbind(self) -> None:
         self._state.source = self._state.services = self._state.supervisor = None
         self._state.recorder = None
+        self._state.trading = self._state.protect = None
+        self._state.nats = None
+
+    def bind_trading(self, service: Any, protect: Any = None) -> Callable[[str, str, float], None]:
+        """Count the trading service's orders, refusals and protective triggers and export its state
+        (connected, halted, protections) at scrape time. Returns the hook it registered."""
+        self._state.trading, self._state.protect = service, protect
+
+        def hook(name: str, label: str, value: float) -> None:
+            if name == "order":
+                self.trading_orders.labels(label).inc()
+                self.trading_latency.observe(value)
+            elif name == "refused":
+                self.trading_refusals.labels(label).inc()
+            elif name == "protect":
+                kind, _, outcome = label.partition(":")
+                self.protect_triggers.labels(kind, outcome).inc()
+
+        service.metric_hooks.append(hook)
+        return hook
 
     def bind_recorder(self, recorder: Any) -> None:
         """Export the in-gateway recorder's progress and completeness (docs/recording.md)."""
@@ -134,6 +180,10 @@ class GatewayMetrics:
     def gc_collected(self, generation: int, seconds: float, overdue: bool) -> None:
         """The quiet collector's report of one collection (see ``ops.gc_tuning``)."""
         self.gc_pause.labels(str(generation), "true" if overdue else "false").observe(seconds)
+
+    def bind_nats(self, publisher: Any) -> None:
+        """Export the NATS publisher's counters: published, dropped while the bus was away (docs/nats.md)."""
+        self._state.nats = publisher
 
     def bind_supervisor(self, supervisor: Any) -> None:
         """Export the source supervisor's staleness and recovery counters (docs/reliability.md)."""
@@ -168,6 +218,9 @@ class _StateCollector(Collector):
         self.markets: tuple[str, ...] = ()
         self.supervisor: Any = None
         self.recorder: Any = None
+        self.trading: Any = None
+        self.protect: Any = None
+        self.nats: Any = None
 
     def describe(self) -> list[Any]:
         return []  # series depend on the running components; collected at scrape time only
@@ -190,6 +243,10 @@ class _StateCollector(Collector):
             yield g
         if self.recorder is not None:
             yield from _recorder_metrics(self.recorder)
+        if self.trading is not None:
+            yield from _trading_metrics(self.trading, self.protect)
+        if self.nats is not None:
+            yield from _nats_metrics(self.nats)
         if self.activity is not None:
             g = GaugeMetricFamily(
                 "qmtgate_market_last_tick_age_seconds",
@@ -314,6 +371,57 @@ def _stream_metrics(hub: Any) -> Iterator[Any]:
         yield c
 
 
+def _nats_metrics(publisher: Any) -> Iterator[Any]:
+    """The NATS publisher's delivery and what it dropped while the bus was away (``bus.publisher``)."""
+    info = publisher.info()
+    for name, key, text in (
+        ("qmtgate_nats_published_messages", "published_messages", "Messages the NATS server confirmed."),
+        (
+            "qmtgate_nats_published_updates",
+            "published_updates",
+            "Tick/bar updates the NATS server confirmed.",
+        ),
+        (
+            "qmtgate_nats_dropped_messages",
+            "dropped_messages",
+            "Messages dropped: the buffer was full while NATS was away.",
+        ),
+        ("qmtgate_nats_dropped_updates", "dropped_updates", "Updates in the dropped messages."),
+        (
+            "qmtgate_nats_resent_messages",
+            "resent_messages",
+            "Messages sent again after a connection died unconfirmed.",
+        ),
+        (
+            "qmtgate_nats_conflated_updates",
+            "conflated_updates",
+            "Updates the hub conflated away for the publisher.",
+        ),
+        ("qmtgate_nats_reconnects", "disconnects", "Connections to NATS lost (each followed by reconnects)."),
+        (
+            "qmtgate_nats_cpu_seconds",
+            "cpu_seconds",
+            "CPU seconds of the publisher's own work on the event loop.",
+        ),
+    ):
+        c = CounterMetricFamily(name, text)
+        c.add_metric([], float(info[key]))
+        yield c
+    for name, key, text in (
+        ("qmtgate_nats_connected", "connected", "1 while connected to NATS."),
+        (
+            "qmtgate_nats_active",
+            "active",
+            "1 while publishing data (0: a standby waiting for the active's heartbeat).",
+        ),
+        ("qmtgate_nats_buffered_messages", "buffered_messages", "Messages waiting for NATS."),
+        ("qmtgate_nats_buffered_bytes", "buffered_bytes", "Bytes waiting for NATS."),
+    ):
+        g = GaugeMetricFamily(name, text)
+        g.add_metric([], float(info[key]))
+        yield g
+
+
 def _recorder_metrics(recorder: Any) -> Iterator[Any]:
     """The recorder's counters and what today's recording is known to miss (no database read)."""
     r, w = recorder.stats, recorder.writer.stats
@@ -343,3 +451,41 @@ def _recorder_metrics(recorder: Any) -> Iterator[Any]:
     g = GaugeMetricFamily("qmtgate_recorder_backlog", "Batches waiting for the recording writer.")
     g.add_metric([], recorder.backlog())
     yield g
+
+
+def _trading_metrics(service: Any, protect: Any) -> Iterator[Any]:
+    """The trading lane's state: connection, kill switch, unknown outcomes, protective orders."""
+    g = GaugeMetricFamily("qmtgate_trading_connected", "1 while the trader is connected and subscribed.")
+    g.add_metric([], 1.0 if service.lane.connected and service.connect_error is None else 0.0)
+    yield g
+    g = GaugeMetricFamily("qmtgate_trading_halted", "1 while the kill switch refuses new orders.")
+    g.add_metric([], 1.0 if service.halted else 0.0)
+    yield g
+    c = CounterMetricFamily("qmtgate_trading_disconnects", "Times the trader reported on_disconnected.")
+    c.add_metric([], float(service.disconnects))
+    yield c
+    c = CounterMetricFamily(
+        "qmtgate_trading_unknown_outcomes", "Orders whose outcome became unknown (never retried; reconciled)."
+    )
+    c.add_metric([], float(len(service.unknown_coids)))
+    yield c
+    if protect is None:
+        return
+    g = GaugeMetricFamily("qmtgate_trading_protections", "Protective orders by status.", labels=["status"])
+    counts: dict[str, int] = {}
+    for p in list(protect.protections.values()):
+        counts[p.status] = counts.get(p.status, 0) + 1
+    for status, n in sorted(counts.items()):
+        g.add_metric([status], float(n))
+    yield g
+    g = GaugeMetricFamily(
+        "qmtgate_trading_protections_stale",
+        "Armed protective orders without a fresh quote: they cannot fire now.",
+    )
+    g.add_metric([], float(protect.stale_count()))
+    yield g
+    c = CounterMetricFamily(
+        "qmtgate_trading_protect_stale_ticks", "Quotes of protected codes ignored because they were stale."
+    )
+    c.add_metric([], float(protect.stale_skips))
+    yield c

@@ -63,6 +63,14 @@ class OpsRuntime:
         )
         await self.monitor.start()
 
+    def bind_trading(self, service: Any, protect: Any = None) -> None:
+        """Trading started (docs/trading.md): its metrics, and alerts on disconnects / unknown outcomes."""
+        if self.metrics is not None:
+            hook = self.metrics.bind_trading(service, protect)
+            self._undo.append(lambda: service.metric_hooks.remove(hook))
+        if self.monitor is not None:
+            self.monitor.bind_trading(service)
+
     async def stop(self) -> None:
         if self.monitor is not None:
             await self.monitor.stop()

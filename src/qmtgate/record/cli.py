@@ -79,6 +79,17 @@ def record_command(
     api_key: Annotated[
         str | None, typer.Option("--api-key", envvar="QMTGATE_API_KEY", help="Key for --url (read,stream).")
     ] = None,
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            "--nats",
+            help="With --url: take the live ticks from this NATS bus (the gateway publishes with --nats); "
+            "reference data and backfill still come from --url (docs/nats.md).",
+        ),
+    ] = None,
+    nats_id: Annotated[
+        str | None, typer.Option("--nats-id", help="The publishing gateway's id on the bus (with --nats).")
+    ] = None,
 ) -> None:
     """Record ticks and 1m bars into a DuckDB file (docs/recording.md)."""
     from qmtgate.record.recorder import RecordTarget
@@ -88,6 +99,9 @@ def record_command(
     if status:
         _print_status(db, as_json)
         return
+    if nats and not (url and nats_id):
+        typer.echo("qmtgate: --nats needs --url (reference data, backfill) and --nats-id", err=True)
+        raise typer.Exit(code=2)
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -114,7 +128,7 @@ def record_command(
         typer.echo(f"qmtgate: {e}", err=True)
         raise typer.Exit(code=2) from e
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: _record's finally stops and flushes
-        asyncio.run(_record(settings, writer, target, backfill, duration, url, api_key))
+        asyncio.run(_record(settings, writer, target, backfill, duration, url, api_key, nats, nats_id))
 
 
 def _print_status(db: Path, as_json: bool) -> None:
@@ -178,6 +192,8 @@ async def _record(
     duration: float | None,
     url: str | None = None,
     api_key: str | None = None,
+    nats: str | None = None,
+    nats_id: str | None = None,
 ) -> None:
     from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder
@@ -194,8 +210,13 @@ async def _record(
 
         client = AsyncClient(url, api_key=api_key, timeout=60.0)
         source = GatewaySource(client)
-        hub = GatewayFeed(client, source)
-        logger.info("recording the stream of the gateway at %s", url)
+        hub = GatewayFeed(client, source, nats=nats, gateway=nats_id or "*")
+        if nats:
+            logger.info(
+                "recording gateway %s from the NATS bus %s (reference data from %s)", nats_id, nats, url
+            )
+        else:
+            logger.info("recording the stream of the gateway at %s", url)
     else:
         from qmtgate.hub.stream import StreamHub
         from qmtgate.source.factory import open_source

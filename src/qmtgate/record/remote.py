@@ -5,7 +5,8 @@ A Mac or Linux box records what a Windows gateway streams, through :mod:`qmtgate
 two stand-ins for what the recorder uses locally:
 
 * :class:`GatewayFeed` stands in for the streaming hub: one resilient :class:`qmtgate.client.Stream`
-  (JSON frames; it reconnects and resumes by itself). Every batch goes to the recorder's outbox; a batch
+  (JSON frames; it reconnects and resumes by itself), or with ``record --nats`` the same stream from a NATS
+  bus (:class:`qmtgate.client.bus.NatsStream`, one gateway's subjects). Every batch goes to the recorder's outbox; a batch
   the gateway conflated or a seq gap, a resync or a disconnect is a *break*: the recorder starts a new live
   span and its backfill looks for the hole.
 * :class:`GatewaySource` stands in for the market source: market time (the newest tick seen, moved on by
@@ -166,11 +167,16 @@ class GatewaySource:
 class GatewayFeed:
     """The recorder's hub, fed by the gateway's WebSocket stream (see the module docstring)."""
 
-    def __init__(self, client: Any, source: GatewaySource) -> None:
+    def __init__(
+        self, client: Any, source: GatewaySource, nats: str | None = None, gateway: str = "*"
+    ) -> None:
         self.client = client
         self.source = source
         self.config = _Config()
         self.breaks = 0
+        #: live ticks from a NATS bus instead of the gateway's WebSocket (``record --nats``, docs/nats.md)
+        self.nats = nats
+        self.gateway = gateway
 
     def connect(self) -> _RemoteClient:
         return _RemoteClient()
@@ -197,7 +203,8 @@ class GatewayFeed:
     ) -> None:
         delay = 1.0
         while True:
-            stream = self.client.stream(targets, channel, max_reconnect_delay=10.0)
+            via = {"nats": self.nats, "gateway": self.gateway} if self.nats else {}
+            stream = self.client.stream(targets, channel, max_reconnect_delay=10.0, **via)
             rc.stream = stream
             stream.start()
             outcome = await self._pump(rc, stream, first)

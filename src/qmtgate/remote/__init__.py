@@ -3,7 +3,9 @@
 After ``install("http://gateway:8000", api_key=...)``, ``from xtquant import xtdata`` (and
 ``import xtquant.xtdata``) give :mod:`qmtgate.remote.xtquant.xtdata`: xtquant 250807's names, signatures,
 return shapes and units for everything the gateway serves, over REST (Arrow for K-lines) and one
-WebSocket for pushes. See docs/client.md.
+WebSocket for pushes. See docs/client.md. With a key that has the ``trade`` scope and a gateway with
+trading on, ``from xtquant.xttrader import XtQuantTrader, XtQuantTraderCallback`` and
+``from xtquant.xttype import StockAccount`` run an xttrader service unchanged (docs/trading.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from qmtgate.remote._session import RemoteSession
 
 __all__ = ["RemoteSession", "connect", "install", "uninstall"]
 
-_MODULES = ("xtquant", "xtquant.xtdata")
+_MODULES = ("xtquant", "xtquant.xtdata", "xtquant.xttrader", "xtquant.xttype", "xtquant.xtconstant")
 
 
 def connect(
@@ -55,11 +57,17 @@ def install(
     """
     session = connect(url, api_key, timeout=timeout, tls_fingerprint=tls_fingerprint, tls_ca=tls_ca)
     from qmtgate.remote import xtquant
-    from qmtgate.remote.xtquant import xtdata
+    from qmtgate.remote.xtquant import xtconstant, xtdata, xttrader, xttype
 
-    xtquant.xtdata = xtdata  # type: ignore[attr-defined]
     sys.modules["xtquant"] = xtquant
-    sys.modules["xtquant.xtdata"] = xtdata
+    for name, module in (
+        ("xtdata", xtdata),
+        ("xttrader", xttrader),
+        ("xttype", xttype),
+        ("xtconstant", xtconstant),
+    ):
+        setattr(xtquant, name, module)
+        sys.modules[f"xtquant.{name}"] = module
     return session
 
 

@@ -32,10 +32,12 @@ AUTH_TIMEOUT = 10.0
 
 
 async def authorize_websocket(
-    ws: WebSocket, scope: str = "stream", timeout: float = AUTH_TIMEOUT
+    ws: WebSocket, scope: str | tuple[str, ...] = "stream", timeout: float = AUTH_TIMEOUT
 ) -> tuple[bool, ApiKeySettings | None]:
     """After ``accept``: ``(True, key)`` when the connection may proceed (key None with auth off);
-    ``(False, None)`` after refusing and closing it."""
+    ``(False, None)`` after refusing and closing it. ``scope``: the scope needed, or a tuple of which
+    any one will do (each message then checks its own, as ``/api/v1/ws`` does for ``stream`` / ``trade``)."""
+    scopes = (scope,) if isinstance(scope, str) else scope
     guard = getattr(ws.app.state, "security", None)
     if guard is None or not guard.active:
         return True, None
@@ -51,14 +53,15 @@ async def authorize_websocket(
     if record is None:  # cannot happen past the middleware; refuse rather than serve
         await _refuse(ws, "unauthorized", "an API key is required", CLOSE_UNAUTHORIZED)
         return False, None
-    if not has_scope(record, scope):
+    if not any(has_scope(record, s) for s in scopes):
         guard.on_event("auth_failure", "forbidden")
+        wanted = " or ".join(repr(s) for s in scopes)
         await _refuse(
             ws,
             "forbidden",
-            f"this API key lacks the {scope!r} scope",
+            f"this API key lacks the {wanted} scope",
             CLOSE_FORBIDDEN,
-            {"required": scope, "scopes": list(record.scopes)},
+            {"required": scopes[0] if len(scopes) == 1 else list(scopes), "scopes": list(record.scopes)},
         )
         return False, None
     if by_message:

@@ -27,6 +27,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +91,10 @@ class Chain:
     def rows(self, lo: int, hi: int) -> slice:
         """Slice of chain rows for calendar indices [lo, hi] (clamped)."""
         return slice(max(lo - self.start, 0), max(hi - self.start + 1, 0))
+
+
+#: The array fields of a Chain (an index's chain has no dividends)
+_CHAIN_ARRAYS = ("close", "pre", "open", "volume", "flags", "limit_pct")
 
 
 @dataclass
@@ -174,6 +179,8 @@ class DailyModel:
             )
             for b in np.unique(self.block_id)
         }
+        #: Where index chains are kept between processes (a DayCache; None: computed in each process)
+        self.chain_cache: Any = None
         mrng = keyed_rng(seed, 2)
         self.market = mrng.standard_t(5, size=(self.n_days, 7)) * np.sqrt(3 / 5)
         self.index_codes = [universe.instruments[i].code for i in universe.index_idx]
@@ -654,8 +661,16 @@ class DailyModel:
         return out
 
     def _index_chain(self, i: int) -> Chain:
+        cache, code = self.chain_cache, self.u.instruments[i].code
+        if cache is not None:
+            got = cache.load_chain(code)
+            if got is not None:
+                return Chain(start=int(got.pop("start")), **got)
         self.warm(self._members(i))
-        return self._index_chain_from_members(i)
+        c = self._index_chain_from_members(i)
+        if cache is not None:
+            cache.save_chain(code, {f: getattr(c, f) for f in _CHAIN_ARRAYS} | {"start": np.int64(c.start)})
+        return c
 
     def _index_chain_from_members(self, i: int) -> Chain:
         """Level_t = level_{t-1} x sum(w x close_t) / sum(w x preClose_t) over seasoned, trading members;

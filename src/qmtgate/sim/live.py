@@ -11,11 +11,12 @@ subscribed callbacks (on its own thread, as xtquant's dispatcher threads do).
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,12 +30,30 @@ from .timeutil import SEG_BOUNDS, SEG_LEN, ms_of
 MAX_REPLAY_SLOTS = 40
 
 
-class LiveSession:
-    """Latest-snapshot state of every instrument for one session, advanced incrementally."""
+#: Slots after which a fresh advance's state is kept in the day cache: the opening match, the end of
+#: each continuous segment and the close (a fresh process restores the latest one before its time).
+BOUNDARY_SLOTS = frozenset(
+    [OPEN_SLOT, CLOSE_SLOT] + [CONT0 + int(SEG_BOUNDS[j + 1]) - 1 for j in range(len(SEG_BOUNDS) - 1)]
+)
 
-    def __init__(self, market: SimMarket) -> None:
+
+class LiveSession:
+    """Latest-snapshot state of every instrument for one session, advanced incrementally.
+
+    ``rows`` (instrument indices) makes a session of those instruments only: the per-code answer of a
+    fresh process (issue 19: the first ``get_full_tick`` must not build the whole market). Every
+    instrument's numbers come from its own random streams and every operation here is per instrument,
+    so a row's state equals its state in the whole-market session advanced the same way.
+    """
+
+    def __init__(self, market: SimMarket, rows: np.ndarray | None = None) -> None:
         self.m = market
-        self.n = len(market.universe)
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        #: instrument index of each of this session's rows
+        self.index = np.arange(len(market.universe)) if self.rows is None else self.rows
+        self.n = len(self.index)
+        self._own_segment: tuple[int, int, SegmentPaths] | None = None  # (day, j, paths) of a rows session
+        self._fresh: tuple[int, SnapshotArrays] | None = None
         self.day = -1
         self.slot = -1
         self._lock = threading.RLock()
@@ -47,7 +66,7 @@ class LiveSession:
     # ------------------------------------------------------------------ setup per day
 
     def _start_day(self, d: int) -> None:
-        ctx = self.m.day_context(d)
+        ctx = self.m.day_context(d) if self.rows is None else self.m.rows_context(d, self.rows)
         n = self.n
         self.day = d
         self.slot = -1
@@ -69,12 +88,23 @@ class LiveSession:
             pre=ctx.pre,
             down=ctx.down,
             up=ctx.up,
-            tick=self.m.universe.tick.astype(np.float64),
+            tick=self.m.universe.tick[self.index].astype(np.float64),
             auction_volume=ctx.seg_volume[:, 0].copy(),
+        )
+        #: (slot, state) of a fresh advance at the latest boundary this session has passed: the live
+        #: session moves slot by slot (other float sums), so the fresh states it passes are extended
+        #: beside it and written to the day cache for processes started later (:meth:`_extend_fresh`)
+        self._fresh: tuple[int, SnapshotArrays] | None = (
+            (-1, replace(self.state)) if self.rows is None and self.m.day_cache is not None else None
         )
 
     def _segment(self, j: int) -> SegmentPaths:
-        return self.m.day_segment(self.day, j)
+        if self.rows is None:
+            return self.m.day_segment(self.day, j)
+        own = self._own_segment
+        if own is None or own[:2] != (self.day, j):
+            own = self._own_segment = (self.day, j, self.m.rows_segment(self.ctx, self.rows, j))
+        return own[2]
 
     # ------------------------------------------------------------------ advancing
 
@@ -121,6 +151,7 @@ class LiveSession:
                     self.pushed_slots += 1
             if on_slot is not None and emitted.any():
                 on_slot(k, np.flatnonzero(emitted))
+        self._extend_fresh()
 
     def _prefetch(self, k: int) -> None:
         """Draw (and cache) the segment slot ``k`` reads, outside the lock."""
@@ -165,10 +196,18 @@ class LiveSession:
         self.slot = k
         return emitted
 
-    def _apply_range(self, a: int, b: int) -> np.ndarray:
-        """Apply slots a..b without per-slot emission; returns which instruments changed."""
+    def _apply_range(self, a: int, b: int, cached: bool = True) -> np.ndarray:
+        """Apply slots a..b without per-slot emission; returns which instruments changed.
+
+        From the session's start (``a == 0``, a fresh advance) it starts at the latest state the day
+        cache holds before ``b`` and, in the whole-market session, writes the states it passes."""
         changed = np.zeros(self.n, bool)
         k = a
+        fresh = cached and a == 0 and self.slot == -1
+        if fresh:
+            k = self._restore_fresh(b)
+            if k > 0:
+                changed |= self.state.slot >= 0
         while k <= b:
             if CONT0 <= k < CLOSE_SLOT:
                 c0 = k - CONT0
@@ -183,7 +222,70 @@ class LiveSession:
             else:
                 changed |= self._apply_slot(k)
                 k += 1
+            if fresh and self.slot in BOUNDARY_SLOTS:
+                self._save_fresh()
         return changed
+
+    def _restore_fresh(self, b: int) -> int:
+        """Take the latest cached fresh state at or before slot ``b``; returns the next slot to apply."""
+        cache = self.m.day_cache
+        if cache is None:
+            return 0
+        day = self.m.calendar.day(self.day)
+        for slot in reversed(cache.state_slots(day)):
+            if slot > b:
+                continue
+            got = cache.load_state(day, slot)
+            if got is None or len(got["slot"]) != len(self.m.universe):
+                continue
+            for name, value in got.items():
+                setattr(self.state, name, value if self.rows is None else value[self.rows])
+            self.slot = slot
+            return slot + 1
+        return 0
+
+    def _extend_fresh(self) -> None:
+        """Bring the fresh-advance state up to the latest boundary the session has passed (from the
+        cache when another process wrote it, else computed from the previous one on a scratch copy of
+        the session, outside its lock) and write it to the day cache: a whole-market first query
+        started later restores it instead of drawing every segment of the day again.
+
+        Only segments still in memory are used: after a jump of the clock the extension stops (a
+        later fresh process computes and writes what is missing) rather than redraw the day here."""
+        cache = self.m.day_cache
+        if self._fresh is None or cache is None:
+            return
+        fslot, fstate = self._fresh
+        todo = sorted(b for b in BOUNDARY_SLOTS if fslot < b <= self.slot)
+        if not todo:
+            return
+        day = self.m.calendar.day(self.day)
+        have = [b for b in cache.state_slots(day) if fslot < b <= self.slot]
+        if have:
+            got = cache.load_state(day, have[-1])
+            if got is not None and len(got["slot"]) == self.n:
+                fslot, fstate = have[-1], replace(fstate, **got)
+                todo = [b for b in todo if b > fslot]
+        scratch = copy.copy(self)  # shares the day's read-only arrays; its own state, slot and lock
+        scratch._lock = threading.RLock()
+        scratch._fresh = None
+        for b in todo:
+            if CONT0 <= b < CLOSE_SLOT:
+                j = int(np.searchsorted(SEG_BOUNDS, b - CONT0, side="right") - 1)
+                if not self.m.has_segment(self.day, j):
+                    self._fresh = None
+                    return
+            scratch.state, scratch.slot = replace(fstate), fslot
+            scratch._apply_range(fslot + 1, b, cached=False)
+            fslot, fstate = b, scratch.state
+            cache.save_state(day, b, fstate)
+        self._fresh = (fslot, fstate)
+
+    def _save_fresh(self) -> None:
+        """Keep the whole market's fresh state at this boundary for the next process."""
+        cache = self.m.day_cache
+        if cache is not None and self.rows is None:
+            cache.save_state(self.m.calendar.day(self.day), self.slot, self.state)
 
     def _apply_continuous_block(self, j: int, p0: int, p1: int) -> np.ndarray:
         seg = self._segment(j)
@@ -221,15 +323,69 @@ class LiveSession:
         return np.flatnonzero(self.state.slot >= 0) if rows is None else rows[self.state.slot[rows] >= 0]
 
     def tick_dicts(self, rows: np.ndarray) -> list[dict]:
-        """Tick dicts for instrument rows (each must have a snapshot today)."""
+        """Tick dicts for rows of this session (each must have a snapshot today); in the whole-market
+        session a row is an instrument index."""
         with self._lock:  # held only to copy one consistent slot's values; the dicts are built after
             s = self.state
             sub = SnapshotArrays(**{f: getattr(s, f)[rows] for f in SnapshotArrays.__dataclass_fields__})
             day_start_ms = self.day_start_ms
         m = self.m
+        ia = self.index[rows]
         return build_tick_dicts(
-            sub, day_start_ms, m.universe.kind[rows] == "index", m.universe.p_trade[rows], m.keys[rows]
+            sub, day_start_ms, m.universe.kind[ia] == "index", m.universe.p_trade[ia], m.keys[ia]
         )
+
+
+class CodeSessions:
+    """Sessions of a few instruments each, for snapshot queries of a few codes while the whole-market
+    session is not built (issue 19: a fresh process's first ``get_full_tick(['600000.SH'])`` took
+    ~10 s because it built the whole market's day first; real QMT answers from its cache at once).
+
+    Codes asked together share a session; a code keeps its session, advanced on each query, until the
+    whole-market session takes over (:meth:`clear`) or :data:`MAX_ROWS` codes have been asked.
+    """
+
+    MAX_ROWS = 256
+
+    def __init__(self, market: SimMarket) -> None:
+        self.m = market
+        self._lock = threading.Lock()
+        self._where: dict[int, tuple[LiveSession, int]] = {}  # instrument -> (session, its row there)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._where.clear()
+
+    def ticks(self, want: np.ndarray, t: MarketTime) -> tuple[list[int], list[dict]]:
+        """(instruments with a snapshot, their tick dicts) at ``t``, ascending by instrument index."""
+        with self._lock:
+            missing = [i for i in want.tolist() if i not in self._where]
+            if missing:
+                if len(self._where) + len(missing) > self.MAX_ROWS:
+                    self._where.clear()
+                    missing = want.tolist()
+                session = LiveSession(self.m, np.asarray(missing, dtype=np.int64))
+                for pos, i in enumerate(missing):
+                    self._where[i] = (session, pos)
+            groups: dict[int, tuple[LiveSession, list[tuple[int, int]]]] = {}
+            for i in want.tolist():
+                session, pos = self._where[i]
+                groups.setdefault(id(session), (session, []))[1].append((i, pos))
+            out: list[tuple[int, dict]] = []
+            for session, members in groups.values():
+                session.advance(t)
+                if session.day != t.day_index:
+                    continue
+                positions = np.asarray([pos for _, pos in members], dtype=np.int64)
+                has = session.state.slot[positions] >= 0
+                if not has.any():
+                    continue
+                dicts = session.tick_dicts(positions[has])
+                out += zip(
+                    [i for (i, _), h in zip(members, has.tolist(), strict=True) if h], dicts, strict=True
+                )
+        out.sort(key=lambda item: item[0])
+        return [i for i, _ in out], [d for _, d in out]
 
 
 @dataclass
@@ -463,4 +619,4 @@ class Publisher:
             traceback.print_exc()
 
 
-__all__ = ["SEG_LEN", "LiveSession", "Publisher", "Subscription"]
+__all__ = ["SEG_LEN", "CodeSessions", "LiveSession", "Publisher", "Subscription"]

@@ -10,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
 from .calendar import DEFAULT_HISTORY_START, TradingCalendar
 from .clock import MarketClock
-from .daily import DailyModel, code_key
+from .daily import Chain, DailyModel, code_key
+from .daycache import DayCache, context_arrays
 from .daypath import (
     CLOSE_SLOT,
     N_AUCTION,
@@ -54,6 +56,8 @@ class DayContext:
     up: np.ndarray
     auction: np.ndarray  # (n, 200) indicative auction prices
     auction_active: np.ndarray  # (n, 200) published auction snapshots
+    limited: np.ndarray  # bool: the session has price limits (down/up are the limits)
+    susp_days: np.ndarray  # int64: consecutive suspended sessions up to this one (instrument detail)
 
 
 class _Shared:
@@ -115,6 +119,17 @@ class SimMarket:
         self._paths: OrderedDict[tuple[int, int], DayPath] = OrderedDict()
         self._lock = threading.RLock()
         self.keys = np.array([code_key(inst.code) for inst in self.universe.instruments], dtype=np.int64)
+        #: The data directory's cache of computed sessions (None: compute everything in this process)
+        self.day_cache: DayCache | None = None
+
+    def use_data_dir(self, data_dir: Path | str) -> None:
+        """Read and write the day cache under the simulator's data directory (see :mod:`.daycache`)."""
+        import hashlib
+
+        cal = self.calendar
+        sessions = hashlib.blake2b(cal.ordinals.tobytes(), digest_size=4).hexdigest()
+        self.day_cache = DayCache(Path(data_dir), self.seed, cal.first, f"{len(cal)}-{sessions}")
+        self.daily.chain_cache = self.day_cache  # shared by this seed's markets: the values are the same
 
     # ------------------------------------------------------------------ time
 
@@ -319,24 +334,25 @@ class SimMarket:
     def instrument_detail(self, i: int, d: int) -> dict:
         """get_instrument_detail's 31 keys for session ``d`` (limits and preClose of that day)."""
         inst = self.universe.instruments[i]
-        c = self.daily.chain(i)
-        r = min(max(d - c.start, 0), len(c.pre) - 1)
         tick = inst.tick
         dec = 3 if tick < 0.01 else 2
-        pre = round(float(c.pre[r]) * tick, dec) if len(c.pre) else 0.0
-        lim = self.daily.limits(i, d) if d >= c.start else None
+        ctx = self._known_context(d)
+        if ctx is not None and ctx.listed[i]:  # the day's skeleton has them: no daily history needed
+            pre = round(float(ctx.pre[i]) * tick, dec)
+            lim = (int(ctx.down[i]), int(ctx.up[i])) if ctx.limited[i] else None
+            susp_days = int(ctx.susp_days[i])
+        else:
+            c = self.daily.chain(i)
+            r = min(max(d - c.start, 0), len(c.pre) - 1)
+            pre = round(float(c.pre[r]) * tick, dec) if len(c.pre) else 0.0
+            lim = self.daily.limits(i, d) if d >= c.start else None
+            susp_days = _suspended_days(c, d)
         if inst.kind == "index" or lim is None:
             up = down = 0.0 if inst.kind == "index" else None
             if up is None:  # no limit (first days of a listing): vendors publish sentinels
                 up, down = 1.7976931348623157e308, 0.0
         else:
             down, up = round(lim[0] * tick, dec), round(lim[1] * tick, dec)
-        susp_days = 0
-        if len(c.flags) and d >= c.start:
-            k = r
-            while k >= 0 and c.flags[k] & 1:
-                susp_days += 1
-                k -= 1
         dbl_max = 1.7976931348623157e308
         int_max = 2147483647
         return {
@@ -376,16 +392,56 @@ class SimMarket:
     # ------------------------------------------------------------------ whole-market day (live)
 
     def day_context(self, d: int) -> DayContext:
-        """Every instrument's skeleton of session ``d`` (shared by all markets with this seed)."""
+        """Every instrument's skeleton of session ``d`` (shared by all markets with this seed; read from
+        the data directory's day cache when a process has computed it, else computed and written)."""
         with self._shared.lock:
             ctx = self._shared.days.get(d)
             if ctx is not None:
                 return ctx
-            ctx = _build_day_context(self, d)
+            ctx = self._cached_context(d)
+            if ctx is None:
+                ctx = _build_day_context(self, d)
+                if self.day_cache is not None:
+                    self.day_cache.save_context(self.calendar.day(d), context_arrays(ctx))
             self._shared.days[d] = ctx
             while len(self._shared.days) > 2:
                 self._shared.days.pop(next(iter(self._shared.days)))
             return ctx
+
+    def _known_context(self, d: int) -> DayContext | None:
+        """Session ``d``'s whole-market skeleton if this process has it or the day cache holds it
+        (then kept in memory); None rather than computing it, or waiting for a build in progress."""
+        ctx = self._shared.days.get(d)  # a dict read needs no lock (a build holds it for seconds)
+        if ctx is not None or self.day_cache is None:
+            return ctx
+        ctx = self._cached_context(d)
+        if ctx is not None and self._shared.lock.acquire(blocking=False):
+            try:  # kept for the next detail; when a build holds the lock, it will store its own
+                self._shared.days.setdefault(d, ctx)
+                while len(self._shared.days) > 2:
+                    self._shared.days.pop(next(iter(self._shared.days)))
+            finally:
+                self._shared.lock.release()
+        return ctx
+
+    def _cached_context(self, d: int) -> DayContext | None:
+        if self.day_cache is None:
+            return None
+        arrays = self.day_cache.load_context(self.calendar.day(d))
+        if arrays is None:
+            return None
+        return DayContext(ordinal=self.calendar.day(d).toordinal(), **arrays)
+
+    def rows_context(self, d: int, rows: np.ndarray) -> DayContext:
+        """The skeleton of session ``d`` for instrument rows ``rows`` only: sliced from the whole
+        market's (in memory or in the day cache) when there is one, else computed for those rows alone
+        (the same values: every instrument's numbers come from its own random streams)."""
+        whole = self._shared.days.get(d)  # no lock: a whole-market build holds it for seconds
+        if whole is None:
+            whole = self._cached_context(d)
+        if whole is not None:
+            return _context_rows(whole, rows)
+        return _build_day_context(self, d, rows)
 
     def day_segment(self, d: int, j: int) -> SegmentPaths:
         """Segment ``j`` of session ``d`` for every instrument (vectorised; shared, the last few kept).
@@ -417,8 +473,17 @@ class SimMarket:
                 del self._shared.drawing[key]
             done.set()
 
-    def _segment_rows(self, ctx: DayContext, j: int) -> SegmentRows:
-        n = len(self.universe)
+    def has_segment(self, d: int, j: int) -> bool:
+        """Whether segment ``j`` of session ``d`` is drawn and kept in memory."""
+        with self._shared.lock:
+            return (d, j) in self._shared.segments
+
+    def _segment_rows(self, ctx: DayContext, j: int, rows: np.ndarray | None = None) -> SegmentRows:
+        """Segment ``j``'s inputs for the context's instruments (``rows``: the instruments of a
+        context made by :meth:`rows_context`; None: the whole market)."""
+        ia = np.arange(len(self.universe)) if rows is None else np.asarray(rows, np.int64)
+        n = len(ia)
+        keys = self.keys[ia].tolist()
         return SegmentRows(
             start=ctx.knots[:, j],
             end=ctx.knots[:, j + 1],
@@ -427,10 +492,14 @@ class SimMarket:
             volume=ctx.seg_volume[:, j + 1],
             amount=ctx.seg_amount[:, j + 1],
             length=np.full(n, SEG_SIZES[j], np.int64),
-            p_trade=self.universe.p_trade.astype(np.float64),
-            tick=self.universe.tick.astype(np.float64),
-            seeds=[[self.seed, 20, int(self.keys[i]), ctx.ordinal, j] for i in range(n)],
+            p_trade=self.universe.p_trade[ia].astype(np.float64),
+            tick=self.universe.tick[ia].astype(np.float64),
+            seeds=[[self.seed, 20, k, ctx.ordinal, j] for k in keys],
         )
+
+    def rows_segment(self, ctx: DayContext, rows: np.ndarray, j: int) -> SegmentPaths:
+        """Segment ``j`` drawn for ``rows`` only (each row's path equals its whole-market draw)."""
+        return simulate_segments(self._segment_rows(ctx, j, rows))
 
     def board(self, i: int) -> Board:
         return Board(int(self.universe.board[i]))
@@ -444,11 +513,19 @@ def _last_emitted(path: DayPath, slot: int) -> int:
     return int(em[-1]) if len(em) else -1
 
 
-def _build_day_context(m: SimMarket, d: int) -> DayContext:
-    n = len(m.universe)
-    listed = np.array([m.listed_by(i, d) for i in range(n)])
+def _context_rows(ctx: DayContext, rows: np.ndarray) -> DayContext:
+    """The rows ``rows`` of a whole-market context (copies: a cached context is memory-mapped)."""
+    pick = {f.name: np.array(getattr(ctx, f.name)[rows]) for f in fields(DayContext) if f.name != "ordinal"}
+    return DayContext(ordinal=ctx.ordinal, **pick)
+
+
+def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> DayContext:
+    """Session ``d``'s skeleton for every instrument, or for the instruments ``rows`` only."""
+    ia = np.arange(len(m.universe)) if rows is None else np.asarray(rows, np.int64)
+    n = len(ia)
+    listed = np.array([m.listed_by(int(i), d) for i in ia], dtype=bool)
     idx = np.flatnonzero(listed)
-    m.daily.warm_knots(idx, int(m.daily.block_id[d]))
+    m.daily.warm_knots(ia[idx], int(m.daily.block_id[d]))
     knots = np.zeros((n, N_SEG + 1), np.int64)
     seg_high = np.zeros((n, N_SEG), np.int64)
     seg_low = np.zeros((n, N_SEG), np.int64)
@@ -461,14 +538,18 @@ def _build_day_context(m: SimMarket, d: int) -> DayContext:
     ordinal = m.calendar.day(d).toordinal()
     auction = np.zeros((n, N_AUCTION), np.int64)
     active = np.zeros((n, N_AUCTION), bool)
-    for i in idx.tolist():
-        di = m.day_inputs(i, d)
-        knots[i], seg_high[i], seg_low[i] = di.knots, di.seg_high, di.seg_low
-        seg_volume[i], seg_amount[i] = di.seg_volume, di.seg_amount
-        close[i], pre[i], down[i], up[i] = di.close, di.pre, di.down, di.up
+    limited = np.zeros(n, bool)
+    susp_days = np.zeros(n, np.int64)
+    for r in idx.tolist():
+        limited[r] = m.daily.limits(int(ia[r]), d) is not None
+        susp_days[r] = _suspended_days(m.daily.chain(int(ia[r])), d)
+        di = m.day_inputs(int(ia[r]), d)
+        knots[r], seg_high[r], seg_low[r] = di.knots, di.seg_high, di.seg_low
+        seg_volume[r], seg_amount[r] = di.seg_volume, di.seg_amount
+        close[r], pre[r], down[r], up[r] = di.close, di.pre, di.down, di.up
         ind, act = auction_path(di.knots[0], di.down, di.up, [m.seed, 22, di.key, ordinal], di.p_trade)
-        auction[i] = ind
-        active[i] = act & (di.seg_volume[0] > 0)
+        auction[r] = ind
+        active[r] = act & (di.seg_volume[0] > 0)
     return DayContext(
         ordinal,
         listed,
@@ -483,4 +564,18 @@ def _build_day_context(m: SimMarket, d: int) -> DayContext:
         up,
         auction,
         active,
+        limited,
+        susp_days,
     )
+
+
+def _suspended_days(c: Chain, d: int) -> int:
+    """Consecutive suspended sessions of a chain up to session ``d`` (get_instrument_detail's
+    InstrumentStatus)."""
+    if not len(c.flags) or d < c.start:
+        return 0
+    k, n = min(d - c.start, len(c.flags) - 1), 0
+    while k >= 0 and c.flags[k] & 1:
+        n += 1
+        k -= 1
+    return n

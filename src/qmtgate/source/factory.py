@@ -107,7 +107,11 @@ def build_simulated_source(
         install = getattr(sim, "install", None)
         factory = getattr(sim, "create_xtdata", None)
         if callable(install):
-            env = install(settings.sim.seed, **_install_options(settings.sim))
+            options = _install_options(settings.sim)
+            broker_config = getattr(sim, "_broker_config", None)
+            if callable(broker_config):  # the paper broker's accounts and file (sim.paper_*)
+                options["broker"] = broker_config(settings.sim)
+            env = install(settings.sim.seed, **options)
             xtdata = import_module("qmtgate.sim.xtquant.xtdata")
             market_clock = env.market.clock
             clock = lambda: market_clock.now_ms() / 1000  # noqa: E731
@@ -142,8 +146,9 @@ _warmers: weakref.WeakKeyDictionary[MarketSource, Callable[[], Any]] = weakref.W
 async def warm_up(source: MarketSource) -> float | None:
     """Prepare the simulated session for the whole market before the gateway says it is ready.
 
-    The simulator's first whole-market call builds every code's daily path up to the session (about
-    10 s of numpy on a busy 2-core box, 2-4 s on an idle one). Left to the first request, that request
+    The simulator's first whole-market call of a session builds every code's daily path up to the
+    session (about 10-30 s of numpy on a busy 2-core box) unless a process has already written that
+    session to the simulator's data directory (``sim/daycache.py``: then ~1 s). Left to the first request, that request
     overran the executor's 5 s deadline (504 ``source_timeout``, executor DEGRADED, the recorder's
     "backfill failed") and the stream stayed silent; done here, before the server listens, the first
     request, the first tick and the recorder's backfill are fast. Returns the seconds it took (None when

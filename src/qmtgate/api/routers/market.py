@@ -267,6 +267,13 @@ async def snapshots(
     if markets:
         market_list = split_list(markets)
         charge(services.market_count(market_list, wanted))  # a market counts as its instruments
+        if from_cache and services.quotes is not None:  # the same bytes for every request of a burst
+            key = ("snapshots", tuple(market_list), tuple(sorted(wanted or ())), tuple(columns), fmt)
+            return await services.answers.get(
+                key,
+                services.quotes.version,
+                lambda: _market_snapshot(services, fmt, market_list, wanted, columns),
+            )
         rows = await services.market_snapshot_rows(market_list, wanted)
         missing: list[str] = []
     else:
@@ -278,8 +285,35 @@ async def snapshots(
         if wanted is not None:
             code_list = [code for code in code_list if classify(code) in wanted]
         charge(len(code_list))  # a sector counts as its members
+        if sector and from_cache and services.quotes is not None:  # e.g. 沪深A股: once per burst too
+            key = ("sector", tuple(code_list), tuple(columns), fmt)  # its members as of this request
+            return await services.answers.get(
+                key, services.quotes.version, lambda: _codes_snapshot(services, fmt, code_list, columns)
+            )
         rows, missing = await services.snapshot_rows(code_list)
     meta = {"from_cache": from_cache, "missing": missing}
+    return await off_loop(
+        len(rows), lambda: rows_response(rows, columns, fmt=fmt, source=services.source.name, meta=meta)
+    )
+
+
+async def _market_snapshot(
+    services: Services, fmt: TabularFormat, markets: list[str], kinds: set[str] | None, columns: list[str]
+) -> Response:
+    """The whole-market answer from the live cache, encoded (shared through ``services.answers``)."""
+    rows = await services.market_snapshot_rows(markets, kinds)
+    meta = {"from_cache": True, "missing": []}
+    return await off_loop(
+        len(rows), lambda: rows_response(rows, columns, fmt=fmt, source=services.source.name, meta=meta)
+    )
+
+
+async def _codes_snapshot(
+    services: Services, fmt: TabularFormat, codes: list[str], columns: list[str]
+) -> Response:
+    """A sector's answer from the live cache, encoded (shared through ``services.answers``)."""
+    rows, missing = await services.snapshot_rows(codes)
+    meta = {"from_cache": True, "missing": missing}
     return await off_loop(
         len(rows), lambda: rows_response(rows, columns, fmt=fmt, source=services.source.name, meta=meta)
     )

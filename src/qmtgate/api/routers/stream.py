@@ -9,8 +9,8 @@ client -> server
     {"op": "unsubscribe", "period": ..., "codes": [...], "markets": [...], "sectors": [...]}
     {"op": "resume", "since": 1234, "epoch": "..."}
     {"op": "ping", "t": any}
-    {"op": "options", "encoding": "json" | "arrow",   # data frames as JSON text (default) or Arrow IPC
-     "compression": "zstd" | "lz4" | "none"}          # Arrow buffers (default zstd)
+    {"op": "options", "encoding": "json" | "columns" | "arrow",   # data frames as JSON rows (default),
+     "compression": "zstd" | "lz4" | "none"}   # columnar JSON or Arrow IPC; compression: Arrow buffers
 server -> client
     {"type": "hello", "epoch", "seq", "source", "protocol": 1, "limits": {...}}
     {"type": "subscribed" | "unsubscribed", "id", "period", "codes", "markets", "errors": [...]}
@@ -22,6 +22,8 @@ server -> client
     {"type": "pong", "t"}
     {"type": "options", "encoding", "compression"}
 
+With ``"encoding": "columns"`` data frames are JSON text with ``n``, ``depth`` and ``columns`` (one array per
+field) instead of ``items``; see ``api.stream_codec._columns``.
 With ``"encoding": "arrow"`` data frames are binary WebSocket messages holding an Arrow IPC stream (zstd
 buffers unless another ``compression`` was chosen) whose schema metadata ``qmtgate.frame`` has the header fields above; see ``api.stream_codec``.
 
@@ -49,10 +51,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from qmtgate.api.qmt_bridge.realtime import messages as qmt_bridge_messages
 from qmtgate.api.stream_codec import ArrowCompression, WireEncoding, encode
+from qmtgate.api.trading_stream import TradingChannel, trading_refusal
 from qmtgate.codes import normalize_code
 from qmtgate.errors import QmtgateError
 from qmtgate.hub.clients import Frame
 from qmtgate.hub.stream import BAR_PERIODS, MARKETS, TICK, ClientState, HubError, StreamHub
+from qmtgate.security.guard import has_scope
 from qmtgate.security.ws import authorize_websocket, held_markets, stream_quota_error
 
 logger = logging.getLogger(__name__)
@@ -81,10 +85,16 @@ class _Connection:
         self.compression = ArrowCompression.ZSTD
         self.key: Any = None  # the API key record (None with auth off); its stream quota applies
         self.metrics = getattr(ws.app.state, "metrics", None)
+        self.trading: TradingChannel | None = None  # the account events (api/trading_stream.py)
+        self.trading_on = getattr(ws.app.state, "trading", None) is not None
 
     async def run(self) -> None:
         await self.ws.accept()
-        allowed, self.key = await authorize_websocket(self.ws)
+        # with trading on, a key with only the `trade` scope may connect for the trading channel;
+        # every subscription then checks its own scope
+        allowed, self.key = await authorize_websocket(
+            self.ws, ("stream", "trade") if self.trading_on else "stream"
+        )
         if not allowed:
             return
         if self.metrics is not None:
@@ -104,6 +114,8 @@ class _Connection:
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the client went away
         finally:
+            if self.trading is not None:
+                self.trading.close()
             await self.hub.disconnect(self.client)
 
     async def _hello(self) -> None:
@@ -118,6 +130,7 @@ class _Connection:
                 "periods": [TICK, *BAR_PERIODS],
                 "encodings": [e.value for e in WireEncoding],
                 "compressions": [c.value for c in ArrowCompression],
+                "channels": ["trading"] if self.trading_on else [],
                 "limits": {
                     "max_codes": self.hub.config.max_codes_per_client,
                     "outbox_frames": self.hub.config.outbox_frames,
@@ -178,6 +191,8 @@ class _Connection:
         try:
             if op == "ping":
                 await self._send({"type": "pong", "t": msg.get("t")})
+            elif op in ("subscribe", "unsubscribe") and "channel" in msg:
+                await self._channel(op, msg)
             elif op in ("subscribe", "unsubscribe"):
                 await self._subscription(op, msg)
             elif op == "resume":
@@ -233,8 +248,38 @@ class _Connection:
             }
         )
 
+    async def _channel(self, op: str, msg: dict[str, Any]) -> None:
+        """A named channel: today only ``trading``, the account events (api/trading_stream.py)."""
+        assert self.client is not None
+        channel = msg.get("channel")
+        if channel != "trading":
+            await self._error("bad_request", f"unknown channel {channel!r}", {"channels": ["trading"]})
+            return
+        refusal = trading_refusal(self.ws.app.state, self.key)
+        if refusal is not None:
+            await self._error(*refusal)
+            return
+        if op == "unsubscribe":
+            if self.trading is not None:
+                self.trading.close()
+            await self._send({"type": "unsubscribed", "channel": "trading", "id": msg.get("id")})
+            return
+        service = self.ws.app.state.trading
+        if self.trading is None:
+            self.trading = TradingChannel(
+                service.events, self.client.outbox, self.ws.app.state.settings.trading.events_max_pending
+            )
+        self.trading.subscribe(msg)
+
     async def _subscription(self, op: str, msg: dict[str, Any]) -> None:
         assert self.client is not None
+        if self.key is not None and not has_scope(self.key, "stream"):  # a trade-only key: no quotes
+            await self._error(
+                "forbidden",
+                "this API key lacks the 'stream' scope",
+                {"required": "stream", "scopes": list(self.key.scopes)},
+            )
+            return
         period = msg.get("period", TICK)
         if period not in (TICK, *BAR_PERIODS):
             await self._error(

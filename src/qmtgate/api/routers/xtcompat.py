@@ -257,6 +257,18 @@ def full_tick_from_cache(services: Services, requested: list[str]) -> dict[str, 
 @router.post("/full_tick", response_model=XtDict, summary="Latest tick dicts (get_full_tick)")
 async def full_tick(services: ServicesDep, body: CodesBody) -> Response:
     check_full_tick(services, body.codes)
+    quotes = services.quotes
+    if (
+        body.codes
+        and all(c in MARKET_TOKENS for c in body.codes)
+        and quotes is not None
+        and services.cache_live()
+    ):
+        # whole markets: one encode per quote-cache burst, shared by every request of it (api.burst_answers)
+        key = ("full_tick", tuple(dict.fromkeys(body.codes)))
+        return await services.answers.get(
+            key, quotes.version, lambda: _full_tick_answer(services, body.codes)
+        )
     data = full_tick_from_cache(services, body.codes)
     if data is None:
         data = {}
@@ -268,6 +280,11 @@ async def full_tick(services: ServicesDep, body: CodesBody) -> Response:
         step = services.settings.max_codes_per_request
         for i in range(0, len(known), step):
             data.update(await services.source.snapshot(known[i : i + step]))
+    return await off_loop(len(data) * 10, lambda: _json({"source": services.source.name, "data": data}))
+
+
+async def _full_tick_answer(services: Services, codes: list[str]) -> Response:
+    data = full_tick_from_cache(services, codes) or {}
     return await off_loop(len(data) * 10, lambda: _json({"source": services.source.name, "data": data}))
 
 

@@ -1,1 +1,3 @@
-"""The ``xtquant`` package as ``qmtgate.remote.install()`` registers it: only ``xtdata``, served by a gateway."""
+"""The ``xtquant`` package as ``qmtgate.remote.install()`` registers it, served by a gateway: ``xtdata``
+(market data), ``xttrader`` (orders, cancels, queries, pushes; needs a key with the ``trade`` scope),
+``xttype`` and ``xtconstant``."""

@@ -17,7 +17,7 @@ import numpy as np
 from ..clock import MarketClock
 from ..datadir import JsonDoc
 from ..faults import FaultInjector
-from ..live import LiveSession, Publisher, Subscription
+from ..live import CodeSessions, LiveSession, Publisher, Subscription
 from ..market import MarketTime, SimMarket
 
 #: Minute-type periods share the base they are built from in QMT's local store.
@@ -234,12 +234,15 @@ class SimEnv:
         data_dir: Path | None = None,
     ) -> None:
         self.market = market or SimMarket(seed=seed, clock=clock)
+        if data_dir is not None:
+            self.market.use_data_dir(data_dir)
         self.faults = FaultInjector()
         #: The shared data directory (None: this instance keeps its state in memory only).
         self.data_dir = data_dir
         self.store = LocalStore(self.market, daily_preloaded, data_dir)
         self.user_sectors = UserSectors(data_dir)
         self.session = LiveSession(self.market)
+        self.code_sessions = CodeSessions(self.market)
         self.download_seconds_per_code = download_seconds_per_code
         self.sector_data_downloaded = False
         self._seq = itertools.count(1)
@@ -272,6 +275,30 @@ class SimEnv:
             if self.session.day >= 0:  # else nothing was ever delivered: step once, below
                 return t
         return self.publisher.step()
+
+    #: Snapshot queries of at most this many codes are answered per code (:class:`CodeSessions`) while
+    #: nothing needs the whole-market session yet (no subscription, today's session not built)
+    LAZY_MAX_CODES = 64
+
+    def latest_ticks(self, want: np.ndarray) -> tuple[list[int], list[dict]]:
+        """The latest snapshot of each instrument in ``want`` (sorted indices) that has one today:
+        (instruments, tick dicts), ascending. A few codes in a process that has not built today's
+        whole market are answered per code; else the whole-market session answers (and pushes the
+        slots it passes to the subscriptions, see :meth:`sync`)."""
+        t = self.now()
+        if (
+            len(want) <= self.LAZY_MAX_CODES
+            and t.day_index >= 0
+            and self.session.day != t.day_index
+            and not self.publisher.subscriptions()
+        ):
+            return self.code_sessions.ticks(want, t)
+        self.code_sessions.clear()
+        self.sync()
+        rows = self.session.rows_with_data(want)
+        if not len(rows):
+            return [], []
+        return rows.tolist(), self.session.tick_dicts(rows)
 
     # ------------------------------------------------------------------ subscriptions
 

@@ -481,14 +481,9 @@ def _resolve_codes(env: _env.SimEnv, code_list) -> list[int]:
 
 def get_full_tick(code_list):
     env = _enter("get_full_tick")
-    env.sync()
-    rows = env.session.rows_with_data(
-        _np.asarray(sorted(set(_resolve_codes(env, code_list))), dtype=_np.int64)
-    )
-    if not len(rows):
-        return {}
-    codes = [env.market.universe.instruments[int(r)].code for r in rows]
-    return dict(zip(codes, env.session.tick_dicts(rows), strict=True))
+    rows, ticks = env.latest_ticks(_np.asarray(sorted(set(_resolve_codes(env, code_list))), dtype=_np.int64))
+    instruments = env.market.universe.instruments
+    return {instruments[r].code: tick for r, tick in zip(rows, ticks, strict=True)}
 
 
 # ---------------------------------------------------------------------- subscriptions

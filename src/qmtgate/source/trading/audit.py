@@ -172,6 +172,13 @@ class AuditTrail:
             rows = self._db.execute("SELECT client_order_id, outcome FROM orders").fetchall()
         return {coid: json.loads(o) for coid, o in rows}
 
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The database connection, under the trail's lock: for tables kept beside the trail (the
+        protective orders), so their writes share its durability (WAL, synchronous=FULL)."""
+        with self._lock:
+            yield self._db
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

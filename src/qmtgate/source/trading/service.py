@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from qmtgate.config import TradingSettings
@@ -25,6 +27,7 @@ from qmtgate.source.trading.errors import (
     TradingHalted,
     TradingUnavailable,
 )
+from qmtgate.source.trading.events import KINDS, AccountEvents
 from qmtgate.source.trading.lane import NotSent, TradingLane, sdk_object_to_dict
 from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, RiskChecker
 
@@ -38,6 +41,12 @@ RETRYABLE = frozenset({"qmt_not_connected", "account_not_found", "account_type_m
 #: Outcomes whose order id the gateway does not know yet.
 OPEN_OUTCOMES = ("sending", "unknown")
 
+#: ``fn(kind, data)``: an account event (SDK push or gateway event such as a protective trigger).
+EventListener = Callable[[str, dict[str, Any]], None]
+#: ``fn(name, label, value)``: ``("order", status, seconds)``, ``("refused", code_or_rule, 0)``,
+#: ``("protect", "kind:outcome", 0)`` (ops.metrics turns them into Prometheus series).
+MetricHook = Callable[[str, str, float], None]
+
 
 class TradingService:
     def __init__(self, settings: TradingSettings, audit: AuditTrail | None = None) -> None:
@@ -45,6 +54,8 @@ class TradingService:
         self.audit = audit if audit is not None else AuditTrail(settings.audit_path)
         self.risk = RiskChecker(settings.risk)
         self.lane = TradingLane(settings, self._push_from_sdk)
+        #: account events for the WebSocket trading channel (numbered, replayable, never conflated)
+        self.events = AccountEvents(settings.events_ring)
         self.halted = False
         self.connect_error: ConnectError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -52,6 +63,12 @@ class TradingService:
         self._seen: dict[str, int] = {}  # client_order_id -> order id, from the SDK's pushes
         self._order_status: dict[int, int] = {}  # order id -> last status the gateway saw
         self._reconnect_task: asyncio.Task | None = None
+        #: account events, on the event loop: every SDK push, then gateway events (``emit_event``)
+        self.listeners: list[EventListener] = []
+        self.metric_hooks: list[MetricHook] = []
+        #: client_order_ids whose outcome became ``unknown``, oldest first (alerts read it)
+        self.unknown_coids: list[str] = []
+        self.disconnects = 0  # on_disconnected pushes seen (alerts compare it between checks)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -75,6 +92,7 @@ class TradingService:
         for coid, outcome in self.audit.outcomes().items():  # a crash while sending: outcome unknown
             if outcome.get("status") == "sending":
                 self.audit.set_outcome(coid, {**outcome, "status": "unknown"})
+                self.unknown_coids.append(coid)
         await self.reconcile()
 
     async def stop(self) -> None:
@@ -93,6 +111,35 @@ class TradingService:
             loop.call_soon_threadsafe(self._on_push, kind, data)
 
     def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+        if kind in KINDS:
+            self.events.publish(kind, data)
+        self._track_push(kind, data)
+        self._notify(kind, data)
+
+    def _notify(self, kind: str, data: dict[str, Any]) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(kind, data)
+            except Exception:
+                logger.exception("trading event listener failed on %s", kind)
+
+    def emit_event(self, kind: str, data: dict[str, Any], client_order_id: str | None = None) -> None:
+        """A gateway-made account event (e.g. ``protect.triggered``): an audit row (durable on return),
+        then every listener, as for the SDK's pushes. On the event loop."""
+        self.audit.append(f"event.{kind}", data, client_order_id=client_order_id)
+        self.events.publish(kind, data)
+        self._notify(kind, data)
+
+    def _metric(self, name: str, label: str, value: float = 0.0) -> None:
+        for fn in list(self.metric_hooks):
+            try:
+                fn(name, label, value)
+            except Exception:
+                logger.exception("trading metric hook failed")
+
+    def _track_push(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "disconnected":
+            self.disconnects += 1
         if kind == "order" and isinstance(data.get("order_id"), int):
             self._order_status[data["order_id"]] = data.get("order_status")
         if kind == "disconnected" and (self._reconnect_task is None or self._reconnect_task.done()):
@@ -129,6 +176,7 @@ class TradingService:
                 continue
             self.connect_error = None
             self.audit.append("reconnected", {"session_id": self.lane.session_id})
+            self.events.publish("reconnected", {"session_id": self.lane.session_id})
             logger.warning("trading: reconnected with session %s", self.lane.session_id)
             await self.reconcile()
             for order in await self.orders():
@@ -138,6 +186,7 @@ class TradingService:
                     self.audit.append(
                         "catchup.order", order, client_order_id=order.get("order_remark") or None
                     )
+                    self.events.publish("order", order, catchup=True)
             return
 
     async def reconcile(self) -> None:
@@ -168,6 +217,9 @@ class TradingService:
         request_row: tuple[str, Any] | None = None,
     ) -> Exception:
         body = exc.to_body() if hasattr(exc, "to_body") else {"error": repr(exc)}
+        rule = getattr(exc, "rule", None)
+        code = getattr(getattr(exc, "code", None), "value", None)
+        self._metric("refused", str(rule or code or type(exc).__name__))
         with self.audit.transaction():
             if request_row is not None:
                 self.audit.append(*request_row, client_order_id=coid, **ctx)
@@ -176,13 +228,19 @@ class TradingService:
 
     # ------------------------------------------------------------------ orders
 
-    async def place(self, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    async def place(
+        self, req: dict[str, Any], ctx: dict[str, Any], *, protective: bool = False
+    ) -> dict[str, Any]:
         """Place one order (``req``: code, side, volume, price_type, price, strategy_name, remark,
         client_order_id); ``ctx``: request_id, key_id for the audit trail. Shielded: a client that
-        hangs up mid-request does not cancel it, so its outcome is still recorded for the retry."""
-        return await asyncio.shield(self._place(req, ctx))
+        hangs up mid-request does not cancel it, so its outcome is still recorded for the retry.
+        ``protective``: a protective order's sell, which the kill switch lets through when
+        ``trading.protect.act_when_halted`` (docs/trading.md)."""
+        return await asyncio.shield(self._place(req, ctx, protective))
 
-    async def _place(self, req: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    async def _place(
+        self, req: dict[str, Any], ctx: dict[str, Any], protective: bool = False
+    ) -> dict[str, Any]:
         coid = req["client_order_id"]
         # The request row is committed together with the first decision about it (one fsync each):
         # nothing is answered or sent before both are on disk.
@@ -192,7 +250,7 @@ class TradingService:
                 previous = self.audit.outcome(coid)
                 if previous is not None:
                     return await self._replay(coid, req, ctx, request_row)
-                if self.halted:
+                if self.halted and not (protective and self.settings.protect.act_when_halted):
                     raise TradingHalted(
                         "trading is halted (kill switch); resume with `qmtgate trading resume`"
                     )
@@ -217,7 +275,9 @@ class TradingService:
                 self.audit.append(*request_row, client_order_id=coid, **ctx)
                 self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid})
             self.risk.counter.count(now)
+            started = time.perf_counter()
             outcome = await self._send(order, req, coid)
+            self._metric("order", outcome["status"], time.perf_counter() - started)
             if outcome["status"] == "unknown" and coid in self._seen:  # its push told us meanwhile
                 outcome = {
                     **outcome,
@@ -228,6 +288,8 @@ class TradingService:
             with self.audit.transaction():
                 self.audit.set_outcome(coid, outcome)
                 self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
+            if outcome["status"] == "unknown":
+                self.unknown_coids.append(coid)
         return outcome
 
     async def _replay(

@@ -1,0 +1,153 @@
+"""The account events of the gateway's WebSocket ``trading`` channel, with reconnect and resume.
+
+:class:`TradingEvents` keeps one WebSocket to ``/api/v1/ws`` subscribed to the ``trading`` channel and
+hands every event, in ``seq`` order, to ``on_event(event)``; feed events (``subscribed``, ``resync``,
+``disconnected``, ``refused``) go to ``on_feed(kind, data)``. After a dropped connection it reconnects
+and resumes with ``since`` (the last seq it handed on) and the ``epoch``: the gateway replays what was
+missed from its ring, so no account event is lost and none is given twice. When the gateway cannot
+replay (it restarted: a new epoch; or the client was away longer than its ring holds) it says
+``resync``: events were lost, re-read orders / positions / asset over REST.
+
+Events (docs/trading.md): ``{"seq", "prev_seq", "epoch", "event": "order" | "trade" | "position" |
+"asset" | "order_error" | "cancel_error" | "account_status" | "disconnected" | "reconnected", "ts",
+"data": {...xttype attributes...}, "replay": bool}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import websockets
+
+logger = logging.getLogger(__name__)
+
+#: WebSocket close codes of a refused key (qmtgate.security.ws): retrying cannot help.
+CLOSE_REFUSED = (4401, 4403)
+#: error codes on the channel that retrying cannot fix
+FINAL_ERRORS = ("forbidden", "trading_disabled", "unauthorized")
+
+
+class TradingEvents:
+    """One subscription to the account events; run :meth:`run` as a task, :meth:`close` to end it."""
+
+    def __init__(
+        self,
+        ws_url: str,
+        headers: dict[str, str],
+        on_event: Callable[[dict[str, Any]], Any],
+        on_feed: Callable[[str, dict[str, Any]], Any] | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_reconnect_delay: float = 2.0,
+    ) -> None:
+        self.ws_url = ws_url
+        self.headers = headers
+        self.on_event = on_event
+        self.on_feed = on_feed or (lambda kind, data: None)
+        self.ssl_context = ssl_context
+        self.max_reconnect_delay = max_reconnect_delay
+        #: the last seq handed on and its epoch: where a resume starts
+        self.since: int | None = None
+        self.epoch: str | None = None
+        self.connected = asyncio.Event()
+        #: set when the gateway refused for good (no trade scope, trading off): {"code", "message", ...}
+        self.refused: dict[str, Any] | None = None
+        self.reconnects = 0
+        self._closing = False
+        self._ws: Any = None
+
+    async def run(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                await self._session()
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except websockets.exceptions.ConnectionClosed as e:
+                code = e.rcvd.code if e.rcvd is not None else None
+                if code in CLOSE_REFUSED:
+                    self._refuse(
+                        {"code": "forbidden" if code == 4403 else "unauthorized", "close_code": code}
+                    )
+                    return
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as e:
+                logger.debug("trading events: connection failed: %r", e)
+            if self.refused is not None or self._closing:
+                return
+            if self.connected.is_set():
+                self.connected.clear()
+                self.on_feed("disconnected", {"since": self.since, "epoch": self.epoch})
+            self.reconnects += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_reconnect_delay)
+
+    async def _session(self) -> None:
+        kwargs: dict[str, Any] = {"additional_headers": self.headers, "max_size": None, "open_timeout": 10}
+        if self.ssl_context is not None:
+            kwargs["ssl"] = self.ssl_context
+        async with websockets.connect(self.ws_url, **kwargs) as ws:
+            self._ws = ws
+            try:
+                request: dict[str, Any] = {"op": "subscribe", "channel": "trading"}
+                if self.since is not None:
+                    request.update(since=self.since, epoch=self.epoch)
+                await ws.send(orjson.dumps(request).decode())
+                async for raw in ws:
+                    msg = orjson.loads(raw)
+                    if not isinstance(msg, dict):
+                        continue
+                    if self._handle(msg):
+                        return
+            finally:
+                self._ws = None
+
+    def _handle(self, msg: dict[str, Any]) -> bool:
+        """One server message; True when the subscription is over for good."""
+        kind = msg.get("type")
+        if kind == "trading":
+            seq, epoch = msg.get("seq"), msg.get("epoch")
+            if self.since is not None and epoch == self.epoch and isinstance(seq, int):
+                if seq <= self.since:
+                    return False  # already handed on (cannot happen with the gateway's resume; be safe)
+                prev = msg.get("prev_seq")
+                if isinstance(prev, int) and prev > self.since:  # never expected: say so, do not hide it
+                    self.on_feed("gap", {"since": self.since, "prev_seq": prev})
+            self.since, self.epoch = seq, epoch
+            self.on_event(msg)
+        elif kind == "subscribed" and msg.get("channel") == "trading":
+            if self.since is None or msg.get("epoch") != self.epoch:
+                self.since, self.epoch = msg.get("seq"), msg.get("epoch")
+            self.connected.set()
+            self.on_feed("subscribed", msg)
+        elif kind == "resync" and msg.get("channel") == "trading":
+            self.since, self.epoch = msg.get("seq"), msg.get("epoch")
+            self.on_feed("resync", msg)
+        elif kind == "error":
+            error = msg.get("error") or {}
+            if error.get("code") in FINAL_ERRORS:
+                self._refuse(error)
+                return True
+            logger.warning("trading events: gateway error %s", error)
+        return False
+
+    def _refuse(self, error: dict[str, Any]) -> None:
+        self.refused = dict(error)
+        self.connected.set()  # wake whoever waits for the first connect: it reads `refused`
+        self.on_feed("refused", self.refused)
+
+    async def wait_connected(self, timeout: float) -> None:
+        await asyncio.wait_for(self.connected.wait(), timeout)
+
+    async def close(self) -> None:
+        self._closing = True
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()

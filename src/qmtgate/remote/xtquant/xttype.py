@@ -1,0 +1,6 @@
+"""``xtquant.xttype`` for the remote drop-in: the very definitions the simulator uses, from the leaf
+:mod:`qmtgate.xtapi.xttype` (xtquant 250807's names and values), every name re-exported."""
+
+from qmtgate.xtapi import xttype as _impl
+
+globals().update({k: v for k, v in vars(_impl).items() if not k.startswith("__")})
