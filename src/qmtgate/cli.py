@@ -86,6 +86,13 @@ def serve(
             "--enable-trading", help="Mount /api/v1/trading and connect XtQuantTrader (docs/trading.md)."
         ),
     ] = False,
+    hikyuu: Annotated[
+        bool,
+        typer.Option(
+            "--hikyuu",
+            help="Publish the Hikyuu-compatible NNG feed (hikyuu.* settings; docs/hikyuu.md).",
+        ),
+    ] = False,
     nats: Annotated[
         str | None,
         typer.Option(
@@ -136,6 +143,7 @@ def serve(
             },
             recorder={"db": db if source is not SourceKind.REPLAY else None},
             trading={"enabled": True if enable_trading else None},
+            hikyuu={"enabled": True if hikyuu else None},
             nats={"url": nats, "gateway_id": nats_id, "jetstream": nats_jetstream},
         )
         if settings.nats.enabled:

@@ -659,6 +659,117 @@ class TradingSettings(_Frozen):
         return data
 
 
+#: Hikyuu's own default addresses (hikyuu/gui/spot_server.py). The IPC name is the same on Windows: NNG maps
+#: ``ipc://<name>`` to the named pipe ``\\.\pipe\<name>`` there (any character but a backslash is allowed),
+#: which is exactly what Hikyuu's consumer dials by default on every platform.
+HIKYUU_IPC = "ipc:///tmp/hikyuu_real.ipc"
+HIKYUU_TCP = "tcp://127.0.0.1:9200"
+
+
+def _hhmm(text: str) -> dt.time:
+    hh, _, mm = text.strip().partition(":")
+    return dt.time(int(hh), int(mm))
+
+
+def tcp_host(address: str) -> str | None:
+    """The host of a ``tcp://host:port`` address (``*`` and ``""`` mean every interface), else None."""
+    if not address.startswith(("tcp://", "tcp4://", "tcp6://")):
+        return None
+    rest = address.split("://", 1)[1]
+    if rest.startswith("["):
+        return rest[1 : rest.index("]")]
+    return rest.rsplit(":", 1)[0]
+
+
+def is_loopback_address(address: str) -> bool:
+    """IPC names are local to the machine; a TCP address is local when its host is a loopback one."""
+    import ipaddress
+
+    if address.startswith("ipc://"):
+        return True
+    host = tcp_host(address)
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "*", "", "0.0.0.0", a LAN name: every interface or another machine
+
+
+class HikyuuSettings(_Frozen):
+    """The Hikyuu-compatible NNG feed (docs/hikyuu.md): FlatBuffers ``SpotList`` messages on ``:spot:``."""
+
+    enabled: bool = Field(
+        False, description="Publish the Hikyuu feed while serving (also --hikyuu). Default off."
+    )
+    addresses: tuple[str, ...] = Field(
+        (HIKYUU_IPC, HIKYUU_TCP),
+        min_length=1,
+        description="NNG addresses the publisher listens on (ipc:// or tcp://). Default Hikyuu's own: "
+        f"{HIKYUU_IPC} and {HIKYUU_TCP}.",
+    )
+    allow_lan: bool = Field(
+        False,
+        description="Acknowledge that a non-loopback tcp address serves quotes to anyone who can reach it: "
+        "NNG has no authentication and the feed carries no key. Needed for e.g. tcp://0.0.0.0:9200.",
+    )
+    markets: tuple[Literal["SH", "SZ", "BJ"], ...] = Field(
+        ("SH", "SZ", "BJ"),
+        description="Whole markets to publish. Default SH, SZ, BJ (empty with sectors/codes).",
+    )
+    sectors: tuple[str, ...] = Field((), description="Sectors to publish (members resolved at start).")
+    codes: tuple[str, ...] = Field((), description="Codes to publish.")
+    open_bracket: bool = Field(
+        True, description="Send the whole subscribed market once at `open_time` (Hikyuu's first minute bar)."
+    )
+    open_time: dt.time = Field(dt.time(9, 30), description="Market time (CST) of the opening bracket.")
+    full_interval: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between whole-market brackets from the last-value cache inside `full_windows` "
+        "(a consumer that connects late has the complete market after the next one); 0 = off. Default 60.",
+    )
+    full_windows: tuple[str, ...] = Field(
+        ("09:30-11:30", "13:00-15:00"),
+        description="Market-time windows (CST, HH:MM-HH:MM) of the periodic brackets.",
+    )
+    records_per_message: int = Field(
+        1000, ge=1, le=100_000, description="Most Spot records in one SpotList message. Default 1000."
+    )
+    queue_bursts: int = Field(
+        16, ge=1, description="Bursts queued for the encoder thread before the hub conflates. Default 16."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> HikyuuSettings:
+        for address in self.addresses:
+            if not address.startswith(("ipc://", "tcp://", "tcp4://", "tcp6://")):
+                raise ValueError(f"hikyuu.addresses: {address!r} is not an ipc:// or tcp:// address")
+            if tcp_host(address) is not None and ":" not in address.split("://", 1)[1].lstrip("["):
+                raise ValueError(f"hikyuu.addresses: {address!r} has no port")
+        lan = [a for a in self.addresses if not is_loopback_address(a)]
+        if lan and not self.allow_lan:
+            raise ValueError(
+                f"hikyuu.addresses {lan} are reachable from other machines and the feed has no authentication; "
+                "set hikyuu.allow_lan = true to acknowledge it (docs/hikyuu.md)"
+            )
+        for window in self.full_windows:
+            lo, sep, hi = window.partition("-")
+            try:
+                if not sep or _hhmm(lo) >= _hhmm(hi):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"hikyuu.full_windows: {window!r} is not HH:MM-HH:MM") from None
+        if not (self.markets or self.sectors or self.codes):
+            raise ValueError("hikyuu: nothing to publish: give markets, sectors or codes")
+        return self
+
+    def windows(self) -> list[tuple[dt.time, dt.time]]:
+        return [(_hhmm(lo), _hhmm(hi)) for lo, _, hi in (w.partition("-") for w in self.full_windows)]
+
+
 class NatsSettings(_Frozen):
     """Publishing to a NATS bus (docs/nats.md). Off unless ``url`` is set (``qmtgate serve --nats URL``)."""
 
@@ -769,6 +880,9 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Webhook alerts.")
     web: WebSettings = Field(default_factory=WebSettings, description="Host and Origin checks (browsers).")
     trading: TradingSettings = Field(default_factory=TradingSettings, description="Trading lane (off).")
+    hikyuu: HikyuuSettings = Field(
+        default_factory=HikyuuSettings, description="Hikyuu-compatible NNG feed (docs/hikyuu.md); off."
+    )
     nats: NatsSettings = Field(default_factory=NatsSettings, description="NATS publisher (off).")
 
     @classmethod

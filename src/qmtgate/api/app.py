@@ -111,6 +111,14 @@ def create_app(
             stack.callback(setattr, app.state, "recording", None)
             if recording.recorder is not None and app.state.metrics is not None:
                 app.state.metrics.bind_recorder(recording.recorder)
+            if settings.hikyuu.enabled:  # the Hikyuu-compatible NNG feed, a hub client (docs/hikyuu.md)
+                from qmtgate.hikyuu.runtime import start_hikyuu
+
+                hikyuu = await start_hikyuu(settings, active, services, app.state.metrics)
+                if hikyuu is not None:
+                    stack.push_async_callback(hikyuu.stop)
+                    app.state.hikyuu = hikyuu
+                    stack.callback(setattr, app.state, "hikyuu", None)
             publisher = await start_nats(settings, services.hub)  # docs/nats.md
             app.state.nats = publisher
             if publisher is not None:
@@ -189,6 +197,7 @@ def create_app(
     app.state.recorder = None
     app.state.nats = None
     app.state.trading = None
+    app.state.hikyuu = None
     app.state.protect = None
     app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None
     app.state.security = SecurityGuard(

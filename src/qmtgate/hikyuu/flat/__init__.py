@@ -1,0 +1,1 @@
+"""``flatc --python --gen-onefile`` output for Hikyuu's ``spot.fbs`` (``make hikyuu-flatc``); do not edit."""
