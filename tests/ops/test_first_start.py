@@ -123,8 +123,9 @@ def test_first_calls_succeed_without_waiting(gateway: Gateway) -> None:
         assert xtdata.get_instrument_detail("600000.SH")["InstrumentID"] == "600000"
         tick = xtdata.get_full_tick(["600000.SH"])["600000.SH"]
         assert tick["lastPrice"] > 0
-        # continuous trading, not the gap before an auction
-        assert "09:30:00" <= time.strftime("%H:%M:%S", time.gmtime(tick["time"] / 1000 + 8 * 3600)) < "11:30"
+        # the replay starts at 09:30:00: the opening match (stamped 09:25:00) until the first continuous
+        # snapshot at 09:30:03, then continuous trading; never the silent stretch before an auction
+        assert "09:25:00" <= time.strftime("%H:%M:%S", time.gmtime(tick["time"] / 1000 + 8 * 3600)) < "11:30"
     finally:
         session.close()
 

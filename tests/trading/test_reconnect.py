@@ -56,7 +56,10 @@ def test_reconnects_with_a_new_session_and_catches_up(tmp_path: Path) -> None:
         env.broker.faults.clear()
         status = wait_status(client, lambda s: s["connected"])
         assert status["session_id"] != first_session
-        kinds = [r["kind"] for r in service.audit.rows()]
+        deadline = time.monotonic() + 10  # the status can show the new session before its audit row lands
+        while "reconnected" not in (kinds := [r["kind"] for r in service.audit.rows()]):
+            assert time.monotonic() < deadline, "no reconnected row in the audit trail"
+            time.sleep(0.05)
         assert kinds.index("push.disconnected") < kinds.index("reconnect_failed") < kinds.index("reconnected")
         deadline = time.monotonic() + 10  # the catch-up queries run right after the reconnect, not before it
         while not (catchup := [r for r in service.audit.rows("rc-1") if r["kind"] == "catchup.order"]):
