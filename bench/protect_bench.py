@@ -45,7 +45,7 @@ class Service:
     async def _on_lane(self, fn: Any) -> Any:
         return fn()
 
-    def _market_and_account(self, code: str) -> tuple[MarketInfo, AccountInfo]:
+    def _market_and_account(self, order: object, now_ms: int) -> tuple[MarketInfo, AccountInfo]:
         return MarketInfo(11.0, 9.0, 0.01, 10.0), AccountInfo(1e6, 1000)
 
     async def place(self, req: dict, ctx: dict, *, protective: bool = False) -> dict:

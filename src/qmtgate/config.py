@@ -616,6 +616,16 @@ class TradingSettings(_Frozen):
     )
     session_id: int = Field(0, ge=0, description="Session id when session_policy = fixed.")
     audit_path: Path = Field(Path("trading-audit.sqlite"), description="SQLite audit trail (WAL), created.")
+    audit_sync: Literal["normal", "full"] = Field(
+        "normal",
+        description="normal: every audit row is committed to the OS before the gateway answers (survives a "
+        "gateway crash) and fsynced within audit_flush_ms (a power cut loses at most that window; claims are "
+        "rebuilt from QMT's orders at start); full: one fsync per commit (adds the disk's fsync time to "
+        "every order).",
+    )
+    audit_flush_ms: int = Field(
+        50, ge=1, le=10_000, description="audit_sync=normal: longest time a written row waits for its fsync."
+    )
     response_timeout: float = Field(
         5.0,
         gt=0,

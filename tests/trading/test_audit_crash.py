@@ -1,5 +1,5 @@
 """The audit trail holds every request of a session after ``kill -9`` of the gateway: rows are committed
-(WAL, synchronous=FULL) before the answer is sent. The gateway runs as ``python -m qmtgate serve
+(WAL, audit_sync=normal: handed to the OS, which outlives the process) before the answer is sent. The gateway runs as ``python -m qmtgate serve
 --enable-trading`` configured through the ``MINIQMT_*`` names, as an existing service's .env would."""
 
 from __future__ import annotations

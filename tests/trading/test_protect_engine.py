@@ -60,7 +60,8 @@ class FakeService:
     async def _on_lane(self, fn: Any) -> Any:
         return fn()
 
-    def _market_and_account(self, code: str) -> tuple[MarketInfo, AccountInfo]:
+    def _market_and_account(self, order: Any, now_ms: int) -> tuple[MarketInfo, AccountInfo]:
+        assert order.side == "sell" and now_ms == self.now  # a sell's inputs, at the market's now
         return MarketInfo(up_limit=11.0, down_limit=9.0, tick=0.01, last=10.0), AccountInfo(
             1e6, self.sellable
         )

@@ -79,6 +79,8 @@ def test_metrics_and_the_unknown_outcome_alert(client: TestClient) -> None:
     assert metric(text, "qmtgate_trading_order_round_trip_seconds_count") >= 2
     assert metric(text, "qmtgate_trading_connected") == 1
     assert metric(text, "qmtgate_trading_unknown_outcomes_total") == 1
+    assert metric(text, "qmtgate_trading_audit_flushes_total") >= 1  # the orders' rows were fsynced
+    assert metric(text, "qmtgate_trading_audit_last_flush_seconds") > 0
     unknown = [a for a in sent_alerts(client) if a.kind == "trading_unknown_outcome"]
     assert len(unknown) == 1 and unknown[0].details["client_order_id"] == "m-unknown"
     assert unknown[0].severity == "critical"

@@ -217,6 +217,15 @@ def create_app(
         access_log=settings.log.access,
         refusals=RefusalSampler(settings.http.refused_log_per_minute),
     )
+    if settings.trading.enabled:  # absent (404) when trading is off; `trade` scope per route
+        _check_trading_exposure(settings)
+        from qmtgate.api.routers import protect as protect_routes
+        from qmtgate.api.routers import trading as trading_routes
+
+        # first: Starlette matches routes in order, and an order should not walk the ~400 data and compat
+        # routes before its own (their paths do not overlap /api/v1/trading)
+        app.include_router(trading_routes.router, prefix=API_PREFIX)
+        app.include_router(protect_routes.router, prefix=API_PREFIX)
     # Scopes (docs/security.md): data and reference routes need `read`; health and downloads declare
     # theirs per route (liveness is open, starting or cancelling a download needs `admin`).
     for router in (health.router, downloads.router):
@@ -231,13 +240,6 @@ def create_app(
         app.include_router(router, dependencies=[READ])
     app.include_router(compat_argus.router, dependencies=[READ])
     app.include_router(metrics.router)  # `admin` scope unless metrics.public
-    if settings.trading.enabled:  # absent (404) when trading is off; `trade` scope per route
-        _check_trading_exposure(settings)
-        from qmtgate.api.routers import protect as protect_routes
-        from qmtgate.api.routers import trading as trading_routes
-
-        app.include_router(trading_routes.router, prefix=API_PREFIX)
-        app.include_router(protect_routes.router, prefix=API_PREFIX)
     install_offline_docs(app)
     app.include_router(index.router)  # GET /: links to the docs and health (public with the docs)
     install_security_openapi(app)

@@ -469,6 +469,19 @@ def _trading_metrics(service: Any, protect: Any) -> Iterator[Any]:
     )
     c.add_metric([], float(len(service.unknown_coids)))
     yield c
+    flush = service.audit.flush_stats()
+    c = CounterMetricFamily(
+        "qmtgate_trading_audit_flushes",
+        "fsyncs of the audit WAL made off the order path (trading.audit_sync = normal).",
+    )
+    c.add_metric([], float(flush["flushes"]))
+    yield c
+    g = GaugeMetricFamily(
+        "qmtgate_trading_audit_last_flush_seconds",
+        "How long the last audit fsync took: the disk's share of the power-cut window.",
+    )
+    g.add_metric([], float(flush["last_flush_s"]))
+    yield g
     if protect is None:
         return
     g = GaugeMetricFamily("qmtgate_trading_protections", "Protective orders by status.", labels=["status"])

@@ -51,7 +51,7 @@ class ChangeProtection(BaseModel):
     band: float | None = Field(None, gt=0, lt=0.2)
 
 
-def _engine(request: Request) -> ProtectionEngine:
+async def _engine(request: Request) -> ProtectionEngine:  # async: no threadpool hop
     engine = getattr(request.app.state, "protect", None)
     if engine is None:
         raise SourceUnavailable("protective orders are off (trading.protect.enabled = false) or not started")

@@ -71,7 +71,7 @@ class CancelOrder(BaseModel):
     client_order_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,24}$")
 
 
-def _service(request: Request) -> TradingService:
+async def _service(request: Request) -> TradingService:  # async: a sync dependency costs a threadpool hop
     service = getattr(request.app.state, "trading", None)
     if service is None:
         raise SourceUnavailable("the trading lane is not started")

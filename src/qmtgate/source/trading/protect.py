@@ -40,6 +40,7 @@ from qmtgate.source.trading.protect_rules import (
     sell_volume,
 )
 from qmtgate.source.trading.protect_store import ProtectionStore
+from qmtgate.source.trading.risk import Order
 from qmtgate.source.trading.service import TradingService
 
 logger = logging.getLogger(__name__)
@@ -303,7 +304,9 @@ class ProtectionEngine:
                 self._block(p, "disconnected", "the trader is not connected to QMT")
                 return
             try:
-                market, account = await service._on_lane(lambda: service._market_and_account(p.code))
+                probe = Order(p.code, "sell", 0, "limit", 0.0)  # a sell's inputs: limits, tick, sellable
+                now = service.lane.now_ms()
+                market, account = await service._on_lane(lambda: service._market_and_account(probe, now))
             except Exception as exc:  # not connected, unknown code: it fires again on the next tick
                 self._block(p, "no_account_data", f"could not read limits / position: {exc}")
                 return

@@ -1,6 +1,6 @@
-"""Protective orders on disk: a ``protections`` table in the audit database (same file, same WAL and
-``synchronous=FULL``), written before the gateway answers or sends, so a restart forgets none of them and
-knows which trigger it was in the middle of."""
+"""Protective orders on disk: a ``protections`` table in the audit database (same file, same commit and
+flush rules, ``trading.audit_sync``), written before the gateway answers or sends, so a restart forgets
+none of them and knows which trigger it was in the middle of."""
 
 from __future__ import annotations
 

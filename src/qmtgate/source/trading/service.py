@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,10 @@ RECONNECT_BACKOFF_MAX = 30.0
 RETRYABLE = frozenset({"qmt_not_connected", "account_not_found", "account_type_mismatch"})
 #: Outcomes whose order id the gateway does not know yet.
 OPEN_OUTCOMES = ("sending", "unknown")
+#: What a client_order_id looks like (the REST model's pattern); other order remarks are not ours.
+CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
+#: The order fields a recovered claim (rebuilt from the SDK's order) can be compared on.
+RECOVERED_FIELDS = ("code", "side", "volume")
 
 #: ``fn(kind, data)``: an account event (SDK push or gateway event such as a protective trigger).
 EventListener = Callable[[str, dict[str, Any]], None]
@@ -51,7 +56,11 @@ MetricHook = Callable[[str, str, float], None]
 class TradingService:
     def __init__(self, settings: TradingSettings, audit: AuditTrail | None = None) -> None:
         self.settings = settings
-        self.audit = audit if audit is not None else AuditTrail(settings.audit_path)
+        self.audit = (
+            audit
+            if audit is not None
+            else AuditTrail(settings.audit_path, settings.audit_sync, settings.audit_flush_ms / 1000)
+        )
         self.risk = RiskChecker(settings.risk)
         self.lane = TradingLane(settings, self._push_from_sdk)
         #: account events for the WebSocket trading channel (numbered, replayable, never conflated)
@@ -62,6 +71,8 @@ class TradingService:
         self._place_lock = asyncio.Lock()
         self._seen: dict[str, int] = {}  # client_order_id -> order id, from the SDK's pushes
         self._order_status: dict[int, int] = {}  # order id -> last status the gateway saw
+        #: code -> (China-time day number, instrument detail): the day's limits and tick, once per day
+        self._details: dict[str, tuple[int, dict[str, Any]]] = {}
         self._reconnect_task: asyncio.Task | None = None
         #: account events, on the event loop: every SDK push, then gateway events (``emit_event``)
         self.listeners: list[EventListener] = []
@@ -94,6 +105,32 @@ class TradingService:
                 self.audit.set_outcome(coid, {**outcome, "status": "unknown"})
                 self.unknown_coids.append(coid)
         await self.reconcile()
+        await self.recover_claims()
+
+    async def recover_claims(self) -> None:
+        """Claims the ledger lost but QMT kept: with ``audit_sync = normal`` a power cut can take the
+        last flush window of the audit file, claims included, while the orders sent in it reached QMT.
+        Every order of the day whose remark looks like a client_order_id the ledger does not know is
+        claimed again from the SDK's copy (audit row ``recovered``), so a retry of it is answered with
+        that order and never sent a second time."""
+        known = self.audit.outcomes()
+        for order in await self.orders():
+            coid = order.get("order_remark") or ""
+            order_id = order.get("order_id")
+            if coid in known or not CLIENT_ORDER_ID.fullmatch(coid) or not isinstance(order_id, int):
+                continue
+            request = {
+                "code": order.get("stock_code"),
+                "side": "buy" if order.get("order_type") == self.lane.xtconstant.STOCK_BUY else "sell",
+                "volume": order.get("order_volume"),
+                "recovered_from_sdk": True,
+            }
+            outcome = {"client_order_id": coid, "status": "accepted", "order_id": order_id,
+                       "reconciled_from": "recovered"}  # fmt: skip
+            with self.audit.transaction():
+                if self.audit.claim(coid, request, outcome) is None:
+                    self.audit.append("recovered", {**outcome, "order": order}, client_order_id=coid)
+                    logger.warning("trading: claim %s recovered from QMT's order %s", coid, order_id)
 
     async def stop(self) -> None:
         if self._reconnect_task is not None:
@@ -242,8 +279,8 @@ class TradingService:
         self, req: dict[str, Any], ctx: dict[str, Any], protective: bool = False
     ) -> dict[str, Any]:
         coid = req["client_order_id"]
-        # The request row is committed together with the first decision about it (one fsync each):
-        # nothing is answered or sent before both are on disk.
+        # The request row is committed together with the first decision about it: nothing is answered
+        # or sent before both are written.
         request_row = ("request.place", req)
         async with self._place_lock:
             try:
@@ -258,25 +295,24 @@ class TradingService:
                 order = Order(req["code"], req["side"], req["volume"], req["price_type"], req["price"])
                 now = self.lane.now_ms()
                 self.risk.check_static(order, now)
-                market, account = await self._on_lane(lambda: self._market_and_account(order.code))
-                self.risk.check_market(order, market, account)
+                # One trip to the lane thread: the risk inputs, the market checks, the claim and the send
+                # run back to back there (a loop round trip between them would only add latency).
+                started = time.perf_counter()
+                sent = await self._on_lane(
+                    lambda: self._check_claim_send(order, req, coid, ctx, request_row, now)
+                )
             except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
                 raise self._refuse(exc, ctx, coid, request_row) from None
             except Exception as exc:
                 self._refuse(exc, ctx, coid, request_row)
                 raise
-            if self.settings.risk.dry_run:
+            if sent is None:  # dry run: every check passed, nothing sent
                 answer = {"client_order_id": coid, "status": "dry_run", "order_id": None}
                 with self.audit.transaction():
                     self.audit.append(*request_row, client_order_id=coid, **ctx)
                     self.audit.append("response.place", answer, client_order_id=coid, **ctx)
                 return answer
-            with self.audit.transaction():
-                self.audit.append(*request_row, client_order_id=coid, **ctx)
-                self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid})
-            self.risk.counter.count(now)
-            started = time.perf_counter()
-            outcome = await self._send(order, req, coid)
+            outcome = await self._await_answer(sent, coid)
             self._metric("order", outcome["status"], time.perf_counter() - started)
             if outcome["status"] == "unknown" and coid in self._seen:  # its push told us meanwhile
                 outcome = {
@@ -292,11 +328,57 @@ class TradingService:
                 self.unknown_coids.append(coid)
         return outcome
 
+    def _check_claim_send(
+        self,
+        order: Order,
+        req: dict[str, Any],
+        coid: str,
+        ctx: dict[str, Any],
+        request_row: tuple[str, Any],
+        now: int,
+    ) -> dict[str, Any] | None:
+        """On the lane thread: the market and account checks, then (unless dry-run) the claim and the
+        request row committed together, then ``order_stock_async``. Returns what :meth:`_await_answer`
+        needs, or None for a dry run. A refusal raises before anything is claimed or sent."""
+        market, account = self._market_and_account(order, now)
+        self.risk.check_market(order, market, account)
+        if self.settings.risk.dry_run:
+            return None
+        with self.audit.transaction():
+            self.audit.append(*request_row, client_order_id=coid, **ctx)
+            self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid})
+        self.risk.counter.count(now)
+        c = self.lane.xtconstant
+        side = c.STOCK_BUY if order.side == "buy" else c.STOCK_SELL
+        if order.price_type == "limit":
+            price_type = c.FIX_PRICE
+        else:
+            price_type = (
+                c.MARKET_SZ_CONVERT_5_CANCEL if order.code.endswith(".SZ") else c.MARKET_SH_CONVERT_5_CANCEL
+            )
+        strategy = req.get("strategy_name") or ""
+        try:
+            seq, answer = self.lane.order_async(
+                order.code, side, order.volume, price_type, order.price, strategy, coid
+            )
+        except NotSent as exc:
+            return {"coid": coid, "not_sent": str(exc)}
+        except Exception as exc:  # the SDK raised while sending: it may or may not have sent it
+            logger.exception("trading: order_stock_async raised for %s", coid)
+            self.audit.append("sdk.error", {"error": repr(exc)}, client_order_id=coid)
+            return {"coid": coid, "raised": repr(exc)}
+        return {"coid": coid, "seq": seq, "answer": answer}
+
     async def _replay(
         self, coid: str, req: dict[str, Any], ctx: dict[str, Any], request_row: tuple[str, Any]
     ) -> dict[str, Any]:
         entry = self.audit.entry(coid) or {"request": req, "outcome": {}}
-        if entry["request"] != req:
+        first = entry["request"]
+        if first.get("recovered_from_sdk"):  # rebuilt from QMT's order: only what the SDK keeps compares
+            same = all(first.get(k) == req.get(k) for k in RECOVERED_FIELDS)
+        else:
+            same = first == req
+        if not same:
             raise IdempotencyConflict(
                 f"client_order_id {coid!r} was already used for a different order",
                 {"first_request": entry["request"]},
@@ -309,21 +391,38 @@ class TradingService:
             self.audit.append("response.place", answer, client_order_id=coid, **ctx)
         return answer
 
-    def _market_and_account(self, code: str) -> tuple[MarketInfo, AccountInfo]:
-        """On the lane thread: the day's limits and tick, available cash, sellable volume."""
-        detail = self.lane.xtdata.get_instrument_detail(code)
-        if not detail:
-            raise RiskRefused("unknown_code", f"no instrument {code}", code=code)
-        tick = self.lane.xtdata.get_full_tick([code]).get(code) or {}
+    def _market_and_account(self, order: Order, now_ms: int) -> tuple[MarketInfo, AccountInfo]:
+        """On the lane thread: what the market checks of ``order`` need, and nothing more. The day's
+        limits and tick come from the instrument detail, fetched once per code and market day; the
+        last price only for a market sell (valued at it); the asset for a buy (cash, total asset); the
+        position for a sell (sellable) or when a position cap is set. Asset and position are asked of
+        the SDK on every order: they are the account's truth, which no push-built copy can promise."""
+        code = order.code
+        day = (now_ms + 8 * 3_600_000) // 86_400_000  # the China-time day the limits belong to
+        detail = self._details.get(code)
+        if detail is None or detail[0] != day:
+            raw = self.lane.xtdata.get_instrument_detail(code)
+            if not raw:
+                raise RiskRefused("unknown_code", f"no instrument {code}", code=code)
+            detail = (day, raw)
+            self._details[code] = detail
+        raw = detail[1]
+        last = 0.0
+        if order.price_type != "limit" and order.side == "sell":
+            tick = self.lane.xtdata.get_full_tick([code]).get(code) or {}
+            last = float(tick.get("lastPrice") or raw.get("PreClose") or 0.0)
         market = MarketInfo(
-            up_limit=float(detail["UpStopPrice"]),
-            down_limit=float(detail["DownStopPrice"]),
-            tick=float(detail.get("PriceTick") or 0.01),
-            last=float(tick.get("lastPrice") or detail.get("PreClose") or 0.0),
+            up_limit=float(raw["UpStopPrice"]),
+            down_limit=float(raw["DownStopPrice"]),
+            tick=float(raw.get("PriceTick") or 0.01),
+            last=last,
         )
         trader, account = self.lane.trader, self.lane.account
-        asset = trader.query_stock_asset(account)
-        position = trader.query_stock_position(account, code)
+        lim = self.settings.risk
+        buy = order.side == "buy"
+        asset = trader.query_stock_asset(account) if buy else None
+        need_position = (not buy) or lim.max_position_value is not None or lim.max_position_ratio is not None
+        position = trader.query_stock_position(account, code) if need_position else None
         return market, AccountInfo(
             cash=float(asset.cash) if asset is not None else 0.0,
             sellable=int(position.can_use_volume) if position is not None else 0,
@@ -331,45 +430,29 @@ class TradingService:
             total_asset=float(asset.total_asset) if asset is not None else 0.0,
         )
 
-    async def _send(self, order: Order, req: dict[str, Any], coid: str) -> dict[str, Any]:
-        c = self.lane.xtconstant
-        side = c.STOCK_BUY if order.side == "buy" else c.STOCK_SELL
-        if order.price_type == "limit":
-            price_type = c.FIX_PRICE
-        else:
-            price_type = (
-                c.MARKET_SZ_CONVERT_5_CANCEL if order.code.endswith(".SZ") else c.MARKET_SH_CONVERT_5_CANCEL
-            )
-        strategy = req.get("strategy_name") or ""
-
-        def send() -> Any:
-            return self.lane.order_async(
-                order.code, side, order.volume, price_type, order.price, strategy, coid
-            )
-
-        try:
-            seq, answer = await self._on_lane(send)
-        except NotSent as exc:
+    async def _await_answer(self, sent: dict[str, Any], coid: str) -> dict[str, Any]:
+        """The SDK's answer to a sent order, or the outcome when there is none: ``rejected`` when it
+        certainly did not leave, ``unknown`` when it may have (never resent; reconciled later)."""
+        if "not_sent" in sent:
             return {
                 "client_order_id": coid,
                 "seq": None,
                 "status": "rejected",
                 "order_id": None,
-                "error_msg": str(exc),
+                "error_msg": sent["not_sent"],
             }
-        except Exception as exc:  # the SDK raised while sending: it may or may not have sent it
-            logger.exception("trading: order_stock_async raised for %s", coid)
-            self.audit.append("sdk.error", {"error": repr(exc)}, client_order_id=coid)
+        if "raised" in sent:
             return {
                 "client_order_id": coid,
                 "seq": None,
                 "status": "unknown",
                 "order_id": None,
-                "error_msg": repr(exc),
+                "error_msg": sent["raised"],
             }
+        seq = sent["seq"]
         base = {"client_order_id": coid, "seq": seq}
         try:
-            resp = await asyncio.wait_for(asyncio.wrap_future(answer), self.settings.response_timeout)
+            resp = await asyncio.wait_for(asyncio.wrap_future(sent["answer"]), self.settings.response_timeout)
         except asyncio.TimeoutError:
             self.lane.forget(seq)
             self.audit.append("sdk.timeout", base, client_order_id=coid)
