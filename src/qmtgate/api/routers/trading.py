@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from qmtgate.api.responses import OrjsonResponse
 from qmtgate.errors import BadRequest, Forbidden, SourceUnavailable
 from qmtgate.security.deps import request_key, scope_refusal
 from qmtgate.source.trading.service import TradingService
@@ -86,9 +87,16 @@ def _ctx(request: Request) -> dict[str, Any]:
 Service = Annotated[TradingService, Depends(_service)]
 
 
-@router.post("/orders", dependencies=[TRADE], summary="Place an order (idempotent on client_order_id)")
-async def place(body: PlaceOrder, request: Request, service: Service) -> dict[str, Any]:
-    return await service.place(body.model_dump(), _ctx(request))
+@router.post(
+    "/orders",
+    dependencies=[TRADE],
+    summary="Place an order (idempotent on client_order_id)",
+    response_model=dict[str, Any],
+)
+async def place(body: PlaceOrder, request: Request, service: Service) -> OrjsonResponse:
+    # the answer is encoded here, once, by orjson: the response-model pass over a dict[str, Any] would
+    # only walk it again (~0.1 ms of an order's round trip)
+    return OrjsonResponse(await service.place(body.model_dump(), _ctx(request)))
 
 
 @router.post("/cancel", dependencies=[TRADE], summary="Cancel by order_id or client_order_id")
