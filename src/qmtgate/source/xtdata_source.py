@@ -136,6 +136,7 @@ class XtdataSource(MarketSource):
         self._message: str | None = "not started"
         self._since = time.time()
         self._epoch = 0
+        self._last_ok = 0.0  # monotonic time of the last upstream call that came back (the probe skips)
         self._subscriptions: dict[int, int] = {}  # our handle -> xtdata seq
         self._next_handle = 1
         #: reliability counters (metrics, readiness, tests): connections lost and regained, forced renewals
@@ -213,6 +214,9 @@ class XtdataSource(MarketSource):
                     cfg.probe_interval > 0
                     and self._connected
                     and self._executor.state is ExecutorState.RUNNING
+                    # a real call that came back within the interval proved the connection as well as the
+                    # probe would: skip it, so a busy gateway's snapshots never queue behind a probe
+                    and time.monotonic() - self._last_ok >= cfg.probe_interval
                 ):
                     await self.probe()
                 continue
@@ -731,6 +735,7 @@ class XtdataSource(MarketSource):
             raise SourceError(
                 f"{fn_name} failed: {type(e).__name__}: {text[:200]}", {"call": fn_name, "source": self.name}
             ) from e
+        self._last_ok = time.monotonic()
         return result
 
 
