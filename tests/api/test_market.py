@@ -10,7 +10,7 @@ import pyarrow.ipc as ipc
 import pytest
 from fastapi.testclient import TestClient
 
-from qmtgate.vocab import local_iso
+from qmtgate.source.convert import local_iso
 
 from .sim_support import LAST_COMPLETE, TODAY, day_ms, xtdata
 

@@ -21,7 +21,7 @@ import pytest
 
 import qmtgate.remote
 import qmtgate.sim
-from qmtgate.vocab import XT_KLINE_DTYPES
+from qmtgate.source.convert import XT_KLINE_DTYPES
 
 from .conftest import Gateway, eventually
 

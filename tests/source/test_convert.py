@@ -15,9 +15,10 @@ from qmtgate.source.convert import (
     day_start_ms,
     detail_row,
     dividend_table,
+    labels,
+    local_iso,
     tick_row,
 )
-from qmtgate.vocab import labels, local_iso
 
 DBL_MAX = 1.7976931348623157e308
 

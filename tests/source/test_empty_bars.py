@@ -8,8 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from qmtgate.remote import _shapes
-from qmtgate.source.convert import Bars, bars_table
-from qmtgate.vocab import XT_KLINE_DTYPES, XT_KLINE_FIELDS, labels
+from qmtgate.source.convert import XT_KLINE_DTYPES, XT_KLINE_FIELDS, Bars, bars_table, labels
 
 
 def test_labels_of_no_bars() -> None:

@@ -30,8 +30,7 @@ from starlette.responses import Response
 
 from qmtgate.api.responses import dumps
 from qmtgate.errors import BadRequest, NotAcceptable
-from qmtgate.source.convert import rows_table
-from qmtgate.vocab import local_iso
+from qmtgate.source.convert import local_iso, rows_table
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 CSV = "text/csv"

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from qmtgate.codes import KINDS, normalize_codes
 from qmtgate.errors import InvalidCode, InvalidDate, InvalidField, TooLarge
 from qmtgate.source.base import DIVIDEND_TYPES, HISTORY_PERIODS, KLINE_PERIODS
-from qmtgate.source.convert import day_start_ms
-from qmtgate.vocab import CST
+from qmtgate.source.convert import CST, day_start_ms
 
 # Enums give OpenAPI (and clients) the exact allowed values; a value outside them is a 422.
 KlinePeriod = enum.Enum("KlinePeriod", {p: p for p in KLINE_PERIODS}, type=str)  # type: ignore[misc]

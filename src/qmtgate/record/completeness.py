@@ -19,8 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from qmtgate.source.convert import day_start_ms
-from qmtgate.vocab import CST_OFFSET_MS, MS_PER_DAY
+from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, day_start_ms
 
 #: Session windows, seconds after 00:00 CST, inclusive.
 WINDOWS_S: tuple[tuple[int, int], ...] = ((9 * 3600 + 15 * 60, 11 * 3600 + 30 * 60), (13 * 3600, 15 * 3600))

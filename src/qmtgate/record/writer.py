@@ -45,8 +45,7 @@ from qmtgate.record.bars import (
     last_closed_index,
 )
 from qmtgate.record.schema import BAR_COLUMNS, open_database
-from qmtgate.source.convert import date_of_ms, day_start_ms
-from qmtgate.vocab import CST_OFFSET_MS, MS_PER_DAY
+from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, date_of_ms, day_start_ms
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 from qmtgate.errors import InvalidDate, QmtgateError
 from qmtgate.source.base import MarketSource
-from qmtgate.source.convert import date_of_ms, day_start_ms
-from qmtgate.vocab import CST
+from qmtgate.source.convert import CST, date_of_ms, day_start_ms
 
 #: First call-auction second and the closing match of an A-share session (Asia/Shanghai).
 SESSION_OPEN = dt.time(9, 15)

@@ -48,8 +48,8 @@ from qmtgate.source.base import (
     SourceState,
     SourceStatus,
 )
-from qmtgate.source.convert import day_start_ms
-from qmtgate.vocab import LOT, labels
+from qmtgate.source.convert import day_start_ms, labels
+from qmtgate.vocab import LOT
 from qmtgate.vocab import xt_tick as vocab_xt_tick
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from qmtgate.api.openapi import ERRORS
 from qmtgate.api.params import KlinePeriod, parse_codes, parse_range
 from qmtgate.errors import InvalidDate, SourceUnavailable
 from qmtgate.security.deps import READ
-from qmtgate.vocab import DAILY_PERIODS
+from qmtgate.source.convert import DAILY_PERIODS
 
 # starting a download is `read`, as the legacy /api/download and POST /api/v1/downloads (docs/security.md)
 router = APIRouter(prefix="/api/download", tags=["compat: qmt-bridge"], responses=ERRORS, dependencies=[READ])

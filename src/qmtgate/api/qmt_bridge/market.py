@@ -24,8 +24,7 @@ from qmtgate.api.params import DividendType, KlinePeriod, parse_codes, parse_fie
 from qmtgate.api.routers.xtcompat import TimeQuery, _check_times, _estimate_rows, xt_ms
 from qmtgate.api.services import Services
 from qmtgate.security.budget import charge
-from qmtgate.source.convert import Bars
-from qmtgate.vocab import DAILY_PERIODS, XT_KLINE_FIELDS
+from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS, Bars
 
 router = APIRouter(prefix="/api/market", tags=["compat: qmt-bridge"], responses=ERRORS)
 

@@ -23,8 +23,7 @@ from qmtgate.api.services import Services
 from qmtgate.config import package_version
 from qmtgate.errors import InvalidDate, NotFound, Unsupported
 from qmtgate.security.budget import charge
-from qmtgate.source.convert import day_start_ms
-from qmtgate.vocab import CST
+from qmtgate.source.convert import CST, day_start_ms
 
 router = APIRouter(prefix="/api", tags=["compat: qmt-bridge"], responses=ERRORS)
 

@@ -22,7 +22,7 @@ from qmtgate.api.params import DividendType, KlinePeriod, Market, parse_codes, p
 from qmtgate.api.routers.market import check_kline_rows
 from qmtgate.errors import NotFound
 from qmtgate.security.budget import charge
-from qmtgate.vocab import DAILY_PERIODS, XT_KLINE_FIELDS
+from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS
 
 router = APIRouter(tags=["compat: argus"], responses=ERRORS)
 

@@ -23,7 +23,7 @@ from qmtgate.api.services import Services
 from qmtgate.errors import InvalidDate
 from qmtgate.security.budget import charge
 from qmtgate.security.deps import READ
-from qmtgate.vocab import DAILY_PERIODS, XT_KLINE_FIELDS
+from qmtgate.source.convert import DAILY_PERIODS, XT_KLINE_FIELDS
 
 router = APIRouter(prefix="/api", tags=["compat: qmt-bridge"], responses=ERRORS)
 

@@ -33,9 +33,8 @@ from qmtgate.api.services import Services
 from qmtgate.codes import normalize_code
 from qmtgate.errors import InvalidDate, QmtgateError, TooLarge
 from qmtgate.security.budget import charge, row_cost
-from qmtgate.source.convert import Bars
+from qmtgate.source.convert import CST, XT_KLINE_DTYPES, XT_KLINE_FIELDS, Bars
 from qmtgate.source.history import BARS_PER_SESSION
-from qmtgate.vocab import CST, XT_KLINE_DTYPES, XT_KLINE_FIELDS
 
 router = APIRouter(prefix="/xt", tags=["xtquant drop-in"], responses=ERRORS)
 
