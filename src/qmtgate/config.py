@@ -227,7 +227,10 @@ class HubSettings(_Frozen):
         ("SH", "SZ", "BJ"), description="Markets of the whole-market subscription. Default SH, SZ, BJ."
     )
     apply_chunk: int = Field(
-        1000, ge=1, description="Quotes applied per event-loop turn when a push is large. Default 1000."
+        1000,
+        ge=1,
+        description="Ignored: the quote cache is the stream hub's last-value cache, written once per burst "
+        "with the burst's publish (issue 18). Accepted so existing settings keep loading.",
     )
     gc_freeze: bool = Field(
         True,

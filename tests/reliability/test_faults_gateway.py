@@ -101,7 +101,7 @@ def test_a_silent_drop_is_found_by_a_failing_call_or_the_probe_within_5_s(gw: Ga
 
 
 def test_a_stall_times_out_calls_while_the_api_stays_responsive(gw: Gateway) -> None:
-    bj_code = next(code for (ch, code) in gw.hub.lvc if ch == "tick" and code.endswith(".BJ"))
+    bj_code = next(code for (ch, code) in gw.hub.lvc.updates if ch == "tick" and code.endswith(".BJ"))
     gw.env.faults.stall()
     try:
         elapsed, answer = _timed_get(gw, "/api/v1/klines/600036.SH?period=1d&count=4&dividend_type=front")

@@ -289,10 +289,11 @@ def _source_name(app: FastAPI) -> str | None:
 
 
 def _stream_quiet(services: Services) -> Callable[[], bool]:
-    """True between bursts: neither the stream hub nor the quote cache has work on a burst's path."""
-    hub, quotes = services.hub, services.quotes
+    """True between bursts: the stream hub (which also writes the quote cache) has no work on a burst's
+    path."""
+    hub = services.hub
 
     def quiet() -> bool:
-        return (hub is None or hub.quiet()) and (quotes is None or quotes.quiet())
+        return hub is None or hub.quiet()
 
     return quiet

@@ -1,9 +1,11 @@
-"""Keeps one whole-market subscription alive and feeding the :class:`~qmtgate.hub.cache.QuoteCache`.
+"""Keeps one whole-market subscription alive and feeding the stream hub (and so its last-value cache).
 
 Upstream subscriptions die with the connection (a QMT restart drops them all), so the feed watches the
 source's connection ``epoch`` and subscribes again whenever it changes. Each subscription's callback is
-tagged with its epoch, so the cache only calls itself live once the *current* subscription has delivered
-its first push (xtquant's whole-quote subscription starts with the full current snapshot).
+the hub's own inbox (:meth:`StreamHub.tick_sink`) tagged with its connection number, so the cache
+(:mod:`qmtgate.hub.lvc`) only calls itself live once the *current* subscription has delivered its first
+push (xtquant's whole-quote subscription starts with the full current snapshot). One subscription, one
+inbox, one pump, one conversion: the stream and the REST snapshots read the same cache.
 """
 
 from __future__ import annotations
@@ -15,29 +17,27 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from qmtgate.errors import QmtgateError, Unsupported
-from qmtgate.hub.cache import QuoteCache
+from qmtgate.hub.lvc import LastValueCache
+from qmtgate.hub.stream import StreamHub
 from qmtgate.source.base import MarketSource
 
 logger = logging.getLogger(__name__)
 
 
 class WholeMarketFeed:
-    """Subscribe ``markets`` through ``source`` into ``cache``; resubscribe after every reconnect."""
+    """Subscribe ``markets`` through ``source`` into ``hub``; resubscribe after every reconnect."""
 
     def __init__(
         self,
         source: MarketSource,
-        cache: QuoteCache,
+        hub: StreamHub,
         markets: Sequence[str] = ("SH", "SZ", "BJ"),
         *,
         check_interval: float = 1.0,
-        sinks: Sequence[Callable[[Any], None]] = (),
     ) -> None:
         self.source = source
-        self.cache = cache
-        #: further consumers of the same raw batches (the streaming hub): one upstream subscription
-        #: serves the cache and the stream; sinks run on the SDK thread and must only enqueue
-        self.sinks = list(sinks)
+        self.hub = hub
+        self.cache: LastValueCache = hub.lvc
         self.markets = list(markets)
         self._interval = check_interval
         self._handle: int | None = None
@@ -47,7 +47,6 @@ class WholeMarketFeed:
         self.last_error: str | None = None
 
     async def start(self) -> None:
-        self.cache.start(connected=lambda: self.source.is_connected())
         await self._ensure()
         self._task = asyncio.create_task(self._supervise(), name="qmtgate-quote-feed")
 
@@ -60,18 +59,9 @@ class WholeMarketFeed:
             with contextlib.suppress(QmtgateError):
                 await self.source.unsubscribe(self._handle)
             self._handle = None
-        await self.cache.stop()
 
     def _callback(self, epoch: int) -> Callable[[Any], None]:
-        cache_push = self.cache.pusher(epoch)
-        sinks = self.sinks
-
-        def push(data: Any) -> None:
-            for sink in sinks:  # the stream first: its pump then runs before the cache's
-                sink(data)
-            cache_push(data)
-
-        return push
+        return self.hub.tick_sink(epoch)
 
     async def _supervise(self) -> None:
         while not self.unsupported:
@@ -83,7 +73,7 @@ class WholeMarketFeed:
         if not status.connected or (self._handle is not None and status.epoch == self._epoch):
             return
         try:
-            self.cache.expect(status.epoch)
+            self.cache.expect(status.epoch, connected=self.source.is_connected)
             self._handle = await self.source.subscribe_whole_quote(self.markets, self._callback(status.epoch))
             self._epoch = status.epoch
             self.last_error = None

@@ -5,9 +5,10 @@ Data flow (one way):
 1. xtquant callbacks (on SDK threads) only append ``(channel, data, received_at)`` to an inbox and, if
    the pump is idle, schedule one wake-up on the event loop. They never block and never touch asyncio
    objects directly.
-2. One pump task drains the inbox on the loop. Each callback batch is a *burst*: its rows are
-   normalized, get consecutive ``seq`` numbers (monotonic within this gateway run, whose ``epoch`` is
-   new at every start), update the last-value cache, go into the replay ring, and are handed to every
+2. One pump task drains the inbox on the loop. Each callback batch is a *burst*: it is converted once
+   (column-wise), its updates get consecutive ``seq`` numbers (monotonic within this gateway run, whose
+   ``epoch`` is new at every start), update the one last-value cache (:mod:`qmtgate.hub.lvc`, which REST
+   snapshots, the fast lane and client seeds all read), go into the replay ring, and are handed to every
    client whose interest matches as ONE frame per burst.
 3. Each client's sender task drains its own bounded outbox (see :mod:`qmtgate.hub.clients`).
 
@@ -30,8 +31,8 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
-from qmtgate.hub.cache import retire_later
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
+from qmtgate.hub.lvc import LastValueCache, retire_later
 from qmtgate.hub.ring import ReplayRing, TickBurst, Update, markets_of
 from qmtgate.hub.upstream import Key, UpstreamRegistry
 from qmtgate.source.convert import TickColumns, bar_row, tick_row
@@ -96,17 +97,18 @@ class HubError(Exception):
 class StreamHub:
     """Fan-out of live updates with sequence numbers, replay and refcounted upstream subscriptions."""
 
-    def __init__(self, source: Any, config: HubConfig | None = None) -> None:
+    def __init__(self, source: Any, config: HubConfig | None = None, *, keep_raw: bool = True) -> None:
         self.source = source
         self.config = config or HubConfig()
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
         self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted)
-        self.lvc: dict[tuple[str, str], Update] = {}  # (channel, code) -> latest update
+        self._inbox: deque[tuple[str, Mapping[str, Any], float, int | None]] = deque()
+        #: the one last-value cache; ``keep_raw``: also xtquant's raw tick dicts (REST, the drop-in)
+        self.lvc = LastValueCache(keep_raw=keep_raw, pending=lambda: len(self._inbox))
         self.clients: dict[int, ClientState] = {}
         self.registry = UpstreamRegistry(self._subscribe_upstream, self._unsubscribe_upstream)
         self._ids = itertools.count(1)
-        self._inbox: deque[tuple[str, Mapping[str, Any], float]] = deque()
         self._inbox_lock = threading.Lock()
         #: upstream batches enqueued by callbacks / taken through publish(); the difference is the backlog
         self.batches_received = 0
@@ -133,9 +135,10 @@ class StreamHub:
         self._task = asyncio.create_task(self._pump(), name="qmtgate-hub-pump")
         self._watch = asyncio.create_task(self._watch_source(), name="qmtgate-hub-source-watch")
 
-    def tick_sink(self) -> Callable[[Mapping[str, Any]], None]:
-        """A raw whole-quote callback for an always-on feed (called on the SDK thread)."""
-        return self._pusher(TICK)
+    def tick_sink(self, connection: int | None = None) -> Callable[[Mapping[str, Any]], None]:
+        """A raw whole-quote callback for an always-on feed (called on the SDK thread); its batches are
+        tagged with the source ``connection`` they were subscribed on (the cache's liveness)."""
+        return self._pusher(TICK, connection)
 
     async def _watch_source(self, interval: float = 0.5) -> None:
         """Tell clients when the source connects or drops; re-issue upstream subscriptions after a
@@ -177,13 +180,6 @@ class StreamHub:
                 return False
         return True
 
-    async def settled(self, timeout: float = 0.25, poll: float = 0.005) -> None:
-        """Wait until :meth:`quiet` (at most ``timeout`` seconds): work that can wait for a burst's frames
-        to be out (the quote cache's apply) runs after them instead of between the clients' sends."""
-        deadline = time.monotonic() + timeout
-        while not self.quiet() and time.monotonic() < deadline:
-            await asyncio.sleep(poll)
-
     def broadcast(self, message: dict[str, Any]) -> None:
         """Queue a control message (e.g. a source status change) for every connected client."""
         for client in list(self.clients.values()):
@@ -201,13 +197,13 @@ class StreamHub:
 
     # ------------------------------------------------------------------ upstream
 
-    def _pusher(self, channel: str) -> Callable[[Mapping[str, Any]], None]:
+    def _pusher(self, channel: str, connection: int | None = None) -> Callable[[Mapping[str, Any]], None]:
         """The callback handed to xtquant: enqueue and wake the pump, nothing else."""
 
         def push(data: Mapping[str, Any]) -> None:
             received = time.time()
             with self._inbox_lock:
-                self._inbox.append((channel, data, received))
+                self._inbox.append((channel, data, received, connection))
                 self.batches_received += 1
                 loop = self._loop
                 if self._wake_scheduled or loop is None:
@@ -245,14 +241,24 @@ class StreamHub:
             self._pumping = False
             retire_later(batch)  # the raw batches are freed later, not when the next burst wakes the pump
 
-    def _publish_entry(self, channel: str, data: Mapping[str, Any], received: float) -> None:
+    def _publish_entry(
+        self, channel: str, data: Mapping[str, Any], received: float, connection: int | None
+    ) -> None:
         try:
-            self.publish(channel, data, received)
+            self.publish(channel, data, received, connection)
         except Exception:  # one bad batch must not kill the pump
             logger.exception("dropping a malformed %s batch", channel)
 
-    def publish(self, channel: str, data: Mapping[str, Any], received: float | None = None) -> list[Update]:
-        """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop)."""
+    def publish(
+        self,
+        channel: str,
+        data: Mapping[str, Any],
+        received: float | None = None,
+        connection: int | None = None,
+    ) -> list[Update]:
+        """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop).
+
+        ``connection``: the source connection the batch's subscription was made on (whole-market feed)."""
         updates: list[Update] = []
         if channel == TICK:
             codes: list[str] = list(data)
@@ -288,15 +294,15 @@ class StreamHub:
                 )
                 self.seq += n
                 burst.updates = updates
-                self.lvc.update(zip(zip(repeat(TICK), codes, strict=False), updates, strict=True))
             else:
                 for code, item in zip(codes, items, strict=True):
                     self.seq += 1
                     updates.append(Update(self.seq, TICK, code, market_of(code), tick_row(code, item)))
+            self.lvc.put_ticks(codes, items, updates, received, connection)
         else:
             for code, bars in data.items():
                 for bar in bars if isinstance(bars, list) else [bars]:
-                    prev = self.lvc.get((channel, code))
+                    prev = self.lvc.get(channel, code)
                     if (
                         prev is not None
                         and prev.row["ts"] is not None
@@ -311,8 +317,8 @@ class StreamHub:
                     )
         if not updates:
             return updates
-        if updates[0].burst is None:  # a burst's updates are in the cache already
-            self.lvc.update(((u.channel, u.code), u) for u in updates)
+        if channel != TICK:  # ticks are in the cache already
+            self.lvc.put(updates)
         self.ring.extend(updates)
         self.stats["bursts"] += 1
         self.stats["updates"] += len(updates)
@@ -375,12 +381,7 @@ class StreamHub:
         left entirely is released (:meth:`TickBurst.release`), so reference counting frees it."""
         if not updates or updates[0].burst is None:
             return  # bar updates own their rows
-        lvc = self.lvc
-        get = lvc.get
-        for u in updates:
-            key = (u.channel, u.code)
-            if get(key) is u:
-                lvc[key] = Update(u.seq, u.channel, u.code, u.market, u.row)
+        self.lvc.detach(updates)
         last = updates[-1]
         burst = last.burst
         if burst is not None and burst.updates and burst.updates[-1] is last:  # all of it has left
@@ -449,12 +450,7 @@ class StreamHub:
         client.keys.update(acquired)
         interest.codes.update(new_codes)
         interest.markets.update(markets)
-        seeds = [
-            u
-            for (ch, code), u in self.lvc.items()
-            if ch == channel and (code in new_codes or u.market in markets)
-        ]
-        return sorted(seeds, key=lambda u: u.seq)
+        return self.lvc.seeds(channel, new_codes, markets)
 
     def _covered(self, channel: str, code: str) -> bool:
         """A code's ticks already flow when its whole market is fed or held upstream."""
@@ -541,10 +537,7 @@ class StreamHub:
         """The current value of everything the client is interested in (one frame per channel)."""
         frames = []
         for channel, interest in client.interests.items():
-            ups = sorted(
-                (u for (ch, _c), u in self.lvc.items() if ch == channel and interest.matches(u)),
-                key=lambda u: u.seq,
-            )
+            ups = self.lvc.matching(channel, interest)
             if ups:
                 frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, conflated=True, replay=True))
         return frames

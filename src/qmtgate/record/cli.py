@@ -225,7 +225,7 @@ async def _record(
         # a standalone hub has one client, the recorder: no per-client code limit applies to it
         config = settings.stream.hub_config()
         config.max_codes_per_client = 1_000_000
-        hub = StreamHub(source, config)
+        hub = StreamHub(source, config, keep_raw=False)  # nobody asks it for xtquant dicts
     await hub.start()
     recorder = Recorder(hub, source, writer, target, backfill=backfill)
     try:

@@ -250,7 +250,7 @@ class SourceSupervisor:
         markets = self._subscribed_markets()
         tracker.watch_markets(markets)
         watched = self._watched_symbols()
-        tracker.refresh_symbols(watched, self.hub.lvc)
+        tracker.refresh_symbols(watched, self.hub.lvc.updates)
         status = self.source.status()
         usable = status.connected and status.state.value in ("ready",)
 
