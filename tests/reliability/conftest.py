@@ -83,7 +83,7 @@ class Gateway:
         services = self.app.state.services
 
         def feed_current() -> bool:
-            return services.feed._epoch == self.source.status().epoch and services.quotes.is_live()
+            return services.feed.connection == self.source.status().epoch and services.quotes.is_live()
 
         eventually(feed_current, timeout, what="the quote feed resubscribed and live")
 

@@ -104,7 +104,7 @@ async def test_feed_subscribes_and_resubscribes_after_a_reconnect(
     hub = StreamHub(source)
     await hub.start()
     cache = hub.lvc
-    feed = WholeMarketFeed(source, hub, ["SH", "SZ"], check_interval=0.02)
+    feed = WholeMarketFeed(source, hub, ["SH", "SZ"], retry_interval=0.02)
     await feed.start()
     try:
         ((old_seq, (codes, period, callback)),) = fake.subscriptions.items()

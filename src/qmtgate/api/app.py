@@ -49,6 +49,7 @@ from qmtgate.api.services import Services
 from qmtgate.bus.runtime import start_nats
 from qmtgate.config import Settings, load_settings, package_version
 from qmtgate.errors import install_error_handlers
+from qmtgate.hub.supervisor import SourceSupervisor, SupervisorConfig
 from qmtgate.ops.allocator import pin_mmap_threshold
 from qmtgate.ops.gc_tuning import QuietCollector, freeze_when_live
 from qmtgate.ops.metrics import GatewayMetrics
@@ -62,7 +63,6 @@ from qmtgate.security.openapi import install_security_openapi
 from qmtgate.security.refusal_log import RefusalSampler
 from qmtgate.source.base import MarketSource
 from qmtgate.source.factory import ImportModule, open_source
-from qmtgate.source.supervisor import SourceSupervisor, SupervisorConfig
 
 API_PREFIX = "/api/v1"
 logger = logging.getLogger(__name__)

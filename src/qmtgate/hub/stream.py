@@ -36,6 +36,7 @@ from qmtgate.hub.lvc import LastValueCache, retire_later
 from qmtgate.hub.ring import ReplayRing, TickBurst, Update, markets_of
 from qmtgate.hub.upstream import Key, UpstreamRegistry
 from qmtgate.source.convert import TickColumns, bar_row, tick_row
+from qmtgate.source.events import SourceEvent, SourceEventKind
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +124,11 @@ class StreamHub:
         self._retired = {"frames_sent": 0, "updates_sent": 0, "conflations": 0, "updates_skipped": 0}
         #: markets whose ticks already arrive through an always-on whole-market feed (no upstream)
         self.covered_markets: set[str] = set()
-        self._watch: asyncio.Task[None] | None = None
-        self._source_state: tuple[bool, int] | None = None
+        self._unlisten: Callable[[], None] | None = None
+        self._resubscribing: set[asyncio.Task[None]] = set()
+        #: stale markets as the supervisor last announced them, and since when (epoch ms)
+        self.stale_markets: tuple[str, ...] = ()
+        self._stale_since_ms: int | None = None
         self.listeners: list[Callable[[list[Update]], None]] = []  # e.g. recorders, metrics
         self._markets: dict[str, str] = {}  # code -> market, memoized (a burst repeats ~5,400 codes)
 
@@ -133,38 +137,47 @@ class StreamHub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._pump(), name="qmtgate-hub-pump")
-        self._watch = asyncio.create_task(self._watch_source(), name="qmtgate-hub-source-watch")
+        events = getattr(self.source, "events", None)  # a remote gateway's feed has none
+        if events is not None:
+            self._unlisten = events.subscribe(self._on_source_event)
 
     def tick_sink(self, connection: int | None = None) -> Callable[[Mapping[str, Any]], None]:
         """A raw whole-quote callback for an always-on feed (called on the SDK thread); its batches are
         tagged with the source ``connection`` they were subscribed on (the cache's liveness)."""
         return self._pusher(TICK, connection)
 
-    async def _watch_source(self, interval: float = 0.5) -> None:
-        """Tell clients when the source connects or drops; re-issue upstream subscriptions after a
-        reconnect (QMT forgets them when it restarts)."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                st = self.source.status()
-                state = (bool(st.connected), int(getattr(st, "epoch", 0) or 0))
-            except Exception:
-                continue
-            if state == self._source_state:
-                continue
-            previous, self._source_state = self._source_state, state
-            if previous is None:
-                continue
-            message = {
-                "type": "status",
-                "source": {"connected": state[0], "epoch": state[1], "name": self.source.name},
-            }
-            for client in list(self.clients.values()):
-                client.outbox.put_message(message)
-            if state[0] and state[1] != previous[1]:
-                failed = await self.registry.resubscribe_all()
-                for key, error in failed:
-                    logger.warning("resubscribing %s failed: %s", key, error)
+    # ------------------------------------------------------------------ source events
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        """A source event (on the loop): tell every client, and after a new connection number re-issue
+        the upstream subscriptions (QMT forgets them when it restarts)."""
+        if event.kind is SourceEventKind.STALE and event.stale != self.stale_markets:
+            self.stale_markets = event.stale
+            self._stale_since_ms = int(event.at * 1000)
+        self.broadcast(self.status_message(event))
+        if event.renews:
+            task = asyncio.create_task(self._resubscribe_all(), name="qmtgate-hub-resubscribe")
+            self._resubscribing.add(task)
+            task.add_done_callback(self._resubscribing.discard)
+
+    async def _resubscribe_all(self) -> None:
+        for key, error in await self.registry.resubscribe_all():
+            logger.warning("resubscribing %s failed: %s", key, error)
+
+    def status_message(self, event: SourceEvent) -> dict[str, Any]:
+        """THE client ``status`` message (docs/streaming.md), one shape for every source event:
+        ``event`` (what happened), ``source`` (its state after it; ``epoch`` is the source's connection
+        number), ``stale`` (the markets without data in trading hours, empty when none, and since when)
+        and ``prev_seq``: the last seq the hub published before the event (updates numbered above it
+        arrived after it)."""
+        return {
+            "type": "status",
+            "event": event.kind.value,
+            "source": {"connected": event.connected, "epoch": event.connection, "name": event.source},
+            "stale": {"markets": list(self.stale_markets), "since_ms": self._stale_since_ms},
+            "prev_seq": self.seq,
+            "message": event.message,
+        }
 
     def quiet(self, slow_after: float = 1.0) -> bool:
         """Nothing of a burst is on its way: no upstream batch waits for the pump and every client has
@@ -181,15 +194,18 @@ class StreamHub:
         return True
 
     def broadcast(self, message: dict[str, Any]) -> None:
-        """Queue a control message (e.g. a source status change) for every connected client."""
+        """Queue a control message (e.g. :meth:`status_message`) for every connected client."""
         for client in list(self.clients.values()):
             client.outbox.put_message(message)
 
     async def stop(self) -> None:
         self._loop = None  # late SDK callbacks only append from now on
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         for c in list(self.clients.values()):
             c.outbox.close("gateway shutting down")
-        for task in (self._task, self._watch):
+        for task in (self._task, *self._resubscribing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -541,6 +557,52 @@ class StreamHub:
             if ups:
                 frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, conflated=True, replay=True))
         return frames
+
+    # ------------------------------------------------------------------ for supervisors (public API)
+
+    def add_listener(self, fn: Callable[[list[Update]], None]) -> None:
+        """Call ``fn(updates)`` for every published batch, on the loop, inside ``publish``: it must be
+        quick and must not block."""
+        self.listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[list[Update]], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self.listeners.remove(fn)
+
+    def subscribed_markets(self) -> set[str]:
+        """Markets whose ticks should be flowing: the whole-market feed's and whole markets held upstream."""
+        markets = set(self.covered_markets)
+        markets.update(what for (_channel, kind, what) in self.registry.active() if kind == "market")
+        return markets
+
+    def streamed_codes(self, limit: int) -> list[tuple[str, str]]:
+        """``(channel, code)`` of the codes clients subscribed to one by one (at most ``limit``)."""
+        watched: dict[tuple[str, str], None] = {}
+        for client in list(self.clients.values()):
+            for channel, interest in client.interests.items():
+                for code in interest.codes:
+                    watched[(channel, code)] = None
+                    if len(watched) >= limit:
+                        return list(watched)
+        return list(watched)
+
+    async def retry_failed_upstream(self) -> int:
+        """Re-issue the upstream subscriptions whose last resubscribe failed; returns how many were tried."""
+        failed = self.registry.failed()
+        if failed:
+            for key, error in await self.registry.resubscribe(failed):
+                logger.warning("resubscribing %s failed again: %s", key, error)
+        return len(failed)
+
+    async def renew_codes(self, codes: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Renew the upstream subscriptions of ``(channel, code)`` that went silent (cancel, subscribe
+        again); returns those that had one of their own (a code covered by a market's has none)."""
+        held = [(channel, code) for channel, code in codes if self.registry.refs((channel, "code", code)) > 0]
+        if held:
+            keys: list[Key] = [(channel, "code", code) for channel, code in held]
+            for key, error in await self.registry.resubscribe(keys, cancel_old=True):
+                logger.warning("renewing %s failed: %s", key, error)
+        return held
 
     def delivery_totals(self) -> dict[str, int]:
         """Monotonic delivery counters over every client so far (for metrics), plus the hub's own."""

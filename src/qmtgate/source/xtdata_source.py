@@ -33,6 +33,7 @@ from qmtgate.source.base import (
     check_period,
 )
 from qmtgate.source.coalesce import Coalescer
+from qmtgate.source.events import SourceEventKind
 from qmtgate.source.executor import DEFAULT_TIMEOUT, ExecutorState, Lane, XtdataExecutor
 from qmtgate.source.static_cache import StaticCache
 from qmtgate.source.universe import UNIVERSE_SECTORS, InstrumentIndex
@@ -162,6 +163,7 @@ class XtdataSource(MarketSource):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.events.bind(self._loop)
         self._executor.start()
         self._started = True
         if hasattr(self._xt, "watch_xtquant_status"):
@@ -259,8 +261,9 @@ class XtdataSource(MarketSource):
         self.renewals += 1
         self._since = time.time()
         logger.warning(
-            "%s source: renewing every subscription (epoch %d): %s", self.name, self._epoch, reason
+            "%s source: renewing every subscription (connection %d): %s", self.name, self._epoch, reason
         )
+        self.announce(SourceEventKind.RESUBSCRIBED, reason)
         return self._epoch
 
     def _on_xt_status(self, data: Any) -> None:
@@ -278,15 +281,17 @@ class XtdataSource(MarketSource):
     def _set_connected(self, connected: bool, message: str | None) -> None:
         if connected != self._connected or message != self._message:
             self._since = time.time()
+        announce_later = False
         if connected and not self._connected:
             self._epoch += 1  # every upstream subscription of the previous connection is gone
             orphans = list(self._subscriptions.values())
             self._subscriptions.clear()
             if orphans and self._loop is not None and not self._stopped:
                 # A drop without a QMT restart may leave them alive upstream: cancel them so that they
-                # cannot push alongside the new ones. The task enqueues on the control lane before any
-                # resubscribe (those wait for a later poll), so a recycled seq is never cancelled.
-                task = self._loop.create_task(self._cancel_orphans(orphans))
+                # cannot push alongside the new ones. ``connected`` is announced once they are cancelled,
+                # so every resubscribe (the listeners') comes after: a recycled seq is never cancelled.
+                announce_later = True
+                task = self._loop.create_task(self._cancel_orphans_then_announce(orphans, self._epoch))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if self._lost_at is not None:
@@ -296,7 +301,8 @@ class XtdataSource(MarketSource):
         elif not connected and self._connected:
             self.disconnects += 1
             self._lost_at = time.monotonic()
-        if connected != self._connected:
+        changed = connected != self._connected
+        if changed:
             log = logger.warning if not connected else logger.info
             log(
                 "%s source %s%s",
@@ -306,6 +312,15 @@ class XtdataSource(MarketSource):
             )
         self._connected = connected
         self._message = message
+        if changed and not announce_later:  # after the state is set: listeners see a status that agrees
+            self.announce(SourceEventKind.CONNECTED if connected else SourceEventKind.DISCONNECTED, message)
+
+    async def _cancel_orphans_then_announce(self, seqs: list[int], connection: int) -> None:
+        try:
+            await self._cancel_orphans(seqs)
+        finally:
+            if self._connected and self._epoch == connection and not self._stopped:
+                self.announce(SourceEventKind.CONNECTED, self._message)
 
     # -- status ----------------------------------------------------------------------------------------
 
