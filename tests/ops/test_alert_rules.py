@@ -23,7 +23,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 @dataclass
 class Status:
     connected: bool = True
-    epoch: int = 1
+    connection: int = 1
     name: str = "simulated"
     message: str | None = None
 
@@ -172,7 +172,7 @@ def test_an_outage_across_a_check_alerts_and_clears_on_the_connected_event() -> 
     source.st.connected = False
     asyncio.run(m.check())
     assert [a.kind for a in sink.sent] == ["source_disconnected"]
-    source.st.connected, source.st.epoch = True, 2
+    source.st.connected, source.st.connection = True, 2
     m.on_source_event(_event(SourceEventKind.CONNECTED, 2))  # cleared at once, not at the next check
     assert [(a.kind, a.resolved) for a in sink.sent] == [
         ("source_disconnected", False),

@@ -63,12 +63,12 @@ async def test_listeners_run_on_the_loop_thread_whatever_thread_emits() -> None:
 async def test_the_source_announces_disconnect_reconnect_and_renewal(source: XtdataSource) -> None:
     events: list[SourceEvent] = []
     source.events.subscribe(events.append)
-    first = source.status().epoch
+    first = source.status().connection
     source._set_connected(False, "QMT restarted")  # as the status callback does
     await eventually(lambda: [e.kind for e in events][-1:] == [SourceEventKind.CONNECTED])
     assert [e.kind for e in events] == [SourceEventKind.DISCONNECTED, SourceEventKind.CONNECTED]
     assert events[0].message == "QMT restarted" and not events[0].connected
-    assert events[1].connection == first + 1 == source.status().epoch and events[1].renews
+    assert events[1].connection == first + 1 == source.status().connection and events[1].renews
     renewed = await source.renew_subscriptions("silent")
     assert events[-1].kind is SourceEventKind.RESUBSCRIBED and events[-1].connection == renewed == first + 2
 

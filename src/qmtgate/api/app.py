@@ -77,7 +77,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``import_module`` is how the source factory imports xtquant/the simulator (tests).
 
-    ``process_tuning`` applies the process-wide tuning of ``[hub]`` (glibc's mmap threshold, gc.freeze and
+    ``process_tuning`` applies the process-wide tuning of ``[quotes]`` (glibc's mmap threshold, gc.freeze and
     the quiet collector): it changes the whole interpreter, so only the process that owns it asks for it
     (``qmtgate serve``); an app embedded in another program or built by a test leaves the process alone.
     """
@@ -87,8 +87,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if process_tuning and settings.hub.mmap_threshold:  # before the source allocates its market
-                pin_mmap_threshold(settings.hub.mmap_threshold)
+            if process_tuning and settings.quotes.mmap_threshold:  # before the source allocates its market
+                pin_mmap_threshold(settings.quotes.mmap_threshold)
             if source is None:
                 active = await open_source(settings, import_module)
             else:
@@ -145,9 +145,9 @@ def create_app(
                 stack.callback(setattr, app.state, "supervisor", None)
                 if app.state.metrics is not None:
                     app.state.metrics.bind_supervisor(supervisor)
-            if process_tuning and settings.hub.gc_freeze and services.quotes is not None:
+            if process_tuning and settings.quotes.gc_freeze and services.quotes is not None:
                 collector = None
-                if settings.hub.gc_when_quiet:
+                if settings.quotes.gc_when_quiet:
                     collector = QuietCollector(
                         _stream_quiet(services),
                         on_collect=app.state.metrics.gc_collected if app.state.metrics else None,

@@ -58,7 +58,7 @@ class Services:
         limits = settings.limits
         calendar = CalendarService(source)
         hub = StreamHub(source, settings.stream.hub_config())
-        quotes = hub.lvc if settings.hub.enabled else None
+        quotes = hub.lvc if settings.quotes.enabled else None
         history = HistoryService(
             source,
             calendar,
@@ -71,8 +71,8 @@ class Services:
         feed = None
         if quotes is not None:
             # one upstream whole-market subscription feeds the stream and its cache, which REST reads
-            feed = WholeMarketFeed(source, hub, settings.hub.markets)
-            hub.covered_markets = set(settings.hub.markets)
+            feed = WholeMarketFeed(source, hub, settings.quotes.markets)
+            hub.covered_markets = set(settings.quotes.markets)
         return cls(settings, source, calendar, history, jobs, quotes, feed, hub)
 
     async def start(self) -> None:

@@ -95,9 +95,9 @@ class WholeMarketFeed:
             status = self.source.status()
             if self.unsupported or not status.connected:
                 return True
-            if self._handle is not None and status.epoch == self.connection:
+            if self._handle is not None and status.connection == self.connection:
                 return True
-            connection = status.epoch
+            connection = status.connection
             try:
                 self.cache.expect(connection, connected=self.source.is_connected)
                 self._handle = await self.source.subscribe_whole_quote(

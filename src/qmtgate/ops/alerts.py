@@ -306,7 +306,7 @@ class AlertMonitor:
                 ),
             )
         elif self._conditions.get("source") is not None and self._conditions["source"].active:
-            self._reconnected(name, status.epoch)  # a source without events, or the event was missed
+            self._reconnected(name, status.connection)  # a source without events, or the event was missed
 
     async def _check_markets(self) -> None:
         if not self.markets or not self.source.is_connected():

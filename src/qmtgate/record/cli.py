@@ -198,10 +198,10 @@ async def _record(
     from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder
 
-    if settings.hub.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
+    if settings.quotes.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
         from qmtgate.ops.allocator import pin_mmap_threshold
 
-        pin_mmap_threshold(settings.hub.mmap_threshold)
+        pin_mmap_threshold(settings.quotes.mmap_threshold)
     source: Any
     hub: Any
     if url:  # a remote gateway's stream, through qmtgate.client (record.remote)
@@ -230,7 +230,7 @@ async def _record(
     recorder = Recorder(hub, source, writer, target, backfill=backfill)
     try:
         await recorder.start()
-        if settings.hub.gc_freeze:  # as the gateway does: no full collection walks the start-up objects
+        if settings.quotes.gc_freeze:  # as the gateway does: no full collection walks the start-up objects
             await freeze_when_live(lambda: True)
         stop = asyncio.Event()
         _on_sigterm(stop)

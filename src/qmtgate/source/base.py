@@ -48,8 +48,9 @@ class SourceStatus:
     message: str | None = None
     since: float | None = None  # epoch seconds of the last state change
     executor: ExecutorStatus | None = None
-    #: Incremented each time the source (re)connects; upstream subscriptions from an older epoch are gone.
-    epoch: int = 0
+    #: The connection number: +1 on every (re)connect or subscription renewal; upstream subscriptions made
+    #: under an older number are gone. (On the wire, the status message's ``source.epoch``.)
+    connection: int = 0
     #: What the operator must know about the data, e.g. that the simulator is replaying a past session.
     note: str | None = None
 
@@ -170,7 +171,7 @@ class MarketSource(ABC):
     ) -> SourceEvent:
         """Emit ``kind`` with the source's current connection number and state (any thread)."""
         status = self.status()
-        event = SourceEvent(kind, self.name, status.epoch, status.connected, message, stale)
+        event = SourceEvent(kind, self.name, status.connection, status.connected, message, stale)
         self.events.emit(event)
         return event
 

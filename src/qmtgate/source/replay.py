@@ -289,7 +289,7 @@ class ReplaySource(MarketSource):
             connected=connected,
             message=None if connected else self._state.value,
             since=self._since,
-            epoch=1 if connected else 0,
+            connection=1 if connected else 0,
             note=note,
         )
 
