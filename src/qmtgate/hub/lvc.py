@@ -133,17 +133,18 @@ class LastValueCache:
         updates: Sequence[Update],
         received: float | None,
         connection: int | None,
+        raw: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        """One tick burst: ``updates[i]`` is ``codes[i]``'s update made from the raw ``items[i]``.
+        """One tick burst: ``updates[i]`` is ``codes[i]``'s update made from the raw ``items[i]``; ``raw``:
+        the SDK's own ``{code: tick}`` dict when it is exactly ``zip(codes, items)`` (saves building one).
 
         Dict and set operations at C speed: a whole-market burst is ~5,400 codes every 3 s on the same
         loop as the fan-out; only codes new to the cache are visited one by one."""
         self.updates.update(zip(zip(repeat(TICK), codes, strict=False), updates, strict=True))
-        new = set(codes) - self._known
-        if new:  # in push order: whole-market listings keep the source's order
-            self._add_codes(c for c in codes if c in new)
+        if not self._known.issuperset(codes):  # in push order: whole-market listings keep the source's order
+            self._add_codes(codes)
         if self.keep_raw:
-            chunk = dict(zip(codes, items, strict=True))
+            chunk = raw if raw is not None else dict(zip(codes, items, strict=True))
             retire_later(list(map(self._raw.get, chunk)))  # the ticks replaced: freed once the frames are out
             self._raw.update(chunk)
         self.pushes += 1

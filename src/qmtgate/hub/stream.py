@@ -14,6 +14,11 @@ Data flow (one way):
 
 Upstream subscriptions are refcounted (:mod:`qmtgate.hub.upstream`): ten clients on one code make one
 xtquant subscription, released when the last client leaves.
+
+By concern: this module ingests (the inbox, the pump, ``publish``: convert once, sequence, cache, ring)
+and owns the hub's state and its public API; the per-client types are in :mod:`qmtgate.hub.session`,
+handing a burst to the clients in :mod:`qmtgate.hub.fanout`, a client's way back (resume from the ring,
+snapshot from the cache) in :mod:`qmtgate.hub.replay`, the last values in :mod:`qmtgate.hub.lvc`.
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
+from qmtgate.hub.fanout import fan_out
 from qmtgate.hub.lvc import LastValueCache, retire_later
-from qmtgate.hub.ring import ReplayRing, TickBurst, Update, markets_of
+from qmtgate.hub.replay import resume_frames, snapshot_frames
+from qmtgate.hub.ring import ReplayRing, TickBurst, Update
+from qmtgate.hub.session import ClientState, HubConfig, HubError
 from qmtgate.hub.upstream import Key, UpstreamRegistry
 from qmtgate.source.convert import TickColumns, bar_row, tick_row
 from qmtgate.source.events import SourceEvent, SourceEventKind
@@ -48,51 +55,6 @@ MARKETS = ("SH", "SZ", "BJ")
 
 def market_of(code: str) -> str:
     return code.rsplit(".", 1)[-1]
-
-
-@dataclass
-class HubConfig:
-    """Streaming limits. Units: frames, updates, seconds, codes."""
-
-    ring_capacity: int = 500_000  # updates kept for resume (~90 s of the whole market)
-    outbox_frames: int = 64  # frames queued per client before conflation (~3 minutes of bursts)
-    max_lag_seconds: float = 30.0  # a client behind for longer is disconnected
-    max_codes_per_client: int = 2_000  # explicit codes per connection (markets are unlimited)
-    max_clients: int = 200
-    replay_frame_updates: int = 20_000  # a resume's updates per frame (fewer, larger frames)
-
-
-@dataclass
-class ClientState:
-    """One connected client as the hub sees it."""
-
-    client_id: int
-    outbox: ClientOutbox
-    interests: dict[str, Interest] = field(default_factory=dict)
-    keys: set[Key] = field(default_factory=set)
-    paused: bool = False  # while a resume is being prepared: the ring holds what it misses
-    #: per channel, the highest seq_to of the frames queued for this client: the next frame's
-    #: ``prev_seq``, so the client can prove it missed nothing whatever its interest covers
-    sent_to: dict[str, int] = field(default_factory=dict)
-
-    def codes(self) -> int:
-        return sum(i.size for i in self.interests.values())
-
-    def queue(self, frame: Frame) -> None:
-        """Append ``frame`` to the outbox; its end is what the next frame of its channel follows."""
-        self.outbox.put(frame)
-        if frame.seq_to > self.sent_to.get(frame.channel, frame.seq_to - 1):
-            self.sent_to[frame.channel] = frame.seq_to
-
-
-class HubError(Exception):
-    """A client request the hub refuses (limit reached, unsupported channel)."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details or {}
 
 
 class StreamHub:
@@ -279,7 +241,9 @@ class StreamHub:
         if channel == TICK:
             codes: list[str] = list(data)
             items: list[Mapping[str, Any]] = list(data.values())
+            plain: Mapping[str, Any] | None = data  # {code: tick dict} as the cache stores it
             if set(map(type, items)) != {dict} or not all(items):  # checked at C speed
+                plain = None
                 codes, items = [], []
                 for code, tick in data.items():
                     item = tick[-1] if isinstance(tick, list) else tick  # subscribe_quote gives lists
@@ -314,7 +278,7 @@ class StreamHub:
                 for code, item in zip(codes, items, strict=True):
                     self.seq += 1
                     updates.append(Update(self.seq, TICK, code, market_of(code), tick_row(code, item)))
-            self.lvc.put_ticks(codes, items, updates, received, connection)
+            self.lvc.put_ticks(codes, items, updates, received, connection, plain)
         else:
             for code, bars in data.items():
                 for bar in bars if isinstance(bars, list) else [bars]:
@@ -353,42 +317,10 @@ class StreamHub:
         return market
 
     def _fanout(self, channel: str, updates: list[Update], received: float | None) -> None:
-        """Hand each interested client its part of one burst.
-
-        Clients that want the same part share one Frame object, so the frame is encoded once per wire
-        format (see ``api.stream_codec``) however many clients take it: every whole-market client shares
-        the burst's frame, every client of one market that market's (:meth:`TickBurst.by_market`). A
-        client of a few codes gets its own frame from one dict lookup per code.
-        """
-        markets = markets_of(updates)
-        burst = updates[0].burst
-        if burst is not None and updates is not burst.updates:
-            burst = None
-        shared: dict[tuple[int, int | None], Frame] = {}  # (id(selected list), prev_seq) -> its frame
-        for client in list(self.clients.values()):
-            interest = client.interests.get(channel)
-            if interest is None or interest.empty or client.paused:
-                continue
-            if markets <= interest.markets:
-                chosen: Sequence[Update] = updates
-            elif burst is not None:
-                chosen = burst.select(interest.codes, interest.markets)
-            else:
-                chosen = [u for u in updates if interest.matches(u)]
-            if not chosen:
-                continue
-            prev = client.sent_to.get(channel)
-            key = (id(chosen), prev)  # clients of one selection and one history share a frame
-            frame = shared.get(key)
-            if frame is None:
-                frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen, prev_seq=prev)
-                if received is not None:
-                    frame.ts_pub = received
-                shared[key] = frame
-            client.queue(frame)
-            self.stats["frames"] += 1
-            if client.outbox.closed_reason is not None:
-                self.stats["dropped_clients"] += 1
+        """Hand each interested client its part of one burst (:func:`qmtgate.hub.fanout.fan_out`)."""
+        frames, dropped = fan_out(self.clients.values(), channel, updates, received)
+        self.stats["frames"] += frames
+        self.stats["dropped_clients"] += dropped
 
     def _evicted(self, updates: Sequence[Update]) -> None:
         """Updates left the replay ring: cache entries still pointing into their burst get a row of their
@@ -490,51 +422,11 @@ class StreamHub:
 
     def resume(self, client: ClientState, since: int, epoch: str) -> list[Frame] | None:
         """Frames of everything after ``since`` matching the client's interests, or None when the
-        client must start from a snapshot (another epoch, or fell out of the replay window).
-
-        Costs what the client missed, not the ring's size: the ring is walked burst by burst and each
-        burst answers with the client's share (:meth:`TickBurst.select`). The result comes in a few
-        large frames (see :meth:`_replay_frames`), so it fits the client's outbox without conflation."""
+        client must start from a snapshot (another epoch, or fell out of the replay window); see
+        :func:`qmtgate.hub.replay.resume_frames`."""
         if epoch != self.epoch or since > self.seq:  # a seq never published: start from a snapshot
             return None
-        segments = self.ring.segments_since(since)
-        if segments is None:
-            return None
-        by_channel: dict[str, list[Sequence[Update]]] = {}
-        for segment in segments:
-            channel = segment[0].channel
-            interest = client.interests.get(channel)
-            if interest is None or interest.empty:
-                continue
-            burst = segment[0].burst
-            if burst is not None:
-                chosen = burst.select(interest.codes, interest.markets)
-                if chosen and segment[0] is not burst.updates[0]:  # the ring holds part of this burst
-                    chosen = [u for u in chosen if u.seq >= segment[0].seq]
-            else:
-                chosen = [u for u in segment if interest.matches(u)]
-            if chosen:
-                by_channel.setdefault(channel, []).append(chosen)
-        frames: list[Frame] = []
-        for channel, parts in by_channel.items():
-            frames.extend(self._replay_frames(channel, parts))
-        return frames
-
-    def _replay_frames(self, channel: str, parts: list[Sequence[Update]]) -> list[Frame]:
-        """Consecutive parts joined into frames of at least ``replay_frame_updates`` updates, and at most
-        a quarter of the outbox in number (a replay must not conflate itself away)."""
-        total = sum(map(len, parts))
-        size = max(self.config.replay_frame_updates, -(-total // max(self.config.outbox_frames // 4, 1)))
-        frames: list[Frame] = []
-        pending: list[Update] = []
-        for part in parts:
-            pending.extend(part)
-            if len(pending) >= size:
-                frames.append(Frame(channel, pending[0].seq, pending[-1].seq, pending, replay=True))
-                pending = []
-        if pending:
-            frames.append(Frame(channel, pending[0].seq, pending[-1].seq, pending, replay=True))
-        return frames
+        return resume_frames(self.ring, client, since, self.config)
 
     def deliver(self, client: ClientState, frames: Sequence[Frame], since: int | None = None) -> None:
         """Queue frames made for this client alone (seeds, a replay, a snapshot) in order, each with its
@@ -551,12 +443,7 @@ class StreamHub:
 
     def snapshot(self, client: ClientState) -> list[Frame]:
         """The current value of everything the client is interested in (one frame per channel)."""
-        frames = []
-        for channel, interest in client.interests.items():
-            ups = self.lvc.matching(channel, interest)
-            if ups:
-                frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, conflated=True, replay=True))
-        return frames
+        return snapshot_frames(self.lvc, client)
 
     # ------------------------------------------------------------------ for supervisors (public API)
 
