@@ -45,6 +45,7 @@ from qmtgate.api.routers import (
     stream,
     xtcompat,
 )
+from qmtgate.api.runtime import GatewayRuntime
 from qmtgate.api.services import Services
 from qmtgate.bus.runtime import start_nats
 from qmtgate.config import Settings, load_settings, package_version
@@ -187,18 +188,7 @@ def create_app(
         docs_url=None,  # /docs and /redoc are served offline by install_offline_docs (no CDN)
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.source = None
-    app.state.services = None
-    app.state.hub = None
-    app.state.ops = None
-    app.state.supervisor = None
-    app.state.recording = None
-    app.state.recorder = None
-    app.state.nats = None
-    app.state.trading = None
-    app.state.hikyuu = None
-    app.state.protect = None
+    app.state = GatewayRuntime(settings)  # every part, typed (api/runtime.py); filled by the lifespan
     app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None
     app.state.security = SecurityGuard(
         settings, on_event=app.state.metrics.on_security_event if app.state.metrics else None

@@ -197,6 +197,7 @@ async def _record(
 ) -> None:
     from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder
+    from qmtgate.record.runtime import Runtime
 
     if settings.quotes.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
         from qmtgate.ops.allocator import pin_mmap_threshold
@@ -227,7 +228,9 @@ async def _record(
         config.max_codes_per_client = 1_000_000
         hub = StreamHub(source, config, keep_raw=False)  # nobody asks it for xtquant dicts
     await hub.start()
-    recorder = Recorder(hub, source, writer, target, backfill=backfill)
+    runtime = Runtime(settings)  # the parts of this process, typed (record/runtime.py)
+    runtime.source, runtime.hub = source, hub
+    runtime.recorder = recorder = Recorder(hub, source, writer, target, backfill=backfill)
     try:
         await recorder.start()
         if settings.quotes.gc_freeze:  # as the gateway does: no full collection walks the start-up objects
@@ -255,6 +258,7 @@ async def _record(
         await recorder.stop()
         await hub.stop()
         await source.stop()
+        runtime.recorder = runtime.hub = runtime.source = None
 
 
 def _on_sigterm(stop: asyncio.Event) -> None:
