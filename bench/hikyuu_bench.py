@@ -86,7 +86,7 @@ def encode_bench(reps: int) -> dict[str, Any]:
     small = StreamHub(_Src(), HubConfig(ring_capacity=len(data)))
     small.publish(TICK, data)
     small.publish(TICK, {c: data[c] for c in list(data)[-1000:]})  # the ring drops the first burst
-    cache = [u for (ch, _), u in small.lvc.items() if ch == TICK]
+    cache = list(small.lvc.latest(TICK))
     rows = sum(1 for u in cache if u.burst is None)
     results.append(measure(f"cache snapshot, {rows} detached rows", cache))
     cols, _ = spot_columns(updates)

@@ -5,7 +5,7 @@ market's first generation costs ~10-30 s of CPU). Every gateway runs in its own 
 the quote cache OFF, so every read reaches xtdata as the peers' do:
 
 a. **5,000-code snapshot**: ``GET /api/v1/snapshots?sector=沪深A股`` against ``qmtgate serve --source sim``
-   (``QMTGATE_HUB__ENABLED=false``), JSON and Arrow, median end to end.
+   (``QMTGATE_QUOTES__ENABLED=false``), JSON and Arrow, median end to end.
 b. **8 concurrent 50-code snapshots**, different code lists, 100 ms per xtdata call (fake xtdata with 400
    extra stocks, tests/api/fake_server.py), median burst and upstream ``get_full_tick`` calls per burst,
    after one warm round and the instrument index's background load.
@@ -74,7 +74,7 @@ async def upstream_calls(client: httpx.AsyncClient, names: tuple[str, ...]) -> i
 
 def bench_market_snapshot() -> dict[str, Any]:
     port = free_port()
-    env = {**os.environ, "QMTGATE_LOG_LEVEL": "warning", "QMTGATE_HUB__ENABLED": "false"}
+    env = {**os.environ, "QMTGATE_LOG_LEVEL": "warning", "QMTGATE_QUOTES__ENABLED": "false"}
     cmd = [sys.executable, "-m", "qmtgate.cli", "serve", "--source", "sim", "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out: dict[str, Any] = {}

@@ -339,7 +339,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if t >= next_sample:
             st = app.state.source.status()
             samples.append({"t": round(t - began, 1), **proc_stats(), "market": market_now(env).strftime("%H:%M:%S"),
-                            "epoch": st.epoch, "seq": hub.seq, "clients": len(hub.clients),
+                            "connection": st.connection, "seq": hub.seq, "clients": len(hub.clients),
                             "ring": len(hub.ring), "inbox": len(hub._inbox)})  # fmt: skip
             if len(samples) % 12 == 1:  # a progress line a minute
                 print(json.dumps(samples[-1]), flush=True)

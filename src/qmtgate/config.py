@@ -217,8 +217,10 @@ class LimitSettings(_Frozen):
     )
 
 
-class HubSettings(_Frozen):
-    """The last-value quote cache fed by one whole-market subscription."""
+class QuoteCacheSettings(_Frozen):
+    """The whole-market quote cache (the stream hub's last-value cache, fed by one whole-market
+    subscription) and the process tuning that keeps its bursts cheap. ``[quotes]`` / ``QMTGATE_QUOTES__*``;
+    the older name ``[hub]`` / ``QMTGATE_HUB__*`` is still read (the new name wins where both are set)."""
 
     enabled: bool = Field(
         True, description="Subscribe to whole-market quotes and serve snapshots from the cache. Default true."
@@ -227,7 +229,10 @@ class HubSettings(_Frozen):
         ("SH", "SZ", "BJ"), description="Markets of the whole-market subscription. Default SH, SZ, BJ."
     )
     apply_chunk: int = Field(
-        1000, ge=1, description="Quotes applied per event-loop turn when a push is large. Default 1000."
+        1000,
+        ge=1,
+        description="Ignored: the quote cache is the stream hub's last-value cache, written once per burst "
+        "with the burst's publish (issue 18). Accepted so existing settings keep loading.",
     )
     gc_freeze: bool = Field(
         True,
@@ -875,7 +880,10 @@ class Settings(BaseSettings):
         default_factory=ExecutorSettings, description="xtdata executor limits."
     )
     limits: LimitSettings = Field(default_factory=LimitSettings, description="REST request limits.")
-    hub: HubSettings = Field(default_factory=HubSettings, description="Quote cache options.")
+    quotes: QuoteCacheSettings = Field(
+        default_factory=QuoteCacheSettings,
+        description="Whole-market quote cache and process tuning (formerly [hub], still accepted).",
+    )
     stream: StreamSettings = Field(default_factory=StreamSettings, description="WebSocket streaming options.")
     recorder: RecorderSettings = Field(default_factory=RecorderSettings, description="Tick/bar recorder.")
     replay: ReplaySettings = Field(default_factory=ReplaySettings, description="Replay source options.")
@@ -895,6 +903,16 @@ class Settings(BaseSettings):
     )
     nats: NatsSettings = Field(default_factory=NatsSettings, description="NATS publisher (off).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _hub_is_quotes(cls, data: Any) -> Any:
+        """``hub`` is the old name of ``quotes``: its values are taken where ``quotes`` does not set them."""
+        if isinstance(data, dict) and "hub" in data:
+            data = dict(data)
+            old, new = data.pop("hub"), data.get("quotes")
+            data["quotes"] = {**_as_dict(old), **_as_dict(new)}
+        return data
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -905,11 +923,44 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Earlier sources win: CLI flags (init kwargs), then environment, then the TOML file. No .env files.
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _LegacyEnv(settings_cls)]
         toml_file = _toml_file.get()
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    return dict(value)
+
+
+class _LegacyEnv(PydanticBaseSettingsSource):
+    """``QMTGATE_HUB__<NAME>``: the quote cache's environment variables before the group was named
+    ``quotes`` (documented in docs/reliability.md), read as ``hub`` (see ``Settings._hub_is_quotes``)."""
+
+    PREFIX = "QMTGATE_HUB__"
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        import json
+
+        values: dict[str, Any] = {}
+        for key, raw in os.environ.items():
+            if key.upper().startswith(self.PREFIX) and len(key) > len(self.PREFIX):
+                try:
+                    value: Any = json.loads(raw)
+                except ValueError:
+                    value = raw
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    value = raw  # let the field's own validation read numbers (and "1"/"0" booleans)
+                values[key[len(self.PREFIX) :].lower()] = value
+        return {"hub": values} if values else {}
 
 
 class ConfigFileError(ValueError):

@@ -51,7 +51,7 @@ def main() -> None:
     source = XtdataSource(
         fake, name="simulated", config=XtdataSourceConfig(reconnect_interval=60), executor=executor
     )
-    app = create_app(Settings(source="sim", hub={"enabled": not args.no_hub}), source)
+    app = create_app(Settings(source="sim", quotes={"enabled": not args.no_hub}), source)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning"))
 
     def announce() -> None:

@@ -34,7 +34,7 @@ def slow_fake() -> FakeXtdata:
 
 @pytest.fixture
 def server(slow_fake: FakeXtdata) -> Iterator[LiveServer]:
-    app = create_app(Settings(source="sim", hub={"enabled": False}), make_source(slow_fake))
+    app = create_app(Settings(source="sim", quotes={"enabled": False}), make_source(slow_fake))
     live = start_server(app)
     yield live
     live.stop()

@@ -88,8 +88,31 @@ def test_settings_are_frozen() -> None:
 def test_every_field_is_documented() -> None:
     models = [
         Settings,
-        *(type(getattr(Settings(), name)) for name in ("sim", "xtquant", "executor", "limits", "hub")),
+        *(type(getattr(Settings(), name)) for name in ("sim", "xtquant", "executor", "limits", "quotes")),
     ]
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def test_the_quote_cache_group_is_quotes_and_the_old_name_hub_still_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().quotes.mmap_threshold == 4 * 1024 * 1024
+    monkeypatch.setenv("QMTGATE_HUB__MMAP_THRESHOLD", "0")  # documented in docs/reliability.md
+    monkeypatch.setenv("QMTGATE_HUB__GC_FREEZE", "false")
+    settings = load_settings()
+    assert settings.quotes.mmap_threshold == 0 and settings.quotes.gc_freeze is False
+    assert not hasattr(settings, "hub")  # one name inside the code
+    monkeypatch.setenv("QMTGATE_QUOTES__MMAP_THRESHOLD", "1048576")  # the new name wins
+    assert load_settings().quotes.mmap_threshold == 1048576 and load_settings().quotes.gc_freeze is False
+    monkeypatch.delenv("QMTGATE_HUB__MMAP_THRESHOLD")
+    monkeypatch.delenv("QMTGATE_HUB__GC_FREEZE")
+    monkeypatch.delenv("QMTGATE_QUOTES__MMAP_THRESHOLD")
+    old = tmp_path / "old.toml"
+    old.write_text('[hub]\nenabled = false\nmarkets = ["SH"]\n', encoding="utf-8")
+    settings = load_settings(old)
+    assert settings.quotes.enabled is False and settings.quotes.markets == ("SH",)
+    assert Settings(hub={"markets": ["BJ"]}).quotes.markets == ("BJ",)
+    with pytest.raises(ValueError):
+        Settings(hub={"markets": ["XX"]})  # validated like the new name

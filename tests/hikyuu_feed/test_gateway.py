@@ -52,7 +52,7 @@ def test_gateway_publishes_the_feed_and_its_metrics(tmp_path, caplog: pytest.Log
             assert sum(len(b.records()) for b in consumer.brackets) == publisher.stats.records
             # the first is the whole market as the cache held it when the consumer connected; every code
             # the cache learnt since came in a later live bracket: together they are the whole market
-            market = {code for (channel, code) in list(app.state.hub.lvc) if channel == "tick"}
+            market = {code for (channel, code) in list(app.state.hub.lvc.updates) if channel == "tick"}
             first = {f"{r['code']}.{r['market']}" for r in consumer.brackets[0].records()}
             assert len(first) > 4000 and first <= market
             seen = {f"{r['code']}.{r['market']}" for b in consumer.brackets for r in b.records()}

@@ -121,7 +121,7 @@ def test_rows_detached_from_their_burst_give_the_same_records() -> None:
     hub.publish(TICK, {"600000.SH": xt_tick(), "000001.SZ": xt_tick(lastPrice=11.0)})
     hub.publish(TICK, {"430047.BJ": xt_tick(lastPrice=12.0), "600000.SH": xt_tick(lastPrice=10.3)})
     hub.publish(TICK, {"000002.SZ": xt_tick(lastPrice=13.0)})
-    snapshot = [u for (ch, _), u in hub.lvc.items() if ch == TICK]
+    snapshot = [u for (ch, _), u in hub.lvc.updates.items() if ch == TICK]
     assert any(u.burst is None for u in snapshot) and any(u.burst is not None for u in snapshot)
     got = decode(encode_spot_list(spot_columns(snapshot)[0]))
     assert [(r["code"], r["close"]) for r in got] == [

@@ -157,18 +157,20 @@ def test_the_last_value_cache_lets_go_of_bursts_that_left_the_ring() -> None:
     gc.disable()  # freed by reference counting alone, not left for a rare full collection
     try:
         hub = hub_with_bursts(1, capacity=200, skip_every=10**9)  # every code once
-        old_burst = weakref.ref(hub.lvc[(TICK, "830005.BJ")].burst)  # type: ignore[arg-type]
-        held = hub.lvc[(TICK, "000007.SZ")]  # e.g. in a frame still being sent
-        old_rows = {code: u.row for (_ch, code), u in hub.lvc.items() if code != "000009.SZ"}
-        old_seqs = {code: u.seq for (_ch, code), u in hub.lvc.items()}
+        old_burst = weakref.ref(hub.lvc.updates[(TICK, "830005.BJ")].burst)  # type: ignore[arg-type]
+        held = hub.lvc.updates[(TICK, "000007.SZ")]  # e.g. in a frame still being sent
+        old_rows = {code: u.row for (_ch, code), u in hub.lvc.updates.items() if code != "000009.SZ"}
+        old_seqs = {code: u.seq for (_ch, code), u in hub.lvc.updates.items()}
         for b in range(4):  # only SH trades afterwards: the old burst leaves the ring
             hub.publish(TICK, {c: tick(12.0 + b, 900 + b) for c in MARKET_CODES["SH"]})
         assert (hub.ring.first_seq or 0) > max(old_seqs.values())
         for code in MARKET_CODES["BJ"] + MARKET_CODES["SZ"]:
-            entry = hub.lvc[(TICK, code)]
+            entry = hub.lvc.updates[(TICK, code)]
             assert entry.burst is None  # detached: a row of its own
             assert entry.seq == old_seqs[code] and entry.row == old_rows.get(code, entry.row)
-        assert all(hub.lvc[(TICK, c)].burst is not None for c in MARKET_CODES["SH"])  # still in the ring
+        assert all(
+            hub.lvc.updates[(TICK, c)].burst is not None for c in MARKET_CODES["SH"]
+        )  # still in the ring
         assert held.burst is not None and held.burst.released
         assert held.row == old_rows["000007.SZ"]  # an update held elsewhere still works
         del held
@@ -179,7 +181,7 @@ def test_the_last_value_cache_lets_go_of_bursts_that_left_the_ring() -> None:
 
 def test_a_row_of_a_released_burst_is_still_built_on_demand() -> None:
     hub = hub_with_bursts(1, capacity=100_000)
-    u = hub.lvc[(TICK, "600007.SH")]
+    u = hub.lvc.updates[(TICK, "600007.SH")]
     expected = u.burst.columns.row(u.index)  # type: ignore[union-attr]
     u.burst.release()  # type: ignore[union-attr]
     assert u._row is None and u.row == expected

@@ -227,37 +227,6 @@ def test_the_hub_is_quiet_only_when_no_burst_is_on_its_way(monkeypatch: pytest.M
     assert hub.quiet()  # busy for longer than a second: a slow client, which nobody waits for
 
 
-def test_the_quote_cache_applies_a_push_once_the_stream_has_settled() -> None:
-    from qmtgate.hub.cache import QuoteCache
-
-    async def run() -> list[str]:
-        order: list[str] = []
-        gate = asyncio.Event()
-
-        async def settle() -> None:
-            order.append("settle")
-            await gate.wait()
-            order.append("settled")
-
-        cache = QuoteCache(settle=settle)
-        cache.start()
-        cache.push({"600000.SH": {"time": 1, "lastPrice": 10.0}})
-        await asyncio.sleep(0.01)
-        order.append(f"applied={cache.applied}")
-        assert not cache.quiet()  # the push still waits
-        gate.set()
-        for _ in range(100):
-            if cache.applied:
-                break
-            await asyncio.sleep(0.001)
-        order.append(f"applied={cache.applied}")
-        assert cache.quiet()
-        await cache.stop()
-        return order
-
-    assert asyncio.run(run()) == ["settle", "applied=0", "settled", "applied=1"]
-
-
 def test_arrow_frames_carry_5_level_books_as_fixed_size_lists() -> None:
     import pyarrow as pa
 

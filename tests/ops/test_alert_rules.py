@@ -15,6 +15,7 @@ import pytest
 
 from qmtgate.config import AlertSettings, WebhookSettings
 from qmtgate.ops.alerts import Alert, AlertMonitor, render
+from qmtgate.source.events import SourceEvent, SourceEventKind
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -22,7 +23,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 @dataclass
 class Status:
     connected: bool = True
-    epoch: int = 1
+    connection: int = 1
     name: str = "simulated"
     message: str | None = None
 
@@ -149,14 +150,36 @@ def test_errors_during_an_outage_do_not_raise_a_second_alert() -> None:
     assert [a.kind for a in sink.sent] == ["source_disconnected"]
 
 
+def _event(kind: SourceEventKind, connection: int) -> SourceEvent:
+    return SourceEvent(kind, "simulated", connection, kind is SourceEventKind.CONNECTED)
+
+
 def test_a_restart_between_checks_is_one_notice() -> None:
     source = FakeSource(dt.datetime(2025, 6, 12, 20, 0, tzinfo=CST))
     m, sink = monitor(source, {}, [0], Clock())
     asyncio.run(m.check())
-    source.st.epoch = 2
+    m.on_source_event(_event(SourceEventKind.DISCONNECTED, 1))  # the source's events, between checks
+    m.on_source_event(_event(SourceEventKind.CONNECTED, 2))
     asyncio.run(m.check())
     asyncio.run(m.check())
-    assert [a.kind for a in sink.sent] == ["source_restarted"]
+    assert [(a.kind, a.details["epoch"]) for a in sink.sent] == [("source_restarted", 2)]
+
+
+def test_an_outage_across_a_check_alerts_and_clears_on_the_connected_event() -> None:
+    source = FakeSource(dt.datetime(2025, 6, 12, 20, 0, tzinfo=CST))
+    m, sink = monitor(source, {}, [0], Clock())
+    m.on_source_event(_event(SourceEventKind.DISCONNECTED, 1))
+    source.st.connected = False
+    asyncio.run(m.check())
+    assert [a.kind for a in sink.sent] == ["source_disconnected"]
+    source.st.connected, source.st.connection = True, 2
+    m.on_source_event(_event(SourceEventKind.CONNECTED, 2))  # cleared at once, not at the next check
+    assert [(a.kind, a.resolved) for a in sink.sent] == [
+        ("source_disconnected", False),
+        ("source_reconnected", True),
+    ]
+    asyncio.run(m.check())
+    assert len(sink.sent) == 2
 
 
 ALERT = Alert(

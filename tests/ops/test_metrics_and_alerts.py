@@ -172,7 +172,7 @@ def test_metrics_exist_and_move_when_traffic_flows() -> None:
 
 def test_xtdata_errors_are_counted_per_function() -> None:
     fake = FakeXtdata()
-    app = create_app(Settings(source="sim", hub={"enabled": False}), make_source(fake))
+    app = create_app(Settings(source="sim", quotes={"enabled": False}), make_source(fake))
     server = start_server(app)
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -188,7 +188,7 @@ def test_an_alert_fires_once_for_a_disconnect_and_once_for_the_recovery(receiver
     fake = FakeXtdata()
     settings = Settings(
         source="sim",
-        hub={"enabled": False},
+        quotes={"enabled": False},
         alerts={"webhooks": [{"url": receiver.url + "/hook", "format": "json"}], "check_interval": 0.05},
     )
     app = create_app(settings, make_source(fake))

@@ -83,7 +83,7 @@ class Gateway:
         services = self.app.state.services
 
         def feed_current() -> bool:
-            return services.feed._epoch == self.source.status().epoch and services.quotes.is_live()
+            return services.feed.connection == self.source.status().connection and services.quotes.is_live()
 
         eventually(feed_current, timeout, what="the quote feed resubscribed and live")
 
@@ -140,7 +140,7 @@ class WsReader:
 @pytest.fixture(scope="package")
 def gateway() -> Iterator[Gateway]:
     settings = sim_settings(
-        hub={"markets": ["BJ"]},
+        quotes={"markets": ["BJ"]},
         executor={"control_timeout": 1.0, "snapshot_timeout": 1.0, "history_timeout": 2.0},
         stream={"ring_capacity": 200_000},
     )

@@ -56,7 +56,7 @@ def test_disconnect_with_status_callback_reaches_readiness_and_clients_at_once(g
     try:
         reader.send({"op": "subscribe", "period": "tick", "codes": ["600000.SH"]})
         eventually(lambda: reader.of("subscribed"))
-        epoch = gw.source.status().epoch
+        epoch = gw.source.status().connection
         began = time.monotonic()
         gw.env.faults.disconnect()
         eventually(lambda: gw.ready()["connected"] is False, 5.0, what="readiness sees the drop")
@@ -101,7 +101,7 @@ def test_a_silent_drop_is_found_by_a_failing_call_or_the_probe_within_5_s(gw: Ga
 
 
 def test_a_stall_times_out_calls_while_the_api_stays_responsive(gw: Gateway) -> None:
-    bj_code = next(code for (ch, code) in gw.hub.lvc if ch == "tick" and code.endswith(".BJ"))
+    bj_code = next(code for (ch, code) in gw.hub.lvc.updates if ch == "tick" and code.endswith(".BJ"))
     gw.env.faults.stall()
     try:
         elapsed, answer = _timed_get(gw, "/api/v1/klines/600036.SH?period=1d&count=4&dividend_type=front")
@@ -201,7 +201,7 @@ def test_one_silent_code_is_renewed_alone(gw: Gateway) -> None:
         reader.send({"op": "subscribe", "period": "1m", "codes": ["600519.SH"]})
         eventually(lambda: reader.of("subscribed"))
         _resumes(gw, reader, "600519.SH")
-        renewals, epoch = gw.supervisor_report().symbol_renewals, gw.source.status().epoch
+        renewals, epoch = gw.supervisor_report().symbol_renewals, gw.source.status().connection
         assert _drop_silently(gw, lambda s: s.code == "600519.SH" and s.period == "1m") == 1
         # 90 market seconds: past the 60 s symbol window even though the supervisor samples once a wall
         # second (the market moves ~60x faster here); the BJ feed keeps ticking meanwhile
@@ -213,7 +213,7 @@ def test_one_silent_code_is_renewed_alone(gw: Gateway) -> None:
             what=lambda: f"code renewed: {gw.supervisor_report()}",
         )
         _resumes(gw, reader, "600519.SH")
-        assert gw.source.status().epoch == epoch, "only that code was renewed, not the connection"
+        assert gw.source.status().connection == epoch, "only that code was renewed, not the connection"
         assert (
             _metric(gw, "qmtgate_stream_symbol_staleness_seconds", 'channel="1m",code="600519.SH"')
             is not None

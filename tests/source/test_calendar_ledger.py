@@ -80,11 +80,11 @@ async def test_without_a_trading_calendar_only_past_sessions_are_known() -> None
     assert (await calendar.bounds())[1] == D(2025, 1, 13)
 
 
-def test_ledger_missing_ranges_and_epochs() -> None:
+def test_ledger_missing_ranges_and_versions() -> None:
     ledger = DownloadLedger()
     assert ledger.missing("600000.SH", "1m", D(2025, 1, 6), D(2025, 1, 9)) == [(D(2025, 1, 6), D(2025, 1, 9))]
     ledger.record("600000.SH", "1m", D(2025, 1, 6), D(2025, 1, 9))
-    first = ledger.epoch("600000.SH", "1m")
+    first = ledger.version("600000.SH", "1m")
     assert ledger.missing("600000.SH", "1m", D(2025, 1, 7), D(2025, 1, 9)) == []
     assert ledger.missing("600000.SH", "1m", D(2025, 1, 2), D(2025, 1, 10)) == [
         (D(2025, 1, 2), D(2025, 1, 6)),
@@ -93,11 +93,11 @@ def test_ledger_missing_ranges_and_epochs() -> None:
     ledger.record("600000.SH", "1m", D(2025, 1, 9), D(2025, 1, 10))
     coverage = ledger.coverage("600000.SH", "1m")
     assert coverage is not None and (coverage.lo, coverage.hi) == (D(2025, 1, 6), D(2025, 1, 10))
-    assert ledger.epoch("600000.SH", "1m") > first
+    assert ledger.version("600000.SH", "1m") > first
     # "From the beginning" (daily history) covers any start.
     ledger.record("600000.SH", "1d", None, D(2025, 1, 9))
     assert ledger.missing("600000.SH", "1d", None, D(2025, 1, 9)) == []
     assert ledger.missing("600000.SH", "1d", D(2020, 1, 1), D(2025, 1, 10)) == [
         (D(2025, 1, 9), D(2025, 1, 10))
     ]
-    assert ledger.epoch("000001.SZ", "1d") == 0
+    assert ledger.version("000001.SZ", "1d") == 0

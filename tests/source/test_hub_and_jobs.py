@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from qmtgate.hub.cache import QuoteCache
 from qmtgate.hub.feed import WholeMarketFeed
+from qmtgate.hub.stream import StreamHub
 from qmtgate.source.calendar import CalendarService
 from qmtgate.source.history import HistoryService
 from qmtgate.source.jobs import DownloadJobs, JobState
@@ -43,51 +43,68 @@ async def source(fake: FakeXtdata) -> AsyncIterator[XtdataSource]:
     await src.stop()
 
 
-# -- the quote cache -------------------------------------------------------------------------------
+# -- the quote cache (the stream hub's last-value cache) -------------------------------------------
 
 
-async def test_pushes_from_threads_are_conflated_and_applied_on_the_loop() -> None:
-    cache = QuoteCache(apply_chunk=2)
-    cache.start()
+async def test_pushes_from_threads_are_applied_once_on_the_loop_and_converted_once() -> None:
+    hub = StreamHub(None)
+    await hub.start()
+    cache = hub.lvc
     cache.expect(1)
-    push = cache.pusher(1)
-    threads = [
-        threading.Thread(
-            target=push, args=({f"60000{i}.SH": {**TICK, "lastPrice": 10.0 + k} for i in range(5)},)
-        )
-        for k in range(20)
-    ]
+    push = hub.tick_sink(1)
+    batches = [{f"60000{i}.SH": {**TICK, "lastPrice": 10.0 + k} for i in range(5)} for k in range(20)]
+    threads = [threading.Thread(target=push, args=(batch,)) for batch in batches]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    await eventually(lambda: cache.stats().pending == 0 and cache.stats().codes == 5)
+    await eventually(lambda: cache.stats().pushes == 20 and hub.quiet())
     stats = cache.stats()
-    assert stats.live and stats.pushes == 20 and stats.applied + stats.conflated == 100
+    assert stats.live and stats.codes == 5 and stats.applied == 100 and stats.pending == 0
     rows, missing = cache.rows(["600000.SH", "600009.SH"])
     assert missing == ["600009.SH"] and rows[0]["volume"] == 10000 and rows[0]["code"] == "600000.SH"
+    latest = cache.get("tick", "600000.SH")
+    assert latest is not None and latest.seq == hub.seq - 4  # the last batch's first code
+    # one conversion: the snapshot's row is the stream update's row, the raw dict the SDK's own
+    assert rows[0] is latest.row and rows[0]["last_price"] == cache.raw_tick("600000.SH")["lastPrice"]
+    assert any(cache.raw_tick("600000.SH") is batch["600000.SH"] for batch in batches)
     assert cache.codes(["SH"], ["stock"]) == [f"60000{i}.SH" for i in range(5)]
     assert cache.codes(["SZ"]) == []
-    await cache.stop()
+    await hub.stop()
 
 
 async def test_the_cache_is_live_only_for_the_current_subscription() -> None:
-    cache = QuoteCache()
-    cache.start()
+    hub = StreamHub(None)
+    await hub.start()
+    cache = hub.lvc
     cache.expect(2)
-    cache.push({"600000.SH": TICK}, epoch=1)  # a push of a dead subscription
+    hub.tick_sink(1)({"600000.SH": TICK})  # a push of a dead subscription
     await eventually(lambda: cache.stats().applied == 1)
     assert not cache.is_live()
-    cache.push({"600000.SH": TICK}, epoch=2)
-    await eventually(lambda: cache.is_live())
-    await cache.stop()
+    hub.tick_sink(2)({"600000.SH": TICK})
+    await eventually(cache.is_live)
+    await hub.stop()
+
+
+def test_a_burst_moves_the_cache_version_once_and_keeps_listing_order() -> None:
+    hub = StreamHub(None)
+    before = hub.lvc.version
+    hub.publish("tick", {"600001.SH": TICK, "000001.SZ": TICK, "600000.SH": TICK})
+    assert hub.lvc.version == before + 1
+    assert hub.lvc.codes() == ["600001.SH", "600000.SH", "000001.SZ"]  # markets sorted, push order within
+    hub.publish("tick", {"600000.SH": {**TICK, "lastPrice": 11.0}})
+    assert hub.lvc.version == before + 2 and hub.lvc.codes(["SH"]) == ["600001.SH", "600000.SH"]
+    (row,), _ = hub.lvc.rows(["600000.SH"])
+    assert row["last_price"] == 11.0
 
 
 async def test_feed_subscribes_and_resubscribes_after_a_reconnect(
     source: XtdataSource, fake: FakeXtdata
 ) -> None:
-    cache = QuoteCache()
-    feed = WholeMarketFeed(source, cache, ["SH", "SZ"], check_interval=0.02)
+    hub = StreamHub(source)
+    await hub.start()
+    cache = hub.lvc
+    feed = WholeMarketFeed(source, hub, ["SH", "SZ"], retry_interval=0.02)
     await feed.start()
     try:
         ((old_seq, (codes, period, callback)),) = fake.subscriptions.items()
@@ -114,6 +131,7 @@ async def test_feed_subscribes_and_resubscribes_after_a_reconnect(
         await eventually(cache.is_live)
     finally:
         await feed.stop()
+        await hub.stop()
     assert fake.count("unsubscribe_quote") == 2  # the orphan after the reconnect, then the feed's own
 
 

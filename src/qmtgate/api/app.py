@@ -45,10 +45,12 @@ from qmtgate.api.routers import (
     stream,
     xtcompat,
 )
+from qmtgate.api.runtime import GatewayRuntime
 from qmtgate.api.services import Services
 from qmtgate.bus.runtime import start_nats
 from qmtgate.config import Settings, load_settings, package_version
 from qmtgate.errors import install_error_handlers
+from qmtgate.hub.supervisor import SourceSupervisor, SupervisorConfig
 from qmtgate.ops.allocator import pin_mmap_threshold
 from qmtgate.ops.gc_tuning import QuietCollector, freeze_when_live
 from qmtgate.ops.metrics import GatewayMetrics
@@ -62,7 +64,6 @@ from qmtgate.security.openapi import install_security_openapi
 from qmtgate.security.refusal_log import RefusalSampler
 from qmtgate.source.base import MarketSource
 from qmtgate.source.factory import ImportModule, open_source
-from qmtgate.source.supervisor import SourceSupervisor, SupervisorConfig
 
 API_PREFIX = "/api/v1"
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``import_module`` is how the source factory imports xtquant/the simulator (tests).
 
-    ``process_tuning`` applies the process-wide tuning of ``[hub]`` (glibc's mmap threshold, gc.freeze and
+    ``process_tuning`` applies the process-wide tuning of ``[quotes]`` (glibc's mmap threshold, gc.freeze and
     the quiet collector): it changes the whole interpreter, so only the process that owns it asks for it
     (``qmtgate serve``); an app embedded in another program or built by a test leaves the process alone.
     """
@@ -87,8 +88,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            if process_tuning and settings.hub.mmap_threshold:  # before the source allocates its market
-                pin_mmap_threshold(settings.hub.mmap_threshold)
+            if process_tuning and settings.quotes.mmap_threshold:  # before the source allocates its market
+                pin_mmap_threshold(settings.quotes.mmap_threshold)
             if source is None:
                 active = await open_source(settings, import_module)
             else:
@@ -145,9 +146,9 @@ def create_app(
                 stack.callback(setattr, app.state, "supervisor", None)
                 if app.state.metrics is not None:
                     app.state.metrics.bind_supervisor(supervisor)
-            if process_tuning and settings.hub.gc_freeze and services.quotes is not None:
+            if process_tuning and settings.quotes.gc_freeze and services.quotes is not None:
                 collector = None
-                if settings.hub.gc_when_quiet:
+                if settings.quotes.gc_when_quiet:
                     collector = QuietCollector(
                         _stream_quiet(services),
                         on_collect=app.state.metrics.gc_collected if app.state.metrics else None,
@@ -187,18 +188,7 @@ def create_app(
         docs_url=None,  # /docs and /redoc are served offline by install_offline_docs (no CDN)
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.source = None
-    app.state.services = None
-    app.state.hub = None
-    app.state.ops = None
-    app.state.supervisor = None
-    app.state.recording = None
-    app.state.recorder = None
-    app.state.nats = None
-    app.state.trading = None
-    app.state.hikyuu = None
-    app.state.protect = None
+    app.state = GatewayRuntime(settings)  # every part, typed (api/runtime.py); filled by the lifespan
     app.state.metrics = GatewayMetrics() if settings.metrics.enabled else None
     app.state.security = SecurityGuard(
         settings, on_event=app.state.metrics.on_security_event if app.state.metrics else None
@@ -291,10 +281,11 @@ def _source_name(app: FastAPI) -> str | None:
 
 
 def _stream_quiet(services: Services) -> Callable[[], bool]:
-    """True between bursts: neither the stream hub nor the quote cache has work on a burst's path."""
-    hub, quotes = services.hub, services.quotes
+    """True between bursts: the stream hub (which also writes the quote cache) has no work on a burst's
+    path."""
+    hub = services.hub
 
     def quiet() -> bool:
-        return (hub is None or hub.quiet()) and (quotes is None or quotes.quiet())
+        return hub is None or hub.quiet()
 
     return quiet

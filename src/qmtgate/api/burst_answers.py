@@ -6,9 +6,9 @@ encoding its ~5,400 rows cost every request ~20 ms as Arrow and ~80 ms as JSON (
 the first request after a burst encodes it (lazily: a burst nobody asks for is never encoded) and every
 request until the next burst gets the same bytes.
 
-Correctness rests on :attr:`QuoteCache.version`, which moves when a burst starts being applied and again
-when it is done: an answer is reused only under the version it was built from, so it never outlives the
-data it shows (an answer built while a burst was half applied is replaced once that burst is complete).
+Correctness rests on :attr:`qmtgate.hub.lvc.LastValueCache.version`, which moves with every tick burst
+the hub writes into the cache (in one synchronous step on the loop): an answer is reused only under the
+version it was built from, so it never outlives the data it shows.
 The encode runs as a task of its own: a requester that goes away (its task cancelled) does not cancel it
 for the others waiting on it.
 """

@@ -91,10 +91,13 @@ class QuoteCacheInfo(BaseModel):
     enabled: bool = Field(description="Whether the gateway keeps a whole-market quote cache.")
     live: bool = Field(description="True when the cache holds the current subscription's data.")
     codes: int | None = Field(None, description="Codes with a cached snapshot.")
-    pushes: int | None = Field(None, description="Upstream pushes received.")
+    pushes: int | None = Field(None, description="Upstream tick batches applied.")
     applied: int | None = Field(None, description="Code updates applied to the cache.")
-    conflated: int | None = Field(None, description="Updates replaced by a newer one before being applied.")
-    pending: int | None = Field(None, description="Codes waiting for the pump.")
+    conflated: int | None = Field(
+        None,
+        description="Always 0: every batch is applied as it comes (kept for clients that read the field).",
+    )
+    pending: int | None = Field(None, description="Upstream batches waiting for the stream hub's pump.")
     first_push_ms: int | None = Field(None, description="First push received, epoch ms (server clock).")
     last_push_ms: int | None = Field(None, description="Latest push received, epoch ms (server clock).")
     error: str | None = Field(None, description="Why the subscription is not active, if it failed.")

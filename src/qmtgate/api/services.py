@@ -19,8 +19,8 @@ from qmtgate.api.burst_answers import BurstAnswers
 from qmtgate.codes import classify
 from qmtgate.config import Settings
 from qmtgate.errors import NotFound, UnknownCode
-from qmtgate.hub.cache import QuoteCache
 from qmtgate.hub.feed import WholeMarketFeed
+from qmtgate.hub.lvc import LastValueCache
 from qmtgate.hub.stream import StreamHub
 from qmtgate.source.base import MarketSource
 from qmtgate.source.calendar import CalendarService
@@ -42,7 +42,8 @@ class Services:
     calendar: CalendarService
     history: HistoryService
     jobs: DownloadJobs
-    quotes: QuoteCache | None = None
+    #: the hub's last-value cache when the whole-market feed is on (``hub.lvc``), else None
+    quotes: LastValueCache | None = None
     feed: WholeMarketFeed | None = None
     hub: StreamHub | None = None
     #: whole-market answers encoded once per quote-cache burst (api.burst_answers)
@@ -57,11 +58,7 @@ class Services:
         limits = settings.limits
         calendar = CalendarService(source)
         hub = StreamHub(source, settings.stream.hub_config())
-        quotes = (
-            QuoteCache(apply_chunk=settings.hub.apply_chunk, settle=hub.settled)
-            if settings.hub.enabled
-            else None
-        )
+        quotes = hub.lvc if settings.quotes.enabled else None
         history = HistoryService(
             source,
             calendar,
@@ -73,9 +70,9 @@ class Services:
         jobs = DownloadJobs(history, calendar, kept=limits.jobs_kept)
         feed = None
         if quotes is not None:
-            # one upstream whole-market subscription feeds both the snapshot cache and the stream
-            feed = WholeMarketFeed(source, quotes, settings.hub.markets, sinks=[hub.tick_sink()])
-            hub.covered_markets = set(settings.hub.markets)
+            # one upstream whole-market subscription feeds the stream and its cache, which REST reads
+            feed = WholeMarketFeed(source, hub, settings.quotes.markets)
+            hub.covered_markets = set(settings.quotes.markets)
         return cls(settings, source, calendar, history, jobs, quotes, feed, hub)
 
     async def start(self) -> None:

@@ -275,7 +275,7 @@ class HikyuuPublisher:
     def full_market(self) -> list[Any]:
         """The latest tick of every subscribed code, from the hub's last-value cache."""
         matches = self._matches
-        return [u for (channel, code), u in list(self.hub.lvc.items()) if channel == TICK and matches(code)]
+        return [u for u in self.hub.lvc.latest(TICK) if matches(u.code)]
 
     async def send_full(self, kind: str = "full") -> int:
         """Queue a whole-market bracket now; returns its updates (0: the cache is empty, nothing sent)."""

@@ -1,6 +1,6 @@
-"""Live quotes: the last-value cache fed by one whole-market subscription (fan-out arrives later)."""
+"""Live quotes: one whole-market feed into the stream hub, its last-value cache, and the fan-out."""
 
-from qmtgate.hub.cache import CacheStats, QuoteCache
 from qmtgate.hub.feed import WholeMarketFeed
+from qmtgate.hub.lvc import CacheStats, LastValueCache
 
-__all__ = ["CacheStats", "QuoteCache", "WholeMarketFeed"]
+__all__ = ["CacheStats", "LastValueCache", "WholeMarketFeed"]

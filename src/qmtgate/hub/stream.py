@@ -5,14 +5,20 @@ Data flow (one way):
 1. xtquant callbacks (on SDK threads) only append ``(channel, data, received_at)`` to an inbox and, if
    the pump is idle, schedule one wake-up on the event loop. They never block and never touch asyncio
    objects directly.
-2. One pump task drains the inbox on the loop. Each callback batch is a *burst*: its rows are
-   normalized, get consecutive ``seq`` numbers (monotonic within this gateway run, whose ``epoch`` is
-   new at every start), update the last-value cache, go into the replay ring, and are handed to every
+2. One pump task drains the inbox on the loop. Each callback batch is a *burst*: it is converted once
+   (column-wise), its updates get consecutive ``seq`` numbers (monotonic within this gateway run, whose
+   ``epoch`` is new at every start), update the one last-value cache (:mod:`qmtgate.hub.lvc`, which REST
+   snapshots, the fast lane and client seeds all read), go into the replay ring, and are handed to every
    client whose interest matches as ONE frame per burst.
 3. Each client's sender task drains its own bounded outbox (see :mod:`qmtgate.hub.clients`).
 
 Upstream subscriptions are refcounted (:mod:`qmtgate.hub.upstream`): ten clients on one code make one
 xtquant subscription, released when the last client leaves.
+
+By concern: this module ingests (the inbox, the pump, ``publish``: convert once, sequence, cache, ring)
+and owns the hub's state and its public API; the per-client types are in :mod:`qmtgate.hub.session`,
+handing a burst to the clients in :mod:`qmtgate.hub.fanout`, a client's way back (resume from the ring,
+snapshot from the cache) in :mod:`qmtgate.hub.replay`, the last values in :mod:`qmtgate.hub.lvc`.
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
-from qmtgate.hub.cache import retire_later
 from qmtgate.hub.clients import ClientOutbox, Frame, Interest
-from qmtgate.hub.ring import ReplayRing, TickBurst, Update, markets_of
+from qmtgate.hub.fanout import fan_out
+from qmtgate.hub.lvc import LastValueCache, retire_later
+from qmtgate.hub.replay import resume_frames, snapshot_frames
+from qmtgate.hub.ring import ReplayRing, TickBurst, Update
+from qmtgate.hub.session import ClientState, HubConfig, HubError
 from qmtgate.hub.upstream import Key, UpstreamRegistry
 from qmtgate.source.convert import TickColumns, bar_row, tick_row
+from qmtgate.source.events import SourceEvent, SourceEventKind
 
 logger = logging.getLogger(__name__)
 
@@ -48,65 +57,21 @@ def market_of(code: str) -> str:
     return code.rsplit(".", 1)[-1]
 
 
-@dataclass
-class HubConfig:
-    """Streaming limits. Units: frames, updates, seconds, codes."""
-
-    ring_capacity: int = 500_000  # updates kept for resume (~90 s of the whole market)
-    outbox_frames: int = 64  # frames queued per client before conflation (~3 minutes of bursts)
-    max_lag_seconds: float = 30.0  # a client behind for longer is disconnected
-    max_codes_per_client: int = 2_000  # explicit codes per connection (markets are unlimited)
-    max_clients: int = 200
-    replay_frame_updates: int = 20_000  # a resume's updates per frame (fewer, larger frames)
-
-
-@dataclass
-class ClientState:
-    """One connected client as the hub sees it."""
-
-    client_id: int
-    outbox: ClientOutbox
-    interests: dict[str, Interest] = field(default_factory=dict)
-    keys: set[Key] = field(default_factory=set)
-    paused: bool = False  # while a resume is being prepared: the ring holds what it misses
-    #: per channel, the highest seq_to of the frames queued for this client: the next frame's
-    #: ``prev_seq``, so the client can prove it missed nothing whatever its interest covers
-    sent_to: dict[str, int] = field(default_factory=dict)
-
-    def codes(self) -> int:
-        return sum(i.size for i in self.interests.values())
-
-    def queue(self, frame: Frame) -> None:
-        """Append ``frame`` to the outbox; its end is what the next frame of its channel follows."""
-        self.outbox.put(frame)
-        if frame.seq_to > self.sent_to.get(frame.channel, frame.seq_to - 1):
-            self.sent_to[frame.channel] = frame.seq_to
-
-
-class HubError(Exception):
-    """A client request the hub refuses (limit reached, unsupported channel)."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details or {}
-
-
 class StreamHub:
     """Fan-out of live updates with sequence numbers, replay and refcounted upstream subscriptions."""
 
-    def __init__(self, source: Any, config: HubConfig | None = None) -> None:
+    def __init__(self, source: Any, config: HubConfig | None = None, *, keep_raw: bool = True) -> None:
         self.source = source
         self.config = config or HubConfig()
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
         self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted)
-        self.lvc: dict[tuple[str, str], Update] = {}  # (channel, code) -> latest update
+        self._inbox: deque[tuple[str, Mapping[str, Any], float, int | None]] = deque()
+        #: the one last-value cache; ``keep_raw``: also xtquant's raw tick dicts (REST, the drop-in)
+        self.lvc = LastValueCache(keep_raw=keep_raw, pending=lambda: len(self._inbox))
         self.clients: dict[int, ClientState] = {}
         self.registry = UpstreamRegistry(self._subscribe_upstream, self._unsubscribe_upstream)
         self._ids = itertools.count(1)
-        self._inbox: deque[tuple[str, Mapping[str, Any], float]] = deque()
         self._inbox_lock = threading.Lock()
         #: upstream batches enqueued by callbacks / taken through publish(); the difference is the backlog
         self.batches_received = 0
@@ -121,8 +86,11 @@ class StreamHub:
         self._retired = {"frames_sent": 0, "updates_sent": 0, "conflations": 0, "updates_skipped": 0}
         #: markets whose ticks already arrive through an always-on whole-market feed (no upstream)
         self.covered_markets: set[str] = set()
-        self._watch: asyncio.Task[None] | None = None
-        self._source_state: tuple[bool, int] | None = None
+        self._unlisten: Callable[[], None] | None = None
+        self._resubscribing: set[asyncio.Task[None]] = set()
+        #: stale markets as the supervisor last announced them, and since when (epoch ms)
+        self.stale_markets: tuple[str, ...] = ()
+        self._stale_since_ms: int | None = None
         self.listeners: list[Callable[[list[Update]], None]] = []  # e.g. recorders, metrics
         self._markets: dict[str, str] = {}  # code -> market, memoized (a burst repeats ~5,400 codes)
 
@@ -131,37 +99,47 @@ class StreamHub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._pump(), name="qmtgate-hub-pump")
-        self._watch = asyncio.create_task(self._watch_source(), name="qmtgate-hub-source-watch")
+        events = getattr(self.source, "events", None)  # a remote gateway's feed has none
+        if events is not None:
+            self._unlisten = events.subscribe(self._on_source_event)
 
-    def tick_sink(self) -> Callable[[Mapping[str, Any]], None]:
-        """A raw whole-quote callback for an always-on feed (called on the SDK thread)."""
-        return self._pusher(TICK)
+    def tick_sink(self, connection: int | None = None) -> Callable[[Mapping[str, Any]], None]:
+        """A raw whole-quote callback for an always-on feed (called on the SDK thread); its batches are
+        tagged with the source ``connection`` they were subscribed on (the cache's liveness)."""
+        return self._pusher(TICK, connection)
 
-    async def _watch_source(self, interval: float = 0.5) -> None:
-        """Tell clients when the source connects or drops; re-issue upstream subscriptions after a
-        reconnect (QMT forgets them when it restarts)."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                st = self.source.status()
-                state = (bool(st.connected), int(getattr(st, "epoch", 0) or 0))
-            except Exception:
-                continue
-            if state == self._source_state:
-                continue
-            previous, self._source_state = self._source_state, state
-            if previous is None:
-                continue
-            message = {
-                "type": "status",
-                "source": {"connected": state[0], "epoch": state[1], "name": self.source.name},
-            }
-            for client in list(self.clients.values()):
-                client.outbox.put_message(message)
-            if state[0] and state[1] != previous[1]:
-                failed = await self.registry.resubscribe_all()
-                for key, error in failed:
-                    logger.warning("resubscribing %s failed: %s", key, error)
+    # ------------------------------------------------------------------ source events
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        """A source event (on the loop): tell every client, and after a new connection number re-issue
+        the upstream subscriptions (QMT forgets them when it restarts)."""
+        if event.kind is SourceEventKind.STALE and event.stale != self.stale_markets:
+            self.stale_markets = event.stale
+            self._stale_since_ms = int(event.at * 1000)
+        self.broadcast(self.status_message(event))
+        if event.renews:
+            task = asyncio.create_task(self._resubscribe_all(), name="qmtgate-hub-resubscribe")
+            self._resubscribing.add(task)
+            task.add_done_callback(self._resubscribing.discard)
+
+    async def _resubscribe_all(self) -> None:
+        for key, error in await self.registry.resubscribe_all():
+            logger.warning("resubscribing %s failed: %s", key, error)
+
+    def status_message(self, event: SourceEvent) -> dict[str, Any]:
+        """THE client ``status`` message (docs/streaming.md), one shape for every source event:
+        ``event`` (what happened), ``source`` (its state after it; ``epoch`` is the source's connection
+        number), ``stale`` (the markets without data in trading hours, empty when none, and since when)
+        and ``prev_seq``: the last seq the hub published before the event (updates numbered above it
+        arrived after it)."""
+        return {
+            "type": "status",
+            "event": event.kind.value,
+            "source": {"connected": event.connected, "epoch": event.connection, "name": event.source},
+            "stale": {"markets": list(self.stale_markets), "since_ms": self._stale_since_ms},
+            "prev_seq": self.seq,
+            "message": event.message,
+        }
 
     def quiet(self, slow_after: float = 1.0) -> bool:
         """Nothing of a burst is on its way: no upstream batch waits for the pump and every client has
@@ -177,23 +155,19 @@ class StreamHub:
                 return False
         return True
 
-    async def settled(self, timeout: float = 0.25, poll: float = 0.005) -> None:
-        """Wait until :meth:`quiet` (at most ``timeout`` seconds): work that can wait for a burst's frames
-        to be out (the quote cache's apply) runs after them instead of between the clients' sends."""
-        deadline = time.monotonic() + timeout
-        while not self.quiet() and time.monotonic() < deadline:
-            await asyncio.sleep(poll)
-
     def broadcast(self, message: dict[str, Any]) -> None:
-        """Queue a control message (e.g. a source status change) for every connected client."""
+        """Queue a control message (e.g. :meth:`status_message`) for every connected client."""
         for client in list(self.clients.values()):
             client.outbox.put_message(message)
 
     async def stop(self) -> None:
         self._loop = None  # late SDK callbacks only append from now on
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         for c in list(self.clients.values()):
             c.outbox.close("gateway shutting down")
-        for task in (self._task, self._watch):
+        for task in (self._task, *self._resubscribing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -201,13 +175,13 @@ class StreamHub:
 
     # ------------------------------------------------------------------ upstream
 
-    def _pusher(self, channel: str) -> Callable[[Mapping[str, Any]], None]:
+    def _pusher(self, channel: str, connection: int | None = None) -> Callable[[Mapping[str, Any]], None]:
         """The callback handed to xtquant: enqueue and wake the pump, nothing else."""
 
         def push(data: Mapping[str, Any]) -> None:
             received = time.time()
             with self._inbox_lock:
-                self._inbox.append((channel, data, received))
+                self._inbox.append((channel, data, received, connection))
                 self.batches_received += 1
                 loop = self._loop
                 if self._wake_scheduled or loop is None:
@@ -245,19 +219,31 @@ class StreamHub:
             self._pumping = False
             retire_later(batch)  # the raw batches are freed later, not when the next burst wakes the pump
 
-    def _publish_entry(self, channel: str, data: Mapping[str, Any], received: float) -> None:
+    def _publish_entry(
+        self, channel: str, data: Mapping[str, Any], received: float, connection: int | None
+    ) -> None:
         try:
-            self.publish(channel, data, received)
+            self.publish(channel, data, received, connection)
         except Exception:  # one bad batch must not kill the pump
             logger.exception("dropping a malformed %s batch", channel)
 
-    def publish(self, channel: str, data: Mapping[str, Any], received: float | None = None) -> list[Update]:
-        """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop)."""
+    def publish(
+        self,
+        channel: str,
+        data: Mapping[str, Any],
+        received: float | None = None,
+        connection: int | None = None,
+    ) -> list[Update]:
+        """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop).
+
+        ``connection``: the source connection the batch's subscription was made on (whole-market feed)."""
         updates: list[Update] = []
         if channel == TICK:
             codes: list[str] = list(data)
             items: list[Mapping[str, Any]] = list(data.values())
+            plain: Mapping[str, Any] | None = data  # {code: tick dict} as the cache stores it
             if set(map(type, items)) != {dict} or not all(items):  # checked at C speed
+                plain = None
                 codes, items = [], []
                 for code, tick in data.items():
                     item = tick[-1] if isinstance(tick, list) else tick  # subscribe_quote gives lists
@@ -288,15 +274,15 @@ class StreamHub:
                 )
                 self.seq += n
                 burst.updates = updates
-                self.lvc.update(zip(zip(repeat(TICK), codes, strict=False), updates, strict=True))
             else:
                 for code, item in zip(codes, items, strict=True):
                     self.seq += 1
                     updates.append(Update(self.seq, TICK, code, market_of(code), tick_row(code, item)))
+            self.lvc.put_ticks(codes, items, updates, received, connection, plain)
         else:
             for code, bars in data.items():
                 for bar in bars if isinstance(bars, list) else [bars]:
-                    prev = self.lvc.get((channel, code))
+                    prev = self.lvc.get(channel, code)
                     if (
                         prev is not None
                         and prev.row["ts"] is not None
@@ -311,8 +297,8 @@ class StreamHub:
                     )
         if not updates:
             return updates
-        if updates[0].burst is None:  # a burst's updates are in the cache already
-            self.lvc.update(((u.channel, u.code), u) for u in updates)
+        if channel != TICK:  # ticks are in the cache already
+            self.lvc.put(updates)
         self.ring.extend(updates)
         self.stats["bursts"] += 1
         self.stats["updates"] += len(updates)
@@ -331,42 +317,10 @@ class StreamHub:
         return market
 
     def _fanout(self, channel: str, updates: list[Update], received: float | None) -> None:
-        """Hand each interested client its part of one burst.
-
-        Clients that want the same part share one Frame object, so the frame is encoded once per wire
-        format (see ``api.stream_codec``) however many clients take it: every whole-market client shares
-        the burst's frame, every client of one market that market's (:meth:`TickBurst.by_market`). A
-        client of a few codes gets its own frame from one dict lookup per code.
-        """
-        markets = markets_of(updates)
-        burst = updates[0].burst
-        if burst is not None and updates is not burst.updates:
-            burst = None
-        shared: dict[tuple[int, int | None], Frame] = {}  # (id(selected list), prev_seq) -> its frame
-        for client in list(self.clients.values()):
-            interest = client.interests.get(channel)
-            if interest is None or interest.empty or client.paused:
-                continue
-            if markets <= interest.markets:
-                chosen: Sequence[Update] = updates
-            elif burst is not None:
-                chosen = burst.select(interest.codes, interest.markets)
-            else:
-                chosen = [u for u in updates if interest.matches(u)]
-            if not chosen:
-                continue
-            prev = client.sent_to.get(channel)
-            key = (id(chosen), prev)  # clients of one selection and one history share a frame
-            frame = shared.get(key)
-            if frame is None:
-                frame = Frame(channel, chosen[0].seq, chosen[-1].seq, chosen, prev_seq=prev)
-                if received is not None:
-                    frame.ts_pub = received
-                shared[key] = frame
-            client.queue(frame)
-            self.stats["frames"] += 1
-            if client.outbox.closed_reason is not None:
-                self.stats["dropped_clients"] += 1
+        """Hand each interested client its part of one burst (:func:`qmtgate.hub.fanout.fan_out`)."""
+        frames, dropped = fan_out(self.clients.values(), channel, updates, received)
+        self.stats["frames"] += frames
+        self.stats["dropped_clients"] += dropped
 
     def _evicted(self, updates: Sequence[Update]) -> None:
         """Updates left the replay ring: cache entries still pointing into their burst get a row of their
@@ -375,12 +329,7 @@ class StreamHub:
         left entirely is released (:meth:`TickBurst.release`), so reference counting frees it."""
         if not updates or updates[0].burst is None:
             return  # bar updates own their rows
-        lvc = self.lvc
-        get = lvc.get
-        for u in updates:
-            key = (u.channel, u.code)
-            if get(key) is u:
-                lvc[key] = Update(u.seq, u.channel, u.code, u.market, u.row)
+        self.lvc.detach(updates)
         last = updates[-1]
         burst = last.burst
         if burst is not None and burst.updates and burst.updates[-1] is last:  # all of it has left
@@ -449,12 +398,7 @@ class StreamHub:
         client.keys.update(acquired)
         interest.codes.update(new_codes)
         interest.markets.update(markets)
-        seeds = [
-            u
-            for (ch, code), u in self.lvc.items()
-            if ch == channel and (code in new_codes or u.market in markets)
-        ]
-        return sorted(seeds, key=lambda u: u.seq)
+        return self.lvc.seeds(channel, new_codes, markets)
 
     def _covered(self, channel: str, code: str) -> bool:
         """A code's ticks already flow when its whole market is fed or held upstream."""
@@ -478,51 +422,11 @@ class StreamHub:
 
     def resume(self, client: ClientState, since: int, epoch: str) -> list[Frame] | None:
         """Frames of everything after ``since`` matching the client's interests, or None when the
-        client must start from a snapshot (another epoch, or fell out of the replay window).
-
-        Costs what the client missed, not the ring's size: the ring is walked burst by burst and each
-        burst answers with the client's share (:meth:`TickBurst.select`). The result comes in a few
-        large frames (see :meth:`_replay_frames`), so it fits the client's outbox without conflation."""
+        client must start from a snapshot (another epoch, or fell out of the replay window); see
+        :func:`qmtgate.hub.replay.resume_frames`."""
         if epoch != self.epoch or since > self.seq:  # a seq never published: start from a snapshot
             return None
-        segments = self.ring.segments_since(since)
-        if segments is None:
-            return None
-        by_channel: dict[str, list[Sequence[Update]]] = {}
-        for segment in segments:
-            channel = segment[0].channel
-            interest = client.interests.get(channel)
-            if interest is None or interest.empty:
-                continue
-            burst = segment[0].burst
-            if burst is not None:
-                chosen = burst.select(interest.codes, interest.markets)
-                if chosen and segment[0] is not burst.updates[0]:  # the ring holds part of this burst
-                    chosen = [u for u in chosen if u.seq >= segment[0].seq]
-            else:
-                chosen = [u for u in segment if interest.matches(u)]
-            if chosen:
-                by_channel.setdefault(channel, []).append(chosen)
-        frames: list[Frame] = []
-        for channel, parts in by_channel.items():
-            frames.extend(self._replay_frames(channel, parts))
-        return frames
-
-    def _replay_frames(self, channel: str, parts: list[Sequence[Update]]) -> list[Frame]:
-        """Consecutive parts joined into frames of at least ``replay_frame_updates`` updates, and at most
-        a quarter of the outbox in number (a replay must not conflate itself away)."""
-        total = sum(map(len, parts))
-        size = max(self.config.replay_frame_updates, -(-total // max(self.config.outbox_frames // 4, 1)))
-        frames: list[Frame] = []
-        pending: list[Update] = []
-        for part in parts:
-            pending.extend(part)
-            if len(pending) >= size:
-                frames.append(Frame(channel, pending[0].seq, pending[-1].seq, pending, replay=True))
-                pending = []
-        if pending:
-            frames.append(Frame(channel, pending[0].seq, pending[-1].seq, pending, replay=True))
-        return frames
+        return resume_frames(self.ring, client, since, self.config)
 
     def deliver(self, client: ClientState, frames: Sequence[Frame], since: int | None = None) -> None:
         """Queue frames made for this client alone (seeds, a replay, a snapshot) in order, each with its
@@ -539,15 +443,53 @@ class StreamHub:
 
     def snapshot(self, client: ClientState) -> list[Frame]:
         """The current value of everything the client is interested in (one frame per channel)."""
-        frames = []
-        for channel, interest in client.interests.items():
-            ups = sorted(
-                (u for (ch, _c), u in self.lvc.items() if ch == channel and interest.matches(u)),
-                key=lambda u: u.seq,
-            )
-            if ups:
-                frames.append(Frame(channel, ups[0].seq, ups[-1].seq, ups, conflated=True, replay=True))
-        return frames
+        return snapshot_frames(self.lvc, client)
+
+    # ------------------------------------------------------------------ for supervisors (public API)
+
+    def add_listener(self, fn: Callable[[list[Update]], None]) -> None:
+        """Call ``fn(updates)`` for every published batch, on the loop, inside ``publish``: it must be
+        quick and must not block."""
+        self.listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[list[Update]], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self.listeners.remove(fn)
+
+    def subscribed_markets(self) -> set[str]:
+        """Markets whose ticks should be flowing: the whole-market feed's and whole markets held upstream."""
+        markets = set(self.covered_markets)
+        markets.update(what for (_channel, kind, what) in self.registry.active() if kind == "market")
+        return markets
+
+    def streamed_codes(self, limit: int) -> list[tuple[str, str]]:
+        """``(channel, code)`` of the codes clients subscribed to one by one (at most ``limit``)."""
+        watched: dict[tuple[str, str], None] = {}
+        for client in list(self.clients.values()):
+            for channel, interest in client.interests.items():
+                for code in interest.codes:
+                    watched[(channel, code)] = None
+                    if len(watched) >= limit:
+                        return list(watched)
+        return list(watched)
+
+    async def retry_failed_upstream(self) -> int:
+        """Re-issue the upstream subscriptions whose last resubscribe failed; returns how many were tried."""
+        failed = self.registry.failed()
+        if failed:
+            for key, error in await self.registry.resubscribe(failed):
+                logger.warning("resubscribing %s failed again: %s", key, error)
+        return len(failed)
+
+    async def renew_codes(self, codes: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Renew the upstream subscriptions of ``(channel, code)`` that went silent (cancel, subscribe
+        again); returns those that had one of their own (a code covered by a market's has none)."""
+        held = [(channel, code) for channel, code in codes if self.registry.refs((channel, "code", code)) > 0]
+        if held:
+            keys: list[Key] = [(channel, "code", code) for channel, code in held]
+            for key, error in await self.registry.resubscribe(keys, cancel_old=True):
+                logger.warning("renewing %s failed: %s", key, error)
+        return held
 
     def delivery_totals(self) -> dict[str, int]:
         """Monotonic delivery counters over every client so far (for metrics), plus the hub's own."""

@@ -32,6 +32,7 @@ import httpx
 
 from qmtgate.config import AlertSettings, WebhookSettings
 from qmtgate.security.ratelimit import RateLimiter
+from qmtgate.source.events import SourceEvent, SourceEventKind
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,13 @@ class _Condition:
 
 
 class AlertMonitor:
-    """Poll the source, the market activity and error counters; raise and clear conditions.
+    """Check the market activity and error counters periodically and follow the source's events; raise
+    and clear conditions.
+
+    The source part: its ``disconnected`` / ``connected`` events (:mod:`qmtgate.source.events`) tell the
+    monitor about every outage, however short; a check raises ``source_disconnected`` while the source is
+    still down (so a restart shorter than a check interval is one ``source_restarted`` notice, not a
+    critical alert and its all-clear), and a ``connected`` event clears it at once.
 
     ``error_count()`` returns a monotonic total of errors (upstream call errors + 5xx answers); the monitor
     alerts when it grows by ``error_threshold`` within ``error_window`` seconds.
@@ -183,7 +190,8 @@ class AlertMonitor:
         self.error_count = error_count
         self._clock = clock
         self._conditions: dict[str, _Condition] = {}
-        self._prev: tuple[bool, int] | None = None
+        self._dropped = False  # a disconnected event came since the source was last seen connected
+        self._unlisten: Callable[[], None] | None = None
         self._errors: deque[tuple[float, int]] = deque()
         self._task: asyncio.Task[None] | None = None
         #: the trading service (docs/trading.md), bound once trading started (``bind_trading``)
@@ -195,9 +203,15 @@ class AlertMonitor:
         self._trading_seen = (service.disconnects, len(service.unknown_coids))
 
     async def start(self) -> None:
+        events = getattr(self.source, "events", None)
+        if events is not None:
+            self._unlisten = events.subscribe(self.on_source_event)
         self._task = asyncio.create_task(self._run(), name="qmtgate-alert-monitor")
 
     async def stop(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -243,12 +257,43 @@ class AlertMonitor:
 
     # -- checks ----------------------------------------------------------------------------------------
 
+    def on_source_event(self, event: SourceEvent) -> None:
+        """Source listener (on the loop)."""
+        if event.kind is SourceEventKind.DISCONNECTED:
+            self._dropped = True
+        elif event.kind is SourceEventKind.CONNECTED:
+            dropped, self._dropped = self._dropped, False
+            cond = self._conditions.get("source")
+            if cond is not None and cond.active:
+                self._reconnected(event.source, event.connection)
+            elif dropped:  # down and back between two checks (e.g. a quick QMT restart): one notice
+                self.sender.send(
+                    Alert(
+                        "source_restarted",
+                        "warning",
+                        f"{event.source} source reconnected after a short outage",
+                        "The source dropped and came back between checks; subscriptions were restored.",
+                        {"source": event.source, "epoch": event.connection},
+                    )
+                )
+
+    def _reconnected(self, name: str, connection: int) -> None:
+        self._clear(
+            "source",
+            Alert(
+                "source_reconnected",
+                "info",
+                f"{name} source reconnected",
+                "The source is connected again; subscriptions are restored.",
+                {"source": name, "epoch": connection},
+                resolved=True,
+            ),
+        )
+
     def _check_source(self) -> None:
         status = self.source.status()
-        state = (bool(status.connected), int(status.epoch))
-        prev, self._prev = self._prev, state
         name = status.name
-        if not state[0]:
+        if not status.connected:
             self._raise(
                 "source",
                 Alert(
@@ -261,28 +306,7 @@ class AlertMonitor:
                 ),
             )
         elif self._conditions.get("source") is not None and self._conditions["source"].active:
-            self._clear(
-                "source",
-                Alert(
-                    "source_reconnected",
-                    "info",
-                    f"{name} source reconnected",
-                    "The source is connected again; subscriptions are restored.",
-                    {"source": name, "epoch": state[1]},
-                    resolved=True,
-                ),
-            )
-        elif prev is not None and prev[0] and state[1] > prev[1]:
-            # disconnected and back between two checks (e.g. a quick QMT restart): one notice
-            self.sender.send(
-                Alert(
-                    "source_restarted",
-                    "warning",
-                    f"{name} source reconnected after a short outage",
-                    "The source dropped and came back between checks; subscriptions were restored.",
-                    {"source": name, "epoch": state[1]},
-                )
-            )
+            self._reconnected(name, status.connection)  # a source without events, or the event was missed
 
     async def _check_markets(self) -> None:
         if not self.markets or not self.source.is_connected():

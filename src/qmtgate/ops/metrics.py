@@ -272,7 +272,7 @@ def _source_metrics(source: Any) -> Iterator[Any]:
         g.add_metric([state], 1.0 if status.state.value == state else 0.0)
     yield g
     g = GaugeMetricFamily("qmtgate_source_epoch", "Connections made so far (a reconnect adds one).")
-    g.add_metric([], float(status.epoch))
+    g.add_metric([], float(status.connection))
     yield g
     executor = status.executor
     if executor is None:

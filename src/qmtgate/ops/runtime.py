@@ -39,7 +39,7 @@ class OpsRuntime:
             self._undo.append(lambda: hub.listeners.remove(self.activity.listener))
         executor = getattr(source, "executor", None)
         if self.metrics is not None:
-            self.metrics.bind(source, services, tuple(self.settings.hub.markets))
+            self.metrics.bind(source, services, tuple(self.settings.quotes.markets))
             self._undo.append(self.metrics.unbind)
             if executor is not None:
                 observer = self.metrics.call_observer()
@@ -56,7 +56,7 @@ class OpsRuntime:
             alerts,
             AlertSender(alerts.webhooks, alerts.max_per_minute, on_sent=on_sent),
             source,
-            markets=self.settings.hub.markets if self.settings.hub.enabled else (),
+            markets=self.settings.quotes.markets if self.settings.quotes.enabled else (),
             last_tick_age=self.activity.age,
             is_trading_day=calendar.is_trading_day if calendar is not None else None,
             error_count=lambda: _error_count(source, self.metrics),

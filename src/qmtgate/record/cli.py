@@ -197,11 +197,12 @@ async def _record(
 ) -> None:
     from qmtgate.ops.gc_tuning import freeze_when_live
     from qmtgate.record.recorder import Recorder
+    from qmtgate.record.runtime import Runtime
 
-    if settings.hub.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
+    if settings.quotes.mmap_threshold:  # as the gateway does: freed big buffers go back to the OS
         from qmtgate.ops.allocator import pin_mmap_threshold
 
-        pin_mmap_threshold(settings.hub.mmap_threshold)
+        pin_mmap_threshold(settings.quotes.mmap_threshold)
     source: Any
     hub: Any
     if url:  # a remote gateway's stream, through qmtgate.client (record.remote)
@@ -225,12 +226,14 @@ async def _record(
         # a standalone hub has one client, the recorder: no per-client code limit applies to it
         config = settings.stream.hub_config()
         config.max_codes_per_client = 1_000_000
-        hub = StreamHub(source, config)
+        hub = StreamHub(source, config, keep_raw=False)  # nobody asks it for xtquant dicts
     await hub.start()
-    recorder = Recorder(hub, source, writer, target, backfill=backfill)
+    runtime = Runtime(settings)  # the parts of this process, typed (record/runtime.py)
+    runtime.source, runtime.hub = source, hub
+    runtime.recorder = recorder = Recorder(hub, source, writer, target, backfill=backfill)
     try:
         await recorder.start()
-        if settings.hub.gc_freeze:  # as the gateway does: no full collection walks the start-up objects
+        if settings.quotes.gc_freeze:  # as the gateway does: no full collection walks the start-up objects
             await freeze_when_live(lambda: True)
         stop = asyncio.Event()
         _on_sigterm(stop)
@@ -255,6 +258,7 @@ async def _record(
         await recorder.stop()
         await hub.stop()
         await source.stop()
+        runtime.recorder = runtime.hub = runtime.source = None
 
 
 def _on_sigterm(stop: asyncio.Event) -> None:

@@ -1,18 +1,49 @@
-"""Wiring of recording into the gateway's lifespan: the in-gateway recorder and the recording reader."""
+"""What a running qmtgate process holds (:class:`Runtime`), and the wiring of recording into the gateway's
+lifespan: the in-gateway recorder and the recording reader."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qmtgate.config import Settings
 from qmtgate.record.recorder import Recorder, RecordTarget
 from qmtgate.record.store import RecordingReader
 from qmtgate.record.writer import RecordWriter
 
+if TYPE_CHECKING:
+    from qmtgate.hub.stream import StreamHub
+    from qmtgate.record.remote import GatewayFeed, GatewaySource
+    from qmtgate.source.base import MarketSource
+
 logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    """The parts of a running qmtgate process, declared and typed in one place.
+
+    ``qmtgate record`` builds one (``record/cli.py:_record``: the source, a hub and the recorder); the
+    gateway's lifespan builds its larger form, :class:`qmtgate.api.runtime.GatewayRuntime`, which IS the
+    app's ``app.state`` (so ``request.app.state.hub`` is typed, and no part is an undeclared attribute).
+    A part is None until the lifespan (or the command) has started it, and again once it stopped.
+    """
+
+    settings: Settings
+    #: the market source: a MarketSource in the gateway; ``record --url``: the remote gateway's stand-in
+    source: MarketSource | GatewaySource | None
+    #: the streaming hub; ``record --url``: the remote gateway's stream (record.remote.GatewayFeed)
+    hub: StreamHub | GatewayFeed | None
+    recorder: Recorder | None  # the recorder, when recording
+    recording: RecordingReader | None  # the reader behind /api/v1/recorded
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.source = None
+        self.hub = None
+        self.recorder = None
+        self.recording = None
 
 
 @dataclass

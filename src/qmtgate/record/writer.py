@@ -95,8 +95,9 @@ def rows_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
 TICK_COLUMNS = tuple(_TICK_TYPES)
 
 
-def stored_table(batch: pa.Table, seq0: int) -> pa.Table:
-    """A batch in the ``ticks`` column order: ``date`` from ``ts``, ``seq`` numbering rows from seq0.
+def stored_table(batch: pa.Table, row0: int) -> pa.Table:
+    """A batch in the ``ticks`` column order: ``date`` from ``ts``, ``seq`` numbering rows from row0 (the
+    recording's own row counter, not the hub's seq).
 
     Rows without a ts are dropped. Duplicates ((code, ts) seen before, or twice in the batch) are left
     to the insert, which keeps the first."""
@@ -109,7 +110,7 @@ def stored_table(batch: pa.Table, seq0: int) -> pa.Table:
     for name in TICK_COLUMNS:
         cols[name] = batch.column(name)
         if name == "ts":
-            cols["seq"] = pa.array(np.arange(seq0, seq0 + batch.num_rows, dtype=np.int64), pa.int64())
+            cols["seq"] = pa.array(np.arange(row0, row0 + batch.num_rows, dtype=np.int64), pa.int64())
     return pa.table(cols)
 
 
@@ -185,7 +186,7 @@ class RecordWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._pending_since = time.monotonic()
-        self._seq = int(self.con.execute("SELECT coalesce(max(seq), 0) FROM ticks").fetchall()[0][0]) + 1  # type: ignore[index]
+        self._next_row = int(self.con.execute("SELECT coalesce(max(seq), 0) FROM ticks").fetchall()[0][0]) + 1  # type: ignore[index]
         self._builder: MinuteBarBuilder | None = None
         self._finished_day: dt.date | None = None  # the day :meth:`_finish` closed last
         self._clock_ms = 0  # the market clock as last reported
@@ -346,8 +347,8 @@ class RecordWriter:
         if not pending:
             return
         began = time.perf_counter()
-        table = stored_table(pa.concat_tables(pending), self._seq)
-        self._seq += table.num_rows
+        table = stored_table(pa.concat_tables(pending), self._next_row)
+        self._next_row += table.num_rows
         if table.num_rows:
             ts = table.column("ts")
             lo, hi = int(pc.min(ts).as_py()), int(pc.max(ts).as_py())

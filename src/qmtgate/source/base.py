@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from qmtgate.errors import InvalidPeriod, UnknownCode, Unsupported
+from qmtgate.source.events import SourceEvent, SourceEventKind, SourceEvents
 from qmtgate.vocab import KLINE_PERIODS, TICK_PERIODS
 
 if TYPE_CHECKING:
@@ -47,8 +48,9 @@ class SourceStatus:
     message: str | None = None
     since: float | None = None  # epoch seconds of the last state change
     executor: ExecutorStatus | None = None
-    #: Incremented each time the source (re)connects; upstream subscriptions from an older epoch are gone.
-    epoch: int = 0
+    #: The connection number: +1 on every (re)connect or subscription renewal; upstream subscriptions made
+    #: under an older number are gone. (On the wire, the status message's ``source.epoch``.)
+    connection: int = 0
     #: What the operator must know about the data, e.g. that the simulator is replaying a past session.
     note: str | None = None
 
@@ -130,8 +132,11 @@ class MarketSource(ABC):
     * **Capabilities tell the truth.** A feature reported False must raise ``Unsupported`` when used.
     * **Market time.** :meth:`now_ms` is the market's clock (wall time for QMT, the simulator's clock for the
       simulated market, which replays a past session outside trading hours). Session logic uses it.
-    * **Subscriptions die with the connection.** After a reconnect (``status().epoch`` changed) the caller
-      must subscribe again; callbacks run on upstream threads and must only hand data over.
+    * **Subscriptions die with the connection.** After a reconnect (a ``connected`` or ``resubscribed``
+      event on :attr:`events`, with a new connection number) the caller must subscribe again; callbacks
+      run on upstream threads and must only hand data over.
+    * **Events, not polling.** Connection changes are announced on :attr:`events`
+      (:mod:`qmtgate.source.events`); ``start()`` binds them to the running loop.
     """
 
     #: "xtquant" for the real terminal, "simulated" for the built-in market.
@@ -152,6 +157,23 @@ class MarketSource(ABC):
     def is_connected(self) -> bool:
         """``status().connected`` without building the whole status (asked on every cached read)."""
         return self.status().connected
+
+    @property
+    def events(self) -> SourceEvents:
+        """Where the source announces connected / disconnected / resubscribed / stale."""
+        events: SourceEvents | None = self.__dict__.get("_source_events")
+        if events is None:
+            events = self.__dict__["_source_events"] = SourceEvents()
+        return events
+
+    def announce(
+        self, kind: SourceEventKind, message: str | None = None, stale: tuple[str, ...] = ()
+    ) -> SourceEvent:
+        """Emit ``kind`` with the source's current connection number and state (any thread)."""
+        status = self.status()
+        event = SourceEvent(kind, self.name, status.connection, status.connected, message, stale)
+        self.events.emit(event)
+        return event
 
     @abstractmethod
     def capabilities(self) -> Capabilities:

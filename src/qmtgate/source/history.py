@@ -9,7 +9,7 @@ Three rules from QMT's semantics (xtquant-api.md §3.1) shape this service:
 2. **Today's bars come from the live subscription.** The forming session is visible only for subscribed
    codes, and changes every few seconds; complete sessions never change within a trading day.
 3. **Complete sessions are immutable until the next day.** So bars of complete sessions are cached per
-   (code, period, dividend type, fill) and reused while the last complete session and the ledger epoch of
+   (code, period, dividend type, fill) and reused while the last complete session and the ledger version of
    the code are unchanged (a download, a new session or the simulator's replay loop invalidates them).
    Today's forming daily bar is taken from the whole-market quote cache when it is live (it holds exactly
    the open/high/low/last/volume/amount of the session so far); other forming bars are read from the source.
@@ -81,7 +81,7 @@ def xt_day(day: dt.date | None) -> str:
 @dataclass
 class _Entry:
     as_of: dt.date
-    epoch: int
+    version: int
     lo_ms: int | None  # None: everything the source has
     bars: Bars
 
@@ -314,7 +314,11 @@ class HistoryService:
         for code in codes:
             key = (code, period, dividend_type, fill_data)
             entry = self._cache.get(key)
-            if entry is not None and entry.as_of == as_of and entry.epoch == self.ledger.epoch(code, base):
+            if (
+                entry is not None
+                and entry.as_of == as_of
+                and entry.version == self.ledger.version(code, base)
+            ):
                 covers = entry.lo_ms is None or (
                     entry.lo_ms <= start_ms if start_ms is not None else len(entry.bars) >= (count or 0)
                 )
@@ -327,7 +331,7 @@ class HistoryService:
         self.misses += len(missing)
         if not missing:
             return out
-        epochs = {code: self.ledger.epoch(code, base) for code in missing}
+        versions = {code: self.ledger.version(code, base) for code in missing}
         fetch_count = -1 if start_ms is not None or count is None else count
         frames = await self.source.history(
             missing,
@@ -346,7 +350,7 @@ class HistoryService:
                 lo_ms = int(bars.time[0])
             else:
                 lo_ms = None  # fewer bars than asked: this is everything the source has
-            self._store((code, period, dividend_type, fill_data), _Entry(as_of, epochs[code], lo_ms, bars))
+            self._store((code, period, dividend_type, fill_data), _Entry(as_of, versions[code], lo_ms, bars))
             out[code] = bars
         return out
 

@@ -5,7 +5,7 @@ xtdata reads (``get_market_data_ex``) only see local data: minute and tick histo
 a read the gateway asks the ledger which session ranges are missing and downloads exactly those.
 
 Coverage is kept in session *days* (Asia/Shanghai dates): ``lo`` (None = from the first available day)
-to ``hi`` (the last complete session at download time). Each change bumps the key's ``epoch`` so that
+to ``hi`` (the last complete session at download time). Each change bumps the key's ``version`` so that
 caches built on an older state of the store can tell they are stale. The ledger lives in memory: after a
 restart the first reads download again, incrementally.
 """
@@ -41,7 +41,7 @@ Range = tuple["dt.date | None", dt.date]
 class Coverage:
     lo: dt.date | None  # None: from the first day the source has
     hi: dt.date
-    epoch: int
+    version: int
 
 
 class DownloadLedger:
@@ -50,16 +50,16 @@ class DownloadLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._coverage: dict[tuple[str, str], Coverage] = {}
-        self._epoch = 0
+        self._version = 0
 
     def coverage(self, code: str, base: str) -> Coverage | None:
         with self._lock:
             return self._coverage.get((code, base))
 
-    def epoch(self, code: str, base: str) -> int:
+    def version(self, code: str, base: str) -> int:
         with self._lock:
             entry = self._coverage.get((code, base))
-            return entry.epoch if entry is not None else 0
+            return entry.version if entry is not None else 0
 
     def missing(self, code: str, base: str, lo: dt.date | None, hi: dt.date) -> list[Range]:
         """Ranges to download so that ``[lo, hi]`` is covered (``lo=None``: from the first day)."""
@@ -76,18 +76,18 @@ class DownloadLedger:
     def record(self, code: str, base: str, lo: dt.date | None, hi: dt.date) -> None:
         """Note that ``[lo, hi]`` was downloaded; ranges that touch the known coverage extend it."""
         with self._lock:
-            self._epoch += 1
+            self._version += 1
             entry = self._coverage.get((code, base))
             if entry is None or not _touches(entry, lo, hi):
-                self._coverage[(code, base)] = Coverage(lo, hi, self._epoch)
+                self._coverage[(code, base)] = Coverage(lo, hi, self._version)
                 return
             new_lo = None if lo is None or entry.lo is None else min(lo, entry.lo)
-            self._coverage[(code, base)] = Coverage(new_lo, max(hi, entry.hi), self._epoch)
+            self._coverage[(code, base)] = Coverage(new_lo, max(hi, entry.hi), self._version)
 
     def clear(self) -> None:
         with self._lock:
             self._coverage.clear()
-            self._epoch += 1
+            self._version += 1
 
 
 def _touches(entry: Coverage, lo: dt.date | None, hi: dt.date) -> bool:

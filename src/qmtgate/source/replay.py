@@ -49,6 +49,7 @@ from qmtgate.source.base import (
     SourceStatus,
 )
 from qmtgate.source.convert import day_start_ms, labels
+from qmtgate.source.events import SourceEventKind
 from qmtgate.vocab import LOT
 from qmtgate.vocab import xt_tick as vocab_xt_tick
 
@@ -187,6 +188,8 @@ class ReplaySource(MarketSource):
         self._thread = threading.Thread(target=self._run, name="qmtgate-replay-publisher", daemon=True)
         self._thread.start()
         self._state, self._since = SourceState.READY, time.time()
+        self.events.bind(asyncio.get_running_loop())
+        self.announce(SourceEventKind.CONNECTED)
 
     def _open(self) -> None:
         try:
@@ -267,7 +270,10 @@ class ReplaySource(MarketSource):
             with self._lock:
                 self._con.close()
             self._con = None
+        was_ready = self._state is SourceState.READY
         self._state, self._since = SourceState.STOPPED, time.time()
+        if was_ready:
+            self.announce(SourceEventKind.DISCONNECTED, "stopped")
 
     def status(self) -> SourceStatus:
         connected = self._state is SourceState.READY
@@ -283,7 +289,7 @@ class ReplaySource(MarketSource):
             connected=connected,
             message=None if connected else self._state.value,
             since=self._since,
-            epoch=1 if connected else 0,
+            connection=1 if connected else 0,
             note=note,
         )
 

@@ -33,6 +33,7 @@ from qmtgate.source.base import (
     check_period,
 )
 from qmtgate.source.coalesce import Coalescer
+from qmtgate.source.events import SourceEventKind
 from qmtgate.source.executor import DEFAULT_TIMEOUT, ExecutorState, Lane, XtdataExecutor
 from qmtgate.source.static_cache import StaticCache
 from qmtgate.source.universe import UNIVERSE_SECTORS, InstrumentIndex
@@ -135,9 +136,9 @@ class XtdataSource(MarketSource):
         self._started = False
         self._message: str | None = "not started"
         self._since = time.time()
-        self._epoch = 0
+        self._connection = 0
         self._last_ok = 0.0  # monotonic time of the last upstream call that came back (the probe skips)
-        self._subscriptions: dict[int, int] = {}  # our handle -> xtdata seq
+        self._subscriptions: dict[int, int] = {}  # our handle -> xtdata subscription id ("seq" in xtquant)
         self._next_handle = 1
         #: reliability counters (metrics, readiness, tests): connections lost and regained, forced renewals
         self.disconnects = 0
@@ -163,6 +164,7 @@ class XtdataSource(MarketSource):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.events.bind(self._loop)
         self._executor.start()
         self._started = True
         if hasattr(self._xt, "watch_xtquant_status"):
@@ -239,33 +241,37 @@ class XtdataSource(MarketSource):
             return False
         return True
 
-    async def _cancel_orphans(self, seqs: list[int]) -> None:
+    async def _cancel_orphans(self, sub_ids: list[int]) -> None:
         fn = getattr(self._xt, "unsubscribe_quote", None)
         if not callable(fn):
             return
         await asyncio.gather(
-            *(self._executor.submit(Lane.CONTROL, fn, seq, name="unsubscribe_quote") for seq in seqs),
-            return_exceptions=True,  # best effort: the new QMT may not know these seqs
+            *(
+                self._executor.submit(Lane.CONTROL, fn, sub_id, name="unsubscribe_quote")
+                for sub_id in sub_ids
+            ),
+            return_exceptions=True,  # best effort: the new QMT may not know these ids
         )
 
     async def renew_subscriptions(self, reason: str) -> int:
         """Treat every upstream subscription as dead although the connection looks fine (they went silent).
 
-        Cancels them upstream (so a late push cannot duplicate data) and starts a new epoch, which makes the
-        quote feed and the stream hub subscribe again. Returns the new epoch.
+        Cancels them upstream (so a late push cannot duplicate data) and starts a new connection number, which
+        makes the quote feed and the stream hub subscribe again (a ``resubscribed`` event). Returns it.
         """
         old = list(self._subscriptions.values())
         self._subscriptions.clear()
-        for seq in old:
+        for sub_id in old:
             with contextlib.suppress(QmtgateError):
-                await self._call(Lane.CONTROL, "unsubscribe_quote", seq)
-        self._epoch += 1
+                await self._call(Lane.CONTROL, "unsubscribe_quote", sub_id)
+        self._connection += 1
         self.renewals += 1
         self._since = time.time()
         logger.warning(
-            "%s source: renewing every subscription (epoch %d): %s", self.name, self._epoch, reason
+            "%s source: renewing every subscription (connection %d): %s", self.name, self._connection, reason
         )
-        return self._epoch
+        self.announce(SourceEventKind.RESUBSCRIBED, reason)
+        return self._connection
 
     def _on_xt_status(self, data: Any) -> None:
         # Called on an xtquant callback thread: only hop onto the loop, never call xtdata here.
@@ -282,15 +288,19 @@ class XtdataSource(MarketSource):
     def _set_connected(self, connected: bool, message: str | None) -> None:
         if connected != self._connected or message != self._message:
             self._since = time.time()
+        announce_later = False
         if connected and not self._connected:
-            self._epoch += 1  # every upstream subscription of the previous connection is gone
+            self._connection += (
+                1  # a new connection number: every upstream subscription of the previous one is gone
+            )
             orphans = list(self._subscriptions.values())
             self._subscriptions.clear()
             if orphans and self._loop is not None and not self._stopped:
                 # A drop without a QMT restart may leave them alive upstream: cancel them so that they
-                # cannot push alongside the new ones. The task enqueues on the control lane before any
-                # resubscribe (those wait for a later poll), so a recycled seq is never cancelled.
-                task = self._loop.create_task(self._cancel_orphans(orphans))
+                # cannot push alongside the new ones. ``connected`` is announced once they are cancelled,
+                # so every resubscribe (the listeners') comes after: a recycled subscription id is never cancelled.
+                announce_later = True
+                task = self._loop.create_task(self._cancel_orphans_then_announce(orphans, self._connection))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if self._lost_at is not None:
@@ -300,7 +310,8 @@ class XtdataSource(MarketSource):
         elif not connected and self._connected:
             self.disconnects += 1
             self._lost_at = time.monotonic()
-        if connected != self._connected:
+        changed = connected != self._connected
+        if changed:
             log = logger.warning if not connected else logger.info
             log(
                 "%s source %s%s",
@@ -310,6 +321,15 @@ class XtdataSource(MarketSource):
             )
         self._connected = connected
         self._message = message
+        if changed and not announce_later:  # after the state is set: listeners see a status that agrees
+            self.announce(SourceEventKind.CONNECTED if connected else SourceEventKind.DISCONNECTED, message)
+
+    async def _cancel_orphans_then_announce(self, sub_ids: list[int], connection: int) -> None:
+        try:
+            await self._cancel_orphans(sub_ids)
+        finally:
+            if self._connected and self._connection == connection and not self._stopped:
+                self.announce(SourceEventKind.CONNECTED, self._message)
 
     # -- status ----------------------------------------------------------------------------------------
 
@@ -340,7 +360,7 @@ class XtdataSource(MarketSource):
             message=message,
             since=self._since,
             executor=executor,
-            epoch=self._epoch,
+            connection=self._connection,
             note=self._note() if self._note is not None else None,
         )
 
@@ -429,29 +449,29 @@ class XtdataSource(MarketSource):
     # -- subscriptions ---------------------------------------------------------------------------------
 
     async def subscribe_whole_quote(self, codes: Sequence[str], callback: QuoteCallback) -> int:
-        seq = await self._call(Lane.CONTROL, "subscribe_whole_quote", list(codes), callback=callback)
-        return self._remember(seq, "subscribe_whole_quote", list(codes)[:10])
+        sub_id = await self._call(Lane.CONTROL, "subscribe_whole_quote", list(codes), callback=callback)
+        return self._remember(sub_id, "subscribe_whole_quote", list(codes)[:10])
 
     async def subscribe_quote(self, code: str, period: str, callback: QuoteCallback) -> int:
         check_period(period)
-        seq = await self._call(Lane.CONTROL, "subscribe_quote", code, period, count=0, callback=callback)
-        return self._remember(seq, "subscribe_quote", [code])
+        sub_id = await self._call(Lane.CONTROL, "subscribe_quote", code, period, count=0, callback=callback)
+        return self._remember(sub_id, "subscribe_quote", [code])
 
-    def _remember(self, seq: Any, call: str, codes: list[str]) -> int:
-        if not isinstance(seq, int) or seq < 0:
+    def _remember(self, sub_id: Any, call: str, codes: list[str]) -> int:
+        if not isinstance(sub_id, int) or sub_id < 0:
             raise SourceError(
-                f"{call} refused the subscription (answered {seq!r})", {"call": call, "codes": codes}
+                f"{call} refused the subscription (answered {sub_id!r})", {"call": call, "codes": codes}
             )
         handle = self._next_handle
         self._next_handle += 1
-        self._subscriptions[handle] = seq
+        self._subscriptions[handle] = sub_id
         return handle
 
     async def unsubscribe(self, handle: int) -> None:
-        seq = self._subscriptions.pop(handle, None)
-        if seq is not None and self._connected:
+        sub_id = self._subscriptions.pop(handle, None)
+        if sub_id is not None and self._connected:
             with contextlib.suppress(QmtgateError):
-                await self._call(Lane.CONTROL, "unsubscribe_quote", seq)
+                await self._call(Lane.CONTROL, "unsubscribe_quote", sub_id)
 
     # -- reference data (cached per trading day) -------------------------------------------------------
 

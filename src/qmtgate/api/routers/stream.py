@@ -17,7 +17,8 @@ server -> client
     {"type": "data", "channel", "epoch", "seq_from", "seq_to", "conflated", "replay", "gw_ts",
      "items": [...]}                          # gw_ts: epoch ms the gateway got the burst from the source
     {"type": "resync", "reason": "new_epoch" | "out_of_window", "epoch"}  # followed by a snapshot
-    {"type": "status", "source": {...}}       # source connected / disconnected
+    {"type": "status", "event", "source": {...}, "stale": {...}, "prev_seq", "message"}
+                                              # one shape, from StreamHub.status_message
     {"type": "error", "error": {"code", "message", "details"}}
     {"type": "pong", "t"}
     {"type": "options", "encoding", "compression"}

@@ -2,7 +2,8 @@
 
 :class:`~qmtgate.source.xtdata_source.XtdataSource` already notices a lost connection (QMT's status callback,
 a call failing with "not connected", its periodic probe) and reconnects with backoff; every reconnect starts a
-new epoch, after which the quote feed and the stream hub subscribe again. What it cannot see is a connection
+new connection number and a ``connected`` event (:mod:`qmtgate.source.events`), on which the quote feed and
+the stream hub subscribe again. What it cannot see is a connection
 that answers calls while pushes have stopped, xtquant users' top complaint. This supervisor watches what
 actually arrives:
 
@@ -13,13 +14,19 @@ actually arrives:
   ``min_wall_seconds`` of wall time, so a processing hiccup under an accelerated clock is not mistaken for
   dead subscriptions.
 * a stale market -> probe the connection (a failure marks the source down: reconnect path); if the probe
-  answers, the subscriptions went silent: renew all of them (new epoch). A stale streamed code whose market
+  answers, the subscriptions went silent: renew all of them (``resubscribed`` event). A stale streamed code whose market
   is fresh -> renew that one upstream subscription. Each action restarts the staleness window, so it repeats
   at most once per window.
 * registry entries whose resubscribe failed (say QMT refused it right after a restart) are retried every
   check while connected, instead of waiting for the next reconnect.
-* clients get a ``status`` message when the set of stale markets changes; readiness and metrics read
+* when the set of stale markets changes the supervisor announces a ``stale`` source event (the hub turns
+  it into the clients' ``status`` message, the alerts can act on it); readiness and metrics read
   :meth:`SourceSupervisor.report`.
+
+It lives in the hub because what it supervises is the hub's deliveries; it uses the hub's public API
+(``add_listener``, ``subscribed_markets``, ``streamed_codes``, ``retry_failed_upstream``, ``renew_codes``,
+``lvc``) and the source's (``status``, ``probe``, ``renew_subscriptions``, ``announce``). Its periodic
+check is about time passing without data (staleness), not about connection changes: those are events.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qmtgate.hub.lvc import LastValueCache
 from qmtgate.hub.ring import markets_of
+from qmtgate.source.events import SourceEventKind
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +116,12 @@ class StalenessTracker:
             del self.baseline[m]
             self.baseline_wall.pop(m, None)
 
-    def refresh_symbols(self, watched: Iterable[tuple[str, str]], lvc: dict[tuple[str, str], Any]) -> None:
+    def refresh_symbols(self, watched: Iterable[tuple[str, str]], lvc: LastValueCache) -> None:
         """Compare the hub's last values with what was seen last check (O(watched), nothing per burst)."""
         now, wall = self.clock(), self.wall()
         kept: dict[tuple[str, str], _Symbol] = {}
         for key in watched:
-            update = lvc.get(key)
+            update = lvc.get(*key)
             seq = update.seq if update is not None else -1
             old = self.symbols.get(key)
             if old is None or seq != old.seq:
@@ -188,12 +197,11 @@ class SourceSupervisor:
         self._report = SupervisorReport(False, {}, {}, (), (), 0, 0, 0)
 
     async def start(self) -> None:
-        self.hub.listeners.append(self.tracker.observe)
+        self.hub.add_listener(self.tracker.observe)
         self._task = asyncio.create_task(self._run(), name="qmtgate-source-supervisor")
 
     async def stop(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.hub.listeners.remove(self.tracker.observe)
+        self.hub.remove_listener(self.tracker.observe)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -216,19 +224,10 @@ class SourceSupervisor:
                 logger.exception("source supervision check failed")
 
     def _subscribed_markets(self) -> set[str]:
-        markets = set(getattr(self.hub, "covered_markets", ()) or ())
-        markets.update(what for (channel, kind, what) in self.hub.registry.active() if kind == "market")
-        return markets
+        return self.hub.subscribed_markets()
 
     def _watched_symbols(self) -> list[tuple[str, str]]:
-        watched: dict[tuple[str, str], None] = {}
-        for client in list(self.hub.clients.values()):
-            for channel, interest in client.interests.items():
-                for code in interest.codes:
-                    watched[(channel, code)] = None
-                    if len(watched) >= self.config.max_symbols:
-                        return list(watched)
-        return list(watched)
+        return self.hub.streamed_codes(self.config.max_symbols)
 
     async def _trading_day(self, now: float) -> bool:
         day = dt.datetime.fromtimestamp(now, CST).date()
@@ -292,7 +291,7 @@ class SourceSupervisor:
             self.symbol_renewals,
             self.resubscribe_retries,
         )
-        self._tell_clients(stale_markets)
+        self._announce_stale(stale_markets)
         if usable and stale_markets:
             await self._recover_markets(stale_markets, market_staleness)
         if usable and stale_symbols:
@@ -308,12 +307,7 @@ class SourceSupervisor:
     # ------------------------------------------------------------------ actions
 
     async def _retry_failed(self) -> None:
-        failed = self.hub.registry.failed()
-        if not failed:
-            return
-        self.resubscribe_retries += len(failed)
-        for key, error in await self.hub.registry.resubscribe(failed):
-            logger.warning("resubscribing %s failed again: %s", key, error)
+        self.resubscribe_retries += await self.hub.retry_failed_upstream()
 
     async def _recover_markets(self, stale: tuple[str, ...], silence: dict[str, float]) -> None:
         detail = ", ".join(f"{m} {silence[m]:.0f} s" for m in stale)
@@ -330,29 +324,19 @@ class SourceSupervisor:
             self.tracker.restart_market(market)
 
     async def _recover_symbols(self, stale: tuple[tuple[str, str], ...], silence: dict[Any, float]) -> None:
-        keys = [(channel, "code", code) for channel, code in stale]
-        held = [k for k in keys if self.hub.registry.refs(k) > 0]
+        held = await self.hub.renew_codes(stale)
         if held:
             self.symbol_renewals += len(held)
             logger.warning(
-                "renewing %d silent code subscriptions: %s",
+                "renewed %d silent code subscriptions: %s",
                 len(held),
-                ", ".join(f"{c}/{code} {silence[(c, code)]:.0f} s" for c, _k, code in held[:10]),
+                ", ".join(f"{c}/{code} {silence[(c, code)]:.0f} s" for c, code in held[:10]),
             )
-            for key, error in await self.hub.registry.resubscribe(held, cancel_old=True):
-                logger.warning("renewing %s failed: %s", key, error)
         for key in stale:
             self.tracker.restart_symbol(key)
 
-    def _tell_clients(self, stale: tuple[str, ...]) -> None:
+    def _announce_stale(self, stale: tuple[str, ...]) -> None:
         if stale == self._stale_sent:
             return
         self._stale_sent = stale
-        st = self.source.status()
-        self.hub.broadcast(
-            {
-                "type": "status",
-                "source": {"connected": st.connected, "epoch": st.epoch, "name": self.source.name},
-                "stale": {"markets": list(stale), "since_ms": int(time.time() * 1000)},
-            }
-        )
+        self.source.announce(SourceEventKind.STALE, stale=stale)
