@@ -235,3 +235,72 @@ def test_a_session_moving_slot_by_slot_writes_the_fresh_state_of_the_boundaries_
     assert fresh.slot == end_of_first
     for name in STATE_FIELDS:
         np.testing.assert_array_equal(cached[name], getattr(fresh.state, name), err_msg=name)
+
+
+#: The keys of a tick dict of the 2024-12 builds (xtquant-api.md §3.3)
+TICK_FIELDS = {
+    "time", "lastPrice", "open", "high", "low", "lastClose", "amount", "volume", "pvolume", "stockStatus",
+    "openInt", "transactionNum", "lastSettlementPrice", "settlementPrice", "pe", "askPrice", "bidPrice",
+    "askVol", "bidVol", "volRatio", "speed1Min", "speed5Min",
+}  # fmt: skip
+
+
+def _whole_from_the_cache(data_dir: str, ms: int) -> dict[str, dict]:
+    """In a fresh interpreter: the whole market's first snapshot, with every way of computing the day
+    disabled (daily chains, the day's skeleton, segment draws): it must come from the files alone."""
+    from qmtgate.sim import daily, market
+
+    def computed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("computed instead of read from the day cache")
+
+    daily.DailyModel._stock_chains = computed  # type: ignore[method-assign]
+    market._build_day_context = computed  # type: ignore[assignment]
+    market.simulate_segments = computed  # type: ignore[assignment]
+    env = qmtgate.sim.install(0, clock="manual", start_ms=ms, data_dir=data_dir)
+    from xtquant import xtdata
+
+    xtdata.enable_hello = False
+    try:
+        return xtdata.get_full_tick(WHOLE)
+    finally:
+        env.close()
+
+
+def test_a_fresh_interpreter_answers_the_whole_market_from_a_warm_data_dir(warm_dir: Path) -> None:
+    """Inside a segment (10:07:31) a fresh process restores the state at the segment's start and reads
+    the segment's paths that the warming process wrote: no chain, skeleton or segment is computed, and
+    the answer is the full computation's, every instrument with a snapshot, every field, bit for bit.
+    (Its time is in bench/sim_first_query.py: ~0.06 s on an idle box, was ~0.3 s.)"""
+    day = next(warm_dir.glob("daycache/*/*/20261120"))
+    assert (day / "segment-2" / "done").exists(), "the warming process wrote the segment it drew"
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as pool:
+        got = pool.apply(_whole_from_the_cache, (str(warm_dir), TIMES[3]))
+    full = _full(TIMES[3])
+    assert len(got) == len(full) > 5000
+    assert all(set(tick) == TICK_FIELDS for tick in got.values())
+    assert got == full
+
+
+def test_segments_read_from_the_day_cache_equal_drawn_ones(warm_dir: Path, tmp_path: Path) -> None:
+    """A segment written by the process that drew it (32-bit integers on disk) reads back as the same
+    arrays, dtypes included; a segment whose values do not fit is not written (drawn again instead)."""
+    from qmtgate.sim.daycache import DayCache
+    from qmtgate.sim.intraday import simulate_segments
+
+    m = SimMarket(seed=0)
+    m.use_data_dir(warm_dir)
+    assert m.day_cache is not None
+    d = m.calendar.index_of(DAY)
+    drawn = simulate_segments(m._segment_rows(m.day_context(d), 2))
+    read = m._cached_segment(d, 2)
+    assert read is not None
+    for name, value in vars(drawn).items():
+        assert getattr(read, name).dtype == value.dtype, name
+        np.testing.assert_array_equal(getattr(read, name), value, err_msg=name)
+    other = DayCache(tmp_path, 0, m.calendar.first, "test")
+    huge = dict(vars(drawn), volume=drawn.volume + 2**31)
+    other.save_segment(DAY, 2, huge)
+    assert other.load_segment(DAY, 2) is None
+    other.save_segment(DAY, 2, vars(drawn))
+    assert other.load_segment(DAY, 2) is not None

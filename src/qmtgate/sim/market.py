@@ -467,7 +467,9 @@ class SimMarket:
 
         Drawing takes a good fraction of a second for the whole market, so it runs outside the
         seed-wide lock: snapshot and history queries that need other data are not held up behind it,
-        and a second caller of the same segment waits for the first draw instead of repeating it."""
+        and a second caller of the same segment waits for the first draw instead of repeating it. With a
+        day cache, a segment another process drew is read from it (the same arrays), and one drawn here
+        is written there for the processes started later in that segment."""
         key = (d, j)
         while True:
             with self._shared.lock:
@@ -481,7 +483,11 @@ class SimMarket:
                     break
             pending.wait()  # drawn by another thread (or it failed: then this one tries)
         try:
-            seg = simulate_segments(self._segment_rows(ctx, j))
+            seg = self._cached_segment(d, j)
+            if seg is None:
+                seg = simulate_segments(self._segment_rows(ctx, j))
+                if self.day_cache is not None:
+                    self.day_cache.save_segment(self.calendar.day(d), j, vars(seg))
             with self._shared.lock:
                 self._shared.segments[key] = seg
                 while len(self._shared.segments) > SEGMENTS_KEPT:
@@ -491,6 +497,15 @@ class SimMarket:
             with self._shared.lock:
                 del self._shared.drawing[key]
             done.set()
+
+    def _cached_segment(self, d: int, j: int) -> SegmentPaths | None:
+        """Segment ``j`` of session ``d`` as a process that drew it wrote it to the day cache."""
+        if self.day_cache is None:
+            return None
+        arrays = self.day_cache.load_segment(self.calendar.day(d), j)
+        if arrays is None or len(arrays["price"]) != len(self.universe):
+            return None
+        return SegmentPaths(**arrays)
 
     def has_segment(self, d: int, j: int) -> bool:
         """Whether segment ``j`` of session ``d`` is drawn and kept in memory."""
