@@ -4,7 +4,7 @@ item 5: the first ``get_full_tick`` took ~10 s; real QMT answers from its cache 
     PYTHONPATH=src python bench/sim_first_query.py [--at 20261120100731] [--runs 1] [--only 'SH+SZ']
 
 Each measurement is a new ``python`` process that installs the simulator (seed 0, a manual clock at
-``--at``; ``subscribe_quote`` uses a replay clock at 10x from there) on a data directory and times
+``--at``; the subscriptions use a replay clock at 10x from there) on a data directory and times
 only the first call of one query. "cold": an empty data directory; "warm": a directory in which one
 process has already answered a whole-market snapshot of that session (the day cache is written).
 Prints one JSON line per (query, cache) and a summary table.
@@ -30,7 +30,8 @@ QUERIES = {
     "get_instrument_detail": "xtdata.get_instrument_detail('600000.SH')",
     "get_instrument_detail index": "xtdata.get_instrument_detail('000300.SH')",
     "get_stock_list_in_sector": "xtdata.get_stock_list_in_sector('沪深A股')",
-    "subscribe_quote first push": None,  # special: time to the first push of a count=0 subscription
+    "subscribe_quote first push": "subscribe",  # time to the first push of a count=0 subscription
+    "subscribe_whole_quote first push": "subscribe_whole",  # the whole market's first push
 }
 
 CHILD = r"""
@@ -40,7 +41,7 @@ from qmtgate.sim.timeutil import CST
 at = dt.datetime.strptime(sys.argv[1], "%Y%m%d%H%M%S").replace(tzinfo=CST)
 ms = int(at.timestamp() * 1000)
 query = sys.argv[3]
-if query == "subscribe":
+if query.startswith("subscribe"):
     env = qmtgate.sim.install(0, clock="replay", speed=10.0, replay_day=at.date(), start_ms=ms,
                               data_dir=sys.argv[2])
 else:
@@ -55,6 +56,15 @@ if query == "subscribe":
     out["call_s"] = time.perf_counter() - began
     got.wait(60)
     out["seconds"] = time.perf_counter() - began
+elif query == "subscribe_whole":
+    got = threading.Event()
+    size = []
+    began = time.perf_counter()
+    xtdata.subscribe_whole_quote(["SH", "SZ"], callback=lambda data: (size.append(len(data)), got.set()))
+    out["call_s"] = time.perf_counter() - began
+    got.wait(60)
+    out["seconds"] = time.perf_counter() - began
+    out["size"] = size[0] if size else 0
 else:
     began = time.perf_counter()
     result = eval(query)
@@ -105,11 +115,11 @@ def main() -> None:
                 calls = []
                 for k in range(args.runs):
                     folder = warm if cache == "warm" else Path(root) / f"cold-{len(rows)}-{k}"
-                    got = run(args.at, folder, "subscribe" if query is None else query)
+                    got = run(args.at, folder, query)
                     times.append(got["seconds"])
                     calls.append(got.get("call_s"))
                 row = {"query": name, "cache": cache, "first_call_s": round(statistics.median(times), 4)}
-                if query is None:
+                if query.startswith("subscribe"):
                     row["subscribe_returns_s"] = round(statistics.median(calls), 4)
                 print(json.dumps(row), flush=True)
                 rows.append(row)

@@ -446,9 +446,12 @@ class DailyModel:
                 break
             close[rows] = new
             rows = rows[moved]
-            pre, down, up = self._pre_and_limits(
-                close, issue, ipo_day, pct, limited, ev_r_a, ev_t_a, ev_tick, ev_y_a, ev_bg
-            )
+            # every operation is per row: only the rows whose closes moved get new preCloses and limits
+            ev = np.flatnonzero(np.isin(ev_r_a, rows))
+            pre[rows], down[rows], up[rows] = self._pre_and_limits(
+                close[rows], issue[rows], ipo_day[rows], pct[rows], limited[rows],
+                np.searchsorted(rows, ev_r_a[ev]), ev_t_a[ev], ev_tick[ev], ev_y_a[ev], ev_bg[ev],
+            )  # fmt: skip
         gap = 0.3 * step + 0.5 * sigma * gap_eps
         opn = np.clip(np.rint(pre * np.exp(gap)), down, up).astype(np.int64)
         ipo_open = np.rint(pre * (1.0 + ipo_pop[:, None]) * np.exp(0.1 * gap_eps))

@@ -17,7 +17,7 @@ import numpy as np
 
 from .calendar import DEFAULT_HISTORY_START, TradingCalendar
 from .clock import MarketClock
-from .daily import Chain, DailyModel, code_key
+from .daily import NO_LIMIT, Chain, DailyModel, code_key
 from .daycache import DayCache, context_arrays
 from .daypath import (
     CLOSE_SLOT,
@@ -30,8 +30,8 @@ from .daypath import (
     minute_bars,
     slot_at,
 )
-from .intraday import SegmentPaths, SegmentRows, auction_path, simulate_segments
-from .rules import Board
+from .intraday import SegmentPaths, SegmentRows, auction_paths, simulate_segments
+from .rules import Board, limit_ticks
 from .snapshot import SnapshotArrays, build_tick_dicts
 from .timeutil import N_SEG, SEG_SIZES, cst_date_of_ms, ms_of, seconds_of_day_of_ms
 from .universe import build_universe
@@ -554,10 +554,15 @@ def _context_rows(ctx: DayContext, rows: np.ndarray) -> DayContext:
 
 
 def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> DayContext:
-    """Session ``d``'s skeleton for every instrument, or for the instruments ``rows`` only."""
+    """Session ``d``'s skeleton for every instrument, or for the instruments ``rows`` only.
+
+    Gathered row by row from the daily layer's chains and knots, then vectorised over the rows (limits,
+    the opening auction's paths): the same values as :meth:`SimMarket.day_inputs` and
+    :func:`~.intraday.auction_path` of each instrument, without their per-row numpy overhead (a
+    whole-market skeleton is ~5,900 rows)."""
     ia = np.arange(len(m.universe)) if rows is None else np.asarray(rows, np.int64)
     n = len(ia)
-    listed = np.array([m.listed_by(int(i), d) for i in ia], dtype=bool)
+    listed = m.daily.list_index[ia] <= d
     idx = np.flatnonzero(listed)
     m.daily.warm_knots(ia[idx], int(m.daily.block_id[d]))
     knots = np.zeros((n, N_SEG + 1), np.int64)
@@ -574,16 +579,23 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
     active = np.zeros((n, N_AUCTION), bool)
     limited = np.zeros(n, bool)
     susp_days = np.zeros(n, np.int64)
+    pct = np.zeros(n, np.int64)
     for r in idx.tolist():
-        limited[r] = m.daily.limits(int(ia[r]), d) is not None
-        susp_days[r] = _suspended_days(m.daily.chain(int(ia[r])), d)
-        di = m.day_inputs(int(ia[r]), d)
-        knots[r], seg_high[r], seg_low[r] = di.knots, di.seg_high, di.seg_low
-        seg_volume[r], seg_amount[r] = di.seg_volume, di.seg_amount
-        close[r], pre[r], down[r], up[r] = di.close, di.pre, di.down, di.up
-        ind, act = auction_path(di.knots[0], di.down, di.up, [m.seed, 22, di.key, ordinal], di.p_trade)
-        auction[r] = ind
-        active[r] = act & (di.seg_volume[0] > 0)
+        i = int(ia[r])
+        c = m.daily.chain(i)
+        pre[r], close[r], pct[r] = c.pre[d - c.start], c.close[d - c.start], c.limit_pct[d - c.start]
+        susp_days[r] = _suspended_days(c, d)
+        knots[r], seg_high[r], seg_low[r], seg_volume[r], seg_amount[r] = m.daily.day_knots(i, d)
+    if len(idx):
+        limited[idx] = pct[idx] != NO_LIMIT
+        lo, hi = limit_ticks(pre[idx], np.maximum(pct[idx], 0))
+        down[idx] = np.where(limited[idx], lo, 1)
+        up[idx] = np.where(limited[idx], hi, pre[idx] * 20)
+        keys = [[m.seed, 22, k, ordinal] for k in m.keys[ia[idx]].tolist()]
+        auction[idx], act = auction_paths(
+            knots[idx, 0], down[idx], up[idx], keys, m.universe.p_trade[ia[idx]].astype(np.float64)
+        )
+        active[idx] = act & (seg_volume[idx, 0] > 0)[:, None]
     return DayContext(
         ordinal,
         listed,
