@@ -345,7 +345,7 @@ class CodeSessions:
     whole-market session takes over (:meth:`clear`) or :data:`MAX_ROWS` codes have been asked.
     """
 
-    MAX_ROWS = 256
+    MAX_ROWS = 2000
 
     def __init__(self, market: SimMarket) -> None:
         self.m = market
