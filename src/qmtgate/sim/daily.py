@@ -313,12 +313,12 @@ class DailyModel:
     def _stock_chain(self, i: int) -> Chain:
         return self._stock_chains([i])[i]
 
-    def _limit_matrix(self, idx: np.ndarray, since: np.ndarray) -> np.ndarray:
-        """Limit percent per (instrument, session); NO_LIMIT where none applies."""
+    def _limit_matrix(self, idx: np.ndarray, since: np.ndarray, c0: int = 0) -> np.ndarray:
+        """Limit percent per (instrument, session from ``c0``); NO_LIMIT where none applies."""
         board = self.u.board[idx][:, None]
         st = self.u.is_st[idx][:, None]
-        after_st = self._after_st_change[None, :]
-        after_cn = self._after_chinext[None, :]
+        after_st = self._after_st_change[None, c0:]
+        after_cn = self._after_chinext[None, c0:]
         pct = np.full(since.shape, 10, np.int64)
         pct = np.where(board == Board.STAR, 20, pct)
         pct = np.where(board == Board.BJ, 30, pct)
@@ -345,6 +345,12 @@ class DailyModel:
             draws_u[r] = rng.random((4, n))
             scalars[r] = rng.random(2)
             div_u[r] = rng.random((n_years, 4))
+        # Sessions before the earliest listing of the batch are skipped (a quarter of all stock-days;
+        # callers batch codes of similar listing dates): every value there is 0 or unused, and every
+        # later value is the same (the running sums add exact zeros over the skipped sessions)
+        c0 = min(int(np.maximum(self.list_index[idx], 0).min()), n - 1) if k else 0
+        w = n - c0
+        draws_n, draws_u = draws_n[:, :, c0:], draws_u[:, :, c0:]
         eps, gap_eps, vol_eps = draws_n[:, 0], draws_n[:, 1], draws_n[:, 2]
         # fat tails: a normal scaled by a lognormal mixing variable (unit variance overall)
         eps = eps * np.exp(0.45 * draws_n[:, 1] * draws_n[:, 2] - 0.2)
@@ -352,14 +358,14 @@ class DailyModel:
         ipo_pop = 0.3 + 2.2 * scalars[:, 0]
         level0 = u.anchor[idx] * np.exp(0.35 * (scalars[:, 1] - 0.5) * 3.4)
 
-        cal_idx = np.arange(n)[None, :]
+        cal_idx = np.arange(c0, n)[None, :]
         list_index = self.list_index[idx][:, None]
         start = np.maximum(list_index, 0)
         alive = cal_idx >= start
         since = cal_idx - list_index
         listed_here = (list_index[:, 0] >= 0) & (list_index[:, 0] < n)
         ipo_day = (cal_idx == list_index) & listed_here[:, None]
-        pct = self._limit_matrix(idx, since)
+        pct = self._limit_matrix(idx, since, c0)
         limited = pct != NO_LIMIT
         lim = np.log1p(np.maximum(pct, 0) / 100.0)
         tick = u.tick[idx][:, None]
@@ -368,17 +374,17 @@ class DailyModel:
         board = np.minimum(u.board[idx], 5)
 
         # suspensions: runs of sessions without trading
-        suspended = np.zeros((k, n), bool)
-        resumed = np.zeros((k, n), bool)
+        suspended = np.zeros((k, w), bool)
+        resumed = np.zeros((k, w), bool)
         rs, ts = np.nonzero((susp_u < 0.0004) & (since > 10))
         for r, t in zip(rs.tolist(), ts.tolist(), strict=True):
-            e = min(t + 1 + int(size_u[r, t] * 14), n)
+            e = min(t + 1 + int(size_u[r, t] * 14), w)
             suspended[r, t:e] = True
-            if e < n:
+            if e < w:
                 resumed[r, e] = True
         resumed &= ~suspended
 
-        m = self.market
+        m = self.market[c0:]
         factor = 0.011 * m[None, :, 0] + 0.006 * m[:, 1 + board].T
         shock = beta * factor + sigma * eps
         jump = (0.04 + 0.12 * size_u) * np.where(jump_u < 0.0036, 1.0, -1.0)
@@ -403,7 +409,7 @@ class DailyModel:
                 t = self.cal.index_on_or_after(
                     dt.date(first_year + yk, 6, 1) + dt.timedelta(days=int(du[2] * 55))
                 )
-                if t >= n or t <= start[r, 0] + 60 or suspended[r, t]:
+                if t >= n or t <= start[r, 0] + 60 or suspended[r, t - c0]:
                     continue
                 total = [0.2, 0.3, 0.4, 0.5, 1.0][int(du[3] * 5)] if bonus else 0.0
                 b = round(total * du[3], 1) if bonus else 0.0
@@ -414,8 +420,9 @@ class DailyModel:
                 ev_g.append(round(total - b, 1))
         ev_r_a, ev_t_a = np.array(ev_r, np.int64), np.array(ev_t, np.int64)
         ev_y_a, ev_bg = np.array(ev_y), np.array(ev_b) + np.array(ev_g)
-        log_adj = np.zeros((k, n))
-        log_adj[ev_r_a, ev_t_a] = np.log((1.0 - ev_y_a) / (1.0 + ev_bg))
+        ev_c = ev_t_a - c0  # columns of the (k, w) arrays
+        log_adj = np.zeros((k, w))
+        log_adj[ev_r_a, ev_c] = np.log((1.0 - ev_y_a) / (1.0 + ev_bg))
 
         # continuous log path from the listing level, pinned to the anchor at the calendar's end
         logx = np.log(level0)[:, None] + np.cumsum(step + log_adj, axis=1)
@@ -426,7 +433,7 @@ class DailyModel:
         x = np.exp(logx) / tick
         xr = np.maximum(np.rint(x), 1).astype(np.int64)
         issue = np.maximum(
-            np.rint(x[np.arange(k), np.minimum(start[:, 0], n - 1)] / (1.0 + ipo_pop)), 1
+            np.rint(x[np.arange(k), np.minimum(start[:, 0], n - 1) - c0] / (1.0 + ipo_pop)), 1
         ).astype(np.int64)
 
         # close_t = the path rounded to the grid, clipped to limits set by the (clipped) previous close.
@@ -434,7 +441,7 @@ class DailyModel:
         ev_tick = tick[ev_r_a, 0]
         close = xr.copy()
         pre, down, up = self._pre_and_limits(
-            close, issue, ipo_day, pct, limited, ev_r_a, ev_t_a, ev_tick, ev_y_a, ev_bg
+            close, issue, ipo_day, pct, limited, ev_r_a, ev_c, ev_tick, ev_y_a, ev_bg
         )
         rows = np.arange(k)
         for _ in range(12):
@@ -450,7 +457,7 @@ class DailyModel:
             ev = np.flatnonzero(np.isin(ev_r_a, rows))
             pre[rows], down[rows], up[rows] = self._pre_and_limits(
                 close[rows], issue[rows], ipo_day[rows], pct[rows], limited[rows],
-                np.searchsorted(rows, ev_r_a[ev]), ev_t_a[ev], ev_tick[ev], ev_y_a[ev], ev_bg[ev],
+                np.searchsorted(rows, ev_r_a[ev]), ev_c[ev], ev_tick[ev], ev_y_a[ev], ev_bg[ev],
             )  # fmt: skip
         gap = 0.3 * step + 0.5 * sigma * gap_eps
         opn = np.clip(np.rint(pre * np.exp(gap)), down, up).astype(np.int64)
@@ -470,19 +477,19 @@ class DailyModel:
         ).astype(np.int8)
 
         events_by_row: dict[int, list[DividendEvent]] = {}
-        prev_all = close[ev_r_a, ev_t_a - 1] if len(ev_r_a) else np.zeros(0, np.int64)
+        prev_all = close[ev_r_a, ev_c - 1] if len(ev_r_a) else np.zeros(0, np.int64)
         for e in range(len(ev_r_a)):
             r, t = int(ev_r_a[e]), int(ev_t_a[e])
             cash = round(int(prev_all[e]) * float(ev_tick[e]) * ev_y[e], 3)
             events_by_row.setdefault(r, []).append(
                 DividendEvent(
-                    self.days[t], cash, ev_b[e], ev_g[e], 0.0, 0.0, int(prev_all[e]) / int(pre[r, t])
+                    self.days[t], cash, ev_b[e], ev_g[e], 0.0, 0.0, int(prev_all[e]) / int(pre[r, t - c0])
                 )
             )
         out: dict[int, Chain] = {}
         for r, i in enumerate(idx.tolist()):
             s0 = int(start[r, 0])
-            sl = slice(s0, n)
+            sl = slice(s0 - c0, n - c0)
             out[i] = Chain(
                 s0,
                 close[r, sl].copy(),
@@ -524,7 +531,8 @@ class DailyModel:
         todo = list(range(len(self.u))) if indices is None else [int(i) for i in indices]
         with self._lock:
             todo = [i for i in todo if i not in self._chains]
-        stocks = [i for i in todo if self.u.kind[i] == "stock"]
+        # batches of similar listing dates: a batch's arrays start at its earliest listing
+        stocks = sorted((i for i in todo if self.u.kind[i] == "stock"), key=lambda i: int(self.list_index[i]))
         for a in range(0, len(stocks), chunk):
             chains = self._stock_chains(stocks[a : a + chunk])
             with self._lock:
