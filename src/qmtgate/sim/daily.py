@@ -642,27 +642,23 @@ class DailyModel:
         return self.u.index_members[self.u.instruments[i].code]
 
     def _member_weights(self, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, list[Chain]]:
-        """(weights (m, d), trading mask (m, d), chains) of an index's members over [lo, hi]."""
+        """(weights (m, d), trading mask (m, d), chains) of an index's members over [lo, hi]: a member
+        weighs its float capitalisation per tick on the sessions it trades once seasoned."""
         members = self._members(i)
         chains = [self.chain(int(j)) for j in members]
-        d = hi - lo + 1
-        cal_idx = np.arange(lo, hi + 1)
-        weights = np.zeros((len(members), d))
-        trading = np.zeros((len(members), d), bool)
-        for r, (j, c) in enumerate(zip(members, chains, strict=True)):
-            seasoned = cal_idx >= self.list_index[j] + INDEX_SEASONING
-            inside = cal_idx >= c.start
-            live = seasoned & inside
-            if live.any():
-                rows = np.clip(cal_idx - c.start, 0, max(len(c.flags) - 1, 0))
-                live &= (c.flags[rows] & FLAG_SUSPENDED) == 0 if len(c.flags) else False
-            trading[r] = live
-            weights[r] = self.u.float_shares[j] * self.u.tick[j] * live
+        cal_idx = np.arange(lo, hi + 1)[None, :]
+        seasoned = cal_idx >= (self.list_index[members] + INDEX_SEASONING)[:, None]
+        inside = cal_idx >= np.array([c.start for c in chains], np.int64)[:, None]
+        flags = self._member_matrix(chains, "flags", lo, hi, np.int8)
+        trading = seasoned & inside & ((flags & FLAG_SUSPENDED) == 0)
+        weights = (self.u.float_shares[members] * self.u.tick[members])[:, None] * trading
         return weights, trading, chains
 
     @staticmethod
-    def _member_matrix(chains: list[Chain], attr: str, lo: int, hi: int) -> np.ndarray:
-        out = np.zeros((len(chains), hi - lo + 1))
+    def _member_matrix(
+        chains: list[Chain], attr: str, lo: int, hi: int, dtype: type = np.float64
+    ) -> np.ndarray:
+        out = np.zeros((len(chains), hi - lo + 1), dtype)
         for r, c in enumerate(chains):
             a = max(lo, c.start)
             if a > hi:
