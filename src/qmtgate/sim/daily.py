@@ -265,6 +265,46 @@ class DailyModel:
             raise KeyError(f"{self.u.instruments[i].code} has no session {self.days[d]}")
         return k.knots[r], k.seg_high[r], k.seg_low[r], k.seg_volume[r], k.seg_amount[r]
 
+    def day_knots_many(self, indices: list[int] | np.ndarray, d: int) -> dict[int, Knots]:
+        """Knots of session ``d`` only (one row each, ``first == d``) for instruments listed by then: what
+        a day's whole-market skeleton needs. Blocks already computed are read; the others are computed
+        for that session alone (a 63rd of a quarter's work; the rows equal the quarter's) and not kept.
+        Indices need their members' and ETFs their index's knots of the session: computed alongside."""
+        block = int(self.block_id[d])
+        want = [int(i) for i in indices]
+        kinds = self.u.kind
+        index_of = {i: self._tracked(i) for i in want if kinds[i] == "etf"}
+        indices_needed = sorted({i for i in want if kinds[i] == "index"} | set(index_of.values()))
+        members = {j for ix in indices_needed for j in self._members(ix).tolist() if self.list_index[j] <= d}
+        stocks = sorted(members | {i for i in want if kinds[i] == "stock"})
+        self.warm(stocks + indices_needed + list(index_of))
+
+        def cached(i: int) -> Knots | None:
+            with self._lock:
+                k = self._knots.get((i, block))
+            if k is None or not k.first <= d < k.first + len(k.knots):
+                return None
+            r = slice(d - k.first, d - k.first + 1)
+            return Knots(
+                d, k.knots[r], k.seg_high[r], k.seg_low[r], k.seg_volume[r], k.seg_amount[r], k.close[r]
+            )
+
+        out: dict[int, Knots] = {}
+        todo = []
+        for i in stocks:
+            k = cached(i)
+            if k is None:
+                todo.append(i)
+            else:
+                out[i] = k
+        for a in range(0, len(todo), 1024):
+            out.update(self._stock_knots_many(todo[a : a + 1024], block, day=d)[0])
+        for ix in indices_needed:
+            out[ix] = cached(ix) or self._index_knots_from_members(ix, block, day=d, members_day=out)
+        for i, ix in index_of.items():
+            out[i] = cached(i) or self._etf_knots(i, block, day=d, index_day=out[ix])
+        return {i: out[i] for i in want}
+
     def bars(self, i: int, lo: int, hi: int) -> DailyBars:
         """Daily bars for calendar indices [lo, hi] (clipped to the instrument's life)."""
         c = self.chain(i)
@@ -578,18 +618,22 @@ class DailyModel:
             if self.u.kind[i] != "stock":
                 self.knots(i, block)
 
-    def _stock_knots_many(self, idx_list: list[int], block: int) -> tuple[dict[int, Knots], dict[int, tuple]]:
-        """Knots of many stocks for one block, and their (first, high, low, amount) summaries."""
+    def _stock_knots_many(
+        self, idx_list: list[int], block: int, day: int | None = None
+    ) -> tuple[dict[int, Knots], dict[int, tuple]]:
+        """Knots of many stocks for one block (or only its session ``day``, of stocks listed by then:
+        every operation is per session, so its row is the block's), and their (first, high, low,
+        amount) summaries."""
         ylo, yhi = self._block_bounds[block]
         span = yhi - ylo + 1
         chains = [self.chain(i) for i in idx_list]
         parts = []
         for i, c in zip(idx_list, chains, strict=True):
-            lo = max(ylo, c.start)
+            lo, hi = (max(ylo, c.start), yhi) if day is None else (day, day)
             rng = keyed_rng(self.seed, 11, code_key(self.u.instruments[i].code), block)
-            draws = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo :]
-            share = rng.random((span, 2))[lo - ylo :]
-            rows = c.rows(lo, yhi)
+            draws = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo : hi - ylo + 1]
+            share = rng.random((span, 2))[lo - ylo : hi - ylo + 1]
+            rows = c.rows(lo, hi)
             parts.append((i, lo, rows, draws, share))
         if not parts:
             return {}, {}
@@ -721,11 +765,14 @@ class DailyModel:
         self.warm_knots(self._members(i), block)
         return self._index_knots_from_members(i, block)
 
-    def _index_knots_from_members(self, i: int, block: int) -> Knots:
+    def _index_knots_from_members(
+        self, i: int, block: int, day: int | None = None, members_day: dict[int, Knots] | None = None
+    ) -> Knots:
         """Index knots = member knots weighted as in the chain (exact at every segment boundary);
-        segment highs/lows add half the members' average excursion (their extremes do not coincide)."""
+        segment highs/lows add half the members' average excursion (their extremes do not coincide).
+        With ``day``: that session only, from the members' knots of that session (``members_day``)."""
         c = self.chain(i)
-        lo, hi = self._block_rows(c, block)
+        lo, hi = self._block_rows(c, block) if day is None else (day, day)
         d = hi - lo + 1
         w, trading, chains = self._member_weights(i, lo, hi)
         members = self._members(i)
@@ -738,7 +785,7 @@ class DailyModel:
         for r, j in enumerate(members):
             if not trading[r].any():
                 continue
-            k = self.knots(int(j), block)
+            k = self.knots(int(j), block) if members_day is None else members_day[int(j)]
             a = k.first - lo
             cols = slice(a, a + len(k.knots))
             wr = w[r, cols][:, None]
@@ -805,11 +852,13 @@ class DailyModel:
         volume = np.maximum(np.rint(lots), 200).astype(np.int64)
         return Chain(start, close, pre, opn, volume, np.zeros(n, np.int8), pct.astype(np.int8))
 
-    def _etf_knots(self, i: int, block: int) -> Knots:
+    def _etf_knots(self, i: int, block: int, day: int | None = None, index_day: Knots | None = None) -> Knots:
+        """An ETF's knots track its index's (for the block, or only session ``day`` from the index's
+        knots of that session, ``index_day``)."""
         c = self.chain(i)
-        lo, hi = self._block_rows(c, block)
+        lo, hi = self._block_rows(c, block) if day is None else (day, day)
         rows = c.rows(lo, hi)
-        ik = self.knots(self._tracked(i), block)
+        ik = self.knots(self._tracked(i), block) if index_day is None else index_day
         ic = self.chain(self._tracked(i))
         a = lo - ik.first
         d = hi - lo + 1

@@ -223,6 +223,7 @@ class SimMarket:
         missing = [i for i in missing if self.listed_by(i, d)]
         if not missing:
             return
+        self.daily.warm_knots(missing, int(self.daily.block_id[d]))  # vectorised, not one code at a time
         built = build_day_paths([self.day_inputs(i, d) for i in missing])
         with self._lock:
             for i, p in zip(missing, built, strict=True):
@@ -462,14 +463,15 @@ class SimMarket:
             return _context_rows(whole, rows)
         return _build_day_context(self, d, rows)
 
-    def day_segment(self, d: int, j: int) -> SegmentPaths:
+    def day_segment(self, d: int, j: int, keep: bool = True) -> SegmentPaths:
         """Segment ``j`` of session ``d`` for every instrument (vectorised; shared, the last few kept).
 
         Drawing takes a good fraction of a second for the whole market, so it runs outside the
         seed-wide lock: snapshot and history queries that need other data are not held up behind it,
         and a second caller of the same segment waits for the first draw instead of repeating it. With a
         day cache, a segment another process drew is read from it (the same arrays), and one drawn here
-        is written there for the processes started later in that segment."""
+        is written there for the processes started later in that segment (unless ``keep`` is False: a
+        catch-up that passes the whole segment, which the state after it covers)."""
         key = (d, j)
         while True:
             with self._shared.lock:
@@ -486,7 +488,7 @@ class SimMarket:
             seg = self._cached_segment(d, j)
             if seg is None:
                 seg = simulate_segments(self._segment_rows(ctx, j))
-                if self.day_cache is not None:
+                if keep and self.day_cache is not None:
                     self.day_cache.save_segment(self.calendar.day(d), j, vars(seg))
             with self._shared.lock:
                 self._shared.segments[key] = seg
@@ -564,7 +566,7 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
     n = len(ia)
     listed = m.daily.list_index[ia] <= d
     idx = np.flatnonzero(listed)
-    m.daily.warm_knots(ia[idx], int(m.daily.block_id[d]))
+    day_knots = m.daily.day_knots_many(ia[idx], d)
     knots = np.zeros((n, N_SEG + 1), np.int64)
     seg_high = np.zeros((n, N_SEG), np.int64)
     seg_low = np.zeros((n, N_SEG), np.int64)
@@ -585,7 +587,14 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
         c = m.daily.chain(i)
         pre[r], close[r], pct[r] = c.pre[d - c.start], c.close[d - c.start], c.limit_pct[d - c.start]
         susp_days[r] = _suspended_days(c, d)
-        knots[r], seg_high[r], seg_low[r], seg_volume[r], seg_amount[r] = m.daily.day_knots(i, d)
+        k = day_knots[i]
+        knots[r], seg_high[r], seg_low[r], seg_volume[r], seg_amount[r] = (
+            k.knots[0],
+            k.seg_high[0],
+            k.seg_low[0],
+            k.seg_volume[0],
+            k.seg_amount[0],
+        )
     if len(idx):
         limited[idx] = pct[idx] != NO_LIMIT
         lo, hi = limit_ticks(pre[idx], np.maximum(pct[idx], 0))
