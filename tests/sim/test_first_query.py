@@ -337,3 +337,27 @@ def test_hundreds_of_codes_in_a_cold_process_are_answered_without_the_whole_mark
     expected = {c: full[c] for c in codes if c in full}
     assert len(expected) > 400
     assert got["ticks"] == expected
+
+
+def test_the_knots_of_one_session_equal_the_rows_of_its_quarter(sim_env: _env.SimEnv) -> None:
+    """A day's whole-market skeleton computes the knots of that session only (stocks, an index from its
+    members' knots of the session, an ETF from its index's): each row equals the quarter's row, which
+    history queries compute."""
+    from qmtgate.sim.daily import DailyModel
+
+    m = sim_env.market
+    fresh = DailyModel(m.universe, m.calendar, m.seed)  # nothing cached: every row is computed
+    fresh._chains.update(m.daily._chains)  # the chains (compared elsewhere) are not what is tested
+    codes = [*_sample_codes(), "159108.SZ"]  # stocks of every board, SSE 50 and two of its ETFs
+    for day in (DAY, dt.date(2020, 8, 24), dt.date(2024, 2, 6)):
+        d = m.calendar.index_of(day)
+        rows = [i for i in (m.index_of(c) for c in codes) if m.listed_by(i, d)]
+        got = fresh.day_knots_many(rows, d)
+        assert not fresh._knots, "no quarter was computed"
+        for i in rows:
+            quarter = m.daily.knots(i, int(m.daily.block_id[d]))
+            r = d - quarter.first
+            for name in ("knots", "seg_high", "seg_low", "seg_volume", "seg_amount", "close"):
+                np.testing.assert_array_equal(
+                    getattr(got[i], name)[0], getattr(quarter, name)[r], err_msg=f"{i} {day} {name}"
+                )
