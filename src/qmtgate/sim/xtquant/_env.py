@@ -278,7 +278,7 @@ class SimEnv:
 
     #: Snapshot queries of at most this many codes are answered per code (:class:`CodeSessions`) while
     #: nothing needs the whole-market session yet (no subscription, today's session not built). Per code,
-    #: a cold process pays ~1.3 ms a code (1,000 codes ~1.3 s) where the whole market's day costs ~8 s
+    #: a cold process pays ~1 ms a code (1,000 codes ~0.85 s) where the whole market's day costs ~5-8 s
     #: (bench/sim_first_query.py); with a warm day cache both answer in tens of milliseconds.
     LAZY_MAX_CODES = 1000
 
