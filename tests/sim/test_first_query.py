@@ -361,3 +361,39 @@ def test_the_knots_of_one_session_equal_the_rows_of_its_quarter(sim_env: _env.Si
                 np.testing.assert_array_equal(
                     getattr(got[i], name)[0], getattr(quarter, name)[r], err_msg=f"{i} {day} {name}"
                 )
+
+
+def _whole_without_history(data_dir: str, ms: int) -> dict[str, dict]:
+    """In a fresh interpreter: the whole market's first snapshot with the daily history since 2015
+    disabled (stock and index chains): the session's skeleton must come from the day cache's slices."""
+    from qmtgate.sim import daily
+
+    def computed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("daily history computed instead of read from the day cache")
+
+    daily.DailyModel._stock_chains = computed  # type: ignore[method-assign]
+    daily.DailyModel._index_chain_from_members = computed  # type: ignore[method-assign]
+    env = qmtgate.sim.install(0, clock="manual", start_ms=ms, data_dir=data_dir)
+    from xtquant import xtdata
+
+    xtdata.enable_hello = False
+    try:
+        return xtdata.get_full_tick(WHOLE)
+    finally:
+        env.close()
+
+
+def test_the_next_session_is_built_without_the_daily_history(warm_dir: Path) -> None:
+    """A process that computed the daily history (for DAY) keeps the next sessions' rows of every
+    stock's chain in the day cache (``days/<YYYYMMDD>.npz``, ~0.2 MB each); a fresh interpreter on the
+    next session builds that session's skeleton from them (~0.7 s instead of ~4 s of history): no chain
+    is computed, and the whole market's answer is the full computation's."""
+    next_day = dt.date(2026, 11, 23)
+    assert next(warm_dir.glob(f"daycache/*/*/days/{next_day:%Y%m%d}.npz"))
+    ms = ms_of(next_day, 10 * 3600 + 451)
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as pool:
+        got = pool.apply(_whole_without_history, (str(warm_dir), ms))
+    full = _full(ms)
+    assert len(got) == len(full) > 5000
+    assert got == full

@@ -95,6 +95,16 @@ class Chain:
 
 #: The array fields of a Chain (an index's chain has no dividends)
 _CHAIN_ARRAYS = ("close", "pre", "open", "volume", "flags", "limit_pct")
+#: A stock chain's dtypes, and its suspended-sessions count, in a day slice (DailyModel.day_slices)
+_SLICE_DTYPES = {
+    "close": np.int64,
+    "pre": np.int64,
+    "open": np.int64,
+    "volume": np.int64,
+    "flags": np.int8,
+    "limit_pct": np.int8,
+    "susp_days": np.int64,
+}
 
 
 @dataclass
@@ -181,6 +191,7 @@ class DailyModel:
         }
         #: Where index chains are kept between processes (a DayCache; None: computed in each process)
         self.chain_cache: Any = None
+        self._day_chains: tuple[int, dict[int, tuple[Chain, int]]] | None = None  # the last slice read
         mrng = keyed_rng(seed, 2)
         self.market = mrng.standard_t(5, size=(self.n_days, 7)) * np.sqrt(3 / 5)
         self.index_codes = [universe.instruments[i].code for i in universe.index_idx]
@@ -265,6 +276,54 @@ class DailyModel:
             raise KeyError(f"{self.u.instruments[i].code} has no session {self.days[d]}")
         return k.knots[r], k.seg_high[r], k.seg_low[r], k.seg_volume[r], k.seg_amount[r]
 
+    def day_chains(self, d: int) -> dict[int, tuple[Chain, int]] | None:
+        """Every stock listed by session ``d``: a one-row chain of that session (``start == d``) and its
+        consecutive suspended sessions up to it, from the day cache's slice of the session (written by
+        a process that computed the chains); None without one. Enough for the session's skeleton."""
+        memo = self._day_chains
+        if memo is not None and memo[0] == d:
+            return memo[1]
+        cache = self.chain_cache
+        got = cache.load_day_slice(self.days[d]) if cache is not None else None
+        if got is None:
+            return None
+        out = {}
+        for r, i in enumerate(got["rows"].tolist()):
+            one = slice(r, r + 1)
+            c = Chain(
+                d, got["close"][one], got["pre"][one], got["open"][one], got["volume"][one],
+                got["flags"][one], got["limit_pct"][one],
+            )  # fmt: skip
+            out[i] = (c, int(got["susp_days"][r]))
+        self._day_chains = (d, out)
+        return out
+
+    def day_slices(self, d: int, sessions: int) -> dict[dt.date, dict[str, np.ndarray]]:
+        """The slices :meth:`day_chains` reads, of the ``sessions`` sessions after ``d`` (from the
+        chains in memory: call after a whole-market skeleton of ``d`` was computed)."""
+        s0, s1 = d + 1, min(d + 1 + sessions, self.n_days)  # sessions [s0, s1)
+        if s1 <= s0:
+            return {}
+        stocks = np.flatnonzero((self.u.kind == "stock") & (self.list_index <= s1 - 1))
+        cols = {f: np.zeros((len(stocks), s1 - s0), _SLICE_DTYPES[f]) for f in _CHAIN_ARRAYS}
+        susp = np.zeros((len(stocks), s1 - s0), np.int64)
+        for r, i in enumerate(stocks.tolist()):
+            c = self.chain(i)
+            a = max(s0, c.start)
+            for f in _CHAIN_ARRAYS:
+                cols[f][r, a - s0 :] = getattr(c, f)[a - c.start : s1 - c.start]
+            if (cols["flags"][r] & FLAG_SUSPENDED).any():
+                susp[r] = [suspended_days(c, s) for s in range(s0, s1)]
+        out = {}
+        for k, s in enumerate(range(s0, s1)):
+            keep = self.list_index[stocks] <= s
+            out[self.days[s]] = (
+                {"rows": stocks[keep].astype(np.int64)}
+                | {f: cols[f][keep, k] for f in _CHAIN_ARRAYS}
+                | {"susp_days": susp[keep, k]}
+            )
+        return out
+
     def day_knots_many(self, indices: list[int] | np.ndarray, d: int) -> dict[int, Knots]:
         """Knots of session ``d`` only (one row each, ``first == d``) for instruments listed by then: what
         a day's whole-market skeleton needs. Blocks already computed are read; the others are computed
@@ -277,7 +336,18 @@ class DailyModel:
         indices_needed = sorted({i for i in want if kinds[i] == "index"} | set(index_of.values()))
         members = {j for ix in indices_needed for j in self._members(ix).tolist() if self.list_index[j] <= d}
         stocks = sorted(members | {i for i in want if kinds[i] == "stock"})
-        self.warm(stocks + indices_needed + list(index_of))
+        sliced = self.day_chains(d)
+        if sliced is None or not set(stocks) <= sliced.keys():
+            sliced = None
+            self.warm(stocks)
+        self.warm(indices_needed + list(index_of))
+        nowhere = Chain(self.n_days, *(np.zeros(0, np.int64) for _ in range(4)), np.zeros(0, np.int8),
+                        np.zeros(0, np.int8))  # fmt: skip
+
+        def chain_of(j: int) -> Chain:  # a member's chain, or its row of session d
+            if sliced is None:
+                return self.chain(j)
+            return sliced[j][0] if j in sliced else nowhere
 
         def cached(i: int) -> Knots | None:
             with self._lock:
@@ -298,9 +368,12 @@ class DailyModel:
             else:
                 out[i] = k
         for a in range(0, len(todo), 1024):
-            out.update(self._stock_knots_many(todo[a : a + 1024], block, day=d)[0])
+            part = todo[a : a + 1024]
+            out.update(self._stock_knots_many(part, block, day=d, chains=[chain_of(i) for i in part])[0])
         for ix in indices_needed:
-            out[ix] = cached(ix) or self._index_knots_from_members(ix, block, day=d, members_day=out)
+            out[ix] = cached(ix) or self._index_knots_from_members(
+                ix, block, day=d, members_day=out, chain_of=chain_of
+            )
         for i, ix in index_of.items():
             out[i] = cached(i) or self._etf_knots(i, block, day=d, index_day=out[ix])
         return {i: out[i] for i in want}
@@ -619,14 +692,14 @@ class DailyModel:
                 self.knots(i, block)
 
     def _stock_knots_many(
-        self, idx_list: list[int], block: int, day: int | None = None
+        self, idx_list: list[int], block: int, day: int | None = None, chains: list[Chain] | None = None
     ) -> tuple[dict[int, Knots], dict[int, tuple]]:
         """Knots of many stocks for one block (or only its session ``day``, of stocks listed by then:
         every operation is per session, so its row is the block's), and their (first, high, low,
         amount) summaries."""
         ylo, yhi = self._block_bounds[block]
         span = yhi - ylo + 1
-        chains = [self.chain(i) for i in idx_list]
+        chains = [self.chain(i) for i in idx_list] if chains is None else chains
         parts = []
         for i, c in zip(idx_list, chains, strict=True):
             lo, hi = (max(ylo, c.start), yhi) if day is None else (day, day)
@@ -685,11 +758,13 @@ class DailyModel:
     def _members(self, i: int) -> np.ndarray:
         return self.u.index_members[self.u.instruments[i].code]
 
-    def _member_weights(self, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, list[Chain]]:
+    def _member_weights(
+        self, i: int, lo: int, hi: int, chain_of: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, list[Chain]]:
         """(weights (m, d), trading mask (m, d), chains) of an index's members over [lo, hi]: a member
         weighs its float capitalisation per tick on the sessions it trades once seasoned."""
         members = self._members(i)
-        chains = [self.chain(int(j)) for j in members]
+        chains = [(chain_of or self.chain)(int(j)) for j in members]
         cal_idx = np.arange(lo, hi + 1)[None, :]
         seasoned = cal_idx >= (self.list_index[members] + INDEX_SEASONING)[:, None]
         inside = cal_idx >= np.array([c.start for c in chains], np.int64)[:, None]
@@ -766,7 +841,12 @@ class DailyModel:
         return self._index_knots_from_members(i, block)
 
     def _index_knots_from_members(
-        self, i: int, block: int, day: int | None = None, members_day: dict[int, Knots] | None = None
+        self,
+        i: int,
+        block: int,
+        day: int | None = None,
+        members_day: dict[int, Knots] | None = None,
+        chain_of: Any = None,
     ) -> Knots:
         """Index knots = member knots weighted as in the chain (exact at every segment boundary);
         segment highs/lows add half the members' average excursion (their extremes do not coincide).
@@ -774,7 +854,7 @@ class DailyModel:
         c = self.chain(i)
         lo, hi = self._block_rows(c, block) if day is None else (day, day)
         d = hi - lo + 1
-        w, trading, chains = self._member_weights(i, lo, hi)
+        w, trading, chains = self._member_weights(i, lo, hi, chain_of)
         members = self._members(i)
         pre = self._member_matrix(chains, "pre", lo, hi)
         knots = np.zeros((d, N_SEG + 1))
@@ -885,6 +965,18 @@ class DailyModel:
 
 
 # ---------------------------------------------------------------------- pure helpers
+
+
+def suspended_days(c: Chain, d: int) -> int:
+    """Consecutive suspended sessions of a chain up to session ``d`` (get_instrument_detail's
+    InstrumentStatus)."""
+    if not len(c.flags) or d < c.start:
+        return 0
+    k, n = min(d - c.start, len(c.flags) - 1), 0
+    while k >= 0 and c.flags[k] & FLAG_SUSPENDED:
+        n += 1
+        k -= 1
+    return n
 
 
 def _draw_knots(

@@ -223,6 +223,42 @@ class DayCache:
                 if of < f"{day:%Y%m%d}" or (of == f"{day:%Y%m%d}" and k <= j - SEGMENTS_KEPT):
                     shutil.rmtree(folder, ignore_errors=True)
 
+    # ------------------------------------------------------------------ stocks' chains, by session
+
+    def load_day_slice(self, day: dt.date) -> dict[str, np.ndarray] | None:
+        """Every listed stock's chain values on session ``day`` (see :meth:`save_day_slices`)."""
+        try:
+            with np.load(self.root / "days" / f"{day:%Y%m%d}.npz", allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            return None
+
+    def save_day_slices(self, slices: dict[dt.date, dict[str, np.ndarray]]) -> None:
+        """Write the stocks' chain values of the sessions following a computed one (~0.2 MB each): the
+        next sessions' whole-market skeletons then need no daily history since 2015 (the chains are
+        the same whatever the session; only the session's row of each is read)."""
+        folder = self.root / "days"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            logger.warning("simulator day cache: cannot write under %s", folder, exc_info=True)
+            return
+        for day, arrays in slices.items():
+            path = folder / f"{day:%Y%m%d}.npz"
+            if path.exists():
+                continue
+            try:
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+                with os.fdopen(fd, "wb") as fh:
+                    np.savez(fh, **arrays)
+                try:
+                    os.replace(tmp, path) if not path.exists() else os.unlink(tmp)
+                except OSError:
+                    Path(tmp).unlink(missing_ok=True)
+            except OSError:
+                logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
+                return
+
     # ------------------------------------------------------------------ index chains
 
     def load_chain(self, code: str) -> dict[str, np.ndarray] | None:

@@ -17,7 +17,8 @@ import numpy as np
 
 from .calendar import DEFAULT_HISTORY_START, TradingCalendar
 from .clock import MarketClock
-from .daily import NO_LIMIT, Chain, DailyModel, code_key
+from .daily import NO_LIMIT, DailyModel, code_key
+from .daily import suspended_days as _suspended_days
 from .daycache import DayCache, context_arrays
 from .daypath import (
     CLOSE_SLOT,
@@ -83,6 +84,10 @@ class _Shared:
 
 
 _SHARED: dict[tuple[int, dt.date], _Shared] = {}
+
+#: Sessions after a computed one whose rows of the stocks' chains go to the day cache (~0.2 MB each):
+#: a process starting on one of them builds its skeleton without the daily history since 2015
+DAY_SLICES_AHEAD = 20
 
 #: Whole-market segments kept (~58 MB each): the live day reads the current one and draws the next just
 #: before its first slot; an older one is never read again.
@@ -420,9 +425,12 @@ class SimMarket:
                 return ctx
             ctx = self._cached_context(d)
             if ctx is None:
+                sliced = self.daily.day_chains(d) is not None
                 ctx = _build_day_context(self, d)
                 if self.day_cache is not None:
                     self.day_cache.save_context(self.calendar.day(d), context_arrays(ctx))
+                    if not sliced:  # the chains were computed: keep the next sessions' rows of them
+                        self.day_cache.save_day_slices(self.daily.day_slices(d, DAY_SLICES_AHEAD))
             self._shared.days[d] = ctx
             while len(self._shared.days) > 2:
                 self._shared.days.pop(next(iter(self._shared.days)))
@@ -567,6 +575,7 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
     listed = m.daily.list_index[ia] <= d
     idx = np.flatnonzero(listed)
     day_knots = m.daily.day_knots_many(ia[idx], d)
+    sliced = m.daily.day_chains(d) or {}  # stocks' rows of session d, when the day cache has them
     knots = np.zeros((n, N_SEG + 1), np.int64)
     seg_high = np.zeros((n, N_SEG), np.int64)
     seg_low = np.zeros((n, N_SEG), np.int64)
@@ -584,9 +593,10 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
     pct = np.zeros(n, np.int64)
     for r in idx.tolist():
         i = int(ia[r])
-        c = m.daily.chain(i)
+        c, susp_days[r] = sliced[i] if i in sliced else (m.daily.chain(i), -1)
         pre[r], close[r], pct[r] = c.pre[d - c.start], c.close[d - c.start], c.limit_pct[d - c.start]
-        susp_days[r] = _suspended_days(c, d)
+        if susp_days[r] < 0:
+            susp_days[r] = _suspended_days(c, d)
         k = day_knots[i]
         knots[r], seg_high[r], seg_low[r], seg_volume[r], seg_amount[r] = (
             k.knots[0],
@@ -622,15 +632,3 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
         limited,
         susp_days,
     )
-
-
-def _suspended_days(c: Chain, d: int) -> int:
-    """Consecutive suspended sessions of a chain up to session ``d`` (get_instrument_detail's
-    InstrumentStatus)."""
-    if not len(c.flags) or d < c.start:
-        return 0
-    k, n = min(d - c.start, len(c.flags) - 1), 0
-    while k >= 0 and c.flags[k] & 1:
-        n += 1
-        k -= 1
-    return n
