@@ -107,6 +107,32 @@ _SLICE_DTYPES = {
 }
 
 
+class DaySlice:
+    """One session's row of every listed stock's chain (:meth:`DailyModel.day_chains`): ``slice[i]`` is
+    (a one-row :class:`Chain` starting on the session, consecutive suspended sessions up to it), made
+    on demand (a per-code query reads a few of ~5,400)."""
+
+    def __init__(self, d: int, arrays: dict[str, np.ndarray]) -> None:
+        self.d = d
+        self._a = arrays
+        self._row = {int(i): r for r, i in enumerate(arrays["rows"].tolist())}
+
+    def __contains__(self, i: object) -> bool:
+        return i in self._row
+
+    def keys(self) -> set[int]:
+        return set(self._row)
+
+    def __getitem__(self, i: int) -> tuple[Chain, int]:
+        r = self._row[i]
+        a, one = self._a, slice(r, r + 1)
+        c = Chain(
+            self.d, a["close"][one], a["pre"][one], a["open"][one], a["volume"][one], a["flags"][one],
+            a["limit_pct"][one],
+        )  # fmt: skip
+        return c, int(a["susp_days"][r])
+
+
 @dataclass
 class Knots:
     """Intraday skeleton of consecutive sessions for one instrument (rows = sessions)."""
@@ -191,7 +217,7 @@ class DailyModel:
         }
         #: Where index chains are kept between processes (a DayCache; None: computed in each process)
         self.chain_cache: Any = None
-        self._day_chains: tuple[int, dict[int, tuple[Chain, int]]] | None = None  # the last slice read
+        self._day_chains: DaySlice | None = None  # the last slice read
         mrng = keyed_rng(seed, 2)
         self.market = mrng.standard_t(5, size=(self.n_days, 7)) * np.sqrt(3 / 5)
         self.index_codes = [universe.instruments[i].code for i in universe.index_idx]
@@ -276,27 +302,19 @@ class DailyModel:
             raise KeyError(f"{self.u.instruments[i].code} has no session {self.days[d]}")
         return k.knots[r], k.seg_high[r], k.seg_low[r], k.seg_volume[r], k.seg_amount[r]
 
-    def day_chains(self, d: int) -> dict[int, tuple[Chain, int]] | None:
+    def day_chains(self, d: int) -> DaySlice | None:
         """Every stock listed by session ``d``: a one-row chain of that session (``start == d``) and its
         consecutive suspended sessions up to it, from the day cache's slice of the session (written by
         a process that computed the chains); None without one. Enough for the session's skeleton."""
         memo = self._day_chains
-        if memo is not None and memo[0] == d:
-            return memo[1]
+        if memo is not None and memo.d == d:
+            return memo
         cache = self.chain_cache
         got = cache.load_day_slice(self.days[d]) if cache is not None else None
         if got is None:
             return None
-        out = {}
-        for r, i in enumerate(got["rows"].tolist()):
-            one = slice(r, r + 1)
-            c = Chain(
-                d, got["close"][one], got["pre"][one], got["open"][one], got["volume"][one],
-                got["flags"][one], got["limit_pct"][one],
-            )  # fmt: skip
-            out[i] = (c, int(got["susp_days"][r]))
-        self._day_chains = (d, out)
-        return out
+        self._day_chains = DaySlice(d, got)
+        return self._day_chains
 
     def day_slices(self, d: int, sessions: int) -> dict[dt.date, dict[str, np.ndarray]]:
         """The slices :meth:`day_chains` reads, of the ``sessions`` sessions after ``d`` (from the

@@ -11,6 +11,9 @@ one process has computed a day: it writes
   per-instrument skeleton: knots, segment highs/lows/volumes/amounts, limits, auction path; ~15 MB);
 * ``state-<slot>.npz``: every instrument's latest-snapshot state after slot ``<slot>`` (the end of the
   opening auction, of each continuous segment, of the close), as a fresh process computes it;
+* ``days/<YYYYMMDD>.npz`` (beside the day folders): every stock's chain values on each of the 20
+  sessions after one whose daily history a process computed (~0.2 MB each): a process starting on one
+  of them builds that session's skeleton without the history since 2015;
 * ``segment-<j>/*.npy``: the whole market's 3 s paths of continuous segment ``<j>`` (price, volume,
   amount, trades per instrument and interval; ~37 MB), written by the process that drew it. A fresh
   process inside segment ``j`` restores the state at the segment's start and reads the paths up to its
@@ -258,6 +261,11 @@ class DayCache:
             except OSError:
                 logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
                 return
+        if slices:  # sessions more than ~3 months before the new ones are not read again: remove them
+            oldest = f"{min(slices) - dt.timedelta(days=90):%Y%m%d}"
+            for old in folder.glob("*.npz"):
+                if old.stem < oldest:
+                    old.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ index chains
 
