@@ -98,6 +98,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--at", default="20261120100731", help="market time, YYYYMMDDHHMMSS (CST)")
     parser.add_argument("--runs", type=int, default=1, help="measurements per (query, cache)")
+    parser.add_argument(
+        "--prime-at",
+        help="market time of the priming process (default --at; an earlier session: 'warm' is"
+        " then a data directory primed on that session, the next-morning case)",
+    )
     parser.add_argument("--only", action="append", help="measure only queries whose name has this text")
     parser.add_argument("--src", type=Path, help="sources to run (another checkout: a 'before' figure)")
     args = parser.parse_args()
@@ -109,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qmtgate-bench-simdata-") as root:
         warm = Path(root) / "warm"
         began = time.perf_counter()
-        run(args.at, warm, QUERIES["get_full_tick SH+SZ"])  # one process writes the day cache
+        run(args.prime_at or args.at, warm, QUERIES["get_full_tick SH+SZ"])  # one process writes the cache
         prime = time.perf_counter() - began
         for name in names:
             query = QUERIES[name]
@@ -127,7 +132,10 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    print(f"\nat {args.at}; priming process (cold whole-market snapshot, writes the cache): {prime:.1f} s")
+    primed = f" at {args.prime_at}" if args.prime_at else ""
+    print(
+        f"\nat {args.at}; priming process{primed} (cold whole-market snapshot, writes the cache): {prime:.1f} s"
+    )
     print(f"load average after the runs (1, 5, 15 min): {load}")
     print(f"{'query':32} {'cold s':>8} {'warm s':>8}")
     for name in names:
