@@ -235,3 +235,165 @@ def test_a_session_moving_slot_by_slot_writes_the_fresh_state_of_the_boundaries_
     assert fresh.slot == end_of_first
     for name in STATE_FIELDS:
         np.testing.assert_array_equal(cached[name], getattr(fresh.state, name), err_msg=name)
+
+
+#: The keys of a tick dict of the 2024-12 builds (xtquant-api.md §3.3)
+TICK_FIELDS = {
+    "time", "lastPrice", "open", "high", "low", "lastClose", "amount", "volume", "pvolume", "stockStatus",
+    "openInt", "transactionNum", "lastSettlementPrice", "settlementPrice", "pe", "askPrice", "bidPrice",
+    "askVol", "bidVol", "volRatio", "speed1Min", "speed5Min",
+}  # fmt: skip
+
+
+def _whole_from_the_cache(data_dir: str, ms: int) -> dict[str, dict]:
+    """In a fresh interpreter: the whole market's first snapshot, with every way of computing the day
+    disabled (daily chains, the day's skeleton, segment draws): it must come from the files alone."""
+    from qmtgate.sim import daily, market
+
+    def computed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("computed instead of read from the day cache")
+
+    daily.DailyModel._stock_chains = computed  # type: ignore[method-assign]
+    market._build_day_context = computed  # type: ignore[assignment]
+    market.simulate_segments = computed  # type: ignore[assignment]
+    env = qmtgate.sim.install(0, clock="manual", start_ms=ms, data_dir=data_dir)
+    from xtquant import xtdata
+
+    xtdata.enable_hello = False
+    try:
+        return xtdata.get_full_tick(WHOLE)
+    finally:
+        env.close()
+
+
+def test_a_fresh_interpreter_answers_the_whole_market_from_a_warm_data_dir(warm_dir: Path) -> None:
+    """Inside a segment (10:07:31) a fresh process restores the state at the segment's start and reads
+    the segment's paths that the warming process wrote: no chain, skeleton or segment is computed, and
+    the answer is the full computation's, every instrument with a snapshot, every field, bit for bit.
+    (Its time is in bench/sim_first_query.py: ~0.06 s on an idle box, was ~0.3 s.)"""
+    day = next(warm_dir.glob("daycache/*/*/20261120"))
+    assert (day / "segment-2" / "done").exists(), "the warming process wrote the segment it drew"
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as pool:
+        got = pool.apply(_whole_from_the_cache, (str(warm_dir), TIMES[3]))
+    full = _full(TIMES[3])
+    assert len(got) == len(full) > 5000
+    assert all(set(tick) == TICK_FIELDS for tick in got.values())
+    assert got == full
+
+
+def test_segments_read_from_the_day_cache_equal_drawn_ones(warm_dir: Path, tmp_path: Path) -> None:
+    """A segment written by the process that drew it (32-bit integers on disk) reads back as the same
+    arrays, dtypes included; a segment whose values do not fit is not written (drawn again instead)."""
+    from qmtgate.sim.daycache import DayCache
+    from qmtgate.sim.intraday import simulate_segments
+
+    m = SimMarket(seed=0)
+    m.use_data_dir(warm_dir)
+    assert m.day_cache is not None
+    d = m.calendar.index_of(DAY)
+    drawn = simulate_segments(m._segment_rows(m.day_context(d), 2))
+    read = m._cached_segment(d, 2)
+    assert read is not None
+    for name, value in vars(drawn).items():
+        assert getattr(read, name).dtype == value.dtype, name
+        np.testing.assert_array_equal(getattr(read, name), value, err_msg=name)
+    other = DayCache(tmp_path, 0, m.calendar.first, "test")
+    huge = dict(vars(drawn), volume=drawn.volume + 2**31)
+    other.save_segment(DAY, 2, huge)
+    assert other.load_segment(DAY, 2) is None
+    other.save_segment(DAY, 2, vars(drawn))
+    assert other.load_segment(DAY, 2) is not None
+
+
+def _many_codes_cold(data_dir: str, ms: int, codes: list[str]) -> dict:
+    """In a fresh interpreter on an empty data directory: a snapshot of many codes, and whether the
+    whole market's day was built for it."""
+    env = qmtgate.sim.install(0, clock="manual", start_ms=ms, data_dir=data_dir)
+    from xtquant import xtdata
+
+    xtdata.enable_hello = False
+    try:
+        ticks = xtdata.get_full_tick(codes)
+        return {"ticks": ticks, "whole_built": env.session.day >= 0}
+    finally:
+        env.close()
+
+
+def test_hundreds_of_codes_in_a_cold_process_are_answered_without_the_whole_market(tmp_path: Path) -> None:
+    """A watch list of 500 codes (every board, indices and ETFs among them) in a process with an empty
+    data directory is answered per code (~1.3 ms a code) instead of after the whole market's day (~8 s),
+    and the answer is the full computation's."""
+    m = SimMarket(seed=0)
+    u = m.universe
+    codes = [u.instruments[i].code for i in range(0, len(u), len(u) // 500)][:500]
+    assert len(codes) == 500 <= _env.SimEnv.LAZY_MAX_CODES
+    assert {u.instruments[m.index_of(c)].kind for c in codes} == {"stock", "index", "etf"}
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as pool:
+        got = pool.apply(_many_codes_cold, (str(tmp_path / "cold"), TIMES[3], codes))
+    assert not got["whole_built"], "answered per code"
+    full = _full(TIMES[3])
+    expected = {c: full[c] for c in codes if c in full}
+    assert len(expected) > 400
+    assert got["ticks"] == expected
+
+
+def test_the_knots_of_one_session_equal_the_rows_of_its_quarter(sim_env: _env.SimEnv) -> None:
+    """A day's whole-market skeleton computes the knots of that session only (stocks, an index from its
+    members' knots of the session, an ETF from its index's): each row equals the quarter's row, which
+    history queries compute."""
+    from qmtgate.sim.daily import DailyModel
+
+    m = sim_env.market
+    fresh = DailyModel(m.universe, m.calendar, m.seed)  # nothing cached: every row is computed
+    fresh._chains.update(m.daily._chains)  # the chains (compared elsewhere) are not what is tested
+    codes = [*_sample_codes(), "159108.SZ"]  # stocks of every board, SSE 50 and two of its ETFs
+    for day in (DAY, dt.date(2020, 8, 24), dt.date(2024, 2, 6)):
+        d = m.calendar.index_of(day)
+        rows = [i for i in (m.index_of(c) for c in codes) if m.listed_by(i, d)]
+        got = fresh.day_knots_many(rows, d)
+        assert not fresh._knots, "no quarter was computed"
+        for i in rows:
+            quarter = m.daily.knots(i, int(m.daily.block_id[d]))
+            r = d - quarter.first
+            for name in ("knots", "seg_high", "seg_low", "seg_volume", "seg_amount", "close"):
+                np.testing.assert_array_equal(
+                    getattr(got[i], name)[0], getattr(quarter, name)[r], err_msg=f"{i} {day} {name}"
+                )
+
+
+def _whole_without_history(data_dir: str, ms: int) -> dict[str, dict]:
+    """In a fresh interpreter: the whole market's first snapshot with the daily history since 2015
+    disabled (stock and index chains): the session's skeleton must come from the day cache's slices."""
+    from qmtgate.sim import daily
+
+    def computed(*args: object, **kwargs: object) -> None:
+        raise AssertionError("daily history computed instead of read from the day cache")
+
+    daily.DailyModel._stock_chains = computed  # type: ignore[method-assign]
+    daily.DailyModel._index_chain_from_members = computed  # type: ignore[method-assign]
+    env = qmtgate.sim.install(0, clock="manual", start_ms=ms, data_dir=data_dir)
+    from xtquant import xtdata
+
+    xtdata.enable_hello = False
+    try:
+        return xtdata.get_full_tick(WHOLE)
+    finally:
+        env.close()
+
+
+def test_the_next_session_is_built_without_the_daily_history(warm_dir: Path) -> None:
+    """A process that computed the daily history (for DAY) keeps the next sessions' rows of every
+    stock's chain in the day cache (``days/<YYYYMMDD>.npz``, ~0.2 MB each); a fresh interpreter on the
+    next session builds that session's skeleton from them (~0.7 s instead of ~4 s of history): no chain
+    is computed, and the whole market's answer is the full computation's."""
+    next_day = dt.date(2026, 11, 23)
+    assert next(warm_dir.glob(f"daycache/*/*/days/{next_day:%Y%m%d}.npz"))
+    ms = ms_of(next_day, 10 * 3600 + 451)
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1) as pool:
+        got = pool.apply(_whole_without_history, (str(warm_dir), ms))
+    full = _full(ms)
+    assert len(got) == len(full) > 5000
+    assert got == full

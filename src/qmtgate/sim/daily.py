@@ -95,6 +95,42 @@ class Chain:
 
 #: The array fields of a Chain (an index's chain has no dividends)
 _CHAIN_ARRAYS = ("close", "pre", "open", "volume", "flags", "limit_pct")
+#: A stock chain's dtypes, and its suspended-sessions count, in a day slice (DailyModel.day_slices)
+_SLICE_DTYPES = {
+    "close": np.int64,
+    "pre": np.int64,
+    "open": np.int64,
+    "volume": np.int64,
+    "flags": np.int8,
+    "limit_pct": np.int8,
+    "susp_days": np.int64,
+}
+
+
+class DaySlice:
+    """One session's row of every listed stock's chain (:meth:`DailyModel.day_chains`): ``slice[i]`` is
+    (a one-row :class:`Chain` starting on the session, consecutive suspended sessions up to it), made
+    on demand (a per-code query reads a few of ~5,400)."""
+
+    def __init__(self, d: int, arrays: dict[str, np.ndarray]) -> None:
+        self.d = d
+        self._a = arrays
+        self._row = {int(i): r for r, i in enumerate(arrays["rows"].tolist())}
+
+    def __contains__(self, i: object) -> bool:
+        return i in self._row
+
+    def keys(self) -> set[int]:
+        return set(self._row)
+
+    def __getitem__(self, i: int) -> tuple[Chain, int]:
+        r = self._row[i]
+        a, one = self._a, slice(r, r + 1)
+        c = Chain(
+            self.d, a["close"][one], a["pre"][one], a["open"][one], a["volume"][one], a["flags"][one],
+            a["limit_pct"][one],
+        )  # fmt: skip
+        return c, int(a["susp_days"][r])
 
 
 @dataclass
@@ -181,6 +217,7 @@ class DailyModel:
         }
         #: Where index chains are kept between processes (a DayCache; None: computed in each process)
         self.chain_cache: Any = None
+        self._day_chains: DaySlice | None = None  # the last slice read
         mrng = keyed_rng(seed, 2)
         self.market = mrng.standard_t(5, size=(self.n_days, 7)) * np.sqrt(3 / 5)
         self.index_codes = [universe.instruments[i].code for i in universe.index_idx]
@@ -265,6 +302,100 @@ class DailyModel:
             raise KeyError(f"{self.u.instruments[i].code} has no session {self.days[d]}")
         return k.knots[r], k.seg_high[r], k.seg_low[r], k.seg_volume[r], k.seg_amount[r]
 
+    def day_chains(self, d: int) -> DaySlice | None:
+        """Every stock listed by session ``d``: a one-row chain of that session (``start == d``) and its
+        consecutive suspended sessions up to it, from the day cache's slice of the session (written by
+        a process that computed the chains); None without one. Enough for the session's skeleton."""
+        memo = self._day_chains
+        if memo is not None and memo.d == d:
+            return memo
+        cache = self.chain_cache
+        got = cache.load_day_slice(self.days[d]) if cache is not None else None
+        if got is None:
+            return None
+        self._day_chains = DaySlice(d, got)
+        return self._day_chains
+
+    def day_slices(self, d: int, sessions: int) -> dict[dt.date, dict[str, np.ndarray]]:
+        """The slices :meth:`day_chains` reads, of the ``sessions`` sessions after ``d`` (from the
+        chains in memory: call after a whole-market skeleton of ``d`` was computed)."""
+        s0, s1 = d + 1, min(d + 1 + sessions, self.n_days)  # sessions [s0, s1)
+        if s1 <= s0:
+            return {}
+        stocks = np.flatnonzero((self.u.kind == "stock") & (self.list_index <= s1 - 1))
+        cols = {f: np.zeros((len(stocks), s1 - s0), _SLICE_DTYPES[f]) for f in _CHAIN_ARRAYS}
+        susp = np.zeros((len(stocks), s1 - s0), np.int64)
+        for r, i in enumerate(stocks.tolist()):
+            c = self.chain(i)
+            a = max(s0, c.start)
+            for f in _CHAIN_ARRAYS:
+                cols[f][r, a - s0 :] = getattr(c, f)[a - c.start : s1 - c.start]
+            if (cols["flags"][r] & FLAG_SUSPENDED).any():
+                susp[r] = [suspended_days(c, s) for s in range(s0, s1)]
+        out = {}
+        for k, s in enumerate(range(s0, s1)):
+            keep = self.list_index[stocks] <= s
+            out[self.days[s]] = (
+                {"rows": stocks[keep].astype(np.int64)}
+                | {f: cols[f][keep, k] for f in _CHAIN_ARRAYS}
+                | {"susp_days": susp[keep, k]}
+            )
+        return out
+
+    def day_knots_many(self, indices: list[int] | np.ndarray, d: int) -> dict[int, Knots]:
+        """Knots of session ``d`` only (one row each, ``first == d``) for instruments listed by then: what
+        a day's whole-market skeleton needs. Blocks already computed are read; the others are computed
+        for that session alone (a 63rd of a quarter's work; the rows equal the quarter's) and not kept.
+        Indices need their members' and ETFs their index's knots of the session: computed alongside."""
+        block = int(self.block_id[d])
+        want = [int(i) for i in indices]
+        kinds = self.u.kind
+        index_of = {i: self._tracked(i) for i in want if kinds[i] == "etf"}
+        indices_needed = sorted({i for i in want if kinds[i] == "index"} | set(index_of.values()))
+        members = {j for ix in indices_needed for j in self._members(ix).tolist() if self.list_index[j] <= d}
+        stocks = sorted(members | {i for i in want if kinds[i] == "stock"})
+        sliced = self.day_chains(d)
+        if sliced is None or not set(stocks) <= sliced.keys():
+            sliced = None
+            self.warm(stocks)
+        self.warm(indices_needed + list(index_of))
+        nowhere = Chain(self.n_days, *(np.zeros(0, np.int64) for _ in range(4)), np.zeros(0, np.int8),
+                        np.zeros(0, np.int8))  # fmt: skip
+
+        def chain_of(j: int) -> Chain:  # a member's chain, or its row of session d
+            if sliced is None:
+                return self.chain(j)
+            return sliced[j][0] if j in sliced else nowhere
+
+        def cached(i: int) -> Knots | None:
+            with self._lock:
+                k = self._knots.get((i, block))
+            if k is None or not k.first <= d < k.first + len(k.knots):
+                return None
+            r = slice(d - k.first, d - k.first + 1)
+            return Knots(
+                d, k.knots[r], k.seg_high[r], k.seg_low[r], k.seg_volume[r], k.seg_amount[r], k.close[r]
+            )
+
+        out: dict[int, Knots] = {}
+        todo = []
+        for i in stocks:
+            k = cached(i)
+            if k is None:
+                todo.append(i)
+            else:
+                out[i] = k
+        for a in range(0, len(todo), 1024):
+            part = todo[a : a + 1024]
+            out.update(self._stock_knots_many(part, block, day=d, chains=[chain_of(i) for i in part])[0])
+        for ix in indices_needed:
+            out[ix] = cached(ix) or self._index_knots_from_members(
+                ix, block, day=d, members_day=out, chain_of=chain_of
+            )
+        for i, ix in index_of.items():
+            out[i] = cached(i) or self._etf_knots(i, block, day=d, index_day=out[ix])
+        return {i: out[i] for i in want}
+
     def bars(self, i: int, lo: int, hi: int) -> DailyBars:
         """Daily bars for calendar indices [lo, hi] (clipped to the instrument's life)."""
         c = self.chain(i)
@@ -313,12 +444,12 @@ class DailyModel:
     def _stock_chain(self, i: int) -> Chain:
         return self._stock_chains([i])[i]
 
-    def _limit_matrix(self, idx: np.ndarray, since: np.ndarray) -> np.ndarray:
-        """Limit percent per (instrument, session); NO_LIMIT where none applies."""
+    def _limit_matrix(self, idx: np.ndarray, since: np.ndarray, c0: int = 0) -> np.ndarray:
+        """Limit percent per (instrument, session from ``c0``); NO_LIMIT where none applies."""
         board = self.u.board[idx][:, None]
         st = self.u.is_st[idx][:, None]
-        after_st = self._after_st_change[None, :]
-        after_cn = self._after_chinext[None, :]
+        after_st = self._after_st_change[None, c0:]
+        after_cn = self._after_chinext[None, c0:]
         pct = np.full(since.shape, 10, np.int64)
         pct = np.where(board == Board.STAR, 20, pct)
         pct = np.where(board == Board.BJ, 30, pct)
@@ -345,6 +476,12 @@ class DailyModel:
             draws_u[r] = rng.random((4, n))
             scalars[r] = rng.random(2)
             div_u[r] = rng.random((n_years, 4))
+        # Sessions before the earliest listing of the batch are skipped (a quarter of all stock-days;
+        # callers batch codes of similar listing dates): every value there is 0 or unused, and every
+        # later value is the same (the running sums add exact zeros over the skipped sessions)
+        c0 = min(int(np.maximum(self.list_index[idx], 0).min()), n - 1) if k else 0
+        w = n - c0
+        draws_n, draws_u = draws_n[:, :, c0:], draws_u[:, :, c0:]
         eps, gap_eps, vol_eps = draws_n[:, 0], draws_n[:, 1], draws_n[:, 2]
         # fat tails: a normal scaled by a lognormal mixing variable (unit variance overall)
         eps = eps * np.exp(0.45 * draws_n[:, 1] * draws_n[:, 2] - 0.2)
@@ -352,14 +489,14 @@ class DailyModel:
         ipo_pop = 0.3 + 2.2 * scalars[:, 0]
         level0 = u.anchor[idx] * np.exp(0.35 * (scalars[:, 1] - 0.5) * 3.4)
 
-        cal_idx = np.arange(n)[None, :]
+        cal_idx = np.arange(c0, n)[None, :]
         list_index = self.list_index[idx][:, None]
         start = np.maximum(list_index, 0)
         alive = cal_idx >= start
         since = cal_idx - list_index
         listed_here = (list_index[:, 0] >= 0) & (list_index[:, 0] < n)
         ipo_day = (cal_idx == list_index) & listed_here[:, None]
-        pct = self._limit_matrix(idx, since)
+        pct = self._limit_matrix(idx, since, c0)
         limited = pct != NO_LIMIT
         lim = np.log1p(np.maximum(pct, 0) / 100.0)
         tick = u.tick[idx][:, None]
@@ -368,17 +505,17 @@ class DailyModel:
         board = np.minimum(u.board[idx], 5)
 
         # suspensions: runs of sessions without trading
-        suspended = np.zeros((k, n), bool)
-        resumed = np.zeros((k, n), bool)
+        suspended = np.zeros((k, w), bool)
+        resumed = np.zeros((k, w), bool)
         rs, ts = np.nonzero((susp_u < 0.0004) & (since > 10))
         for r, t in zip(rs.tolist(), ts.tolist(), strict=True):
-            e = min(t + 1 + int(size_u[r, t] * 14), n)
+            e = min(t + 1 + int(size_u[r, t] * 14), w)
             suspended[r, t:e] = True
-            if e < n:
+            if e < w:
                 resumed[r, e] = True
         resumed &= ~suspended
 
-        m = self.market
+        m = self.market[c0:]
         factor = 0.011 * m[None, :, 0] + 0.006 * m[:, 1 + board].T
         shock = beta * factor + sigma * eps
         jump = (0.04 + 0.12 * size_u) * np.where(jump_u < 0.0036, 1.0, -1.0)
@@ -403,7 +540,7 @@ class DailyModel:
                 t = self.cal.index_on_or_after(
                     dt.date(first_year + yk, 6, 1) + dt.timedelta(days=int(du[2] * 55))
                 )
-                if t >= n or t <= start[r, 0] + 60 or suspended[r, t]:
+                if t >= n or t <= start[r, 0] + 60 or suspended[r, t - c0]:
                     continue
                 total = [0.2, 0.3, 0.4, 0.5, 1.0][int(du[3] * 5)] if bonus else 0.0
                 b = round(total * du[3], 1) if bonus else 0.0
@@ -414,8 +551,9 @@ class DailyModel:
                 ev_g.append(round(total - b, 1))
         ev_r_a, ev_t_a = np.array(ev_r, np.int64), np.array(ev_t, np.int64)
         ev_y_a, ev_bg = np.array(ev_y), np.array(ev_b) + np.array(ev_g)
-        log_adj = np.zeros((k, n))
-        log_adj[ev_r_a, ev_t_a] = np.log((1.0 - ev_y_a) / (1.0 + ev_bg))
+        ev_c = ev_t_a - c0  # columns of the (k, w) arrays
+        log_adj = np.zeros((k, w))
+        log_adj[ev_r_a, ev_c] = np.log((1.0 - ev_y_a) / (1.0 + ev_bg))
 
         # continuous log path from the listing level, pinned to the anchor at the calendar's end
         logx = np.log(level0)[:, None] + np.cumsum(step + log_adj, axis=1)
@@ -426,7 +564,7 @@ class DailyModel:
         x = np.exp(logx) / tick
         xr = np.maximum(np.rint(x), 1).astype(np.int64)
         issue = np.maximum(
-            np.rint(x[np.arange(k), np.minimum(start[:, 0], n - 1)] / (1.0 + ipo_pop)), 1
+            np.rint(x[np.arange(k), np.minimum(start[:, 0], n - 1) - c0] / (1.0 + ipo_pop)), 1
         ).astype(np.int64)
 
         # close_t = the path rounded to the grid, clipped to limits set by the (clipped) previous close.
@@ -434,7 +572,7 @@ class DailyModel:
         ev_tick = tick[ev_r_a, 0]
         close = xr.copy()
         pre, down, up = self._pre_and_limits(
-            close, issue, ipo_day, pct, limited, ev_r_a, ev_t_a, ev_tick, ev_y_a, ev_bg
+            close, issue, ipo_day, pct, limited, ev_r_a, ev_c, ev_tick, ev_y_a, ev_bg
         )
         rows = np.arange(k)
         for _ in range(12):
@@ -446,9 +584,12 @@ class DailyModel:
                 break
             close[rows] = new
             rows = rows[moved]
-            pre, down, up = self._pre_and_limits(
-                close, issue, ipo_day, pct, limited, ev_r_a, ev_t_a, ev_tick, ev_y_a, ev_bg
-            )
+            # every operation is per row: only the rows whose closes moved get new preCloses and limits
+            ev = np.flatnonzero(np.isin(ev_r_a, rows))
+            pre[rows], down[rows], up[rows] = self._pre_and_limits(
+                close[rows], issue[rows], ipo_day[rows], pct[rows], limited[rows],
+                np.searchsorted(rows, ev_r_a[ev]), ev_c[ev], ev_tick[ev], ev_y_a[ev], ev_bg[ev],
+            )  # fmt: skip
         gap = 0.3 * step + 0.5 * sigma * gap_eps
         opn = np.clip(np.rint(pre * np.exp(gap)), down, up).astype(np.int64)
         ipo_open = np.rint(pre * (1.0 + ipo_pop[:, None]) * np.exp(0.1 * gap_eps))
@@ -467,19 +608,19 @@ class DailyModel:
         ).astype(np.int8)
 
         events_by_row: dict[int, list[DividendEvent]] = {}
-        prev_all = close[ev_r_a, ev_t_a - 1] if len(ev_r_a) else np.zeros(0, np.int64)
+        prev_all = close[ev_r_a, ev_c - 1] if len(ev_r_a) else np.zeros(0, np.int64)
         for e in range(len(ev_r_a)):
             r, t = int(ev_r_a[e]), int(ev_t_a[e])
             cash = round(int(prev_all[e]) * float(ev_tick[e]) * ev_y[e], 3)
             events_by_row.setdefault(r, []).append(
                 DividendEvent(
-                    self.days[t], cash, ev_b[e], ev_g[e], 0.0, 0.0, int(prev_all[e]) / int(pre[r, t])
+                    self.days[t], cash, ev_b[e], ev_g[e], 0.0, 0.0, int(prev_all[e]) / int(pre[r, t - c0])
                 )
             )
         out: dict[int, Chain] = {}
         for r, i in enumerate(idx.tolist()):
             s0 = int(start[r, 0])
-            sl = slice(s0, n)
+            sl = slice(s0 - c0, n - c0)
             out[i] = Chain(
                 s0,
                 close[r, sl].copy(),
@@ -521,7 +662,8 @@ class DailyModel:
         todo = list(range(len(self.u))) if indices is None else [int(i) for i in indices]
         with self._lock:
             todo = [i for i in todo if i not in self._chains]
-        stocks = [i for i in todo if self.u.kind[i] == "stock"]
+        # batches of similar listing dates: a batch's arrays start at its earliest listing
+        stocks = sorted((i for i in todo if self.u.kind[i] == "stock"), key=lambda i: int(self.list_index[i]))
         for a in range(0, len(stocks), chunk):
             chains = self._stock_chains(stocks[a : a + chunk])
             with self._lock:
@@ -567,18 +709,22 @@ class DailyModel:
             if self.u.kind[i] != "stock":
                 self.knots(i, block)
 
-    def _stock_knots_many(self, idx_list: list[int], block: int) -> tuple[dict[int, Knots], dict[int, tuple]]:
-        """Knots of many stocks for one block, and their (first, high, low, amount) summaries."""
+    def _stock_knots_many(
+        self, idx_list: list[int], block: int, day: int | None = None, chains: list[Chain] | None = None
+    ) -> tuple[dict[int, Knots], dict[int, tuple]]:
+        """Knots of many stocks for one block (or only its session ``day``, of stocks listed by then:
+        every operation is per session, so its row is the block's), and their (first, high, low,
+        amount) summaries."""
         ylo, yhi = self._block_bounds[block]
         span = yhi - ylo + 1
-        chains = [self.chain(i) for i in idx_list]
+        chains = [self.chain(i) for i in idx_list] if chains is None else chains
         parts = []
         for i, c in zip(idx_list, chains, strict=True):
-            lo = max(ylo, c.start)
+            lo, hi = (max(ylo, c.start), yhi) if day is None else (day, day)
             rng = keyed_rng(self.seed, 11, code_key(self.u.instruments[i].code), block)
-            draws = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo :]
-            share = rng.random((span, 2))[lo - ylo :]
-            rows = c.rows(lo, yhi)
+            draws = rng.standard_normal((span, 3 * N_SEG + 1))[lo - ylo : hi - ylo + 1]
+            share = rng.random((span, 2))[lo - ylo : hi - ylo + 1]
+            rows = c.rows(lo, hi)
             parts.append((i, lo, rows, draws, share))
         if not parts:
             return {}, {}
@@ -630,28 +776,26 @@ class DailyModel:
     def _members(self, i: int) -> np.ndarray:
         return self.u.index_members[self.u.instruments[i].code]
 
-    def _member_weights(self, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, list[Chain]]:
-        """(weights (m, d), trading mask (m, d), chains) of an index's members over [lo, hi]."""
+    def _member_weights(
+        self, i: int, lo: int, hi: int, chain_of: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, list[Chain]]:
+        """(weights (m, d), trading mask (m, d), chains) of an index's members over [lo, hi]: a member
+        weighs its float capitalisation per tick on the sessions it trades once seasoned."""
         members = self._members(i)
-        chains = [self.chain(int(j)) for j in members]
-        d = hi - lo + 1
-        cal_idx = np.arange(lo, hi + 1)
-        weights = np.zeros((len(members), d))
-        trading = np.zeros((len(members), d), bool)
-        for r, (j, c) in enumerate(zip(members, chains, strict=True)):
-            seasoned = cal_idx >= self.list_index[j] + INDEX_SEASONING
-            inside = cal_idx >= c.start
-            live = seasoned & inside
-            if live.any():
-                rows = np.clip(cal_idx - c.start, 0, max(len(c.flags) - 1, 0))
-                live &= (c.flags[rows] & FLAG_SUSPENDED) == 0 if len(c.flags) else False
-            trading[r] = live
-            weights[r] = self.u.float_shares[j] * self.u.tick[j] * live
+        chains = [(chain_of or self.chain)(int(j)) for j in members]
+        cal_idx = np.arange(lo, hi + 1)[None, :]
+        seasoned = cal_idx >= (self.list_index[members] + INDEX_SEASONING)[:, None]
+        inside = cal_idx >= np.array([c.start for c in chains], np.int64)[:, None]
+        flags = self._member_matrix(chains, "flags", lo, hi, np.int8)
+        trading = seasoned & inside & ((flags & FLAG_SUSPENDED) == 0)
+        weights = (self.u.float_shares[members] * self.u.tick[members])[:, None] * trading
         return weights, trading, chains
 
     @staticmethod
-    def _member_matrix(chains: list[Chain], attr: str, lo: int, hi: int) -> np.ndarray:
-        out = np.zeros((len(chains), hi - lo + 1))
+    def _member_matrix(
+        chains: list[Chain], attr: str, lo: int, hi: int, dtype: type = np.float64
+    ) -> np.ndarray:
+        out = np.zeros((len(chains), hi - lo + 1), dtype)
         for r, c in enumerate(chains):
             a = max(lo, c.start)
             if a > hi:
@@ -675,22 +819,31 @@ class DailyModel:
     def _index_chain_from_members(self, i: int) -> Chain:
         """Level_t = level_{t-1} x sum(w x close_t) / sum(w x preClose_t) over seasoned, trading members;
         the chain is then scaled so that the level at the calendar's end is the index's anchor."""
-        lo, hi = 0, self.n_days - 1
-        w, _trading, chains = self._member_weights(i, lo, hi)
-        close = self._member_matrix(chains, "close", lo, hi)
-        pre = self._member_matrix(chains, "pre", lo, hi)
-        opn = self._member_matrix(chains, "open", lo, hi)
-        cap_pre = (w * pre).sum(axis=0)
+        n = self.n_days
+        cal_idx = np.arange(n)
+        # Sums over members, one member at a time in member order: the same float additions as
+        # summing (members x sessions) matrices over axis 0, without ~5 such matrices of up to 2,300
+        # members x 2,916 sessions (the SSE composite's: ~50 MB each).
+        cap_pre, cap_close, cap_open, vol = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+        for j in self._members(i).tolist():
+            c = self.chain(j)
+            a = c.start
+            if a >= n:
+                continue
+            live = (cal_idx[a:] >= self.list_index[j] + INDEX_SEASONING) & ((c.flags & FLAG_SUSPENDED) == 0)
+            w = self.u.float_shares[j] * self.u.tick[j] * live
+            cap_pre[a:] += w * c.pre.astype(np.float64)
+            cap_close[a:] += w * c.close.astype(np.float64)
+            cap_open[a:] += w * c.open.astype(np.float64)
+            vol[a:] += c.volume.astype(np.float64) * (w > 0)
         has = cap_pre > 0
         safe = np.where(has, cap_pre, 1.0)
-        ratio = np.where(has, (w * close).sum(axis=0) / safe, 1.0)
-        open_ratio = np.where(has, (w * opn).sum(axis=0) / safe, 1.0)
+        ratio = np.where(has, cap_close / safe, 1.0)
+        open_ratio = np.where(has, cap_open / safe, 1.0)
         level = np.cumprod(ratio)
         level = level * (self.u.anchor[i] / level[-1]) / 0.01  # ticks of 0.01 points
         pre_level = np.concatenate([[level[0] / ratio[0]], level[:-1]])
-        vol = self._member_matrix(chains, "volume", lo, hi)
-        volume = (vol * (w > 0)).sum(axis=0).astype(np.int64)
-        n = self.n_days
+        volume = vol.astype(np.int64)
         return Chain(
             0,
             np.rint(level).astype(np.int64),
@@ -705,13 +858,21 @@ class DailyModel:
         self.warm_knots(self._members(i), block)
         return self._index_knots_from_members(i, block)
 
-    def _index_knots_from_members(self, i: int, block: int) -> Knots:
+    def _index_knots_from_members(
+        self,
+        i: int,
+        block: int,
+        day: int | None = None,
+        members_day: dict[int, Knots] | None = None,
+        chain_of: Any = None,
+    ) -> Knots:
         """Index knots = member knots weighted as in the chain (exact at every segment boundary);
-        segment highs/lows add half the members' average excursion (their extremes do not coincide)."""
+        segment highs/lows add half the members' average excursion (their extremes do not coincide).
+        With ``day``: that session only, from the members' knots of that session (``members_day``)."""
         c = self.chain(i)
-        lo, hi = self._block_rows(c, block)
+        lo, hi = self._block_rows(c, block) if day is None else (day, day)
         d = hi - lo + 1
-        w, trading, chains = self._member_weights(i, lo, hi)
+        w, trading, chains = self._member_weights(i, lo, hi, chain_of)
         members = self._members(i)
         pre = self._member_matrix(chains, "pre", lo, hi)
         knots = np.zeros((d, N_SEG + 1))
@@ -722,7 +883,7 @@ class DailyModel:
         for r, j in enumerate(members):
             if not trading[r].any():
                 continue
-            k = self.knots(int(j), block)
+            k = self.knots(int(j), block) if members_day is None else members_day[int(j)]
             a = k.first - lo
             cols = slice(a, a + len(k.knots))
             wr = w[r, cols][:, None]
@@ -789,11 +950,13 @@ class DailyModel:
         volume = np.maximum(np.rint(lots), 200).astype(np.int64)
         return Chain(start, close, pre, opn, volume, np.zeros(n, np.int8), pct.astype(np.int8))
 
-    def _etf_knots(self, i: int, block: int) -> Knots:
+    def _etf_knots(self, i: int, block: int, day: int | None = None, index_day: Knots | None = None) -> Knots:
+        """An ETF's knots track its index's (for the block, or only session ``day`` from the index's
+        knots of that session, ``index_day``)."""
         c = self.chain(i)
-        lo, hi = self._block_rows(c, block)
+        lo, hi = self._block_rows(c, block) if day is None else (day, day)
         rows = c.rows(lo, hi)
-        ik = self.knots(self._tracked(i), block)
+        ik = self.knots(self._tracked(i), block) if index_day is None else index_day
         ic = self.chain(self._tracked(i))
         a = lo - ik.first
         d = hi - lo + 1
@@ -820,6 +983,18 @@ class DailyModel:
 
 
 # ---------------------------------------------------------------------- pure helpers
+
+
+def suspended_days(c: Chain, d: int) -> int:
+    """Consecutive suspended sessions of a chain up to session ``d`` (get_instrument_detail's
+    InstrumentStatus)."""
+    if not len(c.flags) or d < c.start:
+        return 0
+    k, n = min(d - c.start, len(c.flags) - 1), 0
+    while k >= 0 and c.flags[k] & FLAG_SUSPENDED:
+        n += 1
+        k -= 1
+    return n
 
 
 def _draw_knots(

@@ -198,13 +198,37 @@ def auction_path(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indicative prices of the opening call auction (09:15:00-09:24:57, 200 snapshots), converging
     on the opening price; and which snapshots are published (order activity)."""
-    rng = keyed_rng(*key)
-    noise = rng.standard_normal(200)
-    active = rng.random(200) < max(p_active, 0.3)
-    fade = np.linspace(1.0, 0.0, 200)
-    drift = np.cumsum(noise) / np.sqrt(np.arange(1, 201)) * 0.004 * fade
-    ind = np.clip(np.rint(open_ticks * np.exp(drift)), down, up).astype(np.int64)
-    active[-1] = True
+    ind, active = auction_paths(
+        np.array([open_ticks], np.int64),
+        np.array([down], np.int64),
+        np.array([up], np.int64),
+        [key],
+        np.array([p_active], np.float64),
+    )
+    return ind[0], active[0]
+
+
+_FADE = np.linspace(1.0, 0.0, 200)
+_SQRT_N = np.sqrt(np.arange(1, 201))
+
+
+def auction_paths(
+    open_ticks: np.ndarray, down: np.ndarray, up: np.ndarray, keys: list[list[int]], p_active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`auction_path` of many rows (row ``r`` drawn from the stream ``keys[r]``; every operation
+    after the draws is per row, so a row's path is its own whatever the batch): the whole market's day
+    skeleton draws ~5,900 of them."""
+    n = len(keys)
+    noise = np.empty((n, 200))
+    uni = np.empty((n, 200))
+    for r, key in enumerate(keys):
+        rng = keyed_rng(*key)
+        noise[r] = rng.standard_normal(200)
+        uni[r] = rng.random(200)
+    active = uni < np.maximum(p_active, 0.3)[:, None]
+    drift = np.cumsum(noise, axis=1) / _SQRT_N * 0.004 * _FADE
+    ind = np.clip(np.rint(open_ticks[:, None] * np.exp(drift)), down[:, None], up[:, None]).astype(np.int64)
+    active[:, -1] = True
     return ind, active
 
 

@@ -98,9 +98,11 @@ class LiveSession:
             (-1, replace(self.state)) if self.rows is None and self.m.day_cache is not None else None
         )
 
-    def _segment(self, j: int) -> SegmentPaths:
+    def _segment(self, j: int, keep: bool = True) -> SegmentPaths:
+        """Segment ``j`` of the day (``keep``: worth writing to the day cache, see
+        :meth:`SimMarket.day_segment`)."""
         if self.rows is None:
-            return self.m.day_segment(self.day, j)
+            return self.m.day_segment(self.day, j, keep)
         own = self._own_segment
         if own is None or own[:2] != (self.day, j):
             own = self._own_segment = (self.day, j, self.m.rows_segment(self.ctx, self.rows, j))
@@ -288,7 +290,8 @@ class LiveSession:
             cache.save_state(self.m.calendar.day(self.day), self.slot, self.state)
 
     def _apply_continuous_block(self, j: int, p0: int, p1: int) -> np.ndarray:
-        seg = self._segment(j)
+        # a block that reaches the segment's end passes it whole: the state after it is cached instead
+        seg = self._segment(j, keep=p1 < int(SEG_BOUNDS[j + 1] - SEG_BOUNDS[j]) - 1)
         s = self.state
         cols = slice(p0, p1 + 1)
         traded = seg.traded[:, cols]
@@ -345,7 +348,7 @@ class CodeSessions:
     whole-market session takes over (:meth:`clear`) or :data:`MAX_ROWS` codes have been asked.
     """
 
-    MAX_ROWS = 256
+    MAX_ROWS = 2000
 
     def __init__(self, market: SimMarket) -> None:
         self.m = market

@@ -17,7 +17,8 @@ import numpy as np
 
 from .calendar import DEFAULT_HISTORY_START, TradingCalendar
 from .clock import MarketClock
-from .daily import Chain, DailyModel, code_key
+from .daily import NO_LIMIT, DailyModel, code_key
+from .daily import suspended_days as _suspended_days
 from .daycache import DayCache, context_arrays
 from .daypath import (
     CLOSE_SLOT,
@@ -30,8 +31,8 @@ from .daypath import (
     minute_bars,
     slot_at,
 )
-from .intraday import SegmentPaths, SegmentRows, auction_path, simulate_segments
-from .rules import Board
+from .intraday import SegmentPaths, SegmentRows, auction_paths, simulate_segments
+from .rules import Board, limit_ticks
 from .snapshot import SnapshotArrays, build_tick_dicts
 from .timeutil import N_SEG, SEG_SIZES, cst_date_of_ms, ms_of, seconds_of_day_of_ms
 from .universe import build_universe
@@ -83,6 +84,10 @@ class _Shared:
 
 
 _SHARED: dict[tuple[int, dt.date], _Shared] = {}
+
+#: Sessions after a computed one whose rows of the stocks' chains go to the day cache (~0.2 MB each):
+#: a process starting on one of them builds its skeleton without the daily history since 2015
+DAY_SLICES_AHEAD = 20
 
 #: Whole-market segments kept (~58 MB each): the live day reads the current one and draws the next just
 #: before its first slot; an older one is never read again.
@@ -223,6 +228,7 @@ class SimMarket:
         missing = [i for i in missing if self.listed_by(i, d)]
         if not missing:
             return
+        self.daily.warm_knots(missing, int(self.daily.block_id[d]))  # vectorised, not one code at a time
         built = build_day_paths([self.day_inputs(i, d) for i in missing])
         with self._lock:
             for i, p in zip(missing, built, strict=True):
@@ -419,9 +425,12 @@ class SimMarket:
                 return ctx
             ctx = self._cached_context(d)
             if ctx is None:
+                sliced = self.daily.day_chains(d) is not None
                 ctx = _build_day_context(self, d)
                 if self.day_cache is not None:
                     self.day_cache.save_context(self.calendar.day(d), context_arrays(ctx))
+                    if not sliced:  # the chains were computed: keep the next sessions' rows of them
+                        self.day_cache.save_day_slices(self.daily.day_slices(d, DAY_SLICES_AHEAD))
             self._shared.days[d] = ctx
             while len(self._shared.days) > 2:
                 self._shared.days.pop(next(iter(self._shared.days)))
@@ -462,12 +471,15 @@ class SimMarket:
             return _context_rows(whole, rows)
         return _build_day_context(self, d, rows)
 
-    def day_segment(self, d: int, j: int) -> SegmentPaths:
+    def day_segment(self, d: int, j: int, keep: bool = True) -> SegmentPaths:
         """Segment ``j`` of session ``d`` for every instrument (vectorised; shared, the last few kept).
 
         Drawing takes a good fraction of a second for the whole market, so it runs outside the
         seed-wide lock: snapshot and history queries that need other data are not held up behind it,
-        and a second caller of the same segment waits for the first draw instead of repeating it."""
+        and a second caller of the same segment waits for the first draw instead of repeating it. With a
+        day cache, a segment another process drew is read from it (the same arrays), and one drawn here
+        is written there for the processes started later in that segment (unless ``keep`` is False: a
+        catch-up that passes the whole segment, which the state after it covers)."""
         key = (d, j)
         while True:
             with self._shared.lock:
@@ -481,7 +493,11 @@ class SimMarket:
                     break
             pending.wait()  # drawn by another thread (or it failed: then this one tries)
         try:
-            seg = simulate_segments(self._segment_rows(ctx, j))
+            seg = self._cached_segment(d, j)
+            if seg is None:
+                seg = simulate_segments(self._segment_rows(ctx, j))
+                if keep and self.day_cache is not None:
+                    self.day_cache.save_segment(self.calendar.day(d), j, vars(seg))
             with self._shared.lock:
                 self._shared.segments[key] = seg
                 while len(self._shared.segments) > SEGMENTS_KEPT:
@@ -491,6 +507,15 @@ class SimMarket:
             with self._shared.lock:
                 del self._shared.drawing[key]
             done.set()
+
+    def _cached_segment(self, d: int, j: int) -> SegmentPaths | None:
+        """Segment ``j`` of session ``d`` as a process that drew it wrote it to the day cache."""
+        if self.day_cache is None:
+            return None
+        arrays = self.day_cache.load_segment(self.calendar.day(d), j)
+        if arrays is None or len(arrays["price"]) != len(self.universe):
+            return None
+        return SegmentPaths(**arrays)
 
     def has_segment(self, d: int, j: int) -> bool:
         """Whether segment ``j`` of session ``d`` is drawn and kept in memory."""
@@ -539,12 +564,18 @@ def _context_rows(ctx: DayContext, rows: np.ndarray) -> DayContext:
 
 
 def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> DayContext:
-    """Session ``d``'s skeleton for every instrument, or for the instruments ``rows`` only."""
+    """Session ``d``'s skeleton for every instrument, or for the instruments ``rows`` only.
+
+    Gathered row by row from the daily layer's chains and knots, then vectorised over the rows (limits,
+    the opening auction's paths): the same values as :meth:`SimMarket.day_inputs` and
+    :func:`~.intraday.auction_path` of each instrument, without their per-row numpy overhead (a
+    whole-market skeleton is ~5,900 rows)."""
     ia = np.arange(len(m.universe)) if rows is None else np.asarray(rows, np.int64)
     n = len(ia)
-    listed = np.array([m.listed_by(int(i), d) for i in ia], dtype=bool)
+    listed = m.daily.list_index[ia] <= d
     idx = np.flatnonzero(listed)
-    m.daily.warm_knots(ia[idx], int(m.daily.block_id[d]))
+    day_knots = m.daily.day_knots_many(ia[idx], d)
+    sliced = m.daily.day_chains(d) or {}  # stocks' rows of session d, when the day cache has them
     knots = np.zeros((n, N_SEG + 1), np.int64)
     seg_high = np.zeros((n, N_SEG), np.int64)
     seg_low = np.zeros((n, N_SEG), np.int64)
@@ -559,16 +590,31 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
     active = np.zeros((n, N_AUCTION), bool)
     limited = np.zeros(n, bool)
     susp_days = np.zeros(n, np.int64)
+    pct = np.zeros(n, np.int64)
     for r in idx.tolist():
-        limited[r] = m.daily.limits(int(ia[r]), d) is not None
-        susp_days[r] = _suspended_days(m.daily.chain(int(ia[r])), d)
-        di = m.day_inputs(int(ia[r]), d)
-        knots[r], seg_high[r], seg_low[r] = di.knots, di.seg_high, di.seg_low
-        seg_volume[r], seg_amount[r] = di.seg_volume, di.seg_amount
-        close[r], pre[r], down[r], up[r] = di.close, di.pre, di.down, di.up
-        ind, act = auction_path(di.knots[0], di.down, di.up, [m.seed, 22, di.key, ordinal], di.p_trade)
-        auction[r] = ind
-        active[r] = act & (di.seg_volume[0] > 0)
+        i = int(ia[r])
+        c, susp_days[r] = sliced[i] if i in sliced else (m.daily.chain(i), -1)
+        pre[r], close[r], pct[r] = c.pre[d - c.start], c.close[d - c.start], c.limit_pct[d - c.start]
+        if susp_days[r] < 0:
+            susp_days[r] = _suspended_days(c, d)
+        k = day_knots[i]
+        knots[r], seg_high[r], seg_low[r], seg_volume[r], seg_amount[r] = (
+            k.knots[0],
+            k.seg_high[0],
+            k.seg_low[0],
+            k.seg_volume[0],
+            k.seg_amount[0],
+        )
+    if len(idx):
+        limited[idx] = pct[idx] != NO_LIMIT
+        lo, hi = limit_ticks(pre[idx], np.maximum(pct[idx], 0))
+        down[idx] = np.where(limited[idx], lo, 1)
+        up[idx] = np.where(limited[idx], hi, pre[idx] * 20)
+        keys = [[m.seed, 22, k, ordinal] for k in m.keys[ia[idx]].tolist()]
+        auction[idx], act = auction_paths(
+            knots[idx, 0], down[idx], up[idx], keys, m.universe.p_trade[ia[idx]].astype(np.float64)
+        )
+        active[idx] = act & (seg_volume[idx, 0] > 0)[:, None]
     return DayContext(
         ordinal,
         listed,
@@ -586,15 +632,3 @@ def _build_day_context(m: SimMarket, d: int, rows: np.ndarray | None = None) -> 
         limited,
         susp_days,
     )
-
-
-def _suspended_days(c: Chain, d: int) -> int:
-    """Consecutive suspended sessions of a chain up to session ``d`` (get_instrument_detail's
-    InstrumentStatus)."""
-    if not len(c.flags) or d < c.start:
-        return 0
-    k, n = min(d - c.start, len(c.flags) - 1), 0
-    while k >= 0 and c.flags[k] & 1:
-        n += 1
-        k -= 1
-    return n

@@ -277,8 +277,10 @@ class SimEnv:
         return self.publisher.step()
 
     #: Snapshot queries of at most this many codes are answered per code (:class:`CodeSessions`) while
-    #: nothing needs the whole-market session yet (no subscription, today's session not built)
-    LAZY_MAX_CODES = 64
+    #: nothing needs the whole-market session yet (no subscription, today's session not built). Per code,
+    #: a cold process pays ~1 ms a code (1,000 codes ~0.85 s) where the whole market's day costs ~5-8 s
+    #: (bench/sim_first_query.py); with a warm day cache both answer in tens of milliseconds.
+    LAZY_MAX_CODES = 1000
 
     def latest_ticks(self, want: np.ndarray) -> tuple[list[int], list[dict]]:
         """The latest snapshot of each instrument in ``want`` (sorted indices) that has one today:
