@@ -166,7 +166,7 @@ def drop_in(url: str, price: float) -> list[float]:
                 times.append((time.perf_counter() - t0) * 1000)
             assert oid > 0
         deadline = time.monotonic() + 10
-        while Counter.orders < WARMUP + N and time.monotonic() < deadline:  # its pushes all arrive
+        while Counter.orders < 2 * (WARMUP + N) and time.monotonic() < deadline:  # two pushes per order
             time.sleep(0.05)
         print(f"drop-in: {Counter.orders} on_stock_order callbacks for {WARMUP + N} orders")
     finally:
