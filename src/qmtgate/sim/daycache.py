@@ -160,21 +160,9 @@ class DayCache:
 
     def save_state(self, day: dt.date, slot: int, state: Any) -> None:
         """Write the state after ``slot`` once (``state`` has the :data:`STATE_FIELDS` attributes)."""
-        folder = self.folder(day)
-        path = folder / f"state-{slot}.npz"
-        if path.exists():
-            return
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **{k: np.asarray(getattr(state, k)) for k in STATE_FIELDS})
-            try:
-                os.replace(tmp, path) if not path.exists() else os.unlink(tmp)
-            except OSError:  # another process put it in place (and has it open): theirs is the same
-                Path(tmp).unlink(missing_ok=True)
-        except OSError:
-            logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
+        path = self.folder(day) / f"state-{slot}.npz"
+        if not path.exists():
+            _write_npz_once(path, {k: np.asarray(getattr(state, k)) for k in STATE_FIELDS})
 
     # ------------------------------------------------------------------ segment paths
 
@@ -248,18 +236,7 @@ class DayCache:
             return
         for day, arrays in slices.items():
             path = folder / f"{day:%Y%m%d}.npz"
-            if path.exists():
-                continue
-            try:
-                fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
-                with os.fdopen(fd, "wb") as fh:
-                    np.savez(fh, **arrays)
-                try:
-                    os.replace(tmp, path) if not path.exists() else os.unlink(tmp)
-                except OSError:
-                    Path(tmp).unlink(missing_ok=True)
-            except OSError:
-                logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
+            if not path.exists() and not _write_npz_once(path, arrays):
                 return
         if slices:  # sessions more than ~3 months before the new ones are not read again: remove them
             oldest = f"{min(slices) - dt.timedelta(days=90):%Y%m%d}"
@@ -281,21 +258,9 @@ class DayCache:
     def save_chain(self, code: str, arrays: dict[str, np.ndarray]) -> None:
         """Write an index's chain once (~140 KB): the first index quote of a fresh process then reads
         it instead of computing the daily history of its hundreds of members."""
-        folder = self.root / "chains"
-        path = folder / f"{code}.npz"
-        if path.exists():
-            return
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            try:
-                os.replace(tmp, path) if not path.exists() else os.unlink(tmp)
-            except OSError:
-                Path(tmp).unlink(missing_ok=True)
-        except OSError:
-            logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
+        path = self.root / "chains" / f"{code}.npz"
+        if not path.exists():
+            _write_npz_once(path, arrays)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -304,6 +269,25 @@ class DayCache:
         days = sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.isdigit())
         for old in days[:-DAYS_KEPT]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_npz_once(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Write ``arrays`` to ``path`` atomically (a temporary file, then a rename), unless another process
+    put it there first: every process computes the same values, so theirs is as good. False (logged) when
+    the folder cannot be written: the cache is an optimisation, never a failure."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        try:
+            os.replace(tmp, path) if not path.exists() else os.unlink(tmp)
+        except OSError:  # another process put it in place (and has it open): theirs is the same
+            Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        logger.warning("simulator day cache: cannot write %s", path, exc_info=True)
+        return False
+    return True
 
 
 def _publish_dir(final: Path, write: Any) -> bool:
