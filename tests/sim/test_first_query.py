@@ -245,17 +245,33 @@ TICK_FIELDS = {
 }  # fmt: skip
 
 
-def _whole_from_the_cache(data_dir: str, ms: int) -> dict[str, dict]:
-    """In a fresh interpreter: the whole market's first snapshot, with every way of computing the day
-    disabled (daily chains, the day's skeleton, segment draws): it must come from the files alone."""
-    from qmtgate.sim import daily, market
+#: The ways of computing the day a fresh interpreter must not use when its data directory is warm:
+#: (module of qmtgate.sim, attribute path).
+NO_DAY_COMPUTATION = (
+    ("daily", "DailyModel._stock_chains"),  # the daily chains
+    ("market", "_build_day_context"),  # the day's skeleton
+    ("market", "simulate_segments"),  # segment draws
+)
+NO_DAILY_HISTORY = (
+    ("daily", "DailyModel._stock_chains"),
+    ("daily", "DailyModel._index_chain_from_members"),
+)
+
+
+def _whole_without(data_dir: str, ms: int, forbidden: tuple[tuple[str, str], ...]) -> dict[str, dict]:
+    """In a fresh interpreter: the whole market's first snapshot with the ``forbidden`` computations
+    replaced by a failure, so the answer must come from the day cache's files."""
+    import importlib
 
     def computed(*args: object, **kwargs: object) -> None:
         raise AssertionError("computed instead of read from the day cache")
 
-    daily.DailyModel._stock_chains = computed  # type: ignore[method-assign]
-    market._build_day_context = computed  # type: ignore[assignment]
-    market.simulate_segments = computed  # type: ignore[assignment]
+    for module_name, path in forbidden:
+        owner: object = importlib.import_module(f"qmtgate.sim.{module_name}")
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        setattr(owner, name, computed)
     env = qmtgate.sim.install(0, clock="manual", start_ms=ms, data_dir=data_dir)
     from xtquant import xtdata
 
@@ -275,7 +291,7 @@ def test_a_fresh_interpreter_answers_the_whole_market_from_a_warm_data_dir(warm_
     assert (day / "segment-2" / "done").exists(), "the warming process wrote the segment it drew"
     spawn = multiprocessing.get_context("spawn")
     with spawn.Pool(1) as pool:
-        got = pool.apply(_whole_from_the_cache, (str(warm_dir), TIMES[3]))
+        got = pool.apply(_whole_without, (str(warm_dir), TIMES[3], NO_DAY_COMPUTATION))
     full = _full(TIMES[3])
     assert len(got) == len(full) > 5000
     assert all(set(tick) == TICK_FIELDS for tick in got.values())
@@ -363,26 +379,6 @@ def test_the_knots_of_one_session_equal_the_rows_of_its_quarter(sim_env: _env.Si
                 )
 
 
-def _whole_without_history(data_dir: str, ms: int) -> dict[str, dict]:
-    """In a fresh interpreter: the whole market's first snapshot with the daily history since 2015
-    disabled (stock and index chains): the session's skeleton must come from the day cache's slices."""
-    from qmtgate.sim import daily
-
-    def computed(*args: object, **kwargs: object) -> None:
-        raise AssertionError("daily history computed instead of read from the day cache")
-
-    daily.DailyModel._stock_chains = computed  # type: ignore[method-assign]
-    daily.DailyModel._index_chain_from_members = computed  # type: ignore[method-assign]
-    env = qmtgate.sim.install(0, clock="manual", start_ms=ms, data_dir=data_dir)
-    from xtquant import xtdata
-
-    xtdata.enable_hello = False
-    try:
-        return xtdata.get_full_tick(WHOLE)
-    finally:
-        env.close()
-
-
 def test_the_next_session_is_built_without_the_daily_history(warm_dir: Path) -> None:
     """A process that computed the daily history (for DAY) keeps the next sessions' rows of every
     stock's chain in the day cache (``days/<YYYYMMDD>.npz``, ~0.2 MB each); a fresh interpreter on the
@@ -393,7 +389,7 @@ def test_the_next_session_is_built_without_the_daily_history(warm_dir: Path) -> 
     ms = ms_of(next_day, 10 * 3600 + 451)
     spawn = multiprocessing.get_context("spawn")
     with spawn.Pool(1) as pool:
-        got = pool.apply(_whole_without_history, (str(warm_dir), ms))
+        got = pool.apply(_whole_without, (str(warm_dir), ms, NO_DAILY_HISTORY))
     full = _full(ms)
     assert len(got) == len(full) > 5000
     assert got == full

@@ -14,7 +14,7 @@ from qmtgate.hub.stream import StreamHub
 from qmtgate.source.calendar import CalendarService
 from qmtgate.source.history import HistoryService
 from qmtgate.source.jobs import DownloadJobs, JobState
-from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
+from qmtgate.source.xtdata_source import XtdataSource
 
 from .fake_xtdata import FakeXtdata
 from .helpers import eventually
@@ -30,17 +30,6 @@ TICK = {
     "askPrice": [10.01],
     "askVol": [5],
 }
-
-
-@pytest.fixture
-async def source(fake: FakeXtdata) -> AsyncIterator[XtdataSource]:
-    when = dt.datetime(2025, 1, 10, 10, 0, tzinfo=CST).timestamp()
-    src = XtdataSource(
-        fake, name="simulated", config=XtdataSourceConfig(reconnect_interval=0.02), clock=lambda: when
-    )
-    await src.start()
-    yield src
-    await src.stop()
 
 
 # -- the quote cache (the stream hub's last-value cache) -------------------------------------------

@@ -6,32 +6,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
-from collections.abc import AsyncIterator
 
 import pytest
 
 from qmtgate.hub.stream import StreamHub
 from qmtgate.source.events import SourceEvent, SourceEventKind, SourceEvents
-from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
+from qmtgate.source.xtdata_source import XtdataSource
 
-from .fake_xtdata import FakeXtdata
 from .helpers import eventually
 
 pytestmark = pytest.mark.anyio
 
 CST = dt.timezone(dt.timedelta(hours=8))
 TICK = {"time": 1736474400000, "lastPrice": 10.0, "volume": 100}
-
-
-@pytest.fixture
-async def source(fake: FakeXtdata) -> AsyncIterator[XtdataSource]:
-    when = dt.datetime(2025, 1, 10, 10, 0, tzinfo=CST).timestamp()
-    src = XtdataSource(
-        fake, name="simulated", config=XtdataSourceConfig(reconnect_interval=0.02), clock=lambda: when
-    )
-    await src.start()
-    yield src
-    await src.stop()
 
 
 async def test_listeners_run_on_the_loop_thread_whatever_thread_emits() -> None:

@@ -31,6 +31,7 @@ from qmtgate.source.trading.errors import (
 from qmtgate.source.trading.events import KINDS, AccountEvents
 from qmtgate.source.trading.lane import NotSent, TradingLane, sdk_object_to_dict
 from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, RiskChecker
+from qmtgate.vocab import CST_OFFSET_MS, MS_PER_DAY
 
 logger = logging.getLogger(__name__)
 
@@ -398,7 +399,7 @@ class TradingService:
         position for a sell (sellable) or when a position cap is set. Asset and position are asked of
         the SDK on every order: they are the account's truth, which no push-built copy can promise."""
         code = order.code
-        day = (now_ms + 8 * 3_600_000) // 86_400_000  # the China-time day the limits belong to
+        day = (now_ms + CST_OFFSET_MS) // MS_PER_DAY  # the China-time day the limits belong to
         detail = self._details.get(code)
         if detail is None or detail[0] != day:
             raw = self.lane.xtdata.get_instrument_detail(code)
