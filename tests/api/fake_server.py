@@ -5,6 +5,8 @@ Timing tests and the REST bench use it so that client and server do not share a 
     python tests/api/fake_server.py --port 8123 --latency get_full_tick=0.1 --no-hub
     python tests/api/fake_server.py --port 8123 --latency get_market_data_ex=5 --push
 
+``--stream 3`` pushes every code of the fake's universe to the whole-market subscription every 3 s, each
+burst with new prices, volumes and books (the memory and fan-out benches' market without the simulator).
 ``--push`` feeds the quote cache once (the whole-market subscription's first push) when it subscribes.
 The process prints ``ready`` on stdout once it serves.
 """
@@ -35,6 +37,12 @@ def main() -> None:
     parser.add_argument("--no-hub", action="store_true", help="no quote cache: snapshots reach the source")
     parser.add_argument("--push", action="store_true", help="feed the quote cache once when it subscribes")
     parser.add_argument("--universe", type=int, default=0, help="extra synthetic stocks (fake_xtdata)")
+    parser.add_argument(
+        "--stream", type=float, default=0.0, help="push the whole market every this many seconds (benches)"
+    )
+    parser.add_argument(
+        "--stream-fill", type=int, default=0, help="first bursts every 0.2 s (fills the ring)"
+    )
     parser.add_argument("--merge-window", type=float, default=None, help="executor gather window, seconds")
     parser.add_argument("--merge-window-max", type=float, default=0.02, help="its longest wait, seconds")
     args = parser.parse_args()
@@ -65,6 +73,10 @@ def main() -> None:
         print("ready", flush=True)
 
     threading.Thread(target=announce, daemon=True).start()
+    if args.stream > 0:
+        threading.Thread(
+            target=fake.stream_whole_market, args=(args.stream, None, args.stream_fill), daemon=True
+        ).start()
     server.run()
 
 

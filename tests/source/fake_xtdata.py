@@ -17,6 +17,8 @@ Mutable defaults (``field_list=[]``) are kept on purpose: they are the real sign
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -73,8 +75,11 @@ TRADING_DAYS = ["20250102", "20250103", "20250106", "20250107", "20250108", "202
 HOLIDAYS = [20250101, 20250128, 20250129, 20250130, 20250131]
 
 
+@functools.lru_cache(maxsize=4096)
 def day_ms(day: str) -> int:
-    """Epoch ms of 00:00 CST of ``YYYYMMDD`` (how xtdata stamps daily bars)."""
+    """Epoch ms of 00:00 CST of ``YYYYMMDD`` (how xtdata stamps daily bars). Memoized: a tick asks for it
+    per code, and ``strptime`` per code made the fake's own CPU a visible share of a snapshot bench
+    whose xtdata cost is meant to be the configured latency alone."""
     return int(dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=CST).timestamp() * 1000)
 
 
@@ -329,6 +334,41 @@ class FakeXtdata:
     def unsubscribe_quote(self, seq: int) -> None:
         self._enter("unsubscribe_quote", locals())
         self.subscriptions.pop(seq, None)
+
+    def stream_whole_market(
+        self, interval: float, stop: threading.Event | None = None, fill: int = 0, fill_interval: float = 0.2
+    ) -> None:
+        """Push every known code to each whole-market subscription every ``interval`` seconds, as QMT
+        does during the session: fresh dicts per burst (time now, a price walk, volume growing, books
+        around the price), the shapes and units of ``_tick``. The first ``fill`` bursts come every
+        ``fill_interval`` seconds (a bench fills the gateway's replay ring before it measures at the market's
+        pace). Runs until ``stop`` is set (benches run it on a daemon thread)."""
+        codes = sorted(self.instruments)
+        rng = random.Random(7)
+        prices = {code: _instrument(code)[1] for code in codes}
+        volume = 0
+        bursts = 0
+        while stop is None or not stop.is_set():
+            time.sleep(fill_interval if bursts < fill else interval)
+            bursts += 1
+            volume += 100
+            now = int(time.time() * 1000)
+            burst: dict[str, dict[str, Any]] = {}
+            for code in codes:
+                price = prices[code] = round(max(0.01, prices[code] * (1 + rng.uniform(-0.002, 0.002))), 2)
+                tick = self._tick(code)
+                tick.update(
+                    time=now,
+                    lastPrice=price,
+                    volume=100000 + volume,
+                    amount=price * (100000 + volume) * 100,
+                    askPrice=[round(price + 0.01 * i, 2) for i in range(1, 6)],
+                    bidPrice=[round(price - 0.01 * i, 2) for i in range(5)],
+                )
+                burst[code] = tick
+            for stock_code, _period, callback in list(self.subscriptions.values()):
+                if isinstance(stock_code, tuple) and callback is not None:
+                    callback(burst)
 
     # -- shapes --------------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ def resume_frames(ring: ReplayRing, client: ClientState, since: int, config: Hub
         burst = segment[0].burst
         if burst is not None:
             chosen = burst.select(interest.codes, interest.markets)
-            if chosen and segment[0] is not burst.updates[0]:  # the ring holds part of this burst
+            if chosen and segment[0].seq > burst.first_seq:  # the ring holds part of this burst
                 chosen = [u for u in chosen if u.seq >= segment[0].seq]
         else:
             chosen = [u for u in segment if interest.matches(u)]

@@ -11,12 +11,18 @@ from __future__ import annotations
 import itertools
 import operator
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from typing import Any
 
 import pyarrow as pa
 
+from qmtgate.hub.packed import PackedColumns, unpacked
 from qmtgate.source.convert import TickColumns
+
+#: the newest tick bursts the ring keeps as built; older ones are packed (:meth:`TickBurst.pack`). Live
+#: frames of a client that keeps up reference only these; a lagging client's older frames still work
+#: (their rows and tables come from the packed columns).
+HOT_BURSTS = 2
 
 
 class Update:
@@ -73,11 +79,14 @@ class TickBurst:
     __slots__ = (
         "__weakref__",
         "_by_market",
+        "_columns",
         "_markets",
         "_positions",
         "asked",
-        "columns",
+        "channel",
+        "code_markets",
         "complete",
+        "first_seq",
         "released",
         "updates",
     )
@@ -85,8 +94,13 @@ class TickBurst:
     BULK_SHARE = 1 / 16  # BJ's ~270 codes of a ~5,400-code burst stay row by row
 
     def __init__(self, columns: TickColumns) -> None:
-        self.columns = columns
+        self._columns: TickColumns | PackedColumns = columns
         self.updates: list[Update] = []
+        #: what :meth:`pack` needs to make the updates again: the channel, the first seq and each code's
+        #: market (set with :meth:`attach`)
+        self.channel = "tick"
+        self.first_seq = -1
+        self.code_markets: Sequence[str] = ()
         self.asked = 0
         self.complete = False
         self.released = False
@@ -94,35 +108,93 @@ class TickBurst:
         self._markets: set[str] | None = None
         self._positions: dict[str, int] | None = None
 
-    def by_market(self) -> dict[str, list[Update]]:
-        """The burst's updates per market, in seq order (built once, shared by every client that asks)."""
-        if self._by_market is None:
-            groups: dict[str, list[Update]] = {}
-            for u in self.updates:
-                group = groups.get(u.market)
-                if group is None:
-                    group = groups[u.market] = []
-                group.append(u)
+    def attach(
+        self, updates: list[Update], channel: str, first_seq: int, code_markets: Sequence[str]
+    ) -> None:
+        """The burst's updates (seqs ``first_seq`` onwards, one per code in order) and each code's market."""
+        self.updates = updates
+        self.channel = channel
+        self.first_seq = first_seq
+        self.code_markets = code_markets
+
+    @property
+    def columns(self) -> TickColumns:
+        columns = self._columns
+        return columns if isinstance(columns, TickColumns) else unpacked(columns)
+
+    @property
+    def packed(self) -> bool:
+        return isinstance(self._columns, PackedColumns)
+
+    def pack(self, codes: Sequence[str] | None = None, code_markets: Sequence[str] | None = None) -> None:
+        """Keep the columns compressed and drop the per-update objects (the ring's cold bursts): the
+        updates are made again on demand (:meth:`all_updates`, :class:`PackedSegment`). Updates still held
+        elsewhere (a lagging client's frames) keep working: their rows and tables come from the packed
+        columns. ``codes``, ``code_markets``: equal lists to share (a whole market repeats them every burst)."""
+        if self.packed or not self.updates or self.first_seq < 0:
+            return
+        columns = self._columns
+        assert isinstance(columns, TickColumns)
+        self._columns = PackedColumns.pack(columns, codes)
+        if code_markets is not None:
+            self.code_markets = code_markets
+        self.updates = []
+        self._by_market = None
+        self._positions = None
+        self.complete = False  # the updates made from now on have no rows yet
+        self.released = True  # rows are built one by one from now on (see materialize)
+
+    def all_updates(self) -> list[Update]:
+        """Every update of the burst: the published ones, or for a packed burst equal new ones."""
+        if not self.packed:
+            return self.updates
+        seq0, channel, markets = self.first_seq, self.channel, self.code_markets
+        codes = self._columns.codes
+        n = len(codes)
+        return list(
+            map(Update, range(seq0, seq0 + n), itertools.repeat(channel), codes, markets,
+                itertools.repeat(None), itertools.repeat(self), range(n))
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self._columns.codes)
+
+    def by_market(self, everything: list[Update] | None = None) -> dict[str, list[Update]]:
+        """The burst's updates per market, in seq order (built once, shared by every client that asks;
+        for a packed burst built per call from ``everything``, its :meth:`all_updates`: only a resume asks)."""
+        if self._by_market is not None:
+            return self._by_market
+        groups: dict[str, list[Update]] = {}
+        for u in self.all_updates() if everything is None else everything:
+            group = groups.get(u.market)
+            if group is None:
+                group = groups[u.market] = []
+            group.append(u)
+        if not self.packed:
             self._by_market = groups
-        return self._by_market
+        return groups
 
     def select(self, codes: Set[str], markets: Set[str]) -> Sequence[Update]:
         """The updates of ``codes`` or of whole ``markets``, in seq order: what one client wants of this
         burst, at the cost of its answer (a market's list is built once and shared; a code is one dict
         lookup). The result may be a shared list: do not modify it."""
-        groups = self.by_market()
+        everything = self.all_updates()
+        groups = self.by_market(everything)
         if markets and all(m in markets for m in groups):
-            return self.updates
+            return everything
         parts = [groups[m] for m in markets if m in groups]
         if codes:
-            if self._positions is None:
-                self._positions = {u.code: u.index for u in self.updates}
-            get = self._positions.get
+            positions = self._positions
+            if positions is None:
+                positions = {u.code: u.index for u in everything}
+                if not self.packed:
+                    self._positions = positions
+            get = positions.get
             extra = sorted(
                 (
-                    self.updates[i]
+                    everything[i]
                     for i in map(get, codes)
-                    if i is not None and self.updates[i].market not in markets
+                    if i is not None and everything[i].market not in markets
                 ),
                 key=_seq,
             )
@@ -206,6 +278,42 @@ def _burst_of(u: Update) -> TickBurst | None:
     return u.burst
 
 
+class PackedSegment(Sequence[Update]):
+    """The ring's entry for a packed burst's updates ``start:stop``: updates made on demand, equal (seq,
+    code, market, burst position) to the ones published, so a resume reads it like any segment."""
+
+    __slots__ = ("burst", "start", "stop")
+
+    def __init__(self, burst: TickBurst, start: int = 0, stop: int | None = None) -> None:
+        self.burst = burst
+        self.start = start
+        self.stop = len(burst) if stop is None else stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def _make(self, i: int) -> Update:
+        b = self.burst
+        return Update(b.first_seq + i, b.channel, b._columns.codes[i], b.code_markets[i], None, b, i)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                raise ValueError("a packed segment slices with step 1 only")
+            return PackedSegment(self.burst, self.start + start, self.start + max(start, stop))
+        n = len(self)
+        if key < 0:
+            key += n
+        if not 0 <= key < n:
+            raise IndexError(key)
+        return self._make(self.start + key)
+
+    def __iter__(self) -> Iterator[Update]:
+        everything = self.burst.all_updates()
+        return iter(everything[self.start : self.stop])
+
+
 class ReplayRing:
     """The last ``capacity`` updates in seq order, kept as the segments they were published in.
 
@@ -215,21 +323,39 @@ class ReplayRing:
     window (``on_evict``) so the last-value cache can let go of old bursts.
     """
 
-    def __init__(self, capacity: int, on_evict: Callable[[Sequence[Update]], None] | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        on_evict: Callable[[Sequence[Update]], None] | None = None,
+        on_pack: Callable[[Sequence[Update]], None] | None = None,
+        hot_bursts: int = HOT_BURSTS,
+    ) -> None:
         if capacity <= 0:
             raise ValueError("ring capacity must be positive")
         self.capacity = capacity
         self.on_evict = on_evict
+        self.on_pack = on_pack
+        self.hot_bursts = hot_bursts
         self._segments: deque[Sequence[Update]] = deque()
         self._size = 0
+        self._tick_segments: deque[list[Update]] = deque()  # whole tick bursts not packed yet, oldest first
+        #: the last packed burst's codes and markets, shared by the next ones with equal lists
+        self._last_codes: list[str] = []
+        self._last_markets: list[str] = []
 
     def extend(self, updates: Iterable[Update]) -> None:
-        """Append one published segment (its seqs continue the ring's); evict the oldest beyond capacity."""
+        """Append one published segment (its seqs continue the ring's); pack the tick burst that is no
+        longer among the newest :data:`HOT_BURSTS`; evict the oldest beyond capacity."""
         segment = updates if isinstance(updates, list) else list(updates)
         if not segment:
             return
         self._segments.append(segment)
         self._size += len(segment)
+        burst = segment[0].burst
+        if burst is not None and segment is burst.updates and burst.first_seq >= 0:
+            self._tick_segments.append(segment)
+            while len(self._tick_segments) > self.hot_bursts:
+                self._pack(self._tick_segments.popleft())
         while self._size > self.capacity:
             oldest = self._segments[0]
             excess = self._size - self.capacity
@@ -240,6 +366,25 @@ class ReplayRing:
             self._size -= len(gone)
             if self.on_evict is not None:
                 self.on_evict(gone)
+
+    def _pack(self, segment: list[Update]) -> None:
+        """Replace a whole tick burst's segment by its packed form, if it is still in the ring whole."""
+        for i in range(len(self._segments) - 1, -1, -1):  # it is near the newest end
+            if self._segments[i] is segment:
+                break
+        else:
+            return  # evicted (or cut) meanwhile: nothing to keep
+        burst = segment[0].burst
+        assert burst is not None
+        if self.on_pack is not None:
+            self.on_pack(segment)
+        codes, markets = burst._columns.codes, burst.code_markets
+        if codes != self._last_codes:
+            self._last_codes = list(codes)
+        if markets != self._last_markets:
+            self._last_markets = list(markets)
+        burst.pack(self._last_codes, self._last_markets)
+        self._segments[i] = PackedSegment(burst)
 
     @property
     def first_seq(self) -> int | None:

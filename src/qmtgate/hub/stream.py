@@ -39,7 +39,7 @@ from qmtgate.hub.clients import ClientOutbox, Frame, Interest
 from qmtgate.hub.fanout import fan_out
 from qmtgate.hub.lvc import LastValueCache, retire_later
 from qmtgate.hub.replay import resume_frames, snapshot_frames
-from qmtgate.hub.ring import ReplayRing, TickBurst, Update
+from qmtgate.hub.ring import PackedSegment, ReplayRing, TickBurst, Update
 from qmtgate.hub.session import ClientState, HubConfig, HubError
 from qmtgate.hub.upstream import Key, UpstreamRegistry
 from qmtgate.source.convert import TickColumns, bar_row, tick_row
@@ -65,7 +65,7 @@ class StreamHub:
         self.config = config or HubConfig()
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
-        self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted)
+        self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted, on_pack=self._packing)
         self._inbox: deque[tuple[str, Mapping[str, Any], float, int | None]] = deque()
         #: the one last-value cache; ``keep_raw``: also xtquant's raw tick dicts (REST, the drop-in)
         self.lvc = LastValueCache(keep_raw=keep_raw, pending=lambda: len(self._inbox))
@@ -273,7 +273,7 @@ class StreamHub:
                     )
                 )
                 self.seq += n
-                burst.updates = updates
+                burst.attach(updates, TICK, seq0, markets)
             else:
                 for code, item in zip(codes, items, strict=True):
                     self.seq += 1
@@ -322,11 +322,20 @@ class StreamHub:
         self.stats["frames"] += frames
         self.stats["dropped_clients"] += dropped
 
+    def _packing(self, updates: Sequence[Update]) -> None:
+        """A tick burst is about to be packed (it left the ring's newest few): cache entries still pointing
+        into it get a row of their own now, so snapshots never read a packed burst."""
+        self.lvc.detach(updates)
+
     def _evicted(self, updates: Sequence[Update]) -> None:
         """Updates left the replay ring: cache entries still pointing into their burst get a row of their
         own, so the cache does not keep a whole ~5,400-update burst (its columns, Arrow table and
         updates) alive for one rarely-trading code, long after the ring dropped it. A burst that has
         left entirely is released (:meth:`TickBurst.release`), so reference counting frees it."""
+        if isinstance(updates, PackedSegment):  # its cache entries were detached when it was packed
+            if updates.stop == len(updates.burst):  # all of it has left
+                updates.burst.release()
+            return
         if not updates or updates[0].burst is None:
             return  # bar updates own their rows
         self.lvc.detach(updates)

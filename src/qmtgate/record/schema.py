@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:  # DuckDB (~27 MB resident) loads with the first recording opened, not with the gateway
+    import duckdb
 
 #: Bump when a table changes; a file with another version is refused on open.
 SCHEMA_VERSION = 1
@@ -139,6 +140,8 @@ def open_database(
             raise DatabaseMissing(f"recording database {path} does not exist{hint}")
         if not path.parent.is_dir():
             raise DatabaseMissing(f"cannot create {path}: directory {path.parent} does not exist")
+        import duckdb
+
         con = duckdb.connect(str(path))
         try:
             con.execute(_DDL).fetchall()
@@ -153,6 +156,8 @@ def open_database(
         return con
     if path.is_dir():
         raise RecordingError(f"{path} is a directory, not a recording database")
+    import duckdb
+
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as e:
@@ -178,6 +183,8 @@ def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    import duckdb
+
     try:
         rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
         row = rows[0] if rows else None
