@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +46,35 @@ def proc_mb(pid: int, field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+Row = tuple[
+    str, float, float, float, float
+]  # moment, RSS, peak RSS, private (RssAnon), shared files (RssFile)
+
+
+def sample(moment: str, pid: int) -> Row:
+    """RSS now and at its peak, and RSS split into private memory (the heap: what the gateway's data
+    costs) and file-backed pages (mapped libraries' code: pandas, pyarrow, numpy; shared with every other
+    process mapping the same files)."""
+    return (
+        moment,
+        proc_mb(pid, "VmRSS"),
+        proc_mb(pid, "VmHWM"),
+        proc_mb(pid, "RssAnon"),
+        proc_mb(pid, "RssFile"),
+    )
+
+
+def take_census(proc: subprocess.Popen[str], path: Path, moment: str) -> None:
+    """Ask the traced gateway for its allocation census and keep it as ``<path>.<moment>``."""
+    path.unlink(missing_ok=True)
+    proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 120
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    path.rename(f"{path}.{moment}")
 
 
 def wait_live(base: str, timeout: float) -> None:
@@ -91,15 +121,16 @@ def run_clients(url: str, clients: int, procs: int, encoding: str, seconds: floa
                 Path(str(o) + suffix).unlink(missing_ok=True)
 
 
-def measure(
-    label: str, cmd: list[str], port: int, args: argparse.Namespace
-) -> list[tuple[str, float, float]]:
+def measure(label: str, cmd: list[str], port: int, args: argparse.Namespace) -> list[Row]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "QMTGATE_LOG_LEVEL": "warning"}
+    census = Path(f"{args.census}.{label}") if args.census and label == "gateway" else None
+    if census:  # tests/api/fake_server.py traces from its start and writes the top sites on SIGUSR1
+        env["QMTGATE_TEST_TRACEMALLOC_DUMP"] = str(census)
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     base = f"http://127.0.0.1:{port}"
-    rows: list[tuple[str, float, float]] = []
+    rows: list[Row] = []
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -111,17 +142,19 @@ def measure(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{label}: the gateway did not start")
             time.sleep(0.1)
-        rows.append(("serving", proc_mb(proc.pid, "VmRSS"), proc_mb(proc.pid, "VmHWM")))
+        rows.append(sample("serving", proc.pid))
         wait_live(base, 300)
         time.sleep(args.live_seconds)  # bursts fill the replay ring (500,000 updates: ~92 bursts)
-        rows.append(("live, no client", proc_mb(proc.pid, "VmRSS"), proc_mb(proc.pid, "VmHWM")))
+        rows.append(sample("live, no client", proc.pid))
+        if census:
+            take_census(proc, census, "live")
         url = f"ws://127.0.0.1:{port}/api/v1/ws"
         run_clients(url, args.clients, args.procs, args.encoding, args.seconds)
-        rows.append(
-            (f"{args.clients} {args.encoding} clients, {args.seconds:g} s", proc_mb(proc.pid, "VmRSS"), proc_mb(proc.pid, "VmHWM"))
-        )  # fmt: skip
+        rows.append(sample(f"{args.clients} {args.encoding} clients, {args.seconds:g} s", proc.pid))
+        if census:
+            take_census(proc, census, "clients")
         time.sleep(5)
-        rows.append(("clients gone, 5 s later", proc_mb(proc.pid, "VmRSS"), proc_mb(proc.pid, "VmHWM")))
+        rows.append(sample("clients gone, 5 s later", proc.pid))
     finally:
         proc.terminate()
         try:
@@ -148,8 +181,11 @@ def main() -> None:
         help="first bursts every 0.2 s: the ring is full before the clients come",
     )
     ap.add_argument("--only", choices=("gateway", "sim"), default=None)
+    ap.add_argument(
+        "--census", default=None, help="path prefix: tracemalloc census of the gateway-alone run (slower)"
+    )
     args = ap.parse_args()
-    results: dict[str, list[tuple[str, float, float]]] = {}
+    results: dict[str, list[Row]] = {}
     if args.only in (None, "gateway"):
         port = free_port()
         cmd = [sys.executable, str(ROOT / "tests" / "api" / "fake_server.py"), "--port", str(port),
@@ -161,14 +197,16 @@ def main() -> None:
                "--sim-clock", "replay", "--sim-start", "20261120100000", "--sim-speed", "1"]  # fmt: skip
         results["gateway + simulator (qmtgate serve --source sim)"] = measure("sim", cmd, port, args)
     print(f"# memory_bench {time.strftime('%Y-%m-%d %H:%M')} ({os.cpu_count()} CPUs), MB")
-    print("| run | moment | RSS | peak RSS |\n|---|---|---|---|")
+    print("| run | moment | RSS | peak RSS | private | shared files |\n|---|---|---|---|---|---|")
     for label, rows in results.items():
-        for moment, rss, hwm in rows:
-            print(f"| {label} | {moment} | {rss:.0f} | {hwm:.0f} |")
+        for moment, rss, hwm, anon, file in rows:
+            print(f"| {label} | {moment} | {rss:.0f} | {hwm:.0f} | {anon:.0f} | {file:.0f} |")
     if len(results) == 2:
         alone, sim = results.values()
-        for (moment, _, hwm_a), (_, _, hwm_s) in zip(alone, sim, strict=True):  # peaks, moment by moment
-            print(f"| simulator's share (difference) | {moment} | | {hwm_s - hwm_a:.0f} |")
+        for a, b in zip(alone, sim, strict=True):  # moment by moment
+            print(
+                f"| simulator's share (difference) | {a[0]} | {b[1] - a[1]:.0f} | {b[2] - a[2]:.0f} | {b[3] - a[3]:.0f} | |"
+            )
 
 
 if __name__ == "__main__":

@@ -272,7 +272,7 @@ class StreamSettings(_Frozen):
     ring_capacity: int = Field(
         500_000,
         ge=1000,
-        description="Updates kept for resume after a reconnect (~90 s of the whole market). Default 500000.",
+        description="Updates kept for resume after a reconnect (~100 whole-market bursts of the A-shares: 5 min at one per 3 s). Default 500000.",
     )
     outbox_frames: int = Field(
         64,

@@ -14,11 +14,15 @@ The process prints ``ready`` on stdout once it serves.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
+import pyarrow as pa
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for source.fake_xtdata
@@ -59,8 +63,15 @@ def main() -> None:
     source = XtdataSource(
         fake, name="simulated", config=XtdataSourceConfig(reconnect_interval=60), executor=executor
     )
-    app = create_app(Settings(source="sim", quotes={"enabled": not args.no_hub}), source)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning"))
+    # as `qmtgate serve` runs it (cli.serve): process tuning, no per-connection permessage-deflate
+    app = create_app(
+        Settings(source="sim", quotes={"enabled": not args.no_hub}), source, process_tuning=args.stream > 0
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=args.port, log_level="warning", ws_per_message_deflate=False
+        )
+    )
 
     def announce() -> None:
         while not server.started:
@@ -73,6 +84,25 @@ def main() -> None:
         print("ready", flush=True)
 
     threading.Thread(target=announce, daemon=True).start()
+    dump = os.environ.get("QMTGATE_TEST_TRACEMALLOC_DUMP")  # memory census: SIGUSR1 writes the top sites
+    if dump and hasattr(signal, "SIGUSR1"):
+        tracemalloc.start(int(os.environ.get("QMTGATE_TEST_TRACEMALLOC_FRAMES", "1")))
+
+        def write_census(*_: object) -> None:
+            stats = tracemalloc.take_snapshot().statistics("traceback")
+            total = sum(s.size for s in stats)
+            pool = pa.default_memory_pool()
+            lines = [
+                f"total {total / 2**20:.1f} MB; arrow pool {pool.backend_name}: {pool.bytes_allocated() / 2**20:.1f} MB"
+                f" now, {pool.max_memory() / 2**20:.1f} MB peak; modules {len(sys.modules)}, pandas {'pandas' in sys.modules}"
+            ]  # fmt: skip
+            for stat in stats[:40]:
+                lines.append(f"{stat.size / 2**20:8.2f} MB {stat.count:8d}  " + " <- ".join(
+                    f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in stat.traceback
+                ))  # fmt: skip
+            Path(dump).write_text("\n".join(lines) + "\n")
+
+        signal.signal(signal.SIGUSR1, write_census)
     if args.stream > 0:
         threading.Thread(
             target=fake.stream_whole_market, args=(args.stream, None, args.stream_fill), daemon=True

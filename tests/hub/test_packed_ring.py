@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from qmtgate.hub.clients import Interest
 from qmtgate.hub.packed import PackedColumns
 from qmtgate.hub.ring import HOT_BURSTS, PackedSegment, Update, burst_table
 from qmtgate.hub.stream import TICK, HubConfig, StreamHub
+from qmtgate.source.convert import TickColumns
 
 EVERY = [c for codes in MARKET_CODES.values() for c in codes]
 
@@ -144,3 +146,59 @@ def test_a_resume_through_packed_bursts_is_what_was_published(
     ]
     assert [u.seq for u in got] == expected
     assert all(u.row == published[u.seq] for u in got)
+
+
+_prices = st.one_of(
+    st.integers(0, 10_000_000).map(lambda n: n / 1000),  # exact thousandths: stored as integers
+    st.integers(0, 100_000).map(lambda n: n / 100),
+    st.floats(allow_nan=True, allow_infinity=True),  # anything else: stored as the floats themselves
+    st.sampled_from([0.0, -0.0, 1.7976931348623157e308, 0.0001, 3.14159]),
+)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == np.ascontiguousarray(b).tobytes()
+
+
+@given(
+    last=st.lists(_prices, min_size=1, max_size=30),
+    ladder_seed=st.lists(_prices, min_size=5, max_size=5),
+    volumes=st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=30),
+)
+@settings(max_examples=200, deadline=None)
+def test_packed_columns_give_back_every_value_bit_for_bit(
+    last: list[float], ladder_seed: list[float], volumes: list[int]
+) -> None:
+    """Prices stored as integer thousandths (and ladders as offsets from the last price) come back as the
+    very same float64 bits; anything not exactly representable is kept as floats; integers of any size
+    come back with their dtype."""
+    n = len(last)
+    last_a = np.array(last, np.float64)
+    ladder = np.array([[ladder_seed[(i + j) % 5] for j in range(5)] for i in range(n)], np.float64)
+    vols = np.resize(np.array(volumes, np.int64), n)
+    columns = TickColumns(
+        [f"{600000 + i}.SH" for i in range(n)],
+        {"last_price": last_a, "high": last_a[::-1].copy(), "bid_price": ladder, "volume": vols},
+        {"last_price": last_a > 0, "high": None, "bid_price": ladder > 0, "volume": None},
+    )
+    back = PackedColumns.pack(columns).unpack()
+    for name, values in columns.values.items():
+        assert _same_bits(values, back.values[name]), name
+    for name, valid in columns.valid.items():
+        assert (valid is None and back.valid[name] is None) or np.array_equal(valid, back.valid[name])
+
+
+def test_a_whole_market_burst_packs_to_under_a_fifth() -> None:
+    """The simulated whole market's columns pack to under a fifth of their size (prices as
+    integer offsets, volumes narrowed), exactly."""
+    from qmtgate.sim.xtquant import xtdata
+
+    codes = xtdata.get_stock_list_in_sector("沪深A股")
+    ticks = xtdata.get_full_tick(codes)
+    columns = TickColumns.build(list(ticks), list(ticks.values()))
+    packed = PackedColumns.pack(columns)
+    raw = sum(v.nbytes for v in columns.values.values())
+    assert packed.nbytes < raw / 5
+    back = packed.unpack()
+    for name, values in columns.values.items():
+        assert _same_bits(values, back.values[name]), name

@@ -22,9 +22,11 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas only when a frame is made, as xtquant imports it
+    import pandas as pd
+
 
 CST = dt.timezone(dt.timedelta(hours=8))
 NOT_CONNECTED = "无法连接xtquant服务，请检查QMT-投研版或QMT-极简版是否开启"
@@ -184,6 +186,8 @@ class FakeXtdata:
         fill_data: bool = True,
     ) -> dict[str, pd.DataFrame]:
         self._enter("get_market_data_ex", locals())
+        import pandas as pd
+
         fields = list(field_list) or list(KLINE_FIELDS)
         result: dict[str, pd.DataFrame] = {}
         for code in stock_list:
@@ -275,6 +279,8 @@ class FakeXtdata:
 
     def get_divid_factors(self, stock_code: str, start_time: str = "", end_time: str = "") -> pd.DataFrame:
         self._enter("get_divid_factors", locals())
+        import pandas as pd
+
         rows = {}
         if stock_code == "600000.SH":
             rows["20240719"] = {
@@ -397,6 +403,8 @@ class FakeXtdata:
 
     @staticmethod
     def _bars(code: str, days: list[str]) -> pd.DataFrame:
+        import pandas as pd
+
         _, price, _ = _instrument(code)
         closes = [round(price + 0.1 * i, 2) for i in range(len(days))]
         frame = pd.DataFrame(

@@ -11,7 +11,7 @@ import pytest
 from .fake_xtdata import FakeXtdata
 
 API_FILE = Path(__file__).parents[1] / "contract" / "data" / "xtquant_250807_api.json"
-KNOBS = {"hang", "fail", "count", "calls_of"}
+KNOBS = {"hang", "fail", "count", "calls_of", "stream_whole_market"}
 
 
 def _xtdata_functions() -> dict[str, dict]:

@@ -20,10 +20,9 @@ import asyncio
 import enum
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from starlette.responses import Response
@@ -31,6 +30,9 @@ from starlette.responses import Response
 from qmtgate.api.responses import dumps
 from qmtgate.errors import BadRequest, NotAcceptable
 from qmtgate.source.convert import local_iso, rows_table
+
+if TYPE_CHECKING:  # pandas is imported by the first DataFrame answer (as xtquant imports it), not at start
+    import pandas as pd
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 CSV = "text/csv"
@@ -146,6 +148,8 @@ def to_table(data: pd.DataFrame | pa.Table) -> pa.Table:
     """Convert to an Arrow table; a meaningful pandas index becomes a leading column, NaN becomes null."""
     if isinstance(data, pa.Table):
         return data
+    import pandas as pd
+
     if not isinstance(data.index, pd.RangeIndex):
         data = data.reset_index(names=data.index.name or "index")
     return pa.Table.from_pandas(data, preserve_index=False)

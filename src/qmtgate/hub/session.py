@@ -13,7 +13,7 @@ from qmtgate.hub.upstream import Key
 class HubConfig:
     """Streaming limits. Units: frames, updates, seconds, codes."""
 
-    ring_capacity: int = 500_000  # updates kept for resume (~90 s of the whole market)
+    ring_capacity: int = 500_000  # updates kept for resume (~100 whole-market bursts of the A-shares)
     outbox_frames: int = 64  # frames queued per client before conflation (~3 minutes of bursts)
     max_lag_seconds: float = 30.0  # a client behind for longer is disconnected
     max_codes_per_client: int = 2_000  # explicit codes per connection (markets are unlimited)

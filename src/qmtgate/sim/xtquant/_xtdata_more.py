@@ -17,7 +17,6 @@ import json as _json
 import math as _math
 
 import numpy as _np
-import pandas as _pd
 
 from .. import financials as _fin
 from .. import l2 as _l2
@@ -91,6 +90,8 @@ def subscribe_callback_wrapper_convert(callback, metaid):
 
 
 def _financial(stock_list, table_list, start_time, end_time, report_type, frames):
+    import pandas as _pd
+
     env = _enter("get_financial_data")
     upper = {name.upper(): native for name, native in _fin.TABLES.items()}
     wanted = list(table_list) if table_list else list(_fin.TABLES)
@@ -595,21 +596,29 @@ def download_cb_data():
 
 
 def bnd_get_conversion_price(stock_code, start_time="", end_time=""):
+    import pandas as _pd
+
     _enter("bnd_get_conversion_price")
     return _pd.DataFrame()
 
 
 def bnd_get_call_info(stock_code, start_time="", end_time=""):
+    import pandas as _pd
+
     _enter("bnd_get_call_info")
     return _pd.DataFrame()
 
 
 def bnd_get_put_info(stock_code, start_time="", end_time=""):
+    import pandas as _pd
+
     _enter("bnd_get_put_info")
     return _pd.DataFrame()
 
 
 def bnd_get_amount_change(stock_code, start_time="", end_time=""):
+    import pandas as _pd
+
     _enter("bnd_get_amount_change")
     return _pd.DataFrame()
 
@@ -713,6 +722,8 @@ def gen_factor_index(
 def get_tabular_formula(
     codes, fields, period, start_time, end_time, count=-1, dividend_type="none", **kwargs
 ):
+    import pandas as _pd
+
     _enter("get_tabular_formula")
     return _pd.DataFrame()
 
@@ -721,6 +732,8 @@ def get_tabular_data(
     field_list=[], stock_list=[], period="1d", start_time="", end_time="", count=-1, dividend_type="none",
     fill_data=True,
 ):  # fmt: skip
+    import pandas as _pd
+
     _enter("get_tabular_data")
     return _pd.DataFrame()
 

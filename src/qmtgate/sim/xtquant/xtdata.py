@@ -11,15 +11,18 @@ import contextlib as _contextlib
 import datetime as _dt
 import time as _time
 import traceback as _traceback
+import typing as _typing
 
 import numpy as _np
-import pandas as _pd
 
 from .. import timeutil as _tu
 from ..daypath import OPEN_SLOT as _OPEN_SLOT
 from ..live import Subscription as _Subscription
 from . import _env
 from . import _query as _q
+
+if _typing.TYPE_CHECKING:  # pandas is imported by the calls that make a DataFrame, as in xtquant
+    import pandas as _pd
 
 debug_mode = 0
 default_data_dir = "../userdata_mini/datadir"
@@ -304,6 +307,8 @@ def _to_ms(value, is_end: bool) -> int | None:
 def _kline_frames(
     field_list, stock_list, period, start_time, end_time, count, dividend_type, fill_data, mirror=False
 ):
+    import pandas as _pd
+
     env = _enter("get_market_data_ex")
     fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
     start_ms, end_ms = _to_ms(start_time, False), _to_ms(end_time, True)
@@ -328,6 +333,8 @@ def _kline_frames(
 
 
 def _tick_frames(field_list, stock_list, start_time, end_time, count):
+    import pandas as _pd
+
     env = _enter("get_market_data_ex")
     fields = [f for f in (field_list or _q.TICK_FIELDS) if f != "time"]
     start_ms, end_ms = _to_ms(start_time, False), _to_ms(end_time, True)
@@ -405,6 +412,8 @@ def get_market_data(
 
 def _field_major(frames, field_list, stock_list):
     """{code: DataFrame(times x fields)} -> {field: DataFrame(codes x times)}."""
+    import pandas as _pd
+
     fields = list(field_list) if field_list else list(_q.KLINE_FIELDS)
     labels = sorted(set().union(*[set(f.index) for f in frames.values()])) if frames else []
     out = {}
@@ -416,7 +425,7 @@ def _field_major(frames, field_list, stock_list):
     return out
 
 
-def _tick_records(frame: _pd.DataFrame) -> _np.ndarray:
+def _tick_records(frame: "_pd.DataFrame") -> _np.ndarray:
     """A tick DataFrame as the structured ndarray the real get_market_data returns for ticks."""
     dtypes = []
     for col in frame.columns:
@@ -685,6 +694,8 @@ def get_market_last_trade_date(market):
 
 
 def get_divid_factors(stock_code, start_time="", end_time=""):
+    import pandas as _pd
+
     env = _enter("get_divid_factors")
     i = env.market.index_of(stock_code)
     cols = ["time", "interest", "stockBonus", "stockGift", "allotNum", "allotPrice", "gugai", "dr"]

@@ -8,10 +8,9 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from qmtgate.source.convert.schema import KLINE_FIELDS, KLINE_FROM_XT, day_start_ms
@@ -21,6 +20,9 @@ from qmtgate.vocab import (
     XT_KLINE_DTYPES,
     labels,
 )
+
+if TYPE_CHECKING:  # the frames come from xtquant, which imports pandas itself when it makes one
+    import pandas as pd
 
 # -- bars ------------------------------------------------------------------------------------------
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from qmtgate.codes import classify
 from qmtgate.source.convert.schema import DBL_MAX, DIVIDEND_SCHEMA, INT_MAX, _price, date_of_ms, day_start_ms
+
+if TYPE_CHECKING:  # the frames come from xtquant, which imports pandas itself when it makes one
+    import pandas as pd
 
 # -- reference data --------------------------------------------------------------------------------
 
@@ -89,6 +91,8 @@ def dividend_table(code: str, frame: pd.DataFrame | None) -> pa.Table:
     names = list(DIVIDEND_SCHEMA)
     if frame is None or len(frame) == 0 or "time" not in frame.columns:
         return pa.table({name: pa.array([], _DIVIDEND_TYPES[name]) for name in names})
+    import pandas as pd
+
     ts = pd.to_numeric(frame["time"], errors="coerce").to_numpy(dtype="float64")
     ts_int = np.where(np.isfinite(ts), ts, 0).astype(np.int64)
 
