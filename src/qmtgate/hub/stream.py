@@ -51,6 +51,11 @@ logger = logging.getLogger(__name__)
 TICK = "tick"
 BAR_PERIODS = ("1m", "5m", "15m", "30m", "1h", "1d")
 MARKETS = ("SH", "SZ", "BJ")
+#: upstream batches waiting for the pump beyond which the oldest tick batches are merged (latest tick per
+#: code). A loop starved of CPU falls behind the source; without a bound it would hold every raw burst it
+#: has not published (~10 MB of xtquant dicts per whole-market burst) until the process runs out of memory.
+#: 20 whole-market bursts is a minute behind.
+MAX_PENDING_BATCHES = 20
 
 
 def market_of(code: str) -> str:
@@ -81,7 +86,7 @@ class StreamHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.stats = {"bursts": 0, "updates": 0, "frames": 0, "dropped_clients": 0}
+        self.stats = {"bursts": 0, "updates": 0, "frames": 0, "dropped_clients": 0, "merged_batches": 0}
         #: delivery counters of clients that have left (metrics add the live clients' at scrape time)
         self._retired = {"frames_sent": 0, "updates_sent": 0, "conflations": 0, "updates_skipped": 0}
         #: markets whose ticks already arrive through an always-on whole-market feed (no upstream)
@@ -183,6 +188,8 @@ class StreamHub:
             with self._inbox_lock:
                 self._inbox.append((channel, data, received, connection))
                 self.batches_received += 1
+                if channel == TICK and len(self._inbox) > MAX_PENDING_BATCHES:
+                    self._merge_oldest_ticks()
                 loop = self._loop
                 if self._wake_scheduled or loop is None:
                     return
@@ -191,6 +198,32 @@ class StreamHub:
                 loop.call_soon_threadsafe(self._wake.set)
 
         return push
+
+    def _merge_oldest_ticks(self) -> None:
+        """The inbox is past :data:`MAX_PENDING_BATCHES` (the loop has fallen behind the source): fold the
+        oldest waiting tick batch into the next one of the same connection, the later tick of a code
+        winning, as a whole-quote feed that pushes the latest snapshot per code does itself. Caller holds
+        the inbox lock."""
+        inbox = self._inbox
+        first = next((i for i, e in enumerate(inbox) if e[0] == TICK), None)
+        if first is None:
+            return
+        _ch, older, _received, connection = inbox[first]
+        for j in range(first + 1, len(inbox)):
+            channel, newer, received, conn = inbox[j]
+            if channel == TICK and conn == connection:
+                merged = dict(older)
+                merged.update(newer)
+                inbox[j] = (TICK, merged, received, conn)
+                del inbox[first]
+                self.stats["merged_batches"] += 1
+                if self.stats["merged_batches"] in (1, 10, 100) or not self.stats["merged_batches"] % 1000:
+                    logger.warning(
+                        "the hub is %d batches behind the source: merged the oldest tick batches (%d so far)",
+                        len(inbox),
+                        self.stats["merged_batches"],
+                    )
+                return
 
     async def _subscribe_upstream(self, key: Key) -> int:
         channel, _kind, what = key

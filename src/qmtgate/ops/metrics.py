@@ -365,6 +365,11 @@ def _stream_metrics(hub: Any) -> Iterator[Any]:
         ("qmtgate_stream_updates_skipped", "updates_skipped", "Intermediate updates dropped by conflation."),
         ("qmtgate_stream_clients_dropped", "dropped_clients", "Clients disconnected for being too slow."),
         ("qmtgate_stream_updates_published", "updates", "Updates published by the hub."),
+        (
+            "qmtgate_stream_merged_batches",
+            "merged_batches",
+            "Tick batches merged into the next one because the hub fell behind the source.",
+        ),
     ):
         c = CounterMetricFamily(name, text)
         c.add_metric([], float(totals.get(key, 0)))
