@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -92,7 +93,16 @@ def wait_live(base: str, timeout: float) -> None:
     raise RuntimeError("the gateway did not go live")
 
 
-def run_clients(url: str, clients: int, procs: int, encoding: str, seconds: float) -> None:
+def run_clients(
+    url: str,
+    clients: int,
+    procs: int,
+    encoding: str,
+    seconds: float,
+    at_end: Callable[[], None] | None = None,
+) -> None:
+    """``clients`` whole-market subscribers (bench/stream_bench.py workers) in ``procs`` processes for
+    ``seconds`` once all are subscribed; ``at_end`` runs when the window closes, before they exit."""
     tag = f"/tmp/memory_bench_{os.getpid()}"
     outs = [Path(f"{tag}_{i}.json") for i in range(procs)]
     shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
@@ -110,6 +120,8 @@ def run_clients(url: str, clients: int, procs: int, encoding: str, seconds: floa
         for o in outs:
             Path(str(o) + ".window").write_text(f"{t0} {t0 + seconds}")
         time.sleep(seconds)
+        if at_end is not None:
+            at_end()
         for w in workers:
             w.wait(timeout=120)
     finally:

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 import tracemalloc
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from memory_bench import run_clients  # noqa: E402
 
 
 def status_mb(field: str) -> float:
@@ -80,36 +82,19 @@ def main() -> None:
     rows.append(("live, no client", status_mb("VmRSS"), status_mb("VmHWM")))
     tracemalloc.start(1)
     url = server.url.replace("http://", "ws://") + "/api/v1/ws"
-    outs = [Path(f"/tmp/memory_census_{os.getpid()}_{i}.json") for i in range(a.procs)]
-    shares = [a.clients // a.procs + (1 if i < a.clients % a.procs else 0) for i in range(a.procs)]
-    workers = [
-        subprocess.Popen([sys.executable, str(ROOT / "bench" / "stream_bench.py"), "--worker", url, str(n), "arrow", str(o)])
-        for o, n in zip(outs, shares, strict=True)
-        if n
-    ]  # fmt: skip
-    try:
-        while not all(Path(str(o) + ".ready").exists() for o in outs):
-            if any(w.poll() is not None for w in workers):
-                raise RuntimeError("a client worker exited early")
-            time.sleep(0.2)
-        t0 = time.time()
-        for o in outs:
-            Path(str(o) + ".window").write_text(f"{t0} {t0 + a.seconds}")
-        time.sleep(a.seconds)
+    taken: dict[str, Any] = {}
+
+    def at_end() -> None:
         rows.append((f"{a.clients} Arrow clients, {a.seconds:g} s", status_mb("VmRSS"), status_mb("VmHWM")))
-        snapshot = tracemalloc.take_snapshot()
-        arrow_pool = pa.total_allocated_bytes() / 2**20
-        for w in workers:
-            w.wait(timeout=120)
+        taken["snapshot"] = tracemalloc.take_snapshot()
+        taken["arrow_pool"] = pa.total_allocated_bytes() / 2**20
+
+    try:
+        run_clients(url, a.clients, a.procs, "arrow", a.seconds, at_end=at_end)
     finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-        for o in outs:
-            for suffix in ("", ".ready", ".window"):
-                Path(str(o) + suffix).unlink(missing_ok=True)
         server.stop()
     by_bucket: dict[str, float] = defaultdict(float)
+    snapshot, arrow_pool = taken["snapshot"], taken["arrow_pool"]
     stats = snapshot.statistics("lineno")
     for stat in stats:
         by_bucket[bucket(stat.traceback[0].filename)] += stat.size / 2**20
