@@ -51,11 +51,13 @@ logger = logging.getLogger(__name__)
 TICK = "tick"
 BAR_PERIODS = ("1m", "5m", "15m", "30m", "1h", "1d")
 MARKETS = ("SH", "SZ", "BJ")
-#: upstream batches waiting for the pump beyond which the oldest tick batches are merged (latest tick per
-#: code). A loop starved of CPU falls behind the source; without a bound it would hold every raw burst it
-#: has not published (~10 MB of xtquant dicts per whole-market burst) until the process runs out of memory.
-#: 20 whole-market bursts is a minute behind.
-MAX_PENDING_BATCHES = 20
+#: raw tick entries (one code's quote in one batch) waiting for the pump beyond which the oldest tick
+#: batches are merged (latest tick per code). A loop starved of CPU falls behind the source; without a
+#: bound it would hold every raw burst it has not published (~10 MB of xtquant dicts per whole-market
+#: burst of ~5,500 codes) until the process runs out of memory. The bound counts entries, not batches, so
+#: a fast feed of small batches (a few subscribed codes, a replay at speed) is never merged: only what
+#: would cost memory is. 110,000 entries is 20 whole-market bursts, a minute behind.
+MAX_PENDING_TICKS = 110_000
 
 
 def market_of(code: str) -> str:
@@ -78,6 +80,7 @@ class StreamHub:
         self.registry = UpstreamRegistry(self._subscribe_upstream, self._unsubscribe_upstream)
         self._ids = itertools.count(1)
         self._inbox_lock = threading.Lock()
+        self._pending_ticks = 0  # tick entries in the inbox (under the inbox lock)
         #: upstream batches enqueued by callbacks / taken through publish(); the difference is the backlog
         self.batches_received = 0
         self.batches_published = 0
@@ -188,8 +191,10 @@ class StreamHub:
             with self._inbox_lock:
                 self._inbox.append((channel, data, received, connection))
                 self.batches_received += 1
-                if channel == TICK and len(self._inbox) > MAX_PENDING_BATCHES:
-                    self._merge_oldest_ticks()
+                if channel == TICK:
+                    self._pending_ticks += len(data)
+                    while self._pending_ticks > MAX_PENDING_TICKS and self._merge_oldest_ticks():
+                        pass
                 loop = self._loop
                 if self._wake_scheduled or loop is None:
                     return
@@ -199,31 +204,40 @@ class StreamHub:
 
         return push
 
-    def _merge_oldest_ticks(self) -> None:
-        """The inbox is past :data:`MAX_PENDING_BATCHES` (the loop has fallen behind the source): fold the
+    def _merge_oldest_ticks(self) -> bool:
+        """The inbox is past :data:`MAX_PENDING_TICKS` (the loop has fallen behind the source): fold the
         oldest waiting tick batch into the next one of the same connection, the later tick of a code
-        winning, as a whole-quote feed that pushes the latest snapshot per code does itself. Caller holds
-        the inbox lock."""
+        winning, as a whole-quote feed that pushes the latest snapshot per code does itself. False when
+        there is nothing to merge. Caller holds the inbox lock."""
         inbox = self._inbox
-        first = next((i for i, e in enumerate(inbox) if e[0] == TICK), None)
-        if first is None:
-            return
-        _ch, older, _received, connection = inbox[first]
-        for j in range(first + 1, len(inbox)):
-            channel, newer, received, conn = inbox[j]
-            if channel == TICK and conn == connection:
-                merged = dict(older)
-                merged.update(newer)
-                inbox[j] = (TICK, merged, received, conn)
-                del inbox[first]
-                self.stats["merged_batches"] += 1
-                if self.stats["merged_batches"] in (1, 10, 100) or not self.stats["merged_batches"] % 1000:
-                    logger.warning(
-                        "the hub is %d batches behind the source: merged the oldest tick batches (%d so far)",
-                        len(inbox),
-                        self.stats["merged_batches"],
-                    )
-                return
+        pair = next(
+            (
+                (i, j)
+                for i in range(len(inbox))
+                if inbox[i][0] == TICK
+                for j in range(i + 1, len(inbox))
+                if inbox[j][0] == TICK and inbox[j][3] == inbox[i][3]
+            ),
+            None,
+        )
+        if pair is None:
+            return False
+        first, j = pair
+        older = inbox[first][1]
+        _ch, newer, received, conn = inbox[j]
+        merged = dict(older)
+        merged.update(newer)
+        inbox[j] = (TICK, merged, received, conn)
+        del inbox[first]
+        self._pending_ticks += len(merged) - len(older) - len(newer)
+        self.stats["merged_batches"] += 1
+        if self.stats["merged_batches"] in (1, 10, 100) or not self.stats["merged_batches"] % 1000:
+            logger.warning(
+                "the hub is %d batches behind the source: merged the oldest tick batches (%d so far)",
+                len(inbox),
+                self.stats["merged_batches"],
+            )
+        return True
 
     async def _subscribe_upstream(self, key: Key) -> int:
         channel, _kind, what = key
@@ -243,6 +257,7 @@ class StreamHub:
             with self._inbox_lock:
                 batch = list(self._inbox)
                 self._inbox.clear()
+                self._pending_ticks = 0
                 self._wake_scheduled = False
             self._pumping = True
             for i in range(len(batch)):  # by index: no loop variable keeps the last batch alive
