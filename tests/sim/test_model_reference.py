@@ -165,7 +165,11 @@ PATHS: dict[str, str] = {
     "510300.SH 20261119": "53225ac58fdb5ea9",
     "510300.SH 20261120": "d714bc192b79454e",
 }
-SNAPSHOT = "1a2c633cbd346897"
+#: Since the suspended stocks got their flat 09:15 tick: the 17 added rows are the only change (the other
+#: rows alone still hash to the previous "1a2c633cbd346897"; see test_suspended_rows_are_the_only_addition)
+SNAPSHOT = "e743b007971015a4"
+#: The digest of the snapshot before the suspended stocks had ticks (the same rows without them)
+SNAPSHOT_WITHOUT_SUSPENDED = "1a2c633cbd346897"
 
 
 def test_daily_chains_are_unchanged(sim_env: _env.SimEnv) -> None:
@@ -179,3 +183,13 @@ def test_knots_and_day_paths_are_unchanged(sim_env: _env.SimEnv) -> None:
 def test_whole_market_snapshot_is_unchanged(sim_env: _env.SimEnv) -> None:
     """The shared environment's get_full_tick of the whole market (10:00:00, 2026-11-20)."""
     assert snapshot_digest(sim_env) == SNAPSHOT
+
+
+def test_suspended_rows_are_the_only_addition(sim_env: _env.SimEnv) -> None:
+    """The suspended stocks' ticks were added to the whole-market snapshot; every other row is as it was."""
+    from xtquant import xtdata
+
+    ticks = xtdata.get_full_tick(["SH", "SZ", "BJ"])
+    trading = {code: tick for code, tick in ticks.items() if tick["openInt"] != 1}
+    assert 0 < len(ticks) - len(trading) < 100
+    assert _h(len(trading), trading) == SNAPSHOT_WITHOUT_SUSPENDED

@@ -30,6 +30,7 @@ from .support import (
     limit_percent,
     limit_prices,
     sessions_listed,
+    seconds_of_day,
     tick_size,
     ymd,
 )
@@ -409,15 +410,26 @@ def test_instrument_detail_has_the_31_keys(xt: types.ModuleType) -> None:
     assert (detail["DownStopPrice"], detail["UpStopPrice"]) == limit_prices(detail["PreClose"], 10, 0.01)
 
 
-def test_suspended_stocks_are_those_without_a_snapshot_today(xt: types.ModuleType) -> None:
-    """InstrumentStatus >= 1 (days suspended) exactly for the stocks that have not traded today."""
+def test_suspended_stocks_are_those_with_a_suspended_tick_today(xt: types.ModuleType) -> None:
+    """InstrumentStatus >= 1 (days suspended) exactly for the stocks whose tick says openInt 1 (停牌):
+    every A-share of the sectors has a tick, a suspended one too (xtquant-api.md §3.4)."""
     codes = [c for s in ("沪深A股", "京市A股") for c in xt.get_stock_list_in_sector(s)]
     live = xt.get_full_tick(["SH", "SZ", "BJ"])
+    assert set(codes) <= set(live), "no code of the sector lacks a snapshot"
     status = {c: xt.get_instrument_detail(c)["InstrumentStatus"] for c in codes}
     suspended = {c for c, days in status.items() if days >= 1}
     assert suspended, "a few stocks are suspended on any day"
-    assert suspended == {c for c in codes if c not in live}
-    assert all(days <= 0 for c, days in status.items() if c in live)
+    assert suspended == {c for c in codes if live[c]["openInt"] == 1}
+    for code in suspended:
+        tick = live[code]
+        detail = xt.get_instrument_detail(code)
+        assert tick["lastPrice"] == tick["lastClose"] == detail["PreClose"]
+        assert tick["open"] == tick["high"] == tick["low"] == 0.0
+        assert tick["volume"] == tick["pvolume"] == tick["transactionNum"] == 0 and tick["amount"] == 0.0
+        assert tick["stockStatus"] == 1
+        assert tick["bidPrice"] == tick["askPrice"] == [0.0] * 5
+        assert tick["bidVol"] == tick["askVol"] == [0] * 5
+        assert seconds_of_day(np.array([tick["time"]]))[0] == 9 * 3600 + 15 * 60, "published at 09:15:00"
 
 
 def test_instrument_detail_per_kind(xt: types.ModuleType) -> None:

@@ -50,8 +50,9 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-#: Format of the files (bump when the layout changes; model changes are caught by the source hash)
-FORMAT = 1
+#: Format of the files (bump when the layout changes; model changes are caught by the source hash).
+#: 2: a state file holds the suspended stocks' 09:15 snapshot (slot 0), which format 1 states lack.
+FORMAT = 2
 #: Sessions kept per seed (older day folders are removed when a new one is written)
 DAYS_KEPT = 3
 #: The modules whose code determines the simulated values (their source is hashed into the key)

@@ -40,6 +40,11 @@ SLOT_SECONDS = np.concatenate([AUCTION_SLOTS, [OPEN_AUCTION_MATCH], CONTINUOUS_S
 
 #: openInt / trading-phase code per slot (12 call auction, 13 continuous, 15 closed).
 SLOT_PHASE = np.concatenate([np.full(N_AUCTION + 1, 12), np.full(N_CONT, 13), [15]]).astype(np.int64)
+#: openInt of a stock suspended for the whole session (xtquant-api.md §3.4: ``1`` suspended). Its one
+#: snapshot of the day is published at the first slot (09:15:00) and stands until the close.
+PHASE_SUSPENDED = 1
+#: The slot of a suspended instrument's snapshot (the first of the day, 09:15:00)
+SUSPENDED_SLOT = 0
 
 
 def _minute_of_slot() -> np.ndarray:
@@ -79,6 +84,7 @@ class DayInputs:
     key: int  # code key for random streams
     day_ordinal: int
     seed: int
+    suspended: bool = False  # suspended for the whole session: no trade, one flat snapshot at 09:15
 
 
 @dataclass
@@ -94,6 +100,8 @@ class DayPath:
     volume: np.ndarray  # int64 lots traded in the slot
     amount: np.ndarray  # float64 元 traded in the slot
     trades: np.ndarray  # int64 trades in the slot
+    #: suspended all session: the only snapshot is SUSPENDED_SLOT's, at the previous close
+    suspended: bool = False
 
     @cached_property
     def cum_volume(self) -> np.ndarray:
@@ -182,9 +190,12 @@ def build_day_paths(days: list[DayInputs]) -> list[DayPath]:
         )  # fmt: skip
         emitted = volume > 0
         emitted[:N_AUCTION] = active & has_open
-        out.append(
-            DayPath(d.pre, d.down, d.up, d.tick, emitted, price.astype(np.int64), volume, amount, trades)
-        )
+        price = price.astype(np.int64)
+        if d.suspended:  # no trade (the daily layer gives it no volume): one snapshot, at the last close
+            emitted[:] = False
+            emitted[SUSPENDED_SLOT] = True
+            price[SUSPENDED_SLOT] = d.pre
+        out.append(DayPath(d.pre, d.down, d.up, d.tick, emitted, price, volume, amount, trades, d.suspended))
     return out
 
 
@@ -250,7 +261,9 @@ __all__ = [
     "OPEN_SLOT",
     "SEG_LEN",
     "SLOT_MINUTE",
+    "PHASE_SUSPENDED",
     "SLOT_PHASE",
+    "SUSPENDED_SLOT",
     "SLOT_SECONDS",
     "DayInputs",
     "DayPath",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .daypath import CLOSE_SLOT, CONT0, N_SLOTS, OPEN_SLOT
+from .daypath import CLOSE_SLOT, CONT0, N_SLOTS, OPEN_SLOT, SUSPENDED_SLOT
 from .intraday import SegmentPaths
 from .market import MarketTime, SimMarket
 from .snapshot import SnapshotArrays, build_tick_dicts
@@ -76,6 +76,8 @@ class LiveSession:
         self.knots, self.seg_high, self.seg_low = ctx.knots, ctx.seg_high, ctx.seg_low
         self.seg_volume, self.seg_amount = ctx.seg_volume, ctx.seg_amount
         self.close, self.auction, self.auction_active = ctx.close, ctx.auction, ctx.auction_active
+        #: suspended for the whole session: one flat snapshot at SUSPENDED_SLOT, at the previous close
+        self.suspended = (ctx.susp_days > 0) & ctx.listed
         self.state = SnapshotArrays(
             slot=np.full(n, -1, np.int64),
             price=np.zeros(n, np.int64),
@@ -166,6 +168,9 @@ class LiveSession:
         if k < OPEN_SLOT:
             emitted = self.auction_active[:, k]
             s.price = np.where(emitted, self.auction[:, k], s.price)
+            if k == SUSPENDED_SLOT:  # a suspended stock's one snapshot of the day
+                emitted = emitted | self.suspended
+                s.price = np.where(self.suspended, s.pre, s.price)
         elif k == OPEN_SLOT:
             vol = self.seg_volume[:, 0]
             emitted = vol > 0
@@ -332,10 +337,11 @@ class LiveSession:
             s = self.state
             sub = SnapshotArrays(**{f: getattr(s, f)[rows] for f in SnapshotArrays.__dataclass_fields__})
             day_start_ms = self.day_start_ms
+            suspended = self.suspended[rows]
         m = self.m
         ia = self.index[rows]
         return build_tick_dicts(
-            sub, day_start_ms, m.universe.kind[ia] == "index", m.universe.p_trade[ia], m.keys[ia]
+            sub, day_start_ms, m.universe.kind[ia] == "index", m.universe.p_trade[ia], m.keys[ia], suspended
         )
 
 

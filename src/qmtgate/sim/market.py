@@ -17,7 +17,7 @@ import numpy as np
 
 from .calendar import DEFAULT_HISTORY_START, TradingCalendar
 from .clock import MarketClock
-from .daily import NO_LIMIT, DailyModel, code_key
+from .daily import FLAG_SUSPENDED, NO_LIMIT, DailyModel, code_key
 from .daily import suspended_days as _suspended_days
 from .daycache import DayCache, context_arrays
 from .daypath import (
@@ -203,6 +203,7 @@ class SimMarket:
             key=int(self.keys[i]),
             day_ordinal=self.calendar.day(d).toordinal(),
             seed=self.seed,
+            suspended=bool(c.flags[r] & FLAG_SUSPENDED),
         )
 
     def day_path(self, i: int, d: int) -> DayPath:
@@ -269,9 +270,12 @@ class SimMarket:
         out = self.tick_dicts([i], d, slot)
         return out[0] if out else None
 
-    def snapshot_arrays(self, idx: list[int], d: int, slot: int) -> tuple[list[int], SnapshotArrays]:
+    def snapshot_arrays(
+        self, idx: list[int], d: int, slot: int
+    ) -> tuple[list[int], SnapshotArrays, np.ndarray]:
         """Latest-snapshot state of instruments from their day paths (history path; the live
-        session keeps the same arrays incrementally). Instruments without a snapshot are dropped."""
+        session keeps the same arrays incrementally), and which of them are suspended for the
+        session. Instruments without a snapshot are dropped."""
         kept, rows = [], []
         for i in idx:
             if not self.listed_by(i, d):
@@ -297,7 +301,7 @@ class SimMarket:
             tick=arr(lambda p, k: p.tick).astype(np.float64),
             auction_volume=arr(lambda p, k: p.volume[OPEN_SLOT]).astype(np.int64),
         )
-        return kept, a
+        return kept, a, np.array([p.suspended for p, _ in rows], bool)
 
     def tick_history(self, i: int, d: int, upto_slot: int = N_SLOTS - 1, from_slot: int = 0) -> list[dict]:
         """Every snapshot one instrument published in session ``d`` from ``from_slot`` up to ``upto_slot``
@@ -333,10 +337,11 @@ class SimMarket:
             np.full(n, self.universe.kind[i] == "index"),
             np.full(n, self.universe.p_trade[i]),
             np.full(n, self.keys[i], np.int64),
+            np.full(n, p.suspended),
         )
 
     def tick_dicts(self, idx: list[int], d: int, slot: int) -> list[dict]:
-        kept, a = self.snapshot_arrays(idx, d, slot)
+        kept, a, suspended = self.snapshot_arrays(idx, d, slot)
         if not kept:
             return []
         ia = np.asarray(kept, dtype=np.int64)
@@ -346,6 +351,7 @@ class SimMarket:
             self.universe.kind[ia] == "index",
             self.universe.p_trade[ia],
             self.keys[ia],
+            suspended,
         )
 
     def has_snapshot(self, i: int, d: int, slot: int) -> bool:

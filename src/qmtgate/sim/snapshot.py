@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .daypath import OPEN_SLOT, SLOT_PHASE, SLOT_SECONDS
+from .daypath import OPEN_SLOT, PHASE_SUSPENDED, SLOT_PHASE, SLOT_SECONDS
 from .intraday import order_book
 
-#: legacy `stockStatus` per openInt phase code (values observed on real feeds)
-STOCK_STATUS = {11: 0, 12: 2, 13: 3, 14: 3, 15: 5, 18: 8}
+#: legacy `stockStatus` per openInt phase code (values observed on real feeds; a suspended stock's is
+#: the status table's own ``1``, as its openInt: xtquant-api.md §3.4, the wheel's 证券状态 table)
+STOCK_STATUS = {PHASE_SUSPENDED: 1, 11: 0, 12: 2, 13: 3, 14: 3, 15: 5, 18: 8}
 
 
 @dataclass
@@ -61,8 +62,13 @@ def build_tick_dicts(
     is_index: np.ndarray,
     liquidity: np.ndarray,
     keys: np.ndarray,
+    suspended: np.ndarray | None = None,
 ) -> list[dict]:
     """One tick dict per row of ``a`` (rows with ``slot < 0`` must be filtered out beforehand).
+
+    ``suspended`` (bool per row): instruments suspended for the whole session. Their tick is what QMT
+    shows for a suspended stock: ``lastPrice`` the previous close, ``open``/``high``/``low`` 0, no
+    volume, amount or trades, an empty book, ``openInt`` and ``stockStatus`` 1 (停牌).
 
     Every field is computed for the whole burst in numpy and only the final dicts are built in Python:
     the simulator stands in for QMT's own process, and a whole-market burst (~5,500 dicts every 3 s,
@@ -75,10 +81,11 @@ def build_tick_dicts(
     k = a.slot.astype(np.int64)
     tick = a.tick.astype(np.float64)
     three = tick < 0.01
-    phase = SLOT_PHASE[k]
-    opened = (k >= OPEN_SLOT) & (a.open > 0)
-    last = _prices(a.price, tick, three)
+    halted = np.zeros(n, bool) if suspended is None else np.asarray(suspended, bool)
+    phase = np.where(halted, PHASE_SUSPENDED, SLOT_PHASE[k])
+    opened = (k >= OPEN_SLOT) & (a.open > 0) & ~halted
     pre = _prices(a.pre, tick, three)
+    last = np.where(halted, pre, _prices(a.price, tick, three))
     open_ = np.where(opened, _prices(a.open, tick, three), 0.0)
     high = np.where(opened, _prices(a.high, tick, three), 0.0)
     low = np.where(opened, _prices(a.low, tick, three), 0.0)
@@ -86,7 +93,7 @@ def build_tick_dicts(
     auction = (k < OPEN_SLOT)[:, None]
     first = np.arange(5)[None, :] == 0
     matched = (a.auction_volume * (0.6 + 0.4 * k / OPEN_SLOT)).astype(np.int64)[:, None]
-    book_index = is_index.astype(bool)[:, None]
+    book_index = (is_index.astype(bool) | halted)[:, None]  # no book: an index, or a suspended stock
     bp = np.where(auction, np.where(first, last[:, None], 0.0), _prices(bids, tick, three))
     ap = np.where(auction, np.where(first, last[:, None], 0.0), _prices(asks, tick, three))
     bv = np.where(auction, np.where(first, matched, 0), bid_vol)

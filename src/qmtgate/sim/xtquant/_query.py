@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..daily import FLAG_RESUMED, FLAG_SUSPENDED, DividendEvent
-from ..daypath import CLOSE_SLOT, OPEN_SLOT, SLOT_PHASE, SLOT_SECONDS
+from ..daypath import CLOSE_SLOT, OPEN_SLOT, PHASE_SUSPENDED, SLOT_PHASE, SLOT_SECONDS
 from ..market import MarketTime
 from ..timeutil import MINUTE_LABELS, day_start_ms, labels_from_ms
 from ._env import SimEnv
@@ -155,6 +155,23 @@ def _daily_bars(env: SimEnv, i: int, days: list[int], today: int | None, t: Mark
                     day=np.array([today], np.int64),
                 )
             )
+        elif s.suspended[i]:  # suspended all session: a flat bar at the previous close, as history has
+            pre = round(st.pre[i] * tick, dec)
+            parts.append(
+                Bars(
+                    time=np.array([day_start_ms(m.calendar.day(today))], np.int64),
+                    open=np.array([pre]),
+                    high=np.array([pre]),
+                    low=np.array([pre]),
+                    close=np.array([pre]),
+                    volume=np.zeros(1, np.int64),
+                    amount=np.zeros(1),
+                    pre=np.array([pre]),
+                    open_interest=np.array([PHASE_SUSPENDED], np.int32),
+                    suspend=np.ones(1, np.int32),
+                    day=np.array([today], np.int64),
+                )
+            )
     return Bars.concat(parts)
 
 
@@ -228,6 +245,9 @@ def _minute_day(env: SimEnv, i: int, d: int, size: int, upto_slot: int | None) -
     if n == 0:
         return empty_bars()
     start = day_start_ms(m.calendar.day(d))
+    # a session the stock is suspended for: flat bars at the previous close, suspendFlag 1 (as its
+    # daily bar), openInterest the suspended phase code
+    suspended = m.day_path(i, d).suspended
     close = np.round(mb["close"] * tick, dec)
     pre = np.concatenate([[round(m.daily.chain(i).pre[d - m.daily.chain(i).start] * tick, dec)], close[:-1]])
     b = Bars(
@@ -239,8 +259,8 @@ def _minute_day(env: SimEnv, i: int, d: int, size: int, upto_slot: int | None) -
         volume=mb["volume"].astype(np.int64),
         amount=mb["amount"].astype(np.float64),
         pre=pre,
-        open_interest=np.full(n, 13, np.int32),
-        suspend=np.zeros(n, np.int32),
+        open_interest=np.full(n, PHASE_SUSPENDED if suspended else 13, np.int32),
+        suspend=np.full(n, 1 if suspended else 0, np.int32),
         day=np.full(n, d, np.int64),
     )
     b.filled = mb["filled"]  # type: ignore[attr-defined]
