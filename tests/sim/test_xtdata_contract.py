@@ -29,8 +29,8 @@ from .support import (
     day_ms,
     limit_percent,
     limit_prices,
-    sessions_listed,
     seconds_of_day,
+    sessions_listed,
     tick_size,
     ymd,
 )
