@@ -103,6 +103,59 @@ def labels(ts_ms: np.ndarray, daily: bool) -> list[str]:
 LOT = 100
 
 
+# -- trading phases (stock status) ------------------------------------------------------------------------
+
+#: xtquant's stock trading-phase / status codes: a stock's tick ``openInt`` (its K-line ``openInterest``),
+#: the normalized snapshot's ``phase``. The table of xtquant-api.md §3.4 (the SDK's 证券状态 list, and
+#: ``1`` suspended from the data dictionary); the names are what the gateway and its clients show.
+PHASE_NAMES: dict[int, str] = {
+    0: "unknown",
+    1: "suspended",
+    10: "unknown",
+    11: "pre-open",
+    12: "call auction",
+    13: "continuous trading",
+    14: "midday break",
+    15: "closed",
+    16: "volatility interruption",
+    17: "temporary halt",
+    18: "closing call auction",
+    19: "intraday call auction",
+    20: "halted until close",
+    21: "status unavailable",
+    22: "after-hours fixed price",
+    23: "after-hours fixed price finished",
+}
+#: The table in one line, for schema descriptions ("1 suspended, 11 pre-open, ...").
+PHASE_TEXT = ", ".join(f"{code} {name}" for code, name in PHASE_NAMES.items() if code not in (0, 10, 21))
+#: Suspended (停牌) for the whole session: the tick stands at the previous close, no book, no volume.
+PHASE_SUSPENDED = 1
+#: Temporarily halted (临时停牌, P).
+PHASE_TEMPORARY_HALT = 17
+#: Halted until the close (暂停交易至闭市, N).
+PHASE_HALTED_UNTIL_CLOSE = 20
+#: Phases in which a stock does not trade though the market does: its ``lastPrice`` is not a price anyone
+#: can trade at (a suspended stock's is yesterday's close), and its quote never changes.
+HALTED_PHASES: frozenset[int] = frozenset({PHASE_SUSPENDED, PHASE_TEMPORARY_HALT, PHASE_HALTED_UNTIL_CLOSE})
+#: Phases in which orders can match (the auctions and continuous trading).
+OPEN_PHASES: frozenset[int] = frozenset({12, 13, 18, 19})
+
+
+def phase_name(phase: Any) -> str | None:
+    """The name of a phase code (``"unknown"`` for a code outside the table; None for no code)."""
+    if phase is None:
+        return None
+    try:
+        return PHASE_NAMES.get(int(phase), "unknown")
+    except (TypeError, ValueError, OverflowError):
+        return "unknown"
+
+
+def is_halted(phase: Any) -> bool:
+    """Whether a phase code (an int, or None / anything else: False) is one of :data:`HALTED_PHASES`."""
+    return isinstance(phase, int | np.integer) and not isinstance(phase, bool) and int(phase) in HALTED_PHASES
+
+
 def xt_num(value: Any, default: float = 0.0) -> float:
     """xtquant sends 0 where the normalized row has null (no price yet, no order at a level)."""
     return default if value is None else value
@@ -137,7 +190,8 @@ def xt_tick(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> di
             "bidVol": [xt_lots(v) for v in row.get("bid_volume") or ()],
         }
     )
-    out.setdefault("stockStatus", 0)
+    # the legacy status: the table's own 1 for a suspended stock (as QMT shows it), else unknown
+    out.setdefault("stockStatus", PHASE_SUSPENDED if row.get("phase") == PHASE_SUSPENDED else 0)
     out.setdefault("settlementPrice", 0.0)
     out.setdefault("lastSettlementPrice", 0.0)
     return out

@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from qmtgate.mcp.summary import breadth, kline_summary, quote_row
 from qmtgate.mcp.trading import Confirmations
+from qmtgate.vocab import HALTED_PHASES, PHASE_NAMES
 
 price = st.floats(min_value=0.5, max_value=5000, allow_nan=False, allow_infinity=False)
 
@@ -65,7 +66,7 @@ quote = st.fixed_dictionaries(
         "last_price": st.one_of(st.none(), price, st.just(math.nan)),
         "pre_close": price,
         "amount": st.floats(min_value=0, max_value=1e10),
-        "phase": st.sampled_from([11, 12, 13, 14, 15, 18]),
+        "phase": st.one_of(st.none(), st.integers(min_value=0, max_value=30)),
     }
 )
 
@@ -76,6 +77,11 @@ def test_breadth_counts_every_row_once(raw: list[dict]) -> None:
     b = breadth(rows)
     assert b["up"] + b["down"] + b["flat"] + b["no_price"] == b["count"] == len(rows)
     assert b["no_price"] == sum(1 for r in raw if r["last_price"] is None or math.isnan(r["last_price"]))
+    assert b["halted"] == sum(1 for r in raw if r["phase"] in (1, 17, 20)), "suspended, 临时停牌, 停牌至闭市"
+    for r, q in zip(raw, rows, strict=True):
+        # the name of the shared table (xtquant-api.md 3.4); a code outside it is "unknown"
+        expected = None if r["phase"] is None else PHASE_NAMES.get(r["phase"], "unknown")
+        assert q["phase"] == r["phase"] and q["phase_name"] == expected
     for r, q in zip(raw, rows, strict=True):
         if q["change"] is not None:
             assert q["change"] == pytest.approx(r["last_price"] - r["pre_close"], abs=1e-4)
@@ -160,3 +166,10 @@ def test_name_index_leaves_out_only_the_codes_the_gateway_refuses(n: int, bad: s
         assert len(await index.name_of(members)) == n - len(unknown)
 
     asyncio.run(scenario())
+
+
+def test_the_phase_table_names_the_halted_codes() -> None:
+    """The shared table (xtquant-api.md 3.4): 1 suspended, 17 temporary halt, 20 halted until close."""
+    assert {1, 17, 20} == HALTED_PHASES
+    assert [PHASE_NAMES[c] for c in (1, 17, 20)] == ["suspended", "temporary halt", "halted until close"]
+    assert set(PHASE_NAMES) == {0, 1, *range(10, 24)}

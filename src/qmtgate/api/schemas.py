@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from qmtgate.vocab import PHASE_TEXT
+
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable machine-readable error code, e.g. 'source_timeout'.")
@@ -187,8 +189,8 @@ class SnapshotRow(BaseModel):
     trades: int | None = Field(None, description="Cumulative number of trades today.")
     phase: int | None = Field(
         None,
-        description="Trading phase (xtquant openInt): 11 pre-open, 12 call auction, 13 continuous, 14 break, "
-        "15 closed, 18 closing auction, 1 suspended.",
+        description=f"Trading phase (xtquant openInt): {PHASE_TEXT}. A suspended stock (1) stands at the "
+        "previous close with no open/high/low, no volume and an empty book.",
     )
     bid_price: list[float | None] | None = Field(None, description="Bid prices, best first, 5 levels, yuan.")
     bid_volume: list[int] | None = Field(None, description="Bid sizes per level, SHARES.")

@@ -9,22 +9,11 @@ from typing import Any
 import pandas as pd
 
 from qmtgate.mcp.gateway import plain
+from qmtgate.vocab import PHASE_NAMES, is_halted, phase_name
 
-#: xtquant ``openInt`` trading phases (docs/rest.md, snapshot ``phase``) in words.
-PHASES: dict[int, str] = {
-    0: "unknown",
-    1: "suspended",
-    11: "pre-open",
-    12: "call auction",
-    13: "continuous trading",
-    14: "midday break",
-    15: "closed",
-    18: "closing call auction",
-    22: "after-hours fixed price",
-    23: "after-hours fixed price",
-}
-#: Phases in which orders can match (auctions and continuous trading).
-OPEN_PHASES = frozenset({12, 13, 18})
+#: xtquant ``openInt`` trading phases (docs/rest.md, snapshot ``phase``) in words, and the phases in which
+#: orders can match: the shared table of :mod:`qmtgate.vocab`, so the assistant names them as the gateway does.
+PHASES: dict[int, str] = PHASE_NAMES
 
 
 def _num(value: Any) -> float | None:
@@ -70,7 +59,7 @@ def quote_row(row: dict[str, Any], name: str | None = None) -> dict[str, Any]:
         "ask1": _num(_first(row.get("ask_price"))),
         "ask1_volume": plain(_first(row.get("ask_volume"))),
         "phase": phase_int,
-        "phase_name": PHASES.get(phase_int, "unknown") if phase_int is not None else None,
+        "phase_name": phase_name(phase_int),
     }
     if name is None:
         del out["name"]
@@ -86,6 +75,8 @@ def breadth(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "down": sum(1 for c in changes if c < 0),
         "flat": sum(1 for c in changes if c == 0),
         "no_price": len(rows) - len(changes),
+        # suspended or halted (their last price is the previous close, counted flat above)
+        "halted": sum(1 for r in rows if is_halted(r.get("phase"))),
         "mean_change_pct": round(sum(changes) / len(changes), 3) if changes else None,
         "total_amount": round(sum(r["amount"] or 0.0 for r in rows), 2),
     }

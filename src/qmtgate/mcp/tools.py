@@ -19,8 +19,8 @@ from pydantic import Field
 
 from qmtgate.mcp.gateway import Gateway, plain, records
 from qmtgate.mcp.names import NameIndex, resolve_codes
-from qmtgate.mcp.summary import OPEN_PHASES, PHASES, breadth, kline_summary, quote_row
-from qmtgate.vocab import CST
+from qmtgate.mcp.summary import breadth, kline_summary, quote_row
+from qmtgate.vocab import CST, OPEN_PHASES, phase_name
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
@@ -310,7 +310,7 @@ def register_read_tools(server: MCPServer, gateway: Gateway, names: NameIndex) -
         if clock is not None:
             phase = clock["phase"]
             out["phase"] = phase
-            out["phase_name"] = PHASES.get(phase, "unknown") if phase is not None else None
+            out["phase_name"] = phase_name(phase)
             out["open_now"] = bool(day["is_trading_day"] and phase in OPEN_PHASES)
         return out
 
@@ -353,7 +353,7 @@ def register_read_tools(server: MCPServer, gateway: Gateway, names: NameIndex) -
         clock = await market_clock("SH") if ready.get("connected") else None
         if clock is not None:
             out["market_time"] = clock["time"]
-            out["phase_name"] = PHASES.get(clock["phase"], "unknown") if clock["phase"] is not None else None
+            out["phase_name"] = phase_name(clock["phase"])
         return out
 
     @server.tool(

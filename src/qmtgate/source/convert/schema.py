@@ -12,6 +12,7 @@ from qmtgate.vocab import (
     CST,
     CST_OFFSET_MS,
     MS_PER_DAY,
+    PHASE_TEXT,
 )
 
 DBL_MAX = 1.7976931348623157e308
@@ -57,8 +58,7 @@ SNAPSHOT_SCHEMA: dict[str, str] = {
     "volume": "cumulative volume today, shares",
     "amount": "cumulative turnover today, yuan",
     "trades": "cumulative number of trades today",
-    "phase": "trading phase code (xtquant openInt): 11 pre-open, 12 call auction, 13 continuous, 14 break, "
-    "15 closed, 18 closing auction, 1 suspended, 22/23 after-hours fixed price",
+    "phase": f"trading phase code (xtquant openInt): {PHASE_TEXT}; 0 unknown",
     "bid_price": "bid prices, best first, 5 levels, yuan (null = no order at that level)",
     "bid_volume": "bid sizes per level, shares",
     "ask_price": "ask prices, best first, 5 levels, yuan",
