@@ -105,13 +105,19 @@ async def make(tmp_path: Path, **protect: Any) -> tuple[ProtectionEngine, FakeSe
 
 
 async def feed(
-    engine: ProtectionEngine, prices: list[float], ts: int | None = None, code: str = CODE
+    engine: ProtectionEngine,
+    prices: list[float],
+    ts: int | None = None,
+    code: str = CODE,
+    phase: int | None = 13,
 ) -> None:
-    """One tick per price, 3 s apart from the service's now (which follows), each fully handled."""
+    """One tick per price, 3 s apart from the service's now (which follows), each fully handled; ``phase``
+    the ticks' trading phase (13 continuous trading)."""
     service = engine.service
     for price in prices:
         service.now += 3000  # type: ignore[attr-defined]
-        engine.on_ticks([{"code": code, "last_price": price, "ts": service.now if ts is None else ts}])  # type: ignore[attr-defined]
+        at = service.now if ts is None else ts  # type: ignore[attr-defined]
+        engine.on_ticks([{"code": code, "last_price": price, "ts": at, "phase": phase}])
         while engine._tasks:
             await asyncio.gather(*engine._tasks, return_exceptions=True)
 
@@ -180,6 +186,51 @@ async def test_quotes_outside_continuous_trading_fire_nothing(tmp_path: Path) ->
     service.now = lunch
     await feed(engine, [9.0], ts=lunch)
     assert service.sent == []
+
+
+async def test_ticks_of_a_suspended_or_halted_code_fire_nothing_and_are_counted(tmp_path: Path) -> None:
+    """A suspended stock's tick stands at yesterday's close (phase 1); a halted one (17, 20) at the last
+    trade before the halt: neither is a price to sell at. Fresh, in continuous trading and far below the
+    stop, they still fire nothing; they are counted, the view says halted, and the first tradable tick
+    fires."""
+    engine, service = await make(tmp_path)
+    p = await engine.create({"kind": "stop_loss", "code": CODE, "stop_price": 9.8, "volume": 300}, CTX)
+    for phase in (1, 17, 20):
+        await feed(engine, [9.0, 8.5], phase=phase)
+    assert service.sent == [] and engine.halted_skips == 6 and engine.stale_skips == 0
+    view = engine.get(p["id"])
+    assert view["status"] == "armed" and view["halted"] and view["last_price"] is None
+    await feed(engine, [9.7])  # trading again
+    assert len(service.sent) == 1 and service.sent[0]["client_order_id"] == f"pt-{p['id']}-0"
+    assert engine.get(p["id"])["trigger"]["last_price"] == 9.7 and not engine.get(p["id"])["halted"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([1, 13, 17, 20]), st.integers(500, 1500).map(lambda t: t / 100)),
+             min_size=1, max_size=20),
+)  # fmt: skip
+def test_a_stop_fires_at_the_first_tradable_tick_at_or_below_it_whatever_the_halted_ticks(
+    tmp_path_factory: pytest.TempPathFactory, ticks: list[tuple[int, float]]
+) -> None:
+    """Over any mix of halted and trading ticks: the trigger is the first tick in phase 13 at or below the
+    stop (a halted tick never triggers, whatever its price), and every halted tick is counted."""
+
+    async def run() -> None:
+        engine, service = await make(tmp_path_factory.mktemp("halted"))
+        await engine.create({"kind": "stop_loss", "code": CODE, "stop_price": 10.0}, CTX)
+        for phase, price in ticks:
+            await feed(engine, [price], phase=phase)
+        fired_at = next((i for i, (ph, pr) in enumerate(ticks) if ph == 13 and pr <= 10.0), None)
+        assert len(service.sent) == (0 if fired_at is None else 1)
+        if fired_at is not None:
+            (p,) = engine.protections.values()
+            assert p.trigger is not None and p.trigger["last_price"] == ticks[fired_at][1]
+        # after the trigger the code is no longer watched: only the halted ticks before it are seen
+        seen = ticks if fired_at is None else ticks[:fired_at]
+        assert engine.halted_skips == sum(1 for phase, _ in seen if phase != 13)
+
+    asyncio.run(run())
 
 
 async def test_nothing_sellable_blocks_and_stays_armed(tmp_path: Path) -> None:

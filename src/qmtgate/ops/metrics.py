@@ -507,3 +507,10 @@ def _trading_metrics(service: Any, protect: Any) -> Iterator[Any]:
     )
     c.add_metric([], float(protect.stale_skips))
     yield c
+    c = CounterMetricFamily(
+        "qmtgate_trading_protect_halted_ticks",
+        "Quotes of protected codes ignored because the code was suspended or halted (its last price is "
+        "not a tradable price).",
+    )
+    c.add_metric([], float(getattr(protect, "halted_skips", 0)))
+    yield c

@@ -6,7 +6,9 @@ receives fresh quotes (docs/trading.md, "Protective orders"). The engine:
 * keeps every protection in the audit database (:mod:`protect_store`), written before it answers;
 * watches the ticks of the codes with active protections through a *feed* (a hub consumer the app
   wires in, ``set_codes``), and ignores quotes older than ``trading.protect.stale_seconds`` (market
-  clock) and quotes outside continuous trading;
+  clock), quotes outside continuous trading and quotes of a suspended or halted code (its phase in
+  :data:`qmtgate.vocab.HALTED_PHASES`: its last price is yesterday's close or the price before the halt,
+  not one anyone can sell at; counted in ``halted_skips``);
 * arms a per-order protection when its order fills (the service's trade pushes and, at start, its
   queries), for at most the filled volume;
 * fires through the normal order path (:meth:`TradingService.place`: idempotency, pre-trade risk, the
@@ -42,6 +44,7 @@ from qmtgate.source.trading.protect_rules import (
 from qmtgate.source.trading.protect_store import ProtectionStore
 from qmtgate.source.trading.risk import Order
 from qmtgate.source.trading.service import TradingService
+from qmtgate.vocab import is_halted
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ class ProtectionEngine:
         self.protections: dict[str, Protection] = {}
         self.quotes: dict[str, tuple[float, int]] = {}  # code -> (last price, tick ts ms)
         self.stale_skips = 0  # ticks that would have been checked but were stale
+        self.halted_skips = 0  # ticks of a suspended / halted code: never a trigger
+        self.halted: set[str] = set()  # watched codes whose latest tick says suspended / halted
         self.triggers: dict[str, int] = {}  # "kind:outcome" -> count
         self._lock = asyncio.Lock()  # one change / trigger at a time
         self._firing: set[str] = set()
@@ -221,6 +226,7 @@ class ProtectionEngine:
         out["last_price"] = None if quote is None else quote[0]
         out["quote_age_seconds"] = age
         out["stale"] = p.status in WATCHED and (age is None or age > self.settings.stale_seconds)
+        out["halted"] = p.code in self.halted  # suspended / halted now: it cannot fire until trading resumes
         return out
 
     def stale_count(self) -> int:
@@ -256,6 +262,13 @@ class ProtectionEngine:
             prev = self.quotes.get(code)
             if prev is not None and ts < prev[1]:  # an older quote (a replayed seed): not news
                 continue
+            if is_halted(row.get("phase")):
+                # suspended / halted: its last price (yesterday's close, or the last trade before the
+                # halt) is no price to sell at, and no news about the price: never checked, not kept
+                self.halted_skips += 1
+                self.halted.add(code)
+                continue
+            self.halted.discard(code)
             self.quotes[code] = (float(last), int(ts))
             if now - ts > stale_ms:
                 self.stale_skips += 1
