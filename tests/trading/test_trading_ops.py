@@ -173,3 +173,32 @@ def test_protection_routes_answer_4xx_for_bad_input(client: TestClient) -> None:
 
 
 _ = anyio  # the TestClient portal runs the coroutines above on the app's loop
+
+
+def test_a_stop_on_a_suspended_stock_does_not_fire_on_its_flat_tick(client: TestClient) -> None:
+    """A suspended stock's tick stands at yesterday's close (phase 1, docs/trading.md): a stop far above
+    it would fire on any tradable tick, yet stays armed; the tick is counted as a halted one."""
+    env = sim_env()
+    t = env.now()
+    d = t.day_index
+    ctx = env.market.day_context(d)
+    suspended = [
+        env.market.universe.instruments[i] for i in range(len(ctx.susp_days)) if ctx.susp_days[i] > 0
+    ]
+    code = next(inst.code for inst in suspended if inst.kind == "stock")
+    tick = client.post("/api/v1/xt/full_tick", json={"codes": [code]}).json()["data"][code]
+    assert tick["openInt"] == 1 and tick["lastPrice"] == tick["lastClose"] > 0
+    base = "/api/v1/trading/protections"
+    before = metric(client.get("/metrics").text, "qmtgate_trading_protect_halted_ticks_total")
+    made = client.post(base, json={"kind": "stop_loss", "code": code, "stop_price": 999.0})
+    assert made.status_code == 200, made.text
+    pid = made.json()["id"]
+    try:
+        deadline = time.monotonic() + 10  # the watch hands over the code's current tick at once
+        while metric(client.get("/metrics").text, "qmtgate_trading_protect_halted_ticks_total") <= before:
+            assert time.monotonic() < deadline, "the suspended tick never reached the engine"
+            time.sleep(0.05)
+        view = client.get(f"{base}/{pid}").json()
+        assert view["status"] == "armed" and view["halted"] is True and view["trigger"] is None
+    finally:
+        client.delete(f"{base}/{pid}")
