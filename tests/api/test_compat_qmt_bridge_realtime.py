@@ -122,3 +122,36 @@ def test_xt_item_conversion_units_and_nulls() -> None:
     )  # row wins, base fills
     bar = xt_bar({"ts": 1749695400000, "open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5, "volume": 300})
     assert bar["volume"] == 3 and bar["amount"] == 0.0 and bar["preClose"] == 0.0 and set(bar) == BAR_KEYS
+
+
+def test_a_suspended_code_converts_as_the_peer_sends_it() -> None:
+    """qmt-bridge passes xtquant's own dicts through: a suspended stock's tick (openInt and stockStatus 1,
+    the last price at the previous close, nothing traded) and bars with suspendFlag 1."""
+    row = {
+        "code": "001381.SZ",
+        "ts": day_ms(TODAY) + (9 * 3600 + 15 * 60) * 1000,
+        "last_price": 25.3,
+        "open": None,
+        "high": None,
+        "low": None,
+        "pre_close": 25.3,
+        "volume": 0,
+        "amount": 0.0,
+        "trades": 0,
+        "phase": 1,
+        "bid_price": [None] * 5,
+        "bid_volume": [0] * 5,
+        "ask_price": [None] * 5,
+        "ask_volume": [0] * 5,
+    }
+    tick = xt_tick(row)  # no cached tick of the code: the row alone
+    assert tick["openInt"] == tick["stockStatus"] == 1
+    assert tick["lastPrice"] == tick["lastClose"] == 25.3 and tick["open"] == tick["high"] == 0.0
+    assert tick["volume"] == tick["pvolume"] == 0 and tick["bidPrice"] == [0.0] * 5
+    bar_row = {"ts": day_ms(TODAY), "open": 25.3, "high": 25.3, "low": 25.3, "close": 25.3, "volume": 0,
+               "pre_close": 25.3}  # fmt: skip
+    bar = xt_bar(bar_row, tick)
+    assert bar["suspendFlag"] == 1 and bar["openInterest"] == 1 and set(bar) == BAR_KEYS
+    trading = xt_bar(bar_row, {**tick, "openInt": 13})
+    assert trading["suspendFlag"] == 0 and trading["openInterest"] == 13
+    assert xt_bar({**bar_row, "suspend_flag": -1}, tick)["suspendFlag"] == -1, "a row's own flag wins"

@@ -210,6 +210,9 @@ def test_whole_a_share_market_from_the_cache(sim_client: TestClient) -> None:
     body = response.json()
     assert body["from_cache"] is True
     assert body["count"] + len(body["missing"]) == len(members) > 4000
+    # a suspended member has its flat tick (phase 1): no member of the sector is without a snapshot
+    assert body["missing"] == [] and {r["code"] for r in body["data"]} == set(members)
+    assert 0 < sum(1 for r in body["data"] if r["phase"] == 1) < 100
     assert float(response.headers["server-timing"].split("dur=")[1]) > 0  # timed by bench/, not here
 
 
@@ -244,9 +247,19 @@ def test_snapshot_input_errors(
     assert response.status_code == status and error(response)["code"] == code
 
 
-def test_suspended_codes_are_reported_missing(sim_client: TestClient) -> None:
+def test_a_suspended_code_has_a_flat_snapshot(sim_client: TestClient) -> None:
+    """QMT keeps a tick for a suspended stock (xtquant-api.md 3.4): phase 1, the last price at the previous
+    close, no open/high/low, no volume, an empty book. It is not missing."""
+    assert xtdata().get_instrument_detail("001381.SZ")["InstrumentStatus"] > 0
     body = sim_client.get("/api/v1/snapshots", params={"codes": "001381.SZ,600000.SH"}).json()
-    assert body["missing"] == ["001381.SZ"] and [r["code"] for r in body["data"]] == ["600000.SH"]
+    assert body["missing"] == [] and [r["code"] for r in body["data"]] == ["001381.SZ", "600000.SH"]
+    row = body["data"][0]
+    assert row["phase"] == 1 and body["data"][1]["phase"] == 13
+    assert row["last_price"] == row["pre_close"] == xtdata().get_instrument_detail("001381.SZ")["PreClose"]
+    assert row["open"] is row["high"] is row["low"] is None
+    assert row["volume"] == 0 and row["amount"] == 0 and row["trades"] == 0
+    assert row["bid_price"] == row["ask_price"] == [None] * 5
+    assert row["time"] == "2025-06-12T09:15:00+08:00", "its one snapshot of the day, at the opening auction"
 
 
 def test_sector_snapshot_json_has_no_nan(sim_client: TestClient) -> None:

@@ -21,7 +21,7 @@ import orjson
 
 from qmtgate.hub.clients import Frame
 from qmtgate.hub.stream import TICK
-from qmtgate.vocab import xt_lots, xt_num, xt_tick
+from qmtgate.vocab import PHASE_SUSPENDED, xt_lots, xt_num, xt_tick
 
 
 class RawTicks(Protocol):
@@ -29,8 +29,14 @@ class RawTicks(Protocol):
 
 
 def xt_bar(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A normalized bar row -> the xtquant bar dict ``subscribe_quote(code, period)`` pushes."""
+    """A normalized bar row -> the xtquant bar dict ``subscribe_quote(code, period)`` pushes.
+
+    ``suspendFlag`` is what xtquant's bar carries: the row's ``suspend_flag`` when it has one, else 1 while
+    the code's latest tick says it is suspended (``openInt`` 1, xtquant-api.md §3.2/§3.4), else 0."""
     phase = base.get("openInt") if base else None
+    flag = row.get("suspend_flag")
+    if not isinstance(flag, int) or isinstance(flag, bool):
+        flag = 1 if phase == PHASE_SUSPENDED else 0
     return {
         "time": row.get("ts"),
         "open": xt_num(row.get("open")),
@@ -42,7 +48,7 @@ def xt_bar(row: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dic
         "settelementPrice": 0.0,  # sic: xtquant's spelling
         "openInterest": phase if isinstance(phase, int) else 0,
         "preClose": xt_num(row.get("pre_close")),
-        "suspendFlag": 0,
+        "suspendFlag": flag,
     }
 
 
