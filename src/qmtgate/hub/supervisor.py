@@ -13,6 +13,11 @@ actually arrives:
   which the market moved. For real QMT the two are the same. The silence must also have lasted
   ``min_wall_seconds`` of wall time, so a processing hiccup under an accelerated clock is not mistaken for
   dead subscriptions.
+* a streamed code whose latest tick says it is suspended or halted (``openInt`` / ``phase`` in
+  :data:`qmtgate.vocab.HALTED_PHASES`: QMT keeps one flat tick of a suspended stock all session) is
+  **quiet**, not stale: it is expected not to change, so it counts no silence, is never renewed and is
+  listed apart (``quiet_symbols``). Market staleness is about bursts arriving, which a halted code's
+  silence never affects.
 * a stale market -> probe the connection (a failure marks the source down: reconnect path); if the probe
   answers, the subscriptions went silent: renew all of them (``resubscribed`` event). A stale streamed code whose market
   is fresh -> renew that one upstream subscription. Each action restarts the staleness window, so it repeats
@@ -44,6 +49,7 @@ from typing import Any
 from qmtgate.hub.lvc import LastValueCache
 from qmtgate.hub.ring import markets_of
 from qmtgate.source.events import SourceEventKind
+from qmtgate.vocab import is_halted
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +148,11 @@ class StalenessTracker:
         sym = self.symbols.get(key)
         return 0.0 if sym is None else max(self.wall() - sym.seen_wall, 0.0)
 
+    def halted(self, key: tuple[str, str], lvc: LastValueCache) -> bool:
+        """Whether the code's latest tick in the cache says suspended / halted (it is quiet, not stale)."""
+        raw = lvc.raw_tick(key[1])
+        return raw is not None and is_halted(raw.get("openInt"))
+
     def symbol_silence(self, key: tuple[str, str], opened: float) -> float:
         sym = self.symbols.get(key)
         if sym is None:
@@ -170,6 +181,8 @@ class SupervisorReport:
     market_renewals: int  # times every subscription was renewed because a market went silent
     symbol_renewals: int  # times one code's subscription was renewed
     resubscribe_retries: int  # failed registry resubscribes retried
+    #: streamed (channel, code)s whose code is suspended / halted now: quiet, never stale (staleness 0)
+    quiet_symbols: tuple[tuple[str, str], ...] = ()
 
 
 class SourceSupervisor:
@@ -261,10 +274,16 @@ class SourceSupervisor:
         in_session = opened is not None and await self._trading_day(now)
         market_staleness: dict[str, float] = {}
         symbol_staleness: dict[tuple[str, str], float] = {}
+        quiet: tuple[tuple[str, str], ...] = ()
         if in_session:
             assert opened is not None
             market_staleness = {m: tracker.market_silence(m, opened) for m in sorted(markets)}
             symbol_staleness = {k: tracker.symbol_silence(k, opened) for k in watched}
+            lvc = self.hub.lvc
+            quiet = tuple(k for k, s in symbol_staleness.items() if s > 0 and tracker.halted(k, lvc))
+            for key in quiet:  # a suspended / halted code does not change: that is not silence
+                symbol_staleness[key] = 0.0
+                tracker.restart_symbol(key)  # its silence counts from when it trades again
         else:
             market_staleness = {m: 0.0 for m in sorted(markets)}
             symbol_staleness = dict.fromkeys(watched, 0.0)
@@ -290,6 +309,7 @@ class SourceSupervisor:
             self.market_renewals,
             self.symbol_renewals,
             self.resubscribe_retries,
+            quiet,
         )
         self._announce_stale(stale_markets)
         if usable and stale_markets:

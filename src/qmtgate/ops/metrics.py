@@ -316,6 +316,12 @@ def _reliability_metrics(source: Any, supervisor: Any) -> Iterator[Any]:
     for (channel, code), seconds in report.symbol_staleness.items():
         g.add_metric([channel, code], seconds)
     yield g
+    g = GaugeMetricFamily(
+        "qmtgate_stream_halted_symbols",
+        "Explicitly streamed codes that are suspended or halted now: quiet, not stale (staleness 0).",
+    )
+    g.add_metric([], float(len(getattr(report, "quiet_symbols", ()))))
+    yield g
     g = GaugeMetricFamily("qmtgate_stream_stale", "1 while a subscribed market is stale.", labels=["market"])
     for market in report.market_staleness:
         g.add_metric([market], 1.0 if market in report.stale_markets else 0.0)
