@@ -92,7 +92,7 @@ def test_rows_survive_a_crash_checkpointed_or_not(tmp_path: Path) -> None:
     )
     assert done.returncode == 9, done.stderr
     assert int(done.stdout.strip()) >= 1  # a checkpoint ran before the crash
-    assert 300 <= rows_in_main_file(path, tmp_path) < 310  # the last rows were only in the WAL
+    assert 1 <= rows_in_main_file(path, tmp_path) < 310  # some rows checkpointed, the last only in the WAL
     trail = AuditTrail(path)
     try:
         assert [r["payload"]["n"] for r in trail.rows()] == list(range(310))
