@@ -157,9 +157,9 @@ def test_a_transport_failure_is_retried_with_the_same_client_order_id_and_never_
     from qmtgate.client.errors import ConnectionFailed
     from qmtgate.xtapi import xtconstant
 
-    client = drop_in._client
-    real_send = client.send
+    real_send = drop_in._send  # orders go over the trading WebSocket (REST while it is down)
     sent: list[dict[str, Any]] = []
+    on_socket = drop_in._orders.socket_orders
 
     def lossy_send(call: Any) -> Any:  # the first order reaches the gateway, its answer is lost
         answer = real_send(call)
@@ -169,7 +169,7 @@ def test_a_transport_failure_is_retried_with_the_same_client_order_id_and_never_
                 raise ConnectionFailed("connection reset while reading the answer")
         return answer
 
-    client.send = lossy_send
+    drop_in._send = lossy_send
     try:
         acc = account()
         assert drop_in.subscribe(acc) == 0
@@ -184,9 +184,10 @@ def test_a_transport_failure_is_retried_with_the_same_client_order_id_and_never_
             "retry me",
         )
     finally:
-        client.send = real_send
+        drop_in._send = real_send
     assert order_id > 0
     assert len(sent) == 2 and sent[0]["client_order_id"] == sent[1]["client_order_id"]
+    assert drop_in._orders.socket_orders == on_socket + 2  # both attempts went over the socket
     with gateway.http() as http:
         mine = [
             o

@@ -5,8 +5,10 @@ The calls keep the SDK's names, signatures and return values: ``connect`` / ``su
 ``order_stock`` the order id or -1, ``order_stock_async`` / ``cancel_order_stock_async`` a ``seq`` whose
 answer comes as ``on_order_stock_async_response`` / ``on_cancel_order_stock_async_response``, queries
 xttype objects (:mod:`qmtgate.xtapi.xttype`, the same classes as the simulator's) or ``None`` / ``[]``.
-Underneath, orders and queries are the gateway's REST routes (``/api/v1/trading``, which run the
-gateway's pre-trade risk and audit trail) and the pushes are its WebSocket ``trading`` channel.
+Underneath, orders and cancels go over the WebSocket that carries the pushes (the ``trading`` channel of
+``/api/v1/ws``; its ``place`` / ``cancel`` messages run the same pre-trade risk, idempotency and audit as
+the REST routes, which take over while that socket is down); queries are the REST routes
+(``/api/v1/trading``).
 
 How it differs from a local QMT (docs/trading.md, "The remote xttrader"):
 
@@ -38,6 +40,7 @@ from typing import Any as _Any
 
 from qmtgate.client import _calls
 from qmtgate.client import errors as _errors
+from qmtgate.client.orders import OrderSocket as _OrderSocket
 from qmtgate.client.trading import TradingEvents as _TradingEvents
 from qmtgate.remote._state import current as _session
 from qmtgate.xtapi import xtconstant as _c
@@ -118,6 +121,7 @@ class XtQuantTrader:
         self._requests = _Pool(max_workers=1, thread_name_prefix="qmtgate-xttrader-request")  # SDK order
         self._events: _TradingEvents | None = None
         self._events_task: _Any = None
+        self._orders: _OrderSocket | None = None  # orders / cancels over the events' socket (REST fallback)
         self._account_id: str | None = None
         self._subscribed: set[str] = set()
         self._remarks: dict[str, str] = {}  # client_order_id -> the caller's order_remark
@@ -169,6 +173,7 @@ class XtQuantTrader:
                 ssl_context=options.ssl_context,
             )
             self._events_task = self._client._loop.submit(self._events.run())
+            self._orders = _OrderSocket(self._client, events=self._events)
         try:
             self._client.run(self._events.wait_connected(CONNECT_WAIT), timeout=CONNECT_WAIT + 5)
         except Exception:
@@ -210,6 +215,7 @@ class XtQuantTrader:
         self._stopped.set()
         self.connected = False
         events, self._events = self._events, None
+        self._orders = None
         if events is not None:
             try:
                 self._client.run(events.close(), timeout=10)
@@ -279,6 +285,11 @@ class XtQuantTrader:
 
     # ------------------------------------------------------------------ orders
 
+    def _send(self, call: _Any) -> _Any:
+        """An order or cancel over the trading WebSocket once connected (REST when it is down)."""
+        orders = self._orders
+        return orders.send(call) if orders is not None else self._client.send(call)
+
     def _account_ok(self, account: _Any) -> bool:
         return self._account_id is not None and getattr(account, "account_id", None) == self._account_id
 
@@ -316,7 +327,7 @@ class XtQuantTrader:
         )
         for attempt in range(PLACE_ATTEMPTS):
             try:
-                answer = self._client.send(call)  # the same client_order_id on every attempt
+                answer = self._send(call)  # the same client_order_id on every attempt
                 break
             except _errors.ConnectionFailed:
                 if attempt == PLACE_ATTEMPTS - 1:
@@ -424,7 +435,7 @@ class XtQuantTrader:
         if not self._account_ok(account):
             return -1, "not the gateway's account"
         try:
-            self._client.send(_calls.trading_cancel(order_id=int(order_id)))
+            self._send(_calls.trading_cancel(order_id=int(order_id)))
         except _errors.QmtgateClientError as e:
             return -1, str(e)
         return 0, ""
