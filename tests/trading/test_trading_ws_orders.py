@@ -191,3 +191,19 @@ def test_the_order_socket_falls_back_to_rest(gateway: Gateway) -> None:
         assert sock.rest_orders == 2
         orders = client.trading_orders()
     assert len(orders[orders.order_remark == "wso-lost"]) == 1
+
+
+def test_a_key_revoked_while_its_socket_is_open_can_no_longer_trade(gateway: Gateway) -> None:
+    store = gateway.app.state.security.store
+    record = KEYS["both"].record
+    with gateway.ws("both") as ws:
+        assert ws_op(ws, "place", order("wso-before-revoke"))["status"] == 200
+        store._by_id[record.id] = store._by_id[record.id].model_copy(
+            update={"revoked": "2025-06-12T10:30:00"}
+        )
+        try:
+            reply = ws_op(ws, "place", order("wso-after-revoke"))
+        finally:
+            store._by_id[record.id] = record
+    assert reply["status"] == 401 and reply["error"]["code"] == "unauthorized"
+    assert gateway.app.state.trading.audit.outcome("wso-after-revoke") is None

@@ -26,7 +26,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from qmtgate.api.routers.trading import CancelOrder, PlaceOrder
-from qmtgate.errors import BadRequest, Forbidden, QmtgateError, error_body, validation_error_body
+from qmtgate.errors import (
+    BadRequest,
+    Forbidden,
+    QmtgateError,
+    Unauthorized,
+    error_body,
+    validation_error_body,
+)
 from qmtgate.hub.clients import ClientOutbox
 from qmtgate.security.guard import has_scope
 from qmtgate.source.trading.events import AccountEvents
@@ -166,10 +173,16 @@ class _Coded(QmtgateError):
 
 async def order_op(app_state: Any, key: Any, op: str, msg: dict[str, Any]) -> dict[str, Any]:
     """One ``place`` / ``cancel`` message: the reply, with the REST route's answer (``result``) or its
-    error envelope (``error``) and HTTP status (``status``). The same scope check (``trade``), body
-    validation, idempotency, risk checks and audit rows as REST: both call :class:`TradingService`."""
+        error envelope (``error``) and HTTP status (``status``). The same scope check (``trade``), body
+        validation, idempotency, risk checks and audit rows as REST: both call :class:`TradingService`. The
+    key is looked up again per message, so a key revoked while the socket is open can no longer trade."""
     reply: dict[str, Any] = {"type": "reply", "op": op, "id": msg.get("id")}
     try:
+        guard = getattr(app_state, "security", None)
+        if key is not None and guard is not None and guard.active:
+            key = guard.store.current(key.id)  # as REST, which authenticates every request
+            if key is None:
+                raise Unauthorized("invalid or revoked API key")
         refusal = trading_refusal(app_state, key)
         if refusal is not None:
             raise _refusal_error(refusal)
