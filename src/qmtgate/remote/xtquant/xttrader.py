@@ -119,6 +119,9 @@ class XtQuantTrader:
         self._calls: _queue.Queue = _queue.Queue()
         self._dispatcher: _threading.Thread | None = None
         self._requests = _Pool(max_workers=1, thread_name_prefix="qmtgate-xttrader-request")  # SDK order
+        self._running = _threading.Lock()  # held by the one request running (pool task or inline call)
+        self._queued = 0  # requests handed to the pool and not finished
+        self._queued_lock = _threading.Lock()
         self._events: _TradingEvents | None = None
         self._events_task: _Any = None
         self._orders: _OrderSocket | None = None  # orders / cancels over the events' socket (REST fallback)
@@ -283,6 +286,37 @@ class XtQuantTrader:
                 return {**data, "order_remark": mine}
         return data
 
+    # ------------------------------------------------------------------ requests: one at a time, in call order
+
+    def _submit(self, fn, *args):
+        """Queue a request (the ``*_async`` calls): it runs after every request called before it."""
+        with self._queued_lock:
+            self._queued += 1
+
+        def run():
+            try:
+                with self._running:
+                    return fn(*args)
+            finally:
+                with self._queued_lock:
+                    self._queued -= 1
+
+        return self._requests.submit(run)
+
+    def _call(self, fn, *args):
+        """Run a request and wait for it (the sync calls): in the calling thread when nothing is queued
+        before it (two thread hops fewer per order), else after the queued ones, in the pool."""
+        self._queued_lock.acquire()
+        if self._queued == 0:
+            self._running.acquire()  # only another thread's inline call can hold it; wait for it
+            self._queued_lock.release()
+            try:
+                return fn(*args)
+            finally:
+                self._running.release()
+        self._queued_lock.release()
+        return self._submit(fn, *args).result()
+
     # ------------------------------------------------------------------ orders
 
     def _send(self, call: _Any) -> _Any:
@@ -369,7 +403,7 @@ class XtQuantTrader:
     ):
         """:return: 订单编号 order_id (>0), or -1 when the order failed (``on_order_error`` also fires)."""
         try:
-            order_id, _ = self._requests.submit(
+            order_id, _ = self._call(
                 self._place,
                 account,
                 stock_code,
@@ -379,7 +413,7 @@ class XtQuantTrader:
                 price,
                 strategy_name,
                 order_remark,
-            ).result()
+            )
         except _Refused as e:
             self._order_error(account, str(e), strategy_name, order_remark)
             return -1
@@ -426,7 +460,7 @@ class XtQuantTrader:
                 _t.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, error_msg, seq),
             )
 
-        self._requests.submit(run)
+        self._submit(run)
         return seq
 
     # ------------------------------------------------------------------ cancels
@@ -451,7 +485,7 @@ class XtQuantTrader:
 
     def cancel_order_stock(self, account, order_id):
         """:return: 0 the cancel request was sent, -1 it failed."""
-        return self._requests.submit(self._cancel, account, order_id).result()[0]
+        return self._call(self._cancel, account, order_id)[0]
 
     def cancel_order_stock_async(self, account, order_id):
         """:return: seq; the answer arrives as ``on_cancel_order_stock_async_response``."""
@@ -464,7 +498,7 @@ class XtQuantTrader:
                 _t.XtCancelOrderResponse(account.account_id, result, order_id, "", seq, error_msg),
             )
 
-        self._requests.submit(run)
+        self._submit(run)
         return seq
 
     def cancel_order_stock_sysid(self, account, market, sysid):
@@ -488,7 +522,7 @@ class XtQuantTrader:
                 _t.XtCancelOrderResponse(account.account_id, result, order_id, str(sysid), seq, error_msg),
             )
 
-        self._requests.submit(run)
+        self._submit(run)
         return seq
 
     # ------------------------------------------------------------------ queries
