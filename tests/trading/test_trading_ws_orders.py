@@ -171,6 +171,10 @@ def test_the_order_socket_falls_back_to_rest(gateway: Gateway) -> None:
 
     code = "000001.SZ"
     with Client(gateway.url, api_key=KEYS["trade"].token) as client, client.order_socket() as sock:
+        # without on_event the socket carries orders only (no trading channel subscription)
+        assert sock.up and sock.events.subscribe is False
+        only = sock.place(code, "buy", 100, ask(code), client_order_id="wso-only")
+        assert only["status"] == "accepted" and (sock.socket_orders, sock.rest_orders) == (1, 0)
         # the socket closed after the order was sent: resent over REST with the same client_order_id
         real = sock.events.request
 

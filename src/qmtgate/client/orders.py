@@ -37,7 +37,8 @@ class OrderSocket:
     """``place`` / ``cancel`` over the trading WebSocket of ``client`` (REST when the socket is down).
 
     ``on_event(msg)`` gets every account event of the socket (the ``trading`` channel's messages) on the
-    client's loop thread; keep it short. ``events``: an already running :class:`TradingEvents` to send
+    client's loop thread; keep it short. Without ``on_event`` the socket does not subscribe to the
+    channel: it carries orders only (nothing else to read between an order and its reply). ``events``: an already running :class:`TradingEvents` to send
     on (the remote xttrader shares its own); otherwise the socket is opened here and waited for up to
     ``connect_timeout`` seconds (orders go over REST until it is up). Counts: ``socket_orders``,
     ``rest_orders``. Use as a context manager or call :meth:`close`."""
@@ -59,6 +60,7 @@ class OrderSocket:
                 options.headers(),
                 on_event or (lambda msg: None),
                 ssl_context=options.ssl_context,
+                subscribe=on_event is not None,
             )
         self.events = events
         self._task = client._loop.submit(events.run()) if self._own else None

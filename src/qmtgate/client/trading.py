@@ -55,7 +55,10 @@ class TradingEvents:
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_reconnect_delay: float = 2.0,
+        subscribe: bool = True,
     ) -> None:
+        #: False: the socket only carries orders (no account events; "connected" at the gateway's hello)
+        self.subscribe = subscribe
         self.ws_url = ws_url
         self.headers = headers
         self.on_event = on_event
@@ -108,10 +111,11 @@ class TradingEvents:
         async with websockets.connect(self.ws_url, **kwargs) as ws:
             self._ws = ws
             try:
-                request: dict[str, Any] = {"op": "subscribe", "channel": "trading"}
-                if self.since is not None:
-                    request.update(since=self.since, epoch=self.epoch)
-                await ws.send(orjson.dumps(request).decode())
+                if self.subscribe:
+                    request: dict[str, Any] = {"op": "subscribe", "channel": "trading"}
+                    if self.since is not None:
+                        request.update(since=self.since, epoch=self.epoch)
+                    await ws.send(orjson.dumps(request).decode())
                 async for raw in ws:
                     msg = orjson.loads(raw)
                     if not isinstance(msg, dict):
@@ -169,6 +173,8 @@ class TradingEvents:
                     self.on_feed("gap", {"since": self.since, "prev_seq": prev})
             self.since, self.epoch = seq, epoch
             self.on_event(msg)
+        elif kind == "hello" and not self.subscribe:  # an orders-only socket is ready at the hello
+            self.connected.set()
         elif kind == "subscribed" and msg.get("channel") == "trading":
             if self.since is None or msg.get("epoch") != self.epoch:
                 self.since, self.epoch = msg.get("seq"), msg.get("epoch")
