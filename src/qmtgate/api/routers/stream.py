@@ -197,7 +197,7 @@ class _Connection:
         try:
             if op == "ping":
                 await self._send({"type": "pong", "t": msg.get("t")})
-            elif op in ORDER_OPS:
+            elif isinstance(op, str) and op in ORDER_OPS:
                 # its own task: a slow SDK answer must not hold this connection's other messages
                 task = asyncio.get_running_loop().create_task(self._order(op, msg))
                 self._order_tasks.add(task)
