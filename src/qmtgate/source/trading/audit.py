@@ -14,9 +14,7 @@ answer of. How far a commit goes is ``sync`` (``trading.audit_sync``):
   the disk's fsync latency (0.1-5 ms on the machines measured) to every order.
 
 The idempotency ledger (client_order_id -> outcome) lives in the same file so a retry after a restart
-still finds the first outcome; the entries of the last :data:`RECENT_ENTRIES` orders are also kept in
-memory (written through, updated only once their commit succeeded), so an idempotent retry, a status
-lookup or an SDK push of a recent order reads no SQLite. stdlib ``sqlite3`` only; one connection guarded by a lock.
+still finds the first outcome. stdlib ``sqlite3`` only; one connection guarded by a lock.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -74,9 +71,6 @@ def _dumps(value: Any) -> str:
     except TypeError:
         return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
-
-#: Ledger entries (request, outcome) of the most recent orders kept in memory by :class:`AuditTrail`.
-RECENT_ENTRIES = 10_000
 
 #: Seconds between two checkpoints of the audit WAL at most (made by :class:`WalFlusher`, off the order path).
 CHECKPOINT_INTERVAL = 1.0
@@ -203,10 +197,6 @@ class AuditTrail:
         self.sync = sync
         self._lock = threading.RLock()  # re-entrant: appends inside transaction()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        #: client_order_id -> (first request, outcome) of recent orders, oldest first: as committed
-        self._recent: OrderedDict[str, tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()
-        #: ledger changes of the open transaction, applied to ``_recent`` once it commits
-        self._tx_changes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] | None = None
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL" if sync == "full" else "PRAGMA synchronous=NORMAL")
         # no checkpoint on a commit (an order's): the flusher checkpoints, at most once per second
@@ -223,46 +213,14 @@ class AuditTrail:
     def transaction(self) -> Iterator[None]:
         """Group writes into one commit (one fsync): everything inside is durable together on exit."""
         with self._lock:
-            outer = self._tx_changes is None
-            if not outer:  # nested: part of the enclosing transaction
-                yield
-                return
             self._db.execute("BEGIN IMMEDIATE")
-            self._tx_changes = []
             try:
                 yield
-                self._db.execute("COMMIT")
             except BaseException:
-                self._tx_changes = None
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                self._db.execute("ROLLBACK")
                 raise
-            changes, self._tx_changes = self._tx_changes, None
-            for coid, request, outcome in changes:
-                self._remember(coid, request, outcome)
+            self._db.execute("COMMIT")
             self._written()
-
-    def _remember(self, coid: str, request: dict[str, Any] | None, outcome: dict[str, Any]) -> None:
-        """A committed ledger change into the in-memory entries (``request`` None: the outcome only)."""
-        if request is None:
-            known = self._recent.get(coid)
-            if known is None:  # not in memory: the next read takes it from the file
-                return
-            request = known[0]
-        self._recent[coid] = (request, outcome)
-        self._recent.move_to_end(coid)
-        while len(self._recent) > RECENT_ENTRIES:
-            self._recent.popitem(last=False)
-
-    def _changed(self, coid: str, request: dict[str, Any] | None, outcome: dict[str, Any]) -> None:
-        if self._tx_changes is not None:
-            self._tx_changes.append((coid, request, outcome))
-        else:  # autocommit: committed already
-            self._remember(coid, request, outcome)
-
-    def _cached(self, coid: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """The committed entry of ``coid`` if it is in memory (never a change of an open transaction)."""
-        return self._recent.get(coid)
 
     def append(
         self,
@@ -334,14 +292,13 @@ class AuditTrail:
                     "INSERT INTO orders (client_order_id, request, outcome, updated_ms) VALUES (?, ?, ?, ?)",
                     (client_order_id, _dumps(request), _dumps(outcome), int(time.time() * 1000)),
                 )
-                self._changed(client_order_id, dict(request), dict(outcome))
                 self._written()
                 return None
             except sqlite3.IntegrityError:
-                pass
-        entry = self.entry(client_order_id)
-        assert entry is not None  # the key exists: the insert said so
-        return entry
+                row = self._db.execute(
+                    "SELECT request, outcome FROM orders WHERE client_order_id = ?", (client_order_id,)
+                ).fetchone()
+        return {"request": json.loads(row[0]), "outcome": json.loads(row[1])}
 
     def set_outcome(self, client_order_id: str, outcome: dict[str, Any]) -> None:
         with self._lock:
@@ -349,27 +306,22 @@ class AuditTrail:
                 "UPDATE orders SET outcome = ?, updated_ms = ? WHERE client_order_id = ?",
                 (_dumps(outcome), int(time.time() * 1000), client_order_id),
             )
-            self._changed(client_order_id, None, dict(outcome))
             self._written()
 
     def outcome(self, client_order_id: str) -> dict[str, Any] | None:
-        entry = self.entry(client_order_id)
-        return entry["outcome"] if entry is not None else None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT outcome FROM orders WHERE client_order_id = ?", (client_order_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def entry(self, client_order_id: str) -> dict[str, Any] | None:
-        """The first request and the current outcome recorded for ``client_order_id`` (copies)."""
+        """The first request and the current outcome recorded for ``client_order_id``."""
         with self._lock:
-            cached = self._cached(client_order_id)
-            if cached is None:
-                row = self._db.execute(
-                    "SELECT request, outcome FROM orders WHERE client_order_id = ?", (client_order_id,)
-                ).fetchone()
-                if row is None:
-                    return None
-                if self._tx_changes is None:  # a committed row: keep it in memory from now on
-                    self._remember(client_order_id, json.loads(row[0]), json.loads(row[1]))
-                return {"request": json.loads(row[0]), "outcome": json.loads(row[1])}
-        return {"request": dict(cached[0]), "outcome": dict(cached[1])}
+            row = self._db.execute(
+                "SELECT request, outcome FROM orders WHERE client_order_id = ?", (client_order_id,)
+            ).fetchone()
+        return {"request": json.loads(row[0]), "outcome": json.loads(row[1])} if row else None
 
     def outcomes(self) -> dict[str, dict[str, Any]]:
         with self._lock:
