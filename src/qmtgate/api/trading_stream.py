@@ -173,8 +173,8 @@ class _Coded(QmtgateError):
 
 async def order_op(app_state: Any, key: Any, op: str, msg: dict[str, Any]) -> dict[str, Any]:
     """One ``place`` / ``cancel`` message: the reply, with the REST route's answer (``result``) or its
-        error envelope (``error``) and HTTP status (``status``). The same scope check (``trade``), body
-        validation, idempotency, risk checks and audit rows as REST: both call :class:`TradingService`. The
+    error envelope (``error``) and HTTP status (``status``). The same scope check (``trade``), body
+    validation, idempotency, risk checks and audit rows as REST: both call :class:`TradingService`. The
     key is looked up again per message, so a key revoked while the socket is open can no longer trade."""
     reply: dict[str, Any] = {"type": "reply", "op": op, "id": msg.get("id")}
     try:
