@@ -282,16 +282,21 @@ _PARAM_CODES: dict[str, ErrorCode] = {
 }
 
 
-async def _handle_validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    details = _validation_details(exc)
+def validation_error_body(details: list[dict[str, Any]]) -> dict[str, Any]:
+    """The 422 envelope of schema violations (``details``: loc/msg/type per error, ``loc`` starting
+    with where the value was, e.g. ``["body", "price"]``); shared by REST and the WebSocket's orders."""
     names = sorted({str(err["loc"][-1]) for err in details if len(err["loc"]) > 1})
     codes = {_PARAM_CODES.get(name) for name in names}
     code = codes.pop() if len(codes) == 1 and None not in codes else ErrorCode.VALIDATION_ERROR
     message = "request validation failed"
     if names:
         message += ": invalid " + ", ".join(repr(name) for name in names)
-    return _json_error(422, error_body(code, message, details))
+    return error_body(code, message, details)
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return _json_error(422, validation_error_body(_validation_details(exc)))
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:

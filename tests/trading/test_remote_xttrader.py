@@ -157,9 +157,9 @@ def test_a_transport_failure_is_retried_with_the_same_client_order_id_and_never_
     from qmtgate.client.errors import ConnectionFailed
     from qmtgate.xtapi import xtconstant
 
-    client = drop_in._client
-    real_send = client.send
+    real_send = drop_in._send  # orders go over the trading WebSocket (REST while it is down)
     sent: list[dict[str, Any]] = []
+    on_socket = drop_in._orders.socket_orders
 
     def lossy_send(call: Any) -> Any:  # the first order reaches the gateway, its answer is lost
         answer = real_send(call)
@@ -169,7 +169,7 @@ def test_a_transport_failure_is_retried_with_the_same_client_order_id_and_never_
                 raise ConnectionFailed("connection reset while reading the answer")
         return answer
 
-    client.send = lossy_send
+    drop_in._send = lossy_send
     try:
         acc = account()
         assert drop_in.subscribe(acc) == 0
@@ -184,9 +184,10 @@ def test_a_transport_failure_is_retried_with_the_same_client_order_id_and_never_
             "retry me",
         )
     finally:
-        client.send = real_send
+        drop_in._send = real_send
     assert order_id > 0
     assert len(sent) == 2 and sent[0]["client_order_id"] == sent[1]["client_order_id"]
+    assert drop_in._orders.socket_orders == on_socket + 2  # both attempts went over the socket
     with gateway.http() as http:
         mine = [
             o
@@ -232,3 +233,43 @@ def test_an_unknown_outcome_is_minus_one_and_the_live_order_still_shows_and_push
     )
     assert pushed[0].order_remark == "maybe live" and type(pushed[0]).__name__ == "XtOrder"
     assert not callback.errors
+
+
+def test_sync_requests_run_inline_only_when_nothing_is_queued_before_them() -> None:
+    """order_stock runs in the caller's thread when no request waits before it; after an
+    order_stock_async it waits for it (one request at a time, in call order)."""
+    import threading as th
+    import time as tm
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qmtgate.remote.xtquant.xttrader import XtQuantTrader
+
+    trader = XtQuantTrader.__new__(XtQuantTrader)
+    trader._requests = ThreadPoolExecutor(max_workers=1)
+    trader._running, trader._queued, trader._queued_lock = th.Lock(), 0, th.Lock()
+    log: list[tuple[str, str]] = []
+    release = th.Event()
+
+    def slow(name: str) -> str:
+        release.wait(5)
+        log.append((name, th.current_thread().name))
+        return name
+
+    def fast(name: str) -> str:
+        log.append((name, th.current_thread().name))
+        return name
+
+    try:
+        assert trader._call(fast, "alone") == "alone"
+        assert log == [("alone", th.current_thread().name)]  # inline: nothing was queued
+        queued = trader._submit(slow, "async")
+        waiter = ThreadPoolExecutor(max_workers=1).submit(trader._call, fast, "sync")
+        tm.sleep(0.2)
+        assert [n for n, _ in log] == ["alone"]  # the sync call waits behind the queued one
+        release.set()
+        assert queued.result(5) == "async" and waiter.result(5) == "sync"
+        assert [n for n, _ in log] == ["alone", "async", "sync"]
+        assert trader._queued == 0
+    finally:
+        release.set()
+        trader._requests.shutdown(wait=True)

@@ -81,6 +81,10 @@ def test_metrics_and_the_unknown_outcome_alert(client: TestClient) -> None:
     assert metric(text, "qmtgate_trading_unknown_outcomes_total") == 1
     assert metric(text, "qmtgate_trading_audit_flushes_total") >= 1  # the orders' rows were fsynced
     assert metric(text, "qmtgate_trading_audit_last_flush_seconds") > 0
+    deadline = time.monotonic() + 5  # the audit WAL is checkpointed off the order path, at most once a second
+    while metric(client.get("/metrics").text, "qmtgate_trading_audit_checkpoints_total") < 1:
+        assert time.monotonic() < deadline, "no audit checkpoint after the orders"
+        time.sleep(0.05)
     unknown = [a for a in sent_alerts(client) if a.kind == "trading_unknown_outcome"]
     assert len(unknown) == 1 and unknown[0].details["client_order_id"] == "m-unknown"
     assert unknown[0].severity == "critical"

@@ -20,3 +20,13 @@ def test_no_trading_channel_when_trading_is_off() -> None:
         ws.send_json({"op": "subscribe", "channel": "trading"})
         error = ws.receive_json()
         assert error["type"] == "error" and error["error"]["code"] == "trading_disabled"
+        # orders over the socket are refused the same way, and nothing is placed
+        body = {"code": "600000.SH", "side": "buy", "volume": 100, "price": 10.0, "client_order_id": "off-1"}
+        ws.send_json({"op": "place", "id": 1, "body": body})
+        reply = ws.receive_json()
+        assert reply["type"] == "reply" and reply["id"] == 1 and reply["op"] == "place"
+        assert reply["status"] == 404 and reply["error"]["code"] == "trading_disabled"
+        ws.send_json({"op": "cancel", "id": 2, "body": {"order_id": 1}})
+        reply = ws.receive_json()
+        assert reply["id"] == 2 and reply["error"]["code"] == "trading_disabled"
+        assert client.post("/api/v1/trading/orders", json=body).status_code == 404  # REST: no route

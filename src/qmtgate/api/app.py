@@ -196,6 +196,10 @@ def create_app(
     install_error_handlers(app)
     # innermost: the drop-in's get_full_tick from the live cache, past routing and validation (fastlane.py)
     app.add_middleware(FullTickFastLane, path=f"{API_PREFIX}/xt/full_tick")
+    if settings.trading.enabled:  # orders past routing and dependency solving (trading_fastlane.py)
+        from qmtgate.api.trading_fastlane import TradingOrderFastLane
+
+        app.add_middleware(TradingOrderFastLane, path=f"{API_PREFIX}/trading/orders")
     app.add_middleware(SourceHeaderMiddleware, source_name=lambda: _source_name(app))
     # outermost last: timing, then the security gate, then request ids / metrics / access log
     app.add_middleware(ServerTimingMiddleware)

@@ -20,8 +20,20 @@ subscriber gets every event of the account), so a client sees a gap as ``prev_se
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from pydantic import ValidationError
+
+from qmtgate.api.routers.trading import CancelOrder, PlaceOrder
+from qmtgate.errors import (
+    BadRequest,
+    Forbidden,
+    QmtgateError,
+    Unauthorized,
+    error_body,
+    validation_error_body,
+)
 from qmtgate.hub.clients import ClientOutbox
 from qmtgate.security.guard import has_scope
 from qmtgate.source.trading.events import AccountEvents
@@ -127,3 +139,92 @@ class TradingChannel:
         if self._sink is not None:
             self.events.unsubscribe(self._sink)
             self._sink = None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Orders and cancels over the socket: {"op": "place" | "cancel", "id": any, "body": {...}} (docs/trading.md)
+
+#: The socket's order operations and the REST route each one mirrors (same body, outcome and errors).
+ORDER_OPS = {"place": "POST /api/v1/trading/orders", "cancel": "POST /api/v1/trading/cancel"}
+
+
+def _refusal_error(refusal: tuple[str, str, dict[str, Any]]) -> QmtgateError:
+    code, message, details = refusal
+    if code == "trading_disabled":  # REST answers 404 then: its trading routes are not mounted
+        return _Coded(code, 404, message, details)
+    return Forbidden(message, details)
+
+
+class _Coded(QmtgateError):
+    """An error whose wire code is not one of :class:`ErrorCode` (``trading_disabled``)."""
+
+    def __init__(self, wire_code: str, status: int, message: str, details: Any) -> None:
+        super().__init__(message, details)
+        self.wire_code = wire_code
+        self.status = status
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    def to_body(self) -> dict[str, Any]:
+        return error_body(self.wire_code, self.message, self.details)
+
+
+async def order_op(app_state: Any, key: Any, op: str, msg: dict[str, Any]) -> dict[str, Any]:
+    """One ``place`` / ``cancel`` message: the reply, with the REST route's answer (``result``) or its
+    error envelope (``error``) and HTTP status (``status``). The same scope check (``trade``), body
+    validation, idempotency, risk checks and audit rows as REST: both call :class:`TradingService`. The
+    key is looked up again per message, so a key revoked while the socket is open can no longer trade."""
+    reply: dict[str, Any] = {"type": "reply", "op": op, "id": msg.get("id")}
+    try:
+        guard = getattr(app_state, "security", None)
+        if key is not None and guard is not None and guard.active:
+            key = guard.store.current(key.id)  # as REST, which authenticates every request
+            if key is None:
+                raise Unauthorized("invalid or revoked API key")
+        refusal = trading_refusal(app_state, key)
+        if refusal is not None:
+            raise _refusal_error(refusal)
+        service = app_state.trading
+        body = msg.get("body")
+        if not isinstance(body, dict):
+            raise _Invalid([{"loc": ["body"], "msg": "an object is required", "type": "dict_type"}])
+        ctx = {"request_id": "ws-" + uuid.uuid4().hex[:13], "key_id": getattr(key, "id", None)}
+        if op == "place":
+            order = _validated(PlaceOrder, body)
+            result = await service.place(order.model_dump(), ctx)
+        else:
+            cancel = _validated(CancelOrder, body)
+            if (cancel.order_id is None) == (cancel.client_order_id is None):
+                raise BadRequest("give exactly one of order_id and client_order_id")
+            result = await service.cancel(ctx, order_id=cancel.order_id, coid=cancel.client_order_id)
+    except _Invalid as exc:
+        reply.update(status=422, **validation_error_body(exc.details))
+        return reply
+    except QmtgateError as exc:
+        reply.update(status=exc.status_code, **exc.to_body())
+        return reply
+    reply.update(status=200, result=result)
+    return reply
+
+
+class _Invalid(Exception):
+    def __init__(self, details: list[dict[str, Any]]) -> None:
+        super().__init__("validation")
+        self.details = details
+
+
+def _validated(model: type[Any], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:  # the REST route's 422, with the same loc/msg/type
+        details = [
+            {
+                "loc": ["body", *err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+            for err in exc.errors()
+        ]
+        raise _Invalid(details) from None

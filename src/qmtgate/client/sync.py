@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -27,6 +27,9 @@ from qmtgate.client._calls import Call
 from qmtgate.client._keepalive import KeepAliveJson
 from qmtgate.client._loop import LoopThread
 from qmtgate.client.stream import Batch, Event, Stream, _Intent, split_targets
+
+if TYPE_CHECKING:
+    from qmtgate.client.orders import OrderSocket
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +139,16 @@ class Client:
             encoding=encoding,
             compression=compression,
         )
+
+    def order_socket(
+        self, on_event: Callable[[dict[str, Any]], Any] | None = None, *, connect_timeout: float = 10.0
+    ) -> OrderSocket:
+        """Orders and cancels over the trading WebSocket (the lowest-latency way to trade; REST when
+        the socket is down): ``sock.place(...)`` / ``sock.cancel(...)`` as :meth:`trading_place` /
+        :meth:`trading_cancel`; ``on_event`` gets the account events (docs/trading.md)."""
+        from qmtgate.client.orders import OrderSocket
+
+        return OrderSocket(self, on_event, connect_timeout=connect_timeout)
 
     def run(self, coro: Any, timeout: float | None = None) -> Any:
         """Run a coroutine on the client's loop thread (e.g. ``stream.subscribe(...)``) and wait."""

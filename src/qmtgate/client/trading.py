@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import ssl
 from collections.abc import Callable
@@ -33,6 +34,15 @@ CLOSE_REFUSED = (4401, 4403)
 FINAL_ERRORS = ("forbidden", "trading_disabled", "unauthorized")
 
 
+class SocketDown(ConnectionError):
+    """No answer could come over the trading WebSocket (not open, closed meanwhile, timed out);
+    ``sent``: whether the request had been written to the socket (the gateway may have it)."""
+
+    def __init__(self, message: str, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
 class TradingEvents:
     """One subscription to the account events; run :meth:`run` as a task, :meth:`close` to end it."""
 
@@ -45,7 +55,10 @@ class TradingEvents:
         *,
         ssl_context: ssl.SSLContext | None = None,
         max_reconnect_delay: float = 2.0,
+        subscribe: bool = True,
     ) -> None:
+        #: False: the socket only carries orders (no account events; "connected" at the gateway's hello)
+        self.subscribe = subscribe
         self.ws_url = ws_url
         self.headers = headers
         self.on_event = on_event
@@ -61,6 +74,9 @@ class TradingEvents:
         self.reconnects = 0
         self._closing = False
         self._ws: Any = None
+        #: place / cancel messages sent on this socket and not answered yet: id -> future of the reply
+        self._replies: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
 
     async def run(self) -> None:
         delay = 0.1
@@ -95,10 +111,11 @@ class TradingEvents:
         async with websockets.connect(self.ws_url, **kwargs) as ws:
             self._ws = ws
             try:
-                request: dict[str, Any] = {"op": "subscribe", "channel": "trading"}
-                if self.since is not None:
-                    request.update(since=self.since, epoch=self.epoch)
-                await ws.send(orjson.dumps(request).decode())
+                if self.subscribe:
+                    request: dict[str, Any] = {"op": "subscribe", "channel": "trading"}
+                    if self.since is not None:
+                        request.update(since=self.since, epoch=self.epoch)
+                    await ws.send(orjson.dumps(request).decode())
                 async for raw in ws:
                     msg = orjson.loads(raw)
                     if not isinstance(msg, dict):
@@ -107,11 +124,46 @@ class TradingEvents:
                         return
             finally:
                 self._ws = None
+                self._fail_replies("the trading WebSocket closed before the answer")
+
+    def _fail_replies(self, why: str) -> None:
+        replies, self._replies = self._replies, {}
+        for future in replies.values():
+            if not future.done():
+                future.set_exception(SocketDown(why, sent=True))
+
+    async def request(self, op: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send ``{"op": op, "id", "body"}`` on the open, subscribed socket and wait for its reply
+        (``{"type": "reply", "status", "result" | "error"}``). Raises :class:`SocketDown` when there is
+        no open socket, it closes before the reply, or no reply comes within ``timeout``; the request
+        may then have reached the gateway (resend it only where that is safe: an order with the same
+        client_order_id)."""
+        ws = self._ws
+        if ws is None or not self.connected.is_set() or self.refused is not None:
+            raise SocketDown("the trading WebSocket is not open")
+        rid = next(self._ids)
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._replies[rid] = future
+        try:
+            await ws.send(orjson.dumps({"op": op, "id": rid, "body": body}).decode())
+        except (OSError, websockets.exceptions.WebSocketException) as e:
+            self._replies.pop(rid, None)
+            raise SocketDown(f"the trading WebSocket failed: {e!r}", sent=True) from e
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError as e:
+            raise SocketDown(f"no answer on the trading WebSocket within {timeout} s", sent=True) from e
+        finally:
+            self._replies.pop(rid, None)
 
     def _handle(self, msg: dict[str, Any]) -> bool:
         """One server message; True when the subscription is over for good."""
         kind = msg.get("type")
-        if kind == "trading":
+        if kind == "reply":
+            future = self._replies.pop(msg.get("id"), None)  # type: ignore[arg-type]
+            if future is not None and not future.done():
+                future.set_result(msg)
+        elif kind == "trading":
             seq, epoch = msg.get("seq"), msg.get("epoch")
             if self.since is not None and epoch == self.epoch and isinstance(seq, int):
                 if seq <= self.since:
@@ -121,6 +173,8 @@ class TradingEvents:
                     self.on_feed("gap", {"since": self.since, "prev_seq": prev})
             self.since, self.epoch = seq, epoch
             self.on_event(msg)
+        elif kind == "hello" and not self.subscribe:  # an orders-only socket is ready at the hello
+            self.connected.set()
         elif kind == "subscribed" and msg.get("channel") == "trading":
             if self.since is None or msg.get("epoch") != self.epoch:
                 self.since, self.epoch = msg.get("seq"), msg.get("epoch")
@@ -147,6 +201,7 @@ class TradingEvents:
 
     async def close(self) -> None:
         self._closing = True
+        self._fail_replies("closed")
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(Exception):

@@ -493,6 +493,12 @@ def _trading_metrics(service: Any, protect: Any) -> Iterator[Any]:
     )
     g.add_metric([], float(flush["last_flush_s"]))
     yield g
+    c = CounterMetricFamily(
+        "qmtgate_trading_audit_checkpoints",
+        "PASSIVE checkpoints of the audit WAL made off the order path (at most one per second).",
+    )
+    c.add_metric([], float(flush["checkpoints"]))
+    yield c
     if protect is None:
         return
     g = GaugeMetricFamily("qmtgate_trading_protections", "Protective orders by status.", labels=["status"])

@@ -178,6 +178,13 @@ class KeyStore:
             return None
         return None if record.revoked else record
 
+    def current(self, key_id: str) -> ApiKeySettings | None:
+        """The record of ``key_id`` as it is now (None when unknown or revoked since): for connections
+        that authenticated once and act later (orders over a WebSocket)."""
+        self._maybe_reload()
+        record = self._by_id.get(key_id)
+        return None if record is None or record.revoked else record
+
     def _maybe_reload(self) -> None:
         if self._file is None:
             return

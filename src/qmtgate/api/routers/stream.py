@@ -9,6 +9,8 @@ client -> server
     {"op": "unsubscribe", "period": ..., "codes": [...], "markets": [...], "sectors": [...]}
     {"op": "resume", "since": 1234, "epoch": "..."}
     {"op": "ping", "t": any}
+    {"op": "place" | "cancel", "id": any, "body": {...}}   # trading (trade scope): the body of
+                                              # POST /api/v1/trading/orders | /cancel (docs/trading.md)
     {"op": "options", "encoding": "json" | "columns" | "arrow",   # data frames as JSON rows (default),
      "compression": "zstd" | "lz4" | "none"}   # columnar JSON or Arrow IPC; compression: Arrow buffers
 server -> client
@@ -21,6 +23,8 @@ server -> client
                                               # one shape, from StreamHub.status_message
     {"type": "error", "error": {"code", "message", "details"}}
     {"type": "pong", "t"}
+    {"type": "reply", "op", "id", "status", "result": {...}}  # place / cancel: REST's answer, or
+    {"type": "reply", "op", "id", "status", "error": {"code", "message", "details"}}  # its error
     {"type": "options", "encoding", "compression"}
 
 With ``"encoding": "columns"`` data frames are JSON text with ``n``, ``depth`` and ``columns`` (one array per
@@ -52,7 +56,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from qmtgate.api.qmt_bridge.realtime import messages as qmt_bridge_messages
 from qmtgate.api.stream_codec import ArrowCompression, WireEncoding, encode
-from qmtgate.api.trading_stream import TradingChannel, trading_refusal
+from qmtgate.api.trading_stream import ORDER_OPS, TradingChannel, order_op, trading_refusal
 from qmtgate.codes import normalize_code
 from qmtgate.errors import QmtgateError
 from qmtgate.hub.clients import Frame
@@ -88,6 +92,7 @@ class _Connection:
         self.metrics = getattr(ws.app.state, "metrics", None)
         self.trading: TradingChannel | None = None  # the account events (api/trading_stream.py)
         self.trading_on = getattr(ws.app.state, "trading", None) is not None
+        self._order_tasks: set[asyncio.Task] = set()  # place / cancel messages being answered
 
     async def run(self) -> None:
         await self.ws.accept()
@@ -192,6 +197,11 @@ class _Connection:
         try:
             if op == "ping":
                 await self._send({"type": "pong", "t": msg.get("t")})
+            elif isinstance(op, str) and op in ORDER_OPS:
+                # its own task: a slow SDK answer must not hold this connection's other messages
+                task = asyncio.get_running_loop().create_task(self._order(op, msg))
+                self._order_tasks.add(task)
+                task.add_done_callback(self._order_tasks.discard)
             elif op in ("subscribe", "unsubscribe") and "channel" in msg:
                 await self._channel(op, msg)
             elif op in ("subscribe", "unsubscribe"):
@@ -204,7 +214,7 @@ class _Connection:
                 await self._error(
                     "bad_request",
                     f"unknown op {op!r}",
-                    {"ops": ["subscribe", "unsubscribe", "resume", "ping", "options"]},
+                    {"ops": ["subscribe", "unsubscribe", "resume", "ping", "options", *ORDER_OPS]},
                 )
         except HubError as e:
             await self._error(e.code, e.message, e.details)
@@ -217,6 +227,17 @@ class _Connection:
                 "stream message handling failed (op %r)", op if isinstance(op, str) else type(op)
             )
             await self._error("internal_error", "the gateway could not handle this message")
+
+    async def _order(self, op: str, msg: dict[str, Any]) -> None:
+        """A ``place`` / ``cancel``: answered on this socket as REST would (api/trading_stream.py)."""
+        try:
+            reply = await order_op(self.ws.app.state, self.key, op, msg)
+        except Exception:
+            logger.exception("trading %s over the WebSocket failed", op)
+            reply = {"type": "reply", "op": op, "id": msg.get("id"), "status": 500,
+                     "error": {"code": "internal_error", "message": "internal server error", "details": None}}  # fmt: skip
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, ConnectionError):
+            await self._send(reply)  # a client gone meanwhile retries with its client_order_id
 
     async def _options(self, msg: dict[str, Any]) -> None:
         """Per-connection settings: the data frame encoding and the Arrow buffers' compression (they apply

@@ -5,8 +5,10 @@ The calls keep the SDK's names, signatures and return values: ``connect`` / ``su
 ``order_stock`` the order id or -1, ``order_stock_async`` / ``cancel_order_stock_async`` a ``seq`` whose
 answer comes as ``on_order_stock_async_response`` / ``on_cancel_order_stock_async_response``, queries
 xttype objects (:mod:`qmtgate.xtapi.xttype`, the same classes as the simulator's) or ``None`` / ``[]``.
-Underneath, orders and queries are the gateway's REST routes (``/api/v1/trading``, which run the
-gateway's pre-trade risk and audit trail) and the pushes are its WebSocket ``trading`` channel.
+Underneath, orders and cancels go over the WebSocket that carries the pushes (the ``trading`` channel of
+``/api/v1/ws``; its ``place`` / ``cancel`` messages run the same pre-trade risk, idempotency and audit as
+the REST routes, which take over while that socket is down); queries are the REST routes
+(``/api/v1/trading``).
 
 How it differs from a local QMT (docs/trading.md, "The remote xttrader"):
 
@@ -38,6 +40,7 @@ from typing import Any as _Any
 
 from qmtgate.client import _calls
 from qmtgate.client import errors as _errors
+from qmtgate.client.orders import OrderSocket as _OrderSocket
 from qmtgate.client.trading import TradingEvents as _TradingEvents
 from qmtgate.remote._state import current as _session
 from qmtgate.xtapi import xtconstant as _c
@@ -116,8 +119,12 @@ class XtQuantTrader:
         self._calls: _queue.Queue = _queue.Queue()
         self._dispatcher: _threading.Thread | None = None
         self._requests = _Pool(max_workers=1, thread_name_prefix="qmtgate-xttrader-request")  # SDK order
+        self._running = _threading.Lock()  # held by the one request running (pool task or inline call)
+        self._queued = 0  # requests handed to the pool and not finished
+        self._queued_lock = _threading.Lock()
         self._events: _TradingEvents | None = None
         self._events_task: _Any = None
+        self._orders: _OrderSocket | None = None  # orders / cancels over the events' socket (REST fallback)
         self._account_id: str | None = None
         self._subscribed: set[str] = set()
         self._remarks: dict[str, str] = {}  # client_order_id -> the caller's order_remark
@@ -169,6 +176,7 @@ class XtQuantTrader:
                 ssl_context=options.ssl_context,
             )
             self._events_task = self._client._loop.submit(self._events.run())
+            self._orders = _OrderSocket(self._client, events=self._events)
         try:
             self._client.run(self._events.wait_connected(CONNECT_WAIT), timeout=CONNECT_WAIT + 5)
         except Exception:
@@ -210,6 +218,7 @@ class XtQuantTrader:
         self._stopped.set()
         self.connected = False
         events, self._events = self._events, None
+        self._orders = None
         if events is not None:
             try:
                 self._client.run(events.close(), timeout=10)
@@ -277,7 +286,43 @@ class XtQuantTrader:
                 return {**data, "order_remark": mine}
         return data
 
+    # ------------------------------------------------------------------ requests: one at a time, in call order
+
+    def _submit(self, fn, *args):
+        """Queue a request (the ``*_async`` calls): it runs after every request called before it."""
+        with self._queued_lock:
+            self._queued += 1
+
+        def run():
+            try:
+                with self._running:
+                    return fn(*args)
+            finally:
+                with self._queued_lock:
+                    self._queued -= 1
+
+        return self._requests.submit(run)
+
+    def _call(self, fn, *args):
+        """Run a request and wait for it (the sync calls): in the calling thread when nothing is queued
+        before it (two thread hops fewer per order), else after the queued ones, in the pool."""
+        self._queued_lock.acquire()
+        if self._queued == 0:
+            self._running.acquire()  # only another thread's inline call can hold it; wait for it
+            self._queued_lock.release()
+            try:
+                return fn(*args)
+            finally:
+                self._running.release()
+        self._queued_lock.release()
+        return self._submit(fn, *args).result()
+
     # ------------------------------------------------------------------ orders
+
+    def _send(self, call: _Any) -> _Any:
+        """An order or cancel over the trading WebSocket once connected (REST when it is down)."""
+        orders = self._orders
+        return orders.send(call) if orders is not None else self._client.send(call)
 
     def _account_ok(self, account: _Any) -> bool:
         return self._account_id is not None and getattr(account, "account_id", None) == self._account_id
@@ -316,7 +361,7 @@ class XtQuantTrader:
         )
         for attempt in range(PLACE_ATTEMPTS):
             try:
-                answer = self._client.send(call)  # the same client_order_id on every attempt
+                answer = self._send(call)  # the same client_order_id on every attempt
                 break
             except _errors.ConnectionFailed:
                 if attempt == PLACE_ATTEMPTS - 1:
@@ -358,7 +403,7 @@ class XtQuantTrader:
     ):
         """:return: 订单编号 order_id (>0), or -1 when the order failed (``on_order_error`` also fires)."""
         try:
-            order_id, _ = self._requests.submit(
+            order_id, _ = self._call(
                 self._place,
                 account,
                 stock_code,
@@ -368,7 +413,7 @@ class XtQuantTrader:
                 price,
                 strategy_name,
                 order_remark,
-            ).result()
+            )
         except _Refused as e:
             self._order_error(account, str(e), strategy_name, order_remark)
             return -1
@@ -415,7 +460,7 @@ class XtQuantTrader:
                 _t.XtOrderResponse(account.account_id, order_id, strategy_name, order_remark, error_msg, seq),
             )
 
-        self._requests.submit(run)
+        self._submit(run)
         return seq
 
     # ------------------------------------------------------------------ cancels
@@ -424,7 +469,7 @@ class XtQuantTrader:
         if not self._account_ok(account):
             return -1, "not the gateway's account"
         try:
-            self._client.send(_calls.trading_cancel(order_id=int(order_id)))
+            self._send(_calls.trading_cancel(order_id=int(order_id)))
         except _errors.QmtgateClientError as e:
             return -1, str(e)
         return 0, ""
@@ -440,7 +485,7 @@ class XtQuantTrader:
 
     def cancel_order_stock(self, account, order_id):
         """:return: 0 the cancel request was sent, -1 it failed."""
-        return self._requests.submit(self._cancel, account, order_id).result()[0]
+        return self._call(self._cancel, account, order_id)[0]
 
     def cancel_order_stock_async(self, account, order_id):
         """:return: seq; the answer arrives as ``on_cancel_order_stock_async_response``."""
@@ -453,7 +498,7 @@ class XtQuantTrader:
                 _t.XtCancelOrderResponse(account.account_id, result, order_id, "", seq, error_msg),
             )
 
-        self._requests.submit(run)
+        self._submit(run)
         return seq
 
     def cancel_order_stock_sysid(self, account, market, sysid):
@@ -477,7 +522,7 @@ class XtQuantTrader:
                 _t.XtCancelOrderResponse(account.account_id, result, order_id, str(sysid), seq, error_msg),
             )
 
-        self._requests.submit(run)
+        self._submit(run)
         return seq
 
     # ------------------------------------------------------------------ queries

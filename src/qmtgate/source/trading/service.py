@@ -452,8 +452,12 @@ class TradingService:
             }
         seq = sent["seq"]
         base = {"client_order_id": coid, "seq": seq}
+        answer = sent["answer"]
         try:
-            resp = await asyncio.wait_for(asyncio.wrap_future(sent["answer"]), self.settings.response_timeout)
+            if answer.done():  # answered while the lane call came back: no second trip through the loop
+                resp = answer.result()
+            else:
+                resp = await asyncio.wait_for(asyncio.wrap_future(answer), self.settings.response_timeout)
         except asyncio.TimeoutError:
             self.lane.forget(seq)
             self.audit.append("sdk.timeout", base, client_order_id=coid)
