@@ -33,8 +33,14 @@ MAX_BODY = 64 * 1024
 FAST_CODES = 500
 
 
-class FullTickFastLane:
-    """Serve ``POST {path}`` from the quote cache when it is safe to; delegate everything else."""
+class PostFastLane:
+    """One ``POST {path}`` served past FastAPI's routing when the subclass is sure the route would answer
+    the same; every other request, and every one it is unsure of, goes to the app unchanged.
+
+    Subclasses read the complete body in :meth:`_take` (None: leave it to the route) and answer what it
+    returned in :meth:`_serve`. ``max_body``: larger bodies are left to the route unread past it."""
+
+    max_body = MAX_BODY
 
     def __init__(self, app: ASGIApp, path: str) -> None:
         self.app = app
@@ -47,23 +53,48 @@ class FullTickFastLane:
             await self.app(scope, receive, send)
             return
         body, complete = await _read_body(receive)
-        answer = self._answer(scope, body) if complete and len(body) <= MAX_BODY else None
-        if answer is None:
+        taken = self._take(scope, body) if complete and len(body) <= self.max_body else None
+        if taken is None:
             await self.app(scope, _replay(body, complete, receive), send)
             return
         scope["route"] = self._route_of(scope)
         self.served += 1
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(answer)).encode("ascii")),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
+        await self._serve(scope, send, taken)
+
+    def _take(self, scope: Scope, body: bytes) -> Any:
+        raise NotImplementedError
+
+    async def _serve(self, scope: Scope, send: Send, taken: Any) -> None:
+        raise NotImplementedError
+
+    def _route_of(self, scope: Scope) -> Any:
+        if self._route is None:
+            for route in scope["app"].routes:
+                if getattr(route, "path", None) == self.path:
+                    self._route = route
+                    break
+        return self._route
+
+
+async def send_json(send: Send, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
+    """One complete JSON response on a raw ASGI ``send``."""
+    headers = [
+        (b"content-type", b"application/json"),
+        *extra,
+        (b"content-length", str(len(body)).encode("ascii")),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class FullTickFastLane(PostFastLane):
+    """Serve ``POST {path}`` from the quote cache when it is safe to; delegate everything else."""
+
+    def _take(self, scope: Scope, body: bytes) -> bytes | None:
+        return self._answer(scope, body)
+
+    async def _serve(self, scope: Scope, send: Send, taken: bytes) -> None:
+        await send_json(send, 200, taken)
 
     def _answer(self, scope: Scope, body: bytes) -> bytes | None:
         services = getattr(scope["app"].state, "services", None)
@@ -90,14 +121,6 @@ class FullTickFastLane:
         if data is None:
             return None
         return dumps({"source": services.source.name, "data": data})
-
-    def _route_of(self, scope: Scope) -> Any:
-        if self._route is None:
-            for route in scope["app"].routes:
-                if getattr(route, "path", None) == self.path:
-                    self._route = route
-                    break
-        return self._route
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
-from qmtgate.api.fastlane import _read_body, _replay
+from qmtgate.api.fastlane import PostFastLane, send_json
 from qmtgate.api.responses import dumps
 from qmtgate.api.routers.trading import PlaceOrder
 from qmtgate.errors import RETRY_AFTER_SECONDS, ErrorCode, QmtgateError, error_body
@@ -37,30 +37,19 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024
 
 
-class TradingOrderFastLane:
+class TradingOrderFastLane(PostFastLane):
     """Place ``POST {path}`` orders past FastAPI's routing when it is safe to; delegate everything else."""
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
-        self.app = app
-        self.path = path
-        self._route: Any = None  # the FastAPI route, for the metrics' route label
-        self.served = 0  # orders placed here (tests, and a sign the lane is in use)
+    max_body = MAX_BODY
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        body, complete = await _read_body(receive)
-        order = self._order(scope, body) if complete and len(body) <= MAX_BODY else None
-        if order is None:
-            await self.app(scope, _replay(body, complete, receive), send)
-            return
-        scope["route"] = self._route_of(scope)
-        self.served += 1
+    def _take(self, scope: Scope, body: bytes) -> dict[str, Any] | None:
+        return self._order(scope, body)
+
+    async def _serve(self, scope: Scope, send: Send, order: dict[str, Any]) -> None:
         service = scope["app"].state.trading
         key = request_key(Request(scope))
         ctx = {"request_id": scope.get("state", {}).get("request_id"), "key_id": key.id if key else None}
-        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+        extra: list[tuple[bytes, bytes]] = []
         try:
             answer = dumps(await service.place(order, ctx))
             status = 200
@@ -68,13 +57,11 @@ class TradingOrderFastLane:
             status, answer = exc.status_code, dumps(exc.to_body())
             retry_after = getattr(exc, "retry_after", None) or RETRY_AFTER_SECONDS.get(exc.code)
             if retry_after is not None:
-                headers.append((b"retry-after", str(retry_after).encode("ascii")))
+                extra.append((b"retry-after", str(retry_after).encode("ascii")))
         except Exception:  # as errors._handle_unexpected
             logger.exception("unhandled error on POST %s", self.path)
             status, answer = 500, dumps(error_body(ErrorCode.INTERNAL_ERROR, "internal server error"))
-        headers.append((b"content-length", str(len(answer)).encode("ascii")))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
+        await send_json(send, status, answer, *extra)
 
     def _order(self, scope: Scope, body: bytes) -> dict[str, Any] | None:
         """The order the route would place (its ``body.model_dump()``), or None to leave it to the route."""
@@ -94,11 +81,3 @@ class TradingOrderFastLane:
             return PlaceOrder.model_validate(orjson.loads(body)).model_dump()
         except (orjson.JSONDecodeError, ValidationError, TypeError, ValueError):
             return None
-
-    def _route_of(self, scope: Scope) -> Any:
-        if self._route is None:
-            for route in scope["app"].routes:
-                if getattr(route, "path", None) == self.path:
-                    self._route = route
-                    break
-        return self._route
