@@ -24,7 +24,7 @@ from qmtgate.hub.lvc import LastValueCache
 from qmtgate.hub.stream import StreamHub
 from qmtgate.source.base import MarketSource
 from qmtgate.source.calendar import CalendarService
-from qmtgate.source.convert import tick_row
+from qmtgate.source.convert import tick_rows
 from qmtgate.source.history import HistoryService
 from qmtgate.source.jobs import DownloadJobs
 
@@ -170,7 +170,8 @@ class Services:
         if self.quotes is not None and self.quotes.is_live():
             return self.quotes.rows(codes)
         raw = await self._source_snapshot(codes)
-        rows = [tick_row(code, raw[code]) for code in codes if code in raw]
+        have = [code for code in codes if code in raw]
+        rows = tick_rows(have, [raw[code] for code in have])  # column-wise: a sector's 5,000 at once
         return rows, [code for code in codes if code not in raw]
 
     async def market_snapshot_rows(
@@ -182,11 +183,12 @@ class Services:
             return rows
         raw = await self.source.market_snapshot(markets)
         wanted = set(markets)
-        return [
-            tick_row(code, tick)
-            for code, tick in raw.items()
+        codes = [
+            code
+            for code in raw
             if code.rpartition(".")[2] in wanted and (kinds is None or classify(code) in kinds)
         ]
+        return tick_rows(codes, [raw[code] for code in codes])
 
     def market_size(self, market: str) -> int:
         """Instruments of a whole market (SH, SZ, BJ): what a market token covers, for quotas and cost.
