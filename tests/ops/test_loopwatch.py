@@ -77,7 +77,9 @@ def test_a_stall_during_a_garbage_collection_says_so(caplog: pytest.LogCaptureFi
 
     with caplog.at_level(logging.WARNING, logger="qmtgate.ops.loopwatch"):
         watch = asyncio.run(run())
-    assert watch.stats.stalls == 1 and watch.stats.recent[0].gc_generation == 2
-    assert 0.5 <= watch.stats.gc_max_seconds[2] < 1.5 and watch.stats.gc_seconds >= 0.5
+    # a loaded box may add a stall of its own (the start-up sleep held past the threshold): the held one
+    # is the one during the collection
+    assert watch.stats.stalls >= 1 and any(s.gc_generation == 2 for s in watch.stats.recent)
+    assert 0.5 <= watch.stats.gc_max_seconds[2] < 3.0 and watch.stats.gc_seconds >= 0.5
     assert any("generation-2 garbage collection" in r.getMessage() for r in caplog.records)
     assert watch._on_gc not in __import__("gc").callbacks  # stop() unhooks it
