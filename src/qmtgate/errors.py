@@ -13,6 +13,7 @@ route builds an error body by hand and no traceback ever reaches the wire.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -258,11 +259,19 @@ def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | Non
     return OrjsonResponse(body, status_code=status, headers=headers)
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # Keep loc/msg/type only: `input` echoes client data back and `ctx` may hold exception objects.
+def validation_details(
+    errors: Iterable[Mapping[str, Any]], where: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """pydantic's errors as the envelope's details; ``where`` prefixes each ``loc`` (e.g. ``("body",)``
+    for a model validated by hand). Keep loc/msg/type only: ``input`` echoes client data back and ``ctx``
+    may hold exception objects."""
     return [
-        {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
-        for err in exc.errors()
+        {
+            "loc": [*where, *err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in errors
     ]
 
 
@@ -296,7 +305,7 @@ def validation_error_body(details: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return _json_error(422, validation_error_body(_validation_details(exc)))
+    return _json_error(422, validation_error_body(validation_details(exc.errors())))
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:

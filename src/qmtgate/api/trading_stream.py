@@ -32,6 +32,7 @@ from qmtgate.errors import (
     QmtgateError,
     Unauthorized,
     error_body,
+    validation_details,
     validation_error_body,
 )
 from qmtgate.hub.clients import ClientOutbox
@@ -219,12 +220,4 @@ def _validated(model: type[Any], body: dict[str, Any]) -> Any:
     try:
         return model.model_validate(body)
     except ValidationError as exc:  # the REST route's 422, with the same loc/msg/type
-        details = [
-            {
-                "loc": ["body", *err.get("loc", ())],
-                "msg": str(err.get("msg", "")),
-                "type": str(err.get("type", "")),
-            }
-            for err in exc.errors()
-        ]
-        raise _Invalid(details) from None
+        raise _Invalid(validation_details(exc.errors(), ("body",))) from None

@@ -58,7 +58,7 @@ from qmtgate.api.qmt_bridge.realtime import messages as qmt_bridge_messages
 from qmtgate.api.stream_codec import ArrowCompression, WireEncoding, encode
 from qmtgate.api.trading_stream import ORDER_OPS, TradingChannel, order_op, trading_refusal
 from qmtgate.codes import normalize_code
-from qmtgate.errors import QmtgateError
+from qmtgate.errors import ErrorCode, QmtgateError, error_body
 from qmtgate.hub.clients import Frame
 from qmtgate.hub.stream import BAR_PERIODS, MARKETS, TICK, ClientState, HubError, StreamHub
 from qmtgate.security.guard import has_scope
@@ -235,7 +235,7 @@ class _Connection:
         except Exception:
             logger.exception("trading %s over the WebSocket failed", op)
             reply = {"type": "reply", "op": op, "id": msg.get("id"), "status": 500,
-                     "error": {"code": "internal_error", "message": "internal server error", "details": None}}  # fmt: skip
+                     **error_body(ErrorCode.INTERNAL_ERROR, "internal server error")}  # fmt: skip
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, ConnectionError):
             await self._send(reply)  # a client gone meanwhile retries with its client_order_id
 
