@@ -50,8 +50,16 @@ def proc_mb(pid: int, field: str) -> float:
 
 
 Row = tuple[
-    str, float, float, float, float
-]  # moment, RSS, peak RSS, private (RssAnon), shared files (RssFile)
+    str, float, float, float, float, bool
+]  # moment, RSS, peak RSS, private (RssAnon), shared files (RssFile), pandas loaded
+
+
+def pandas_mapped(pid: int) -> bool:
+    """Whether the process has loaded pandas (its compiled modules are mapped)."""
+    try:
+        return "/pandas/_libs/" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
 
 
 def sample(moment: str, pid: int) -> Row:
@@ -64,6 +72,7 @@ def sample(moment: str, pid: int) -> Row:
         proc_mb(pid, "VmHWM"),
         proc_mb(pid, "RssAnon"),
         proc_mb(pid, "RssFile"),
+        pandas_mapped(pid),
     )
 
 
@@ -134,7 +143,8 @@ def run_clients(
 
 
 def measure(label: str, cmd: list[str], port: int, args: argparse.Namespace) -> list[Row]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "QMTGATE_LOG_LEVEL": "warning"}
+    env = {**os.environ, "PYTHONPATH": args.src, "QMTGATE_LOG_LEVEL": "warning"}
+    env.update(item.split("=", 1) for item in args.env)
     census = Path(f"{args.census}.{label}") if args.census and label == "gateway" else None
     if census:  # tests/api/fake_server.py traces from its start and writes the top sites on SIGUSR1
         env["QMTGATE_TEST_TRACEMALLOC_DUMP"] = str(census)
@@ -196,6 +206,8 @@ def main() -> None:
     ap.add_argument(
         "--census", default=None, help="path prefix: tracemalloc census of the gateway-alone run (slower)"
     )
+    ap.add_argument("--src", default=str(ROOT / "src"), help="the gateway's source tree (a before/after)")
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the gateway's environment")
     args = ap.parse_args()
     results: dict[str, list[Row]] = {}
     if args.only in (None, "gateway"):
@@ -209,10 +221,11 @@ def main() -> None:
                "--sim-clock", "replay", "--sim-start", "20261120100000", "--sim-speed", "1"]  # fmt: skip
         results["gateway + simulator (qmtgate serve --source sim)"] = measure("sim", cmd, port, args)
     print(f"# memory_bench {time.strftime('%Y-%m-%d %H:%M')} ({os.cpu_count()} CPUs), MB")
-    print("| run | moment | RSS | peak RSS | private | shared files |\n|---|---|---|---|---|---|")
+    print(f"src {args.src}, env {args.env}")
+    print("| run | moment | RSS | peak RSS | private | shared files | pandas |\n|---|---|---|---|---|---|---|")
     for label, rows in results.items():
-        for moment, rss, hwm, anon, file in rows:
-            print(f"| {label} | {moment} | {rss:.0f} | {hwm:.0f} | {anon:.0f} | {file:.0f} |")
+        for moment, rss, hwm, anon, file, pandas in rows:
+            print(f"| {label} | {moment} | {rss:.0f} | {hwm:.0f} | {anon:.0f} | {file:.0f} | {pandas} |")
     if len(results) == 2:
         alone, sim = results.values()
         for a, b in zip(alone, sim, strict=True):  # moment by moment

@@ -32,6 +32,7 @@ from qmtgate.api.encoding import TabularFormat, arrow_bytes, with_local_time
 from qmtgate.hub.clients import Frame, frame_payload
 from qmtgate.hub.ring import burst_table
 from qmtgate.source.convert import SNAPSHOT_ARROW_TYPES
+from qmtgate.source.convert import arrays as arrow
 
 FRAME_META_KEY = b"qmtgate.frame"
 
@@ -117,9 +118,9 @@ def frame_table(frame: Frame) -> pa.Table:
     updates = frame.updates
     first, last = (updates[0].seq, updates[-1].seq) if updates else (0, -1)
     if last - first + 1 == len(updates):  # a frame's seqs increase: here they are every seq in between
-        seqs = pa.array(np.arange(first, last + 1, dtype=np.int64))
+        seqs = arrow.numeric(np.arange(first, last + 1, dtype=np.int64))
     else:
-        seqs = pa.array([u.seq for u in updates], pa.int64())
+        seqs = arrow.numeric(np.fromiter((u.seq for u in updates), np.int64, len(updates)))
     table = burst_table(updates)
     if table is not None:  # one burst's ticks (all or a few codes): straight from its columns
         return _fixed_ladders(with_local_time(table.add_column(0, "seq", seqs), TabularFormat.ARROW))
@@ -202,7 +203,7 @@ def _json_values(array: pa.Array) -> Any:
     if pa.types.is_floating(kind) or (
         array.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_boolean(kind))
     ):
-        return array.to_numpy(zero_copy_only=False)
+        return arrow.to_numpy(array)
     return array.to_pylist()
 
 

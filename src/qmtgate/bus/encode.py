@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from qmtgate.hub.clients import Frame
 from qmtgate.hub.ring import Update, burst_table
 from qmtgate.natswire import FRAME_META_KEY, bar_subject, batch_subject, tick_subject
+from qmtgate.source.convert import arrays as arrow
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -127,7 +129,9 @@ class Encoder:
             table = burst_table(ups)
             if table is None:
                 continue  # rows without columns (not a plain burst): the per-tick messages carry them
-            table = table.add_column(0, "seq", pa.array([u.seq for u in ups], pa.int64()))
+            table = table.add_column(
+                0, "seq", arrow.numeric(np.fromiter((u.seq for u in ups), np.int64, len(ups)))
+            )
             header: dict[str, Any] = {
                 "type": "data",
                 "gw": self.gw,

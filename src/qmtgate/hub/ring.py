@@ -14,10 +14,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from qmtgate.hub.packed import PackedColumns, unpacked
 from qmtgate.source.convert import TickColumns
+from qmtgate.source.convert import arrays as arrow
 
 #: the newest tick bursts the ring keeps as built; older ones are packed (:meth:`TickBurst.pack`). Live
 #: frames of a client that keeps up reference only these; a lagging client's older frames still work
@@ -270,7 +272,11 @@ def burst_table(updates: Sequence[Update]) -> pa.Table | None:
         if len(run) == len(owner.updates):  # a burst's codes are unique: the run is all of it
             parts.append(owner.columns.table())
         else:
-            parts.append(owner.columns.table().take(pa.array([u.index for u in run], pa.int64())))
+            parts.append(
+                owner.columns.table().take(
+                    arrow.numeric(np.fromiter((u.index for u in run), np.int64, len(run)))
+                )
+            )
     return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 

@@ -28,8 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote_plus
 
-import httpx
-
 from qmtgate.config import AlertSettings, WebhookSettings
 from qmtgate.security.ratelimit import RateLimiter
 from qmtgate.source.events import SourceEvent, SourceEventKind
@@ -128,6 +126,8 @@ class AlertSender:
         return True
 
     async def _post(self, alert: Alert, hook: WebhookSettings) -> None:
+        import httpx  # here, not at import: with rich and pygments it is ~15 MB a gateway without webhooks never needs
+
         url, body = render(alert, hook)
         try:
             async with httpx.AsyncClient(timeout=self._timeout, trust_env=False) as client:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from qmtgate.source.convert import arrays as arrow
 from qmtgate.source.convert.schema import DBL_MAX, _price, local_iso_one
 from qmtgate.vocab import (
     LOT,
@@ -272,20 +273,20 @@ class TickColumns:
 
     def _build_table(self) -> pa.Table:
         n = len(self.codes)
-        arrays: dict[str, pa.Array] = {"code": pa.array(self.codes, pa.string())}
-        offsets = pa.array(np.arange(0, 5 * n + 1, 5, dtype=np.int32))
+        arrays: dict[str, pa.Array] = {"code": arrow.strings(self.codes)}
+        offsets = arrow.numeric(np.arange(0, 5 * n + 1, 5, dtype=np.int32))
         for name, kind in SNAPSHOT_ARROW_TYPES.items():
             if name in ("code", "time"):
                 continue
             values, valid = self.values[name], self.valid[name]
             mask = None if valid is None or valid.all() else ~valid
             if pa.types.is_list(kind):
-                flat = pa.array(
+                flat = arrow.numeric(
                     values.reshape(-1), kind.value_type, mask=None if mask is None else mask.reshape(-1)
                 )
                 arrays[name] = pa.ListArray.from_arrays(offsets, flat, type=kind)
             else:
-                arrays[name] = pa.array(values, kind, mask=mask)
+                arrays[name] = arrow.numeric(values, kind, mask=mask)
         return pa.table(arrays)
 
 

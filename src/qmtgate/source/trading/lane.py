@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from queue import Queue
+from queue import SimpleQueue
 from typing import Any
 
 from qmtgate.config import TradingSettings
@@ -93,7 +93,9 @@ class TradingLane:
     def __init__(self, settings: TradingSettings, on_push: PushHandler) -> None:
         self.settings = settings
         self._on_push = on_push
-        self._queue: Queue[tuple[Callable[[], Any], Future] | None] = Queue()
+        # SimpleQueue: a C queue whose get() wakes on one lock, a few tens of microseconds sooner per call
+        # than Queue (a Condition), and every order makes one trip
+        self._queue: SimpleQueue[tuple[Callable[[], Any], Future] | None] = SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pending: dict[int, Future] = {}
         self._early: dict[int, dict[str, Any]] = {}

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from qmtgate.config import TradingSettings
@@ -54,6 +54,40 @@ EventListener = Callable[[str, dict[str, Any]], None]
 MetricHook = Callable[[str, str, float], None]
 
 
+_RUNNING: set[asyncio.Task] = set()  # tasks of _run_to_end, referenced until done
+
+
+async def _run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await ``coro`` run in a task that a cancelled caller does not cancel, as ``asyncio.shield`` does.
+    The task hands its result to the caller's future itself: one pass of the event loop less than
+    shield's chain of done-callbacks (inner task -> outer future -> caller), on every order's answer."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[Any] = loop.create_future()
+
+    async def run() -> None:
+        try:
+            result = await coro
+        except asyncio.CancelledError:
+            if not waiter.done():
+                waiter.cancel()
+            raise
+        except BaseException as exc:
+            if not waiter.done():
+                waiter.set_exception(exc)
+            elif isinstance(exc, Exception):  # its caller was cancelled meanwhile: nobody else sees it
+                logger.info("trading: %r after its caller went away", exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not waiter.done():
+                waiter.set_result(result)
+
+    task = loop.create_task(run())
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    return await waiter
+
+
 class TradingService:
     def __init__(self, settings: TradingSettings, audit: AuditTrail | None = None) -> None:
         self.settings = settings
@@ -71,6 +105,10 @@ class TradingService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._place_lock = asyncio.Lock()
         self._seen: dict[str, int] = {}  # client_order_id -> order id, from the SDK's pushes
+        # The client_order_id being placed right now: its outcome is written by _place itself, so a push
+        # that arrives before the SDK's answer only notes the order id (in _seen) instead of writing a
+        # "reconciled" outcome on the loop while the answer waits behind it.
+        self._placing: str | None = None
         self._order_status: dict[int, int] = {}  # order id -> last status the gateway saw
         #: code -> (China-time day number, instrument detail): the day's limits and tick, once per day
         self._details: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -191,6 +229,8 @@ class TradingService:
                 self._learn(coid, order_id, "push")
 
     def _learn(self, coid: str, order_id: int, via: str) -> None:
+        if coid == self._placing:  # _place writes its outcome (with this order id, from _seen if need be)
+            return
         outcome = self.audit.outcome(coid)
         if outcome is not None and outcome.get("status") in OPEN_OUTCOMES:
             new = {**outcome, "status": "accepted", "order_id": order_id, "reconciled_from": via}
@@ -274,7 +314,7 @@ class TradingService:
         hangs up mid-request does not cancel it, so its outcome is still recorded for the retry.
         ``protective``: a protective order's sell, which the kill switch lets through when
         ``trading.protect.act_when_halted`` (docs/trading.md)."""
-        return await asyncio.shield(self._place(req, ctx, protective))
+        return await _run_to_end(self._place(req, ctx, protective))
 
     async def _place(
         self, req: dict[str, Any], ctx: dict[str, Any], protective: bool = False
@@ -299,34 +339,51 @@ class TradingService:
                 # One trip to the lane thread: the risk inputs, the market checks, the claim and the send
                 # run back to back there (a loop round trip between them would only add latency).
                 started = time.perf_counter()
+                self._placing = coid
                 sent = await self._on_lane(
                     lambda: self._check_claim_send(order, req, coid, ctx, request_row, now)
                 )
             except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
+                self._placing = None
                 raise self._refuse(exc, ctx, coid, request_row) from None
             except Exception as exc:
+                self._placing = None
                 self._refuse(exc, ctx, coid, request_row)
                 raise
-            if sent is None:  # dry run: every check passed, nothing sent
-                answer = {"client_order_id": coid, "status": "dry_run", "order_id": None}
-                with self.audit.transaction():
-                    self.audit.append(*request_row, client_order_id=coid, **ctx)
-                    self.audit.append("response.place", answer, client_order_id=coid, **ctx)
-                return answer
-            outcome = await self._await_answer(sent, coid)
-            self._metric("order", outcome["status"], time.perf_counter() - started)
-            if outcome["status"] == "unknown" and coid in self._seen:  # its push told us meanwhile
-                outcome = {
-                    **outcome,
-                    "status": "accepted",
-                    "order_id": self._seen[coid],
-                    "reconciled_from": "push",
-                }
+            try:
+                return await self._outcome(sent, coid, ctx, request_row, started)
+            finally:
+                self._placing = None
+
+    async def _outcome(
+        self,
+        sent: dict[str, Any] | None,
+        coid: str,
+        ctx: dict[str, Any],
+        request_row: tuple[str, Any],
+        started: float,
+    ) -> dict[str, Any]:
+        """The outcome of a checked order: its SDK answer (or what stands for it) written, then returned."""
+        if sent is None:  # dry run: every check passed, nothing sent
+            answer = {"client_order_id": coid, "status": "dry_run", "order_id": None}
             with self.audit.transaction():
-                self.audit.set_outcome(coid, outcome)
-                self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
-            if outcome["status"] == "unknown":
-                self.unknown_coids.append(coid)
+                self.audit.append(*request_row, client_order_id=coid, **ctx)
+                self.audit.append("response.place", answer, client_order_id=coid, **ctx)
+            return answer
+        outcome = await self._await_answer(sent, coid)
+        self._metric("order", outcome["status"], time.perf_counter() - started)
+        if outcome["status"] == "unknown" and coid in self._seen:  # its push told us meanwhile
+            outcome = {
+                **outcome,
+                "status": "accepted",
+                "order_id": self._seen[coid],
+                "reconciled_from": "push",
+            }
+        with self.audit.transaction():
+            self.audit.set_outcome(coid, outcome)
+            self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
+        if outcome["status"] == "unknown":
+            self.unknown_coids.append(coid)
         return outcome
 
     def _check_claim_send(
