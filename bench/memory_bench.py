@@ -222,7 +222,9 @@ def main() -> None:
         results["gateway + simulator (qmtgate serve --source sim)"] = measure("sim", cmd, port, args)
     print(f"# memory_bench {time.strftime('%Y-%m-%d %H:%M')} ({os.cpu_count()} CPUs), MB")
     print(f"src {args.src}, env {args.env}")
-    print("| run | moment | RSS | peak RSS | private | shared files | pandas |\n|---|---|---|---|---|---|---|")
+    print(
+        "| run | moment | RSS | peak RSS | private | shared files | pandas |\n|---|---|---|---|---|---|---|"
+    )
     for label, rows in results.items():
         for moment, rss, hwm, anon, file, pandas in rows:
             print(f"| {label} | {moment} | {rss:.0f} | {hwm:.0f} | {anon:.0f} | {file:.0f} | {pandas} |")
