@@ -803,6 +803,11 @@ class NatsSettings(_Frozen):
     batches: bool = Field(
         True, description="One Arrow message per burst per market on qmtgate.<gw>.batch.<market>."
     )
+    batch_compression: Literal["lz4", "zstd", "none"] = Field(
+        "lz4",
+        description="Compression of the Arrow batches' buffers: lz4 (default; ~4x smaller, fast to decode), "
+        "zstd (smallest, for a slow link), none (largest, no decoding cost: consumers on loopback or a fast LAN).",
+    )
     bar_periods: tuple[str, ...] = Field((), description="Bar periods published for bar_codes (1m, 5m, ...).")
     bar_codes: tuple[str, ...] = Field((), description="Codes whose bars are published.")
     buffer_messages: int = Field(

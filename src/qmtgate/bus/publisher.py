@@ -116,7 +116,12 @@ class NatsPublisher:
         self.hub = hub
         self.settings = settings
         self.gateway_id = check_gateway_id(settings.gateway_id or default_gateway_id())
-        self.encoder = Encoder(self.gateway_id, ticks=settings.ticks, batches=settings.batches)
+        self.encoder = Encoder(
+            self.gateway_id,
+            ticks=settings.ticks,
+            batches=settings.batches,
+            compression=settings.batch_compression,
+        )
         self.buffer = OutBuffer(settings.buffer_messages, settings.buffer_bytes)
         self.stats = PublisherStats()
         self.status_subject = status_subject(self.gateway_id)
