@@ -237,7 +237,8 @@ class QuoteCacheSettings(_Frozen):
     gc_freeze: bool = Field(
         True,
         description=(
-            "Once the quote feed is live, move everything allocated at start-up (the simulator's market,"
+            "Once the quote feed is live (with the quote cache off: once the source is connected), move"
+            " everything allocated at start-up (the simulator's market,"
             " reference data) out of the garbage collector's reach (gc.freeze) and make young collections"
             " rarer, so full collections stop pausing the stream for hundreds of ms. Applied by"
             " `qmtgate serve` only (an embedded app leaves the process alone). Default true."

@@ -146,7 +146,7 @@ def create_app(
                 stack.callback(setattr, app.state, "supervisor", None)
                 if app.state.metrics is not None:
                     app.state.metrics.bind_supervisor(supervisor)
-            if process_tuning and settings.quotes.gc_freeze and services.quotes is not None:
+            if process_tuning and settings.quotes.gc_freeze:
                 collector = None
                 if settings.quotes.gc_when_quiet:
                     collector = QuietCollector(
@@ -156,10 +156,12 @@ def create_app(
                     stack.push_async_callback(collector.stop)
                     app.state.gc_collector = collector
                     stack.callback(setattr, app.state, "gc_collector", None)
+                # With the quote cache off (every read goes to xtdata) start-up is over once the source
+                # is connected: without the freeze, each 5,000-code snapshot's rows tipped CPython into a
+                # full collection of the simulator's objects every other request (+85 ms).
+                live = services.quotes.is_live if services.quotes is not None else active.is_connected
                 freezer = asyncio.create_task(
-                    freeze_when_live(
-                        services.quotes.is_live, then=collector.start if collector is not None else None
-                    ),
+                    freeze_when_live(live, then=collector.start if collector is not None else None),
                     name="qmtgate-gc-freeze",
                 )
                 stack.callback(freezer.cancel)
