@@ -167,6 +167,21 @@ class ExecutorSettings(_Frozen):
     merge_window_max: float = Field(
         0.02, ge=0, le=0.5, description="The longest such wait, seconds. Default 0.02."
     )
+    join_window: float = Field(
+        0.02,
+        ge=0,
+        le=0.5,
+        description="A snapshot request that arrives while a get_full_tick asking for all of its codes "
+        "runs, begun at most this many seconds before, is answered by that call. Codes of small requests "
+        "that shared a call are asked for again by the next calls for hot_seconds, so pollers that ask "
+        "together share one call however the clients spread their requests. Default 0.02; 0 disables.",
+    )
+    hot_seconds: float = Field(
+        5.0, ge=0, le=300, description="How long such codes stay in later calls, seconds. Default 5."
+    )
+    hot_max: int = Field(
+        1000, ge=0, le=10_000, description="At most this many such codes are added to a call. Default 1000."
+    )
 
 
 class LimitSettings(_Frozen):

@@ -36,6 +36,7 @@ class LiveResponse(BaseModel):
 class CallInfo(BaseModel):
     count: int = Field(description="Upstream calls made (merged snapshot requests count once).")
     requests: int = Field(description="Caller requests served by those calls.")
+    joined: int = Field(0, description="Of those, requests that joined a call already running.")
     errors: int = Field(description="Calls that raised.")
     mean_seconds: float = Field(description="Mean call duration, seconds.")
     max_seconds: float = Field(description="Longest call, seconds.")

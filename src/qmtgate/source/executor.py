@@ -22,6 +22,16 @@ box): the requests of a burst reach the executor over 10-20 ms, so a fixed 2 ms 
 calls; waiting for a lull (at most 20 ms) brings it to one call in most bursts (a 5 ms lull: 8 of 9
 bursts, a 2 ms lull: 6 of 9).
 
+Why joining a running call: pollers that ask together keep asking together (eight watch lists refreshed
+every second), and their requests reach the gateway spread over several ms by the clients themselves, so
+a lull either splits the burst or delays every call. Items of jobs that shared a call are *hot* for
+``ExecutorConfig.hot_seconds``: the next call of their key also asks for them (at most ``hot_max``
+extra items), a merged job whose items are all hot takes no lull, and a job that arrives while its key's
+call is running joins that call when the call asks for all of its items and began at most ``join_window``
+before the job arrived. So a request is answered by a call that began at most ``join_window`` before it
+arrived, or after it arrived, as with the gather window; only small jobs (at most :data:`HOT_JOB_ITEMS`
+items) make items hot, so one large request does not enlarge the calls that follow it.
+
 Timeouts: each call has a deadline covering queue wait plus run time. On expiry the caller gets
 :class:`~qmtgate.errors.SourceTimeout`. A job still queued is dropped (it never runs); a job already
 running cannot be interrupted, so the executor reports itself DEGRADED until that call returns. It never
@@ -37,6 +47,7 @@ import asyncio
 import collections
 import contextlib
 import enum
+import itertools
 import logging
 import threading
 import time
@@ -49,6 +60,10 @@ from qmtgate.errors import SourceBusy, SourceTimeout, SourceUnavailable
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: jobs of at most this many items make their items hot when they share a call (a poller's watch list);
+#: a larger job (a sector's chunk) is a one-off read, and its items would only enlarge later calls
+HOT_JOB_ITEMS = 200
 
 
 class Lane(enum.IntEnum):
@@ -92,7 +107,11 @@ class ExecutorConfig:
     in seconds, covering queue wait and run time. ``thread_name``: name of the worker thread (shows up in
     debuggers and thread dumps). ``merge_window``: a merged job (``submit_merged``) is taken once no other
     job of its key has been queued for this many seconds, gathering a burst into one call (0 disables);
-    ``merge_window_max``: the longest a merged job waits so, from when it was queued.
+    ``merge_window_max``: the longest a merged job waits so, from when it was queued. ``join_window``: a
+    merged job arriving while a call of its key runs joins it if the call asks for all of its items and
+    began at most this many seconds before (0 disables joining and hot items). ``hot_seconds``: how long
+    the items of small jobs that shared a call are added to later calls of their key; ``hot_max``: at
+    most this many such extra items per call.
     """
 
     capacity: Mapping[Lane, int] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
@@ -100,6 +119,9 @@ class ExecutorConfig:
     thread_name: str = "qmtgate-xtdata"
     merge_window: float = 0.005
     merge_window_max: float = 0.02
+    join_window: float = 0.02
+    hot_seconds: float = 5.0
+    hot_max: int = 1000
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,7 @@ class CallStats:
     count: int = 0
     errors: int = 0
     requests: int = 0  # caller requests served; > count when calls were merged
+    joined: int = 0  # of which joined the call while it was running
     total_seconds: float = 0.0
     max_seconds: float = 0.0
 
@@ -161,6 +184,7 @@ class _Job:
         "enqueued_at",
         "fn",
         "future",
+        "joinable",
         "kwargs",
         "lane",
         "loop",
@@ -181,6 +205,7 @@ class _Job:
         loop: asyncio.AbstractEventLoop,
         merge_key: Hashable | None = None,
         merge_items: tuple[Hashable, ...] = (),
+        joinable: bool = False,
     ) -> None:
         self.lane = lane
         self.name = name
@@ -191,6 +216,7 @@ class _Job:
         self.future: asyncio.Future[Any] = loop.create_future()
         self.merge_key = merge_key
         self.merge_items = merge_items
+        self.joinable = joinable
         self.state = _JobState.QUEUED
         self.enqueued_at = time.monotonic()
         self.started_at = 0.0
@@ -213,10 +239,10 @@ class _MutableLane:
 
 
 class _MutableCall:
-    __slots__ = ("count", "errors", "max", "requests", "total")
+    __slots__ = ("count", "errors", "joined", "max", "requests", "total")
 
     def __init__(self) -> None:
-        self.count = self.errors = self.requests = 0
+        self.count = self.errors = self.requests = self.joined = 0
         self.total = self.max = 0.0
 
 
@@ -255,6 +281,11 @@ class XtdataExecutor:
         self._state = ExecutorState.NEW
         self._current: list[_Job] = []
         self._current_name: str | None = None
+        #: what the running merged call asks for (None: no merged call is running), for joining it
+        self._current_cover: frozenset[Hashable] | None = None
+        #: merge key -> item -> when a small job of it last shared a call (monotonic); see hot_seconds
+        self._hot: dict[Hashable, dict[Hashable, float]] = {}
+        self._joined_pending = 0  # joined jobs of the running call (counted into its stats)
         self._degraded_jobs: list[_Job] = []
         #: times the worker waited for a merged job's gather window (tests, diagnostics)
         self.gathers = 0
@@ -338,16 +369,22 @@ class XtdataExecutor:
         *,
         timeout: float | None = None,
         name: str | None = None,
+        joinable: bool = False,
     ) -> dict[Any, Any]:
         """Run ``fn(items)`` merged with other queued jobs of the same ``merge_key``; return this job's subset.
 
         ``fn`` takes a list of items and returns a mapping keyed by item (like ``get_full_tick``). Jobs that
         share a key must be interchangeable: the first queued job's ``fn`` serves the whole group. Items absent
-        from the upstream answer are absent from each caller's answer.
+        from the upstream answer are absent from each caller's answer. ``joinable``: the job may join a
+        running call of its key and its items may become hot (see the module's docstring): for reads whose
+        answer may be a few ms older than the request (snapshots), not for calls with per-day caches behind.
         """
         loop = asyncio.get_running_loop()
         unique = tuple(dict.fromkeys(items))
-        job = _Job(lane, name or str(merge_key), fn, (), {}, loop, merge_key=merge_key, merge_items=unique)
+        job = _Job(
+            lane, name or str(merge_key), fn, (), {}, loop, merge_key=merge_key, merge_items=unique,
+            joinable=joinable,
+        )  # fmt: skip
         self._enqueue(job)
         return await self._wait(job, timeout)
 
@@ -374,6 +411,7 @@ class XtdataExecutor:
                     count=c.count,
                     errors=c.errors,
                     requests=c.requests,
+                    joined=c.joined,
                     total_seconds=c.total,
                     max_seconds=c.max,
                 )
@@ -396,6 +434,26 @@ class XtdataExecutor:
 
     # -- caller side -------------------------------------------------------------------------------------
 
+    def _join_locked(self, job: _Job) -> bool:
+        """Attach ``job`` to the running merged call of its key if that call asks for all of its items and
+        began at most ``join_window`` before the job arrived. Checked under the same lock as the queueing,
+        so a job either joins the call or is queued before the worker can take the next batch."""
+        cover = self._current_cover
+        if cover is None or not job.joinable:
+            return False
+        head = self._current[0]
+        if head.merge_key != job.merge_key or head.lane is not job.lane:
+            return False
+        if job.enqueued_at - head.started_at > self._config.join_window:
+            return False
+        if not cover.issuperset(job.merge_items):
+            return False
+        job.state = _JobState.RUNNING
+        job.started_at = job.enqueued_at
+        self._current.append(job)
+        self._joined_pending += 1
+        return True
+
     def _enqueue(self, job: _Job) -> None:
         with self._cond:
             if self._state not in (ExecutorState.RUNNING, ExecutorState.DEGRADED):
@@ -403,6 +461,9 @@ class XtdataExecutor:
                     f"source executor is {self._state.value}", {"call": job.name, "state": self._state.value}
                 )
             stats = self._lane_stats[job.lane]
+            if self._join_locked(job):  # takes no place in the queue
+                stats.submitted += 1
+                return
             capacity = self._config.capacity.get(job.lane, DEFAULT_CAPACITY[job.lane])
             queue = self._queues[job.lane]
             if len(queue) >= capacity:
@@ -476,8 +537,8 @@ class XtdataExecutor:
                         self.gathers += 1
                         self._cond.wait(gather)
                         continue
-                    batch = self._take_locked()
-                self._execute(batch)
+                    batch, union = self._take_locked()
+                self._execute(batch, union)
         except BaseException:
             logger.critical("xtdata executor thread died", exc_info=True)
             with self._cond:
@@ -504,24 +565,66 @@ class XtdataExecutor:
                 head = queue[0]
                 if head.merge_key is None:
                     return 0.0
-                last = max(job.enqueued_at for job in queue if job.merge_key == head.merge_key)
+                mates = [job for job in queue if job.merge_key == head.merge_key]
+                if self._all_hot_locked(head.merge_key, mates):
+                    return 0.0  # the burst's later requests join the running call
+                last = max(job.enqueued_at for job in mates)
                 until = min(last + window, head.enqueued_at + max(window, self._config.merge_window_max))
                 return max(0.0, until - time.monotonic())
         return 0.0
 
-    def _take_locked(self) -> list[_Job]:
+    def _hot_items_locked(self, key: Hashable) -> dict[Hashable, float]:
+        """The key's hot items, those older than ``hot_seconds`` dropped."""
+        hot = self._hot.get(key)
+        if not hot:
+            return {}
+        oldest = time.monotonic() - self._config.hot_seconds
+        stale = [item for item, seen in hot.items() if seen < oldest]
+        for item in stale:
+            del hot[item]
+        return hot
+
+    def _all_hot_locked(self, key: Hashable, jobs: list[_Job]) -> bool:
+        if self._config.join_window <= 0:
+            return False
+        if not all(job.joinable for job in jobs):
+            return False
+        hot = self._hot_items_locked(key)
+        return bool(hot) and all(item in hot for job in jobs for item in job.merge_items)
+
+    def _mark_hot_locked(self, key: Hashable, jobs: list[_Job], now: float) -> None:
+        if self._config.join_window <= 0 or self._config.hot_seconds <= 0:
+            return
+        hot = self._hot.setdefault(key, {})
+        for job in jobs:
+            if job.joinable and len(job.merge_items) <= HOT_JOB_ITEMS:
+                for item in job.merge_items:
+                    hot.pop(item, None)  # re-inserted last: the dict stays in order of last use
+                    hot[item] = now
+
+    def _take_locked(self) -> tuple[list[_Job], list[Any] | None]:
+        """The next batch and, for a merged one, the items its call asks for (its jobs' items, then the
+        key's most recently used hot items up to ``hot_max``)."""
         for lane in Lane:
             queue = self._queues[lane]
             if not queue:
                 continue
             head = queue.popleft()
             batch = [head]
+            union: list[Any] | None = None
+            now = time.monotonic()
             if head.merge_key is not None:
                 mates = [job for job in queue if job.merge_key == head.merge_key]
                 for job in mates:
                     queue.remove(job)
                 batch.extend(mates)
-            now = time.monotonic()
+                wanted = dict.fromkeys(item for job in batch for item in job.merge_items)
+                union = list(wanted)
+                if head.joinable and self._config.join_window > 0:
+                    hot = self._hot_items_locked(head.merge_key)
+                    fresh = (item for item in reversed(hot) if item not in wanted)
+                    union += itertools.islice(fresh, self._config.hot_max)
+                    self._current_cover = frozenset(union)
             stats = self._lane_stats[lane]
             for job in batch:
                 job.state = _JobState.RUNNING
@@ -531,17 +634,16 @@ class XtdataExecutor:
                 stats.wait_max = max(stats.wait_max, wait)
             self._current = batch
             self._current_name = head.name
-            return batch
+            return batch, union
         raise AssertionError("called with all queues empty")
 
-    def _execute(self, batch: list[_Job]) -> None:
+    def _execute(self, batch: list[_Job], union: list[Any] | None) -> None:
         head = batch[0]
         started = time.monotonic()
         ok = True
         value: Any
         try:
-            if head.merge_key is not None:
-                union = list(dict.fromkeys(item for job in batch for item in job.merge_items))
+            if union is not None:
                 value = head.fn(union)
                 if not isinstance(value, Mapping):
                     raise TypeError(f"{head.name} returned {type(value).__name__}, expected a mapping")
@@ -570,6 +672,11 @@ class XtdataExecutor:
         call = self._call_stats.setdefault(head.name, _MutableCall())
         call.count += 1
         call.requests += len(batch)
+        call.joined += self._joined_pending
+        self._joined_pending = 0
+        self._current_cover = None  # from here on, nothing joins this call
+        if head.merge_key is not None and len(batch) > 1:  # merged or joined: these jobs shared a call
+            self._mark_hot_locked(head.merge_key, batch, time.monotonic())
         call.total += elapsed
         call.max = max(call.max, elapsed)
         lane = self._lane_stats[head.lane]

@@ -60,6 +60,9 @@ def executor_config(settings: ExecutorSettings) -> ExecutorConfig:
         },
         merge_window=settings.merge_window,
         merge_window_max=settings.merge_window_max,
+        join_window=settings.join_window,
+        hot_seconds=settings.hot_seconds,
+        hot_max=settings.hot_max,
     )
 
 

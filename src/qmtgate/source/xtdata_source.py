@@ -392,7 +392,9 @@ class XtdataSource(MarketSource):
         # Queued snapshot requests are merged by the executor into one get_full_tick(union).
         return await self._guard(
             "get_full_tick",
-            self._executor.submit_merged(Lane.SNAPSHOT, "get_full_tick", codes, fn, name="get_full_tick"),
+            self._executor.submit_merged(
+                Lane.SNAPSHOT, "get_full_tick", codes, fn, name="get_full_tick", joinable=True
+            ),
         )
 
     async def market_snapshot(self, markets: Sequence[str]) -> dict[str, dict[str, Any]]:

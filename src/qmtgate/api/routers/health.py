@@ -58,6 +58,7 @@ async def ready(source: SourceDep, request: Request, response: Response) -> Read
                 name: CallInfo(
                     count=call.count,
                     requests=call.requests,
+                    joined=call.joined,
                     errors=call.errors,
                     mean_seconds=call.mean_seconds,
                     max_seconds=call.max_seconds,
