@@ -349,9 +349,10 @@ class ReplayRing:
         self._last_codes: list[str] = []
         self._last_markets: list[str] = []
 
-    def extend(self, updates: Iterable[Update]) -> None:
-        """Append one published segment (its seqs continue the ring's); pack the tick burst that is no
-        longer among the newest :data:`HOT_BURSTS`; evict the oldest beyond capacity."""
+    def extend(self, updates: Iterable[Update], *, tidy: bool = True) -> None:
+        """Append one published segment (its seqs continue the ring's), then :meth:`tidy` unless told not
+        to: the hub appends a burst before fanning it out and tidies after the clients' sends have begun,
+        since packing and evicting concern older bursts (~5 ms of a whole-market burst's path)."""
         segment = updates if isinstance(updates, list) else list(updates)
         if not segment:
             return
@@ -360,8 +361,14 @@ class ReplayRing:
         burst = segment[0].burst
         if burst is not None and segment is burst.updates and burst.first_seq >= 0:
             self._tick_segments.append(segment)
-            while len(self._tick_segments) > self.hot_bursts:
-                self._pack(self._tick_segments.popleft())
+        if tidy:
+            self.tidy()
+
+    def tidy(self) -> None:
+        """Pack the tick bursts no longer among the newest :data:`HOT_BURSTS`; evict the oldest updates
+        beyond capacity. Until then the ring holds a little more than it must (never less)."""
+        while len(self._tick_segments) > self.hot_bursts:
+            self._pack(self._tick_segments.popleft())
         while self._size > self.capacity:
             oldest = self._segments[0]
             excess = self._size - self.capacity

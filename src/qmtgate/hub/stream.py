@@ -73,6 +73,7 @@ class StreamHub:
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
         self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted, on_pack=self._packing)
+        self._tidy_scheduled = False
         self._inbox: deque[tuple[str, Mapping[str, Any], float, int | None]] = deque()
         #: the one last-value cache; ``keep_raw``: also xtquant's raw tick dicts (REST, the drop-in)
         self.lvc = LastValueCache(keep_raw=keep_raw, pending=lambda: len(self._inbox))
@@ -347,10 +348,11 @@ class StreamHub:
             return updates
         if channel != TICK:  # ticks are in the cache already
             self.lvc.put(updates)
-        self.ring.extend(updates)
+        self.ring.extend(updates, tidy=False)
         self.stats["bursts"] += 1
         self.stats["updates"] += len(updates)
         self._fanout(channel, updates, received)
+        self._tidy_ring_later()
         for fn in self.listeners:
             try:
                 fn(updates)
@@ -363,6 +365,23 @@ class StreamHub:
         if market is None:
             market = self._markets[code] = market_of(code)
         return market
+
+    def _tidy_ring_later(self) -> None:
+        """Pack and evict the ring's older bursts after the clients' senders have taken this burst: their
+        wake-ups are queued on the loop already, so this runs behind them."""
+        if self._tidy_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside a loop (tests, tools)
+            self.ring.tidy()
+            return
+        self._tidy_scheduled = True
+        loop.call_soon(self._tidy_ring)
+
+    def _tidy_ring(self) -> None:
+        self._tidy_scheduled = False
+        self.ring.tidy()
 
     def _fanout(self, channel: str, updates: list[Update], received: float | None) -> None:
         """Hand each interested client its part of one burst (:func:`qmtgate.hub.fanout.fan_out`)."""
