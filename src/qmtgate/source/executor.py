@@ -579,7 +579,8 @@ class XtdataExecutor:
         if not hot:
             return {}
         oldest = time.monotonic() - self._config.hot_seconds
-        stale = [item for item, seen in hot.items() if seen < oldest]
+        # the dict is in order of last use (see _mark_hot_locked): the stale ones are a prefix
+        stale = [item for item, _ in itertools.takewhile(lambda pair: pair[1] < oldest, hot.items())]
         for item in stale:
             del hot[item]
         return hot
