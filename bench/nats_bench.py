@@ -13,7 +13,10 @@ Per run:
   ``qmtgate.bench.tick.*.*`` (one JSON message per tick, parsed with orjson) or ``qmtgate.bench.batch.*``
   (one Arrow message per market per burst, decoded; ``arrow-only``: the gateway publishes no per-tick
   messages at all, ``nats.ticks = false``); WebSocket consumers: worker processes, each a
-  ``websockets`` connection to ``/api/v1/ws`` subscribed to SH+SZ+BJ ticks as JSON frames (parsed);
+  ``websockets`` connection to ``/api/v1/ws`` subscribed to SH+SZ+BJ ticks, in the encoding that matches
+  the run's NATS consumers: JSON row frames (parsed) beside per-tick JSON, Arrow frames with lz4 buffers
+  (decoded) beside Arrow batches (before 2026-12-06 always JSON rows, whose parsing on the same cores
+  weighed on the Arrow consumers' latency);
 * **delivered ratio** per consumer = distinct seqs received / the seq span seen in the window (both paths'
   seqs are the hub's, contiguous over the whole market);
 * **latency** per update = receipt wall time in the consumer - ``gw_ts`` (the gateway's receipt of the
@@ -135,11 +138,19 @@ async def nats_consumer(url: str, mode: str, tally: Tally, window: list[Any], st
     await nc.close()
 
 
-async def ws_consumer(url: str, tally: Tally, window: list[Any], stop: asyncio.Event) -> None:
+async def ws_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop: asyncio.Event) -> None:
+    """A whole-market WebSocket client in the encoding that matches the NATS consumers of the run: Arrow
+    frames with lz4 buffers beside the Arrow batch consumers (like for like), JSON rows beside the per-tick
+    JSON consumers."""
+    import numpy as np
     import orjson
+    import pyarrow as pa
     import websockets
 
+    opts = pa.ipc.IpcReadOptions(use_threads=False)
     async with websockets.connect(url, max_size=None, compression=None, ping_interval=None) as ws:
+        if mode.startswith("arrow"):
+            await ws.send(json.dumps({"op": "options", "encoding": "arrow", "compression": "lz4"}))
         await ws.send(json.dumps({"op": "subscribe", "period": "tick", "markets": ["SH", "SZ", "BJ"]}))
         while not stop.is_set():
             try:
@@ -147,6 +158,17 @@ async def ws_consumer(url: str, tally: Tally, window: list[Any], stop: asyncio.E
             except asyncio.TimeoutError:
                 continue
             now = time.time()
+            if isinstance(raw, bytes):
+                table = pa.ipc.open_stream(pa.py_buffer(raw), options=opts).read_all()
+                head = orjson.loads(table.schema.metadata[b"qmtgate.frame"])
+                if head.get("replay") or not in_window(head["gw_ts"], window[0]):
+                    continue
+                seq = table.column("seq").combine_chunks()
+                seqs = np.frombuffer(seq.buffers()[1], np.int64, len(seq), seq.offset * 8)
+                tally.batches.append(seqs)
+                tally.updates += len(seqs)
+                tally.lat.append((now - head["gw_ts"] / 1000, len(seqs)))
+                continue
             msg = orjson.loads(raw)
             if msg.get("type") != "data" or msg.get("replay") or not in_window(msg["gw_ts"], window[0]):
                 continue
@@ -162,7 +184,9 @@ async def worker_main(kind: str, url: str, n: int, mode: str, out: Path) -> None
     tallies = [Tally() for _ in range(n)]
     tasks = [
         asyncio.create_task(
-            nats_consumer(url, mode, t, window, stop) if kind == "nats" else ws_consumer(url, t, window, stop)
+            nats_consumer(url, mode, t, window, stop)
+            if kind == "nats"
+            else ws_consumer(url, mode, t, window, stop)
         )
         for t in tallies
     ]
