@@ -383,7 +383,7 @@ class XtdataExecutor:
         unique = tuple(dict.fromkeys(items))
         job = _Job(
             lane, name or str(merge_key), fn, (), {}, loop, merge_key=merge_key, merge_items=unique,
-            joinable=joinable,
+            joinable=joinable and self._config.join_window > 0,
         )  # fmt: skip
         self._enqueue(job)
         return await self._wait(job, timeout)
@@ -586,15 +586,13 @@ class XtdataExecutor:
         return hot
 
     def _all_hot_locked(self, key: Hashable, jobs: list[_Job]) -> bool:
-        if self._config.join_window <= 0:
-            return False
         if not all(job.joinable for job in jobs):
             return False
         hot = self._hot_items_locked(key)
         return bool(hot) and all(item in hot for job in jobs for item in job.merge_items)
 
     def _mark_hot_locked(self, key: Hashable, jobs: list[_Job], now: float) -> None:
-        if self._config.join_window <= 0 or self._config.hot_seconds <= 0:
+        if self._config.hot_seconds <= 0:
             return
         hot = self._hot.setdefault(key, {})
         for job in jobs:
@@ -621,7 +619,7 @@ class XtdataExecutor:
                 batch.extend(mates)
                 wanted = dict.fromkeys(item for job in batch for item in job.merge_items)
                 union = list(wanted)
-                if head.joinable and self._config.join_window > 0:
+                if head.joinable:
                     hot = self._hot_items_locked(head.merge_key)
                     fresh = (item for item in reversed(hot) if item not in wanted)
                     union += itertools.islice(fresh, self._config.hot_max)
