@@ -3,7 +3,10 @@
 Run: ``PYTHONPATH=src .venv/bin/python bench/trading_bench.py`` (a few minutes: the first part is the
 simulator preparing the session). Prints p50/p99 of:
 
-1. in-process ``XtQuantTrader.order_stock`` (sync) on the simulated paper broker;
+1. in-process ``XtQuantTrader.order_stock`` (sync) on the simulated paper broker, in a child process of
+   its own: the simulator it loads (a few hundred thousand objects) would otherwise stay in this
+   process's heap, and every garbage collection of the clients measured in 2-5 would walk it, which no
+   strategy process beside a real QMT pays;
 2. ``POST /api/v1/trading/orders`` with httpx on loopback against ``qmtgate serve --enable-trading`` in
    its own process (one order at a time): validation, idempotency claim, risk checks (which query the
    instrument, asset and position through the SDK), ``order_stock_async`` and its answer, and the audit
@@ -14,15 +17,20 @@ simulator preparing the session). Prints p50/p99 of:
    this process against the same gateway (a generated client_order_id, the request thread, and the
    trading channel's WebSocket, which carries its orders and its pushes);
 
-and the added latency of each (minus 1). Resting limit buys (below the market, no fills) of 100 shares;
-50 warm-up orders per path not counted, then ``TRADING_BENCH_N`` (default 1,000).
+and the added latency of each (minus 1). The paths take turns: ``TRADING_BENCH_ROUNDS`` rounds (default
+10), each sending N / rounds orders on every path in a rotating order, so a slow stretch of a shared
+machine falls on all of them alike instead of on whichever path ran then. Resting limit buys (below the
+market, no fills) of 100 shares; 50 warm-up orders per path not counted, then ``TRADING_BENCH_N``
+(default 1,000) in all.
 ``TRADING_BENCH_SRC=/path/to/other/src``: run the gateway and clients of another source tree (a before /
 after comparison in one sitting); paths that tree does not have are skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
 import socket
 import statistics
@@ -30,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +47,13 @@ sys.path.insert(0, str(SRC))
 
 import httpx  # noqa: E402
 
-N = int(os.environ.get("TRADING_BENCH_N", "1000"))  # orders per path (p99 of 1,000 = the 10th worst)
+N = int(os.environ.get("TRADING_BENCH_N", "1000"))
+DROP_IN_WARMUP = (
+    10  # orders not counted after the drop-in connects for its turn (its first order opens the socket)
+)
+ROUNDS = int(
+    os.environ.get("TRADING_BENCH_ROUNDS", "10")
+)  # the paths take turns this many times  # orders per path (p99 of 1,000 = the 10th worst)
 WARMUP = 50  # orders first sent on each path and not counted (connections, caches, the first burst)
 DAY = dt.date(2025, 6, 12)
 CODE = "000001.SZ"
@@ -48,8 +63,9 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if q < 100 else max(values)
 
 
-def in_process() -> tuple[list[float], float]:
-    """order_stock on the simulator in this process (its own simulated QMT, same seed and time)."""
+def in_process_child() -> None:
+    """The child of part 1: order_stock on its own simulator (same seed and time). Prints the price,
+    then for every ``n`` read from stdin sends n orders and prints their milliseconds (JSON lines)."""
     import qmtgate.sim
     from qmtgate.sim.broker import BrokerConfig
     from qmtgate.sim.timeutil import ms_of
@@ -70,33 +86,65 @@ def in_process() -> tuple[list[float], float]:
     trader.start()
     assert trader.connect() == 0
     account = xttype.StockAccount("8880001")
-    times: list[float] = []
-    for i in range(WARMUP + N):
-        t0 = time.perf_counter()
+
+    def order(i: int) -> None:
         oid = trader.order_stock(
             account, CODE, xtconstant.STOCK_BUY, 100, xtconstant.FIX_PRICE, price, "", ""
         )
-        if i >= WARMUP:
-            times.append((time.perf_counter() - t0) * 1000)
         assert oid > 0
+
+    print(json.dumps({"price": price}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps(timed(order, int(line), warmup=0)), flush=True)
     trader.stop()
-    return times, price
 
 
-def timed(fn, n: int = N) -> list[float]:
-    """``fn(i)`` for ``WARMUP + n`` orders; the milliseconds of the last ``n``."""
+class InProcess:
+    """Part 1's child process, driven round by round."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--in-process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.price = json.loads(self._line())["price"]
+        self.run(WARMUP)
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit("the in-process child died")
+        return line
+
+    def run(self, n: int) -> list[float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.flush()
+        return json.loads(self._line())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def timed(fn, n: int, warmup: int = WARMUP, start: int = 0) -> list[float]:
+    """``fn(i)`` for ``warmup + n`` orders (i from ``start``); the milliseconds of the last ``n``."""
     times: list[float] = []
-    for i in range(WARMUP + n):
+    for i in range(start, start + warmup + n):
         t0 = time.perf_counter()
         fn(i)
-        if i >= WARMUP:
+        if i >= start + warmup:
             times.append((time.perf_counter() - t0) * 1000)
     return times
 
 
-def through_gateway(price: float) -> dict[str, list[float]]:
-    """Every path against ``qmtgate serve --enable-trading`` in its own process."""
-    tmp = Path(tempfile.mkdtemp(prefix="qmtgate-trading-bench-"))
+def start_gateway(tmp: Path) -> tuple[subprocess.Popen, str]:
+    """``qmtgate serve --enable-trading`` on the simulator in its own process; (process, url) once it
+    is connected."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -115,60 +163,94 @@ def through_gateway(price: float) -> dict[str, list[float]]:
            "--sim-clock", "manual", "--sim-start", f"{DAY:%Y%m%d}103000", "--log-level", "error"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    base = f"{url}/api/v1"
-    out: dict[str, list[float]] = {}
+    deadline = time.monotonic() + 300
+    with httpx.Client(timeout=60) as http:
+        while True:
+            try:
+                if http.get(f"{url}/api/v1/trading/status").json().get("connected"):
+                    return proc, url
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise SystemExit("gateway did not start")
+            time.sleep(0.2)
+
+
+def order_body(i: int, prefix: str, price: float) -> dict[str, object]:
+    return {"code": CODE, "side": "buy", "volume": 100, "price": price, "client_order_id": f"{prefix}{i}"}
+
+
+def measure(reference: InProcess) -> dict[str, list[float]]:
+    """Every path against one gateway, in rounds (the in-process reference takes its turn too)."""
+    from qmtgate.client import Client
+
+    price = reference.price
+    proc, url = start_gateway(Path(tempfile.mkdtemp(prefix="qmtgate-trading-bench-")))
+    stack = contextlib.ExitStack()
     try:
-        with httpx.Client(timeout=60) as http:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    if http.get(f"{base}/trading/status").json().get("connected"):
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("gateway did not start")
-                time.sleep(0.2)
+        http = stack.enter_context(httpx.Client(timeout=60))
+        client = stack.enter_context(Client(url))
 
-            def rest(i: int) -> None:
-                body = {
-                    "code": CODE,
-                    "side": "buy",
-                    "volume": 100,
-                    "price": price,
-                    "client_order_id": f"b{i}",
-                }
-                r = http.post(f"{base}/trading/orders", json=body)
-                assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        def rest(i: int) -> None:
+            r = http.post(f"{url}/api/v1/trading/orders", json=order_body(i, "b", price))
+            assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
 
-            out["REST httpx POST /trading/orders"] = timed(rest)
-        from qmtgate.client import Client
+        def place(i: int) -> None:
+            r = client.trading_place(CODE, "buy", 100, price, client_order_id=f"c{i}")
+            assert r["status"] == "accepted", r
 
-        with Client(url) as client:
+        paths: dict[str, Callable[[int], None]] = {
+            "REST httpx POST /trading/orders": rest,
+            "Client.trading_place": place,
+        }
+        orders = None
+        if hasattr(client, "order_socket"):
+            orders = stack.enter_context(client.order_socket())
 
-            def place(i: int) -> None:
-                r = client.trading_place(CODE, "buy", 100, price, client_order_id=f"c{i}")
+            def socket_place(i: int) -> None:
+                r = orders.place(CODE, "buy", 100, price, client_order_id=f"s{i}")
                 assert r["status"] == "accepted", r
 
-            out["Client.trading_place"] = timed(place)
-            if hasattr(client, "order_socket"):
-                with client.order_socket() as orders:
+            paths["OrderSocket.place"] = socket_place
+        out: dict[str, list[float]] = {"in-process order_stock": [], **{name: [] for name in paths}}
+        sent = dict.fromkeys(paths, 0)
+        for name, fn in paths.items():  # warm-up: connections, caches, the first orders
+            timed(fn, 0, start=sent[name])
+            sent[name] += WARMUP
+        per_round = max(N // ROUNDS, 1)
+        runners: list[tuple[str, Callable[[int], list[float]]]] = [("in-process order_stock", reference.run)]
+        for name, fn in paths.items():
+            runners.append((name, lambda n, name=name, fn=fn: timed(fn, n, warmup=0, start=sent[name])))
 
-                    def socket_place(i: int) -> None:
-                        r = orders.place(CODE, "buy", 100, price, client_order_id=f"s{i}")
-                        assert r["status"] == "accepted", r
+        def drop_in_turn(n: int) -> list[float]:
+            # installed for its turn only: subscribed to the account, it would otherwise take every other
+            # path's order pushes on this process's threads while those paths are measured
+            with drop_in(url, price) as order:
+                return timed(order, n, warmup=DROP_IN_WARMUP)
 
-                    out["OrderSocket.place"] = timed(socket_place)
-                    assert orders.rest_orders == 0, "the order socket fell back to REST"
-        out["remote drop-in order_stock"] = drop_in(url, price)
+        drop_in_turn(WARMUP)
+        runners.append(("remote drop-in order_stock", drop_in_turn))
+        out["remote drop-in order_stock"] = []
+        for r in range(ROUNDS):
+            for name, run in (
+                runners[r % len(runners) :] + runners[: r % len(runners)]
+            ):  # rotate who goes first
+                out[name] += run(per_round)
+                if name in sent:
+                    sent[name] += per_round
+        if orders is not None:
+            assert orders.rest_orders == 0, "the order socket fell back to REST"
+        return out
     finally:
+        stack.close()
         proc.terminate()
         proc.wait(timeout=30)
-    return out
 
 
-def drop_in(url: str, price: float) -> list[float]:
-    """The unchanged xttrader calls through ``qmtgate.remote.install(url)``."""
+@contextlib.contextmanager
+def drop_in(url: str, price: float) -> Iterator[Callable[[int], None]]:
+    """The unchanged xttrader calls through ``qmtgate.remote.install(url)``: yields one order's call."""
     import qmtgate.remote
 
     session = qmtgate.remote.install(url)
@@ -188,39 +270,48 @@ def drop_in(url: str, price: float) -> list[float]:
     assert trader.connect() == 0
     account = StockAccount("8880001")
     assert trader.subscribe(account) == 0
+    placed = 0
+
+    def order(i: int) -> None:
+        nonlocal placed
+        oid = trader.order_stock(
+            account, CODE, xtconstant.STOCK_BUY, 100, xtconstant.FIX_PRICE, price, "", ""
+        )
+        assert oid > 0
+        placed += 1
+
     try:
-
-        def order(i: int) -> None:
-            oid = trader.order_stock(
-                account, CODE, xtconstant.STOCK_BUY, 100, xtconstant.FIX_PRICE, price, "", ""
-            )
-            assert oid > 0
-
-        times = timed(order)
+        yield order
         deadline = time.monotonic() + 10
-        while Counter.orders < 2 * (WARMUP + N) and time.monotonic() < deadline:  # two pushes per order
+        while Counter.orders < 2 * placed and time.monotonic() < deadline:  # two pushes per order
             time.sleep(0.05)
-        print(f"drop-in: {Counter.orders} on_stock_order callbacks for {WARMUP + N} orders")
+        print(f"drop-in: {Counter.orders} on_stock_order callbacks for {placed} orders")
     finally:
         trader.stop()
         qmtgate.remote.uninstall()
         del session
-    return times
 
 
 def main() -> None:
-    direct, price = in_process()
-    paths = through_gateway(price)
-    print(f"source tree: {SRC}")
+    if sys.argv[1:] == ["--in-process"]:
+        in_process_child()
+        return
+    reference = InProcess()
+    try:
+        results = measure(reference)
+    finally:
+        reference.close()
+    direct = results.pop("in-process order_stock")
+    print(f"source tree: {SRC}  ({ROUNDS} rounds of {max(N // ROUNDS, 1)} orders per path)")
     print(
-        f"{'in-process order_stock':32s} p50 {statistics.median(direct):7.2f} ms  p99 {pct(direct, 99):7.2f} ms  (n={N})"
+        f"{'in-process order_stock':32s} p50 {statistics.median(direct):7.2f} ms  p99 {pct(direct, 99):7.2f} ms  (n={len(direct)})"
     )
-    for name, values in paths.items():
+    for name, values in results.items():
         print(f"{name:32s} p50 {statistics.median(values):7.2f} ms  p99 {pct(values, 99):7.2f} ms")
     # p99 - p99 can flatter (or go negative) when the in-process tail is noisy; p99 - p50 of the in-process
     # call charges the gateway with every slow order, whatever slowed it: both are printed
     print("added latency (path minus in-process):")
-    for name, values in paths.items():
+    for name, values in results.items():
         print(
             f"  {name:30s} p50 {statistics.median(values) - statistics.median(direct):7.2f} ms  "
             f"p99 {pct(values, 99) - pct(direct, 99):7.2f} ms  "

@@ -176,17 +176,17 @@ def test_the_order_socket_falls_back_to_rest(gateway: Gateway) -> None:
         only = sock.place(code, "buy", 100, ask(code), client_order_id="wso-only")
         assert only["status"] == "accepted" and (sock.socket_orders, sock.rest_orders) == (1, 0)
         # the socket closed after the order was sent: resent over REST with the same client_order_id
-        real = sock.events.request
+        real = sock.events.request_threadsafe
 
-        async def lost_reply(op: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-            await real(op, body, timeout)
+        def lost_reply(op: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+            real(op, body, timeout)
             raise SocketDown("closed before the answer", sent=True)
 
-        sock.events.request = lost_reply  # type: ignore[method-assign]
+        sock.events.request_threadsafe = lost_reply  # type: ignore[method-assign]
         placed = sock.place(code, "buy", 100, ask(code), client_order_id="wso-lost")
         assert placed["replayed"] is True and placed["status"] == "accepted"  # one order, REST's replay
         assert sock.rest_orders == 1
-        sock.events.request = real  # type: ignore[method-assign]
+        sock.events.request_threadsafe = real  # type: ignore[method-assign]
         # the socket is down: REST straight away
         client.run(sock.events.close(), timeout=10)
         assert not sock.up

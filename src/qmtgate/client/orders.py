@@ -114,7 +114,7 @@ class OrderSocket:
         op = OPS.get((call.method, call.path))
         if op is not None and self.up:
             try:
-                reply = self._client.run(self.events.request(op, call.body, self._client.options.timeout))
+                reply = self.events.request_threadsafe(op, call.body, self._client.options.timeout)
             except SocketDown as e:
                 if op == "cancel" and e.sent:
                     raise ConnectionFailed(f"cancel: {e} (it may have reached the gateway)") from e

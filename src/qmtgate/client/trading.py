@@ -16,10 +16,12 @@ Events (docs/trading.md): ``{"seq", "prev_seq", "epoch", "event": "order" | "tra
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
 import ssl
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -75,10 +77,14 @@ class TradingEvents:
         self._closing = False
         self._ws: Any = None
         #: place / cancel messages sent on this socket and not answered yet: id -> future of the reply
-        self._replies: dict[int, asyncio.Future] = {}
+        #: (an asyncio future for :meth:`request`, a concurrent one for :meth:`request_threadsafe`)
+        self._replies: dict[int, asyncio.Future | concurrent.futures.Future] = {}
         self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop :meth:`run` runs on
+        self._loop_thread: threading.Thread | None = None
 
     async def run(self) -> None:
+        self._loop, self._loop_thread = asyncio.get_running_loop(), threading.current_thread()
         delay = 0.1
         while not self._closing:
             try:
@@ -155,6 +161,40 @@ class TradingEvents:
             raise SocketDown(f"no answer on the trading WebSocket within {timeout} s", sent=True) from e
         finally:
             self._replies.pop(rid, None)
+
+    def request_threadsafe(self, op: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """:meth:`request` for a caller on another thread than the socket's loop (the sync client and
+        the remote xttrader). The reader hands the reply straight to the waiting thread: no task on the
+        loop waits for it, which saves the loop passes between the reply's arrival and the caller
+        (a few tens of microseconds of every order's round trip). Same answers and exceptions."""
+        ws, loop = self._ws, self._loop
+        if threading.current_thread() is self._loop_thread:
+            raise RuntimeError("request_threadsafe would block the socket's own loop: await request() there")
+        if ws is None or loop is None or not self.connected.is_set() or self.refused is not None:
+            raise SocketDown("the trading WebSocket is not open")
+        rid = next(self._ids)
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._replies[rid] = future
+        message = orjson.dumps({"op": op, "id": rid, "body": body}).decode()
+        try:
+            asyncio.run_coroutine_threadsafe(self._send_request(ws, rid, message), loop)
+        except RuntimeError as e:  # the loop is closed
+            self._replies.pop(rid, None)
+            raise SocketDown("the trading WebSocket is not open") from e
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError as e:
+            raise SocketDown(f"no answer on the trading WebSocket within {timeout} s", sent=True) from e
+        finally:
+            self._replies.pop(rid, None)
+
+    async def _send_request(self, ws: Any, rid: int, message: str) -> None:
+        try:
+            await ws.send(message)
+        except (OSError, websockets.exceptions.WebSocketException) as e:
+            future = self._replies.pop(rid, None)
+            if future is not None and not future.done():
+                future.set_exception(SocketDown(f"the trading WebSocket failed: {e!r}", sent=True))
 
     def _handle(self, msg: dict[str, Any]) -> bool:
         """One server message; True when the subscription is over for good."""

@@ -6,15 +6,23 @@ order goes to the SDK, and it is also sent as the order's ``order_remark``; a re
 returns the recorded outcome and never sends again. An order whose SDK answer does not come within
 ``trading.response_timeout`` is ``unknown``: it is never retried; the SDK's order pushes and queries are
 matched on ``order_remark`` to learn its order id later (reconciled).
+
+An answered order's outcome is written by the thread that delivers the SDK's answer (its callback
+thread), while the event loop is still waking up from the send: the loop then only reads it and answers.
+A :class:`_Settlement` makes sure exactly one outcome is written per order, the answer's or, when none
+came in time, the loop's ``unknown``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from qmtgate.config import TradingSettings
@@ -86,6 +94,35 @@ async def _run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     return await waiter
+
+
+class _Settlement:
+    """The one outcome of a sent order: its SDK answer's, written on the thread that delivers it, or the
+    loop's ``unknown`` when no answer came in time, whichever is first (the other is dropped: a late
+    answer is the reconciler's, through the order's pushes). ``written``: the outcome once it is
+    committed to the audit trail (or the exception that kept it from being written)."""
+
+    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+        self._write = write
+        self._lock = threading.Lock()
+        self.outcome: dict[str, Any] | None = None
+        self.written: Future = Future()
+
+    def settle(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        """Write ``outcome`` unless one was written already; returns the one that stands."""
+        with self._lock:
+            if self.outcome is not None:
+                return self.outcome
+            try:
+                self._write(outcome)
+            except BaseException as exc:
+                with contextlib.suppress(InvalidStateError):  # the loop gave up waiting meanwhile
+                    self.written.set_exception(exc)
+                raise
+            self.outcome = outcome
+        with contextlib.suppress(InvalidStateError):
+            self.written.set_result(outcome)
+        return outcome
 
 
 class TradingService:
@@ -340,8 +377,9 @@ class TradingService:
                 # run back to back there (a loop round trip between them would only add latency).
                 started = time.perf_counter()
                 self._placing = coid
+                settlement = _Settlement(lambda outcome: self._write_outcome(coid, outcome, ctx, started))
                 sent = await self._on_lane(
-                    lambda: self._check_claim_send(order, req, coid, ctx, request_row, now)
+                    lambda: self._check_claim_send(order, req, coid, ctx, request_row, now, settlement)
                 )
             except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
                 self._placing = None
@@ -351,7 +389,7 @@ class TradingService:
                 self._refuse(exc, ctx, coid, request_row)
                 raise
             try:
-                return await self._outcome(sent, coid, ctx, request_row, started)
+                return await self._outcome(sent, coid, ctx, request_row, started, settlement)
             finally:
                 self._placing = None
 
@@ -362,29 +400,37 @@ class TradingService:
         ctx: dict[str, Any],
         request_row: tuple[str, Any],
         started: float,
+        settlement: _Settlement,
     ) -> dict[str, Any]:
-        """The outcome of a checked order: its SDK answer (or what stands for it) written, then returned."""
+        """The outcome of a checked order, written before it is returned: its SDK answer's (written on
+        the answering thread, see :class:`_Settlement`), or what stands for a missing answer."""
         if sent is None:  # dry run: every check passed, nothing sent
             answer = {"client_order_id": coid, "status": "dry_run", "order_id": None}
             with self.audit.transaction():
                 self.audit.append(*request_row, client_order_id=coid, **ctx)
                 self.audit.append("response.place", answer, client_order_id=coid, **ctx)
             return answer
-        outcome = await self._await_answer(sent, coid)
-        self._metric("order", outcome["status"], time.perf_counter() - started)
-        if outcome["status"] == "unknown" and coid in self._seen:  # its push told us meanwhile
-            outcome = {
-                **outcome,
-                "status": "accepted",
-                "order_id": self._seen[coid],
-                "reconciled_from": "push",
-            }
-        with self.audit.transaction():
-            self.audit.set_outcome(coid, outcome)
-            self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
+        outcome = await self._await_answer(sent, coid, settlement)
         if outcome["status"] == "unknown":
             self.unknown_coids.append(coid)
         return outcome
+
+    def _write_outcome(self, coid: str, outcome: dict[str, Any], ctx: dict[str, Any], started: float) -> None:
+        """Commit an order's outcome (the ledger's and its ``response.place`` row). On the answering
+        thread for an SDK answer, on the loop otherwise."""
+        self._metric("order", outcome["status"], time.perf_counter() - started)
+        with self.audit.transaction():
+            self.audit.set_outcome(coid, outcome)
+            self.audit.append("response.place", outcome, client_order_id=coid, **ctx)
+
+    @staticmethod
+    def _answer_outcome(seq: int, coid: str, resp: dict[str, Any]) -> dict[str, Any]:
+        """The outcome an SDK answer (``XtOrderResponse`` as a dict) stands for."""
+        base = {"client_order_id": coid, "seq": seq}
+        order_id = resp.get("order_id", -1)
+        if isinstance(order_id, int) and order_id > 0:
+            return {**base, "status": "accepted", "order_id": order_id}
+        return {**base, "status": "rejected", "order_id": None, "error_msg": resp.get("error_msg", "")}
 
     def _check_claim_send(
         self,
@@ -394,10 +440,12 @@ class TradingService:
         ctx: dict[str, Any],
         request_row: tuple[str, Any],
         now: int,
+        settlement: _Settlement,
     ) -> dict[str, Any] | None:
         """On the lane thread: the market and account checks, then (unless dry-run) the claim and the
-        request row committed together, then ``order_stock_async``. Returns what :meth:`_await_answer`
-        needs, or None for a dry run. A refusal raises before anything is claimed or sent."""
+        request row committed together, then ``order_stock_async``, whose answer settles ``settlement``
+        on the thread that delivers it. Returns what :meth:`_await_answer` needs, or None for a dry run.
+        A refusal raises before anything is claimed or sent."""
         market, account = self._market_and_account(order, now)
         self.risk.check_market(order, market, account)
         if self.settings.risk.dry_run:
@@ -425,7 +473,15 @@ class TradingService:
             logger.exception("trading: order_stock_async raised for %s", coid)
             self.audit.append("sdk.error", {"error": repr(exc)}, client_order_id=coid)
             return {"coid": coid, "raised": repr(exc)}
-        return {"coid": coid, "seq": seq, "answer": answer}
+
+        def answered(future: Future) -> None:
+            try:
+                settlement.settle(self._answer_outcome(seq, coid, future.result()))
+            except Exception:  # handed to the loop through settlement.written
+                logger.exception("trading: writing the outcome of %s failed", coid)
+
+        answer.add_done_callback(answered)  # now, on this thread, if it is answered already
+        return {"coid": coid, "seq": seq}
 
     async def _replay(
         self, coid: str, req: dict[str, Any], ctx: dict[str, Any], request_row: tuple[str, Any]
@@ -488,42 +544,30 @@ class TradingService:
             total_asset=float(asset.total_asset) if asset is not None else 0.0,
         )
 
-    async def _await_answer(self, sent: dict[str, Any], coid: str) -> dict[str, Any]:
-        """The SDK's answer to a sent order, or the outcome when there is none: ``rejected`` when it
-        certainly did not leave, ``unknown`` when it may have (never resent; reconciled later)."""
+    async def _await_answer(self, sent: dict[str, Any], coid: str, settlement: _Settlement) -> dict[str, Any]:
+        """The outcome of a sent order: its SDK answer's, or ``rejected`` when it certainly did not
+        leave, ``unknown`` when it may have (never resent; reconciled later)."""
+        seq = sent.get("seq")
+        outcome: dict[str, Any] = {"client_order_id": coid, "seq": seq, "order_id": None}
         if "not_sent" in sent:
-            return {
-                "client_order_id": coid,
-                "seq": None,
-                "status": "rejected",
-                "order_id": None,
-                "error_msg": sent["not_sent"],
-            }
+            return settlement.settle({**outcome, "status": "rejected", "error_msg": sent["not_sent"]})
         if "raised" in sent:
-            return {
-                "client_order_id": coid,
-                "seq": None,
-                "status": "unknown",
-                "order_id": None,
-                "error_msg": sent["raised"],
-            }
-        seq = sent["seq"]
-        base = {"client_order_id": coid, "seq": seq}
-        answer = sent["answer"]
-        try:
-            if answer.done():  # answered while the lane call came back: no second trip through the loop
-                resp = answer.result()
-            else:
-                resp = await asyncio.wait_for(asyncio.wrap_future(answer), self.settings.response_timeout)
-        except asyncio.TimeoutError:
+            outcome.update(status="unknown", error_msg=sent["raised"])
+        else:
+            written = settlement.written
+            try:
+                if written.done():  # answered and written while the lane call came back: no second trip
+                    return written.result()
+                return await asyncio.wait_for(asyncio.wrap_future(written), self.settings.response_timeout)
+            except asyncio.TimeoutError:
+                pass
             self.lane.forget(seq)
-            self.audit.append("sdk.timeout", base, client_order_id=coid)
+            self.audit.append("sdk.timeout", {"client_order_id": coid, "seq": seq}, client_order_id=coid)
             logger.warning("trading: no SDK answer to order %s (seq %s): outcome unknown", coid, seq)
-            return {**base, "status": "unknown", "order_id": None}
-        order_id = resp.get("order_id", -1)
-        if isinstance(order_id, int) and order_id > 0:
-            return {**base, "status": "accepted", "order_id": order_id}
-        return {**base, "status": "rejected", "order_id": None, "error_msg": resp.get("error_msg", "")}
+            outcome["status"] = "unknown"
+        if coid in self._seen:  # its push told us meanwhile
+            outcome.update(status="accepted", order_id=self._seen[coid], reconciled_from="push")
+        return settlement.settle(outcome)  # an answer that came at the last moment stands instead
 
     async def order_status(self, coid: str) -> dict[str, Any]:
         outcome = self.audit.outcome(coid)

@@ -1,0 +1,132 @@
+"""An order's outcome is written exactly once, before it is answered: by the thread that delivers the
+SDK's answer, or by the loop (``unknown``) when no answer came in time (source/trading/service.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qmtgate.source.trading.service import _Settlement
+
+from .test_trading_api import ORDERS, order_body, tick
+
+
+def test_the_first_outcome_stands_and_is_written_once() -> None:
+    writes: list[dict[str, Any]] = []
+    settlement = _Settlement(writes.append)
+    answer = {"status": "accepted", "order_id": 7}
+    assert settlement.settle(answer) is answer
+    assert settlement.settle({"status": "unknown"}) is answer  # the late one is dropped
+    assert writes == [answer] and settlement.written.result() is answer
+
+
+def _race(settlement: _Settlement, outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Settle each outcome from its own thread, all released at once; what each settler got back."""
+    start = threading.Barrier(len(outcomes))
+    got: list[dict[str, Any]] = []
+
+    def settle(outcome: dict[str, Any]) -> None:
+        start.wait()
+        got.append(settlement.settle(outcome))
+
+    threads = [threading.Thread(target=settle, args=(o,)) for o in outcomes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
+def test_racing_settlers_write_one_outcome() -> None:
+    for _ in range(200):
+        writes: list[dict[str, Any]] = []
+        settlement = _Settlement(writes.append)
+        got = _race(settlement, [{"status": "accepted"}, {"status": "unknown"}])
+        assert len(writes) == 1 and got[0] is got[1] is writes[0] is settlement.written.result()
+
+
+def test_a_failed_write_reaches_the_waiter_and_leaves_the_outcome_open() -> None:
+    def failing(outcome: dict[str, Any]) -> None:
+        raise OSError("disk full")
+
+    settlement = _Settlement(failing)
+    with pytest.raises(OSError):
+        settlement.settle({"status": "accepted"})
+    assert settlement.outcome is None
+    with pytest.raises(OSError, match="disk full"):
+        settlement.written.result()
+
+
+def test_a_waiter_that_gave_up_does_not_break_the_write() -> None:
+    writes: list[dict[str, Any]] = []
+    settlement = _Settlement(writes.append)
+    assert settlement.written.cancel()  # what wait_for does to the wrapped future on a timeout
+    assert settlement.settle({"status": "accepted"}) == {"status": "accepted"} and len(writes) == 1
+
+
+def test_an_answered_orders_outcome_is_written_off_the_loop_before_the_answer(
+    trading_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = trading_client.app.state.trading
+    writers: list[tuple[bool, str]] = []
+    real = service._write_outcome
+
+    def write(coid: str, outcome: dict[str, Any], ctx: dict[str, Any], started: float) -> None:
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        real(coid, outcome, ctx, started)
+        writers.append((on_loop, outcome["status"]))
+
+    monkeypatch.setattr(service, "_write_outcome", write)
+    code = "600036.SH"
+    r = trading_client.post(ORDERS, json=order_body("settle-1", code, tick(code)["bidPrice"][2]))
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    assert writers == [(False, "accepted")]  # written once, by the SDK's answering thread
+    # the ledger held it before the client was answered
+    assert service.audit.outcome("settle-1")["order_id"] == r.json()["order_id"]
+    kinds = [row["kind"] for row in service.audit.rows("settle-1")]
+    assert kinds[:2] == ["request.place", "response.place"]
+
+
+def test_a_late_answer_does_not_replace_the_loops_outcome(
+    trading_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer comes after ``trading.response_timeout`` (1 s here): the loop writes the outcome
+    (``unknown``, or ``accepted`` when a push told the order id meanwhile) and the late answer writes
+    nothing (the reconciler learns from the pushes)."""
+    from .conftest import sim_env
+
+    service = trading_client.app.state.trading
+    writers: list[tuple[bool, str]] = []
+    real = service._write_outcome
+
+    def write(coid: str, outcome: dict[str, Any], ctx: dict[str, Any], started: float) -> None:
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        real(coid, outcome, ctx, started)
+        writers.append((on_loop, outcome["status"]))
+
+    monkeypatch.setattr(service, "_write_outcome", write)
+    faults = sim_env().broker.faults
+    faults.delay_order_responses(1.6)
+    try:
+        code = "600036.SH"
+        r = trading_client.post(ORDERS, json=order_body("settle-late", code, tick(code)["bidPrice"][2]))
+        assert r.status_code == 200 and r.json()["status"] in ("unknown", "accepted")
+        time.sleep(1.2)  # the late answer has come and gone
+    finally:
+        faults.clear()
+    assert writers == [(True, r.json()["status"])]
+    kinds = [row["kind"] for row in service.audit.rows("settle-late")]
+    assert kinds.count("response.place") == 1 and "sdk.timeout" in kinds
