@@ -262,16 +262,23 @@ def _column_values(column: pa.ChunkedArray) -> list[Any]:
 
 
 def arrow_bytes(
-    table: pa.Table, source: str | None, meta: Mapping[str, Any] | None, compression: str | None
+    table: pa.Table,
+    source: str | None,
+    meta: Mapping[str, Any] | None,
+    compression: str | None,
+    level: int | None = None,
 ) -> bytes:
-    """An Arrow IPC stream of ``table`` with qmtgate's metadata and compressed buffers."""
+    """An Arrow IPC stream of ``table`` with qmtgate's metadata and compressed buffers (``level``: the
+    codec's compression level, its default when None)."""
     metadata = dict(table.schema.metadata or {})
     if source is not None:
         metadata[b"qmtgate.source"] = source.encode()
     if meta:
         metadata[b"qmtgate.meta"] = dumps(dict(meta))
     table = table.replace_schema_metadata(metadata)
-    codec = compression if compression and pa.Codec.is_available(compression) else None
+    codec: str | pa.Codec | None = compression if compression and pa.Codec.is_available(compression) else None
+    if codec is not None and level is not None:
+        codec = pa.Codec(codec, compression_level=level)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=codec)) as writer:
         writer.write_table(table)

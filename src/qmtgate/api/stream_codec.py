@@ -64,6 +64,13 @@ class WireEncoding(str, enum.Enum):
     COLUMNS = "columns"  # JSON text, one array per field instead of one object per row (see _columns)
 
 
+#: zstd level of stream frames: a frame is encoded once and decoded by every client, so a little more
+#: encode time buys smaller frames that every client decodes faster (a whole-market burst: 414 against
+#: 462 KB, decode 0.86 against 1.05 ms per client, encode 2.7 against 2.2 ms once; level 1 is pyarrow's
+#: default, which REST answers, encoded per request, keep).
+ZSTD_FRAME_LEVEL = 3
+
+
 class ArrowCompression(str, enum.Enum):
     """How an Arrow frame's buffers are compressed (negotiated per connection; zstd by default).
 
@@ -211,7 +218,10 @@ def _arrow(frame: Frame, epoch: str, compression: ArrowCompression) -> bytes:
     table = _frame_table(frame)
     meta = {FRAME_META_KEY: orjson.dumps(header(frame, epoch))}
     codec = None if compression is ArrowCompression.NONE else compression.value
-    return arrow_bytes(table.replace_schema_metadata(meta), source=None, meta=None, compression=codec)
+    level = ZSTD_FRAME_LEVEL if compression is ArrowCompression.ZSTD else None
+    return arrow_bytes(
+        table.replace_schema_metadata(meta), source=None, meta=None, compression=codec, level=level
+    )
 
 
 def decode_arrow(data: bytes) -> tuple[dict[str, Any], pa.Table]:

@@ -130,6 +130,7 @@ class NatsPublisher:
         self._tasks: list[asyncio.Task[None]] = []
         self._more = asyncio.Event()
         self._lost = asyncio.Event()  # the current connection closed
+        self._wake: asyncio.Future[None] | None = None  # resolved to wake the idle sender (_idle)
         self._stopping = False
         self._down_since: float | None = None
         self._sent_ids = 0  # the highest message id ever written (one written again is a resend)
@@ -220,7 +221,14 @@ class NatsPublisher:
         for m in messages:
             put(m)
         if messages:
-            self._more.set()
+            self._signal()
+
+    def _signal(self) -> None:
+        """Wake the sender: more to send, or the connection is gone."""
+        self._more.set()
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     def _is_active(self) -> bool:
         if self.settings.standby_of is None:
@@ -298,7 +306,7 @@ class NatsPublisher:
 
         async def on_closed() -> None:
             lost.set()
-            loop.call_soon(self._more.set)  # wake the sender
+            loop.call_soon(self._signal)  # wake the sender
 
         async def on_error(e: Exception) -> None:
             self.stats.last_error = f"{type(e).__name__}: {e}"
@@ -445,18 +453,7 @@ class NatsPublisher:
                     buffer.after(sent_to, CHUNK_MESSAGES, CHUNK_BYTES) if len(inflight) < MAX_INFLIGHT else []
                 )
                 if not chunk:
-                    waits: set[asyncio.Future[Any]] = {
-                        asyncio.ensure_future(self._more.wait()),
-                        asyncio.ensure_future(lost.wait()),
-                    }
-                    if inflight:
-                        waits.add(inflight[0][1])
-                    try:
-                        await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        for w in waits:
-                            if not any(w is f for _m, f, _n, _u in inflight):
-                                w.cancel()
+                    await self._idle(lost, inflight[0][1] if inflight else None)
                     continue
                 t0 = time.thread_time()
                 written_before = self._sent_ids
@@ -492,6 +489,31 @@ class NatsPublisher:
             for _mid, fut, _n, _u in inflight:
                 with contextlib.suppress(BaseException):
                     await fut
+
+    async def _idle(self, lost: asyncio.Event, confirm: asyncio.Future[None] | None) -> None:
+        """Wait until there is more to send, the connection is lost, ``confirm`` (the oldest chunk's
+        confirmation) is in, or a second has passed. Each of those resolves one future, so the sender
+        runs on the loop pass right after the wake-up: waiting on the events through ``asyncio.wait``
+        took three passes, each behind everything else ready on a burst (the WebSocket senders)."""
+        loop = asyncio.get_running_loop()
+        wake: asyncio.Future[None] = loop.create_future()
+
+        def poke(_: object = None) -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        self._wake = wake
+        timer = loop.call_later(1.0, poke)
+        if confirm is not None:
+            confirm.add_done_callback(poke)
+        try:
+            if not (lost.is_set() or self._more.is_set() or (confirm is not None and confirm.done())):
+                await wake
+        finally:
+            self._wake = None
+            timer.cancel()
+            if confirm is not None:
+                confirm.remove_done_callback(poke)
 
     async def _confirm(self, nc: Any) -> None:
         """Return once the server has everything written so far.
