@@ -74,8 +74,8 @@ ZSTD_FRAME_LEVEL = 3
 class ArrowCompression(str, enum.Enum):
     """How an Arrow frame's buffers are compressed (negotiated per connection; zstd by default).
 
-    A whole-market burst, measured (bench/RESULTS.md): zstd ~0.50 MB, encode ~7 ms once per burst, decode
-    ~2.4 ms per client; lz4 ~0.75 MB, ~3 ms, ~0.8 ms; none ~1.6 MB, ~0.5 ms, ~0.1 ms. zstd suits a LAN
+    A whole-market burst, measured (bench/RESULTS.md): zstd (level 3) ~0.41 MB, encode ~2.7 ms once per
+    burst, decode ~0.9 ms per client; lz4 ~0.75 MB, ~3 ms, ~0.8 ms; none ~1.6 MB, ~0.5 ms, ~0.1 ms. zstd suits a LAN
     shared with other traffic; lz4 or none suit consumers on the gateway's host or a fast link, where
     the client's CPU, not the wire, sets the delay."""
 
