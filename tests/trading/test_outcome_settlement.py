@@ -69,10 +69,8 @@ def test_a_waiter_that_gave_up_does_not_break_the_write() -> None:
     assert settlement.settle({"status": "accepted"}) == {"status": "accepted"} and len(writes) == 1
 
 
-def test_an_answered_orders_outcome_is_written_off_the_loop_before_the_answer(
-    trading_client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    service = trading_client.app.state.trading
+def record_outcome_writes(service: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, str]]:
+    """Every outcome ``service`` writes from now on, as (written on the event loop?, status)."""
     writers: list[tuple[bool, str]] = []
     real = service._write_outcome
 
@@ -86,6 +84,14 @@ def test_an_answered_orders_outcome_is_written_off_the_loop_before_the_answer(
         writers.append((on_loop, outcome["status"]))
 
     monkeypatch.setattr(service, "_write_outcome", write)
+    return writers
+
+
+def test_an_answered_orders_outcome_is_written_off_the_loop_before_the_answer(
+    trading_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = trading_client.app.state.trading
+    writers = record_outcome_writes(service, monkeypatch)
     code = "600036.SH"
     r = trading_client.post(ORDERS, json=order_body("settle-1", code, tick(code)["bidPrice"][2]))
     assert r.status_code == 200 and r.json()["status"] == "accepted"
@@ -105,19 +111,7 @@ def test_a_late_answer_does_not_replace_the_loops_outcome(
     from .conftest import sim_env
 
     service = trading_client.app.state.trading
-    writers: list[tuple[bool, str]] = []
-    real = service._write_outcome
-
-    def write(coid: str, outcome: dict[str, Any], ctx: dict[str, Any], started: float) -> None:
-        try:
-            asyncio.get_running_loop()
-            on_loop = True
-        except RuntimeError:
-            on_loop = False
-        real(coid, outcome, ctx, started)
-        writers.append((on_loop, outcome["status"]))
-
-    monkeypatch.setattr(service, "_write_outcome", write)
+    writers = record_outcome_writes(service, monkeypatch)
     faults = sim_env().broker.faults
     faults.delay_order_responses(1.6)
     try:
