@@ -137,15 +137,19 @@ def test_stop_loss_survives_restart_and_fires_once(tmp_path: Path) -> None:
                 ]
             assert len(env_orders) == 1
             # the trigger is an account event on the WebSocket trading channel, beside its order's pushes
+            # (which may come before or after it: the SDK pushes on its own thread)
             events: list[dict[str, Any]] = []
-            while "protect.triggered" not in [e["event"] for e in events]:
+
+            def order_pushed() -> bool:
+                return any(
+                    e["event"] == "order" and e["data"].get("order_remark") == order["client_order_id"]
+                    for e in events
+                )
+
+            while "protect.triggered" not in [e["event"] for e in events] or not order_pushed():
                 msg = recv(ws)
                 if msg["type"] == "trading":
                     events.append(msg)
-            assert any(
-                e["event"] == "order" and e["data"].get("order_remark") == order["client_order_id"]
-                for e in events
-            )
             kinds = [e["event"] for e in events]
             assert kinds.count("protect.triggered") == 1
             triggered = events[kinds.index("protect.triggered")]["data"]
