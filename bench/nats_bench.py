@@ -97,14 +97,31 @@ def in_window(gw_ts_ms: float, window: tuple[float, float] | None) -> bool:
     return window is not None and window[0] <= gw_ts_ms / 1000 <= window[1]
 
 
-async def nats_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop: asyncio.Event) -> None:
-    import nats
-    import numpy as np
+def tally_arrow(tally: Tally, data: bytes, now: float, window: list[Any]) -> None:
+    """One Arrow message (a NATS market batch or a WebSocket frame: the same IPC stream and frame header)
+    into ``tally`` when it is live and inside the window; its seq column kept as a numpy view."""
     import orjson
     import pyarrow as pa
 
+    from qmtgate.source.convert.arrays import to_numpy
+
+    table = pa.ipc.open_stream(
+        pa.py_buffer(data), options=pa.ipc.IpcReadOptions(use_threads=False)
+    ).read_all()
+    head = orjson.loads(table.schema.metadata[b"qmtgate.frame"])
+    if head.get("replay") or not in_window(head["gw_ts"], window[0]):
+        return
+    seqs = to_numpy(table.column("seq"))
+    tally.batches.append(seqs)
+    tally.updates += len(seqs)
+    tally.lat.append((now - head["gw_ts"] / 1000, len(seqs)))
+
+
+async def nats_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop: asyncio.Event) -> None:
+    import nats
+    import orjson
+
     nc = await nats.connect(url, pending_size=0)
-    opts = pa.ipc.IpcReadOptions(use_threads=False)
 
     async def on_json(msg: Any) -> None:
         now = time.time()
@@ -115,15 +132,7 @@ async def nats_consumer(url: str, mode: str, tally: Tally, window: list[Any], st
             tally.lat.append(now - body["gw_ts"] / 1000)
 
     async def on_arrow(msg: Any) -> None:
-        now = time.time()
-        table = pa.ipc.open_stream(pa.py_buffer(msg.data), options=opts).read_all()
-        head = orjson.loads(table.schema.metadata[b"qmtgate.frame"])
-        if in_window(head["gw_ts"], window[0]):
-            seq = table.column("seq").combine_chunks()  # int64, no nulls (to_numpy would import pandas)
-            seqs = np.frombuffer(seq.buffers()[1], np.int64, len(seq), seq.offset * 8)
-            tally.batches.append(seqs)
-            tally.updates += len(seqs)
-            tally.lat.append((now - head["gw_ts"] / 1000, len(seqs)))
+        tally_arrow(tally, msg.data, time.time(), window)
 
     if mode.startswith("arrow"):
         await nc.subscribe(
@@ -142,12 +151,9 @@ async def ws_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop
     """A whole-market WebSocket client in the encoding that matches the NATS consumers of the run: Arrow
     frames with lz4 buffers beside the Arrow batch consumers (like for like), JSON rows beside the per-tick
     JSON consumers."""
-    import numpy as np
     import orjson
-    import pyarrow as pa
     import websockets
 
-    opts = pa.ipc.IpcReadOptions(use_threads=False)
     async with websockets.connect(url, max_size=None, compression=None, ping_interval=None) as ws:
         if mode.startswith("arrow"):
             await ws.send(json.dumps({"op": "options", "encoding": "arrow", "compression": "lz4"}))
@@ -159,15 +165,7 @@ async def ws_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop
                 continue
             now = time.time()
             if isinstance(raw, bytes):
-                table = pa.ipc.open_stream(pa.py_buffer(raw), options=opts).read_all()
-                head = orjson.loads(table.schema.metadata[b"qmtgate.frame"])
-                if head.get("replay") or not in_window(head["gw_ts"], window[0]):
-                    continue
-                seq = table.column("seq").combine_chunks()
-                seqs = np.frombuffer(seq.buffers()[1], np.int64, len(seq), seq.offset * 8)
-                tally.batches.append(seqs)
-                tally.updates += len(seqs)
-                tally.lat.append((now - head["gw_ts"] / 1000, len(seqs)))
+                tally_arrow(tally, raw, now, window)
                 continue
             msg = orjson.loads(raw)
             if msg.get("type") != "data" or msg.get("replay") or not in_window(msg["gw_ts"], window[0]):

@@ -45,6 +45,10 @@ class SocketDown(ConnectionError):
         self.sent = sent
 
 
+def _no_answer(timeout: float) -> SocketDown:
+    return SocketDown(f"no answer on the trading WebSocket within {timeout} s", sent=True)
+
+
 class TradingEvents:
     """One subscription to the account events; run :meth:`run` as a task, :meth:`close` to end it."""
 
@@ -144,21 +148,14 @@ class TradingEvents:
         no open socket, it closes before the reply, or no reply comes within ``timeout``; the request
         may then have reached the gateway (resend it only where that is safe: an order with the same
         client_order_id)."""
-        ws = self._ws
-        if ws is None or not self.connected.is_set() or self.refused is not None:
-            raise SocketDown("the trading WebSocket is not open")
-        rid = next(self._ids)
+        ws = self._open_socket()
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._replies[rid] = future
+        rid, message = self._register(op, body, future)
         try:
-            await ws.send(orjson.dumps({"op": op, "id": rid, "body": body}).decode())
-        except (OSError, websockets.exceptions.WebSocketException) as e:
-            self._replies.pop(rid, None)
-            raise SocketDown(f"the trading WebSocket failed: {e!r}", sent=True) from e
-        try:
+            await self._send_request(ws, rid, message)
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError as e:
-            raise SocketDown(f"no answer on the trading WebSocket within {timeout} s", sent=True) from e
+            raise _no_answer(timeout) from e
         finally:
             self._replies.pop(rid, None)
 
@@ -167,15 +164,13 @@ class TradingEvents:
         the remote xttrader). The reader hands the reply straight to the waiting thread: no task on the
         loop waits for it, which saves the loop passes between the reply's arrival and the caller
         (a few tens of microseconds of every order's round trip). Same answers and exceptions."""
-        ws, loop = self._ws, self._loop
         if threading.current_thread() is self._loop_thread:
             raise RuntimeError("request_threadsafe would block the socket's own loop: await request() there")
-        if ws is None or loop is None or not self.connected.is_set() or self.refused is not None:
+        ws, loop = self._open_socket(), self._loop
+        if loop is None:
             raise SocketDown("the trading WebSocket is not open")
-        rid = next(self._ids)
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._replies[rid] = future
-        message = orjson.dumps({"op": op, "id": rid, "body": body}).decode()
+        rid, message = self._register(op, body, future)
         try:
             asyncio.run_coroutine_threadsafe(self._send_request(ws, rid, message), loop)
         except RuntimeError as e:  # the loop is closed
@@ -184,11 +179,25 @@ class TradingEvents:
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError as e:
-            raise SocketDown(f"no answer on the trading WebSocket within {timeout} s", sent=True) from e
+            raise _no_answer(timeout) from e
         finally:
             self._replies.pop(rid, None)
 
+    def _open_socket(self) -> Any:
+        """The socket a request may go on now, or :class:`SocketDown` (nothing sent)."""
+        ws = self._ws
+        if ws is None or not self.connected.is_set() or self.refused is not None:
+            raise SocketDown("the trading WebSocket is not open")
+        return ws
+
+    def _register(self, op: str, body: dict[str, Any], future: Any) -> tuple[int, str]:
+        """A new request id waiting on ``future`` for its reply, and the message that carries it."""
+        rid = next(self._ids)
+        self._replies[rid] = future
+        return rid, orjson.dumps({"op": op, "id": rid, "body": body}).decode()
+
     async def _send_request(self, ws: Any, rid: int, message: str) -> None:
+        """Write a registered request; a failed write fails its future (it may have left: ``sent``)."""
         try:
             await ws.send(message)
         except (OSError, websockets.exceptions.WebSocketException) as e:

@@ -389,7 +389,7 @@ class TradingService:
                 self._refuse(exc, ctx, coid, request_row)
                 raise
             try:
-                return await self._outcome(sent, coid, ctx, request_row, started, settlement)
+                return await self._outcome(sent, coid, ctx, request_row, settlement)
             finally:
                 self._placing = None
 
@@ -399,7 +399,6 @@ class TradingService:
         coid: str,
         ctx: dict[str, Any],
         request_row: tuple[str, Any],
-        started: float,
         settlement: _Settlement,
     ) -> dict[str, Any]:
         """The outcome of a checked order, written before it is returned: its SDK answer's (written on
