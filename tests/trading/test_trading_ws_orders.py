@@ -80,6 +80,36 @@ def test_place_over_the_socket_then_its_events_and_trade_then_an_idempotent_retr
     assert first["request_id"].startswith("ws-") and first["key_id"] == KEYS["trade"].record.id
 
 
+def test_the_reply_comes_before_the_events_its_answer_brought(gateway: Gateway) -> None:
+    """The SDK answers an order before pushing its events; the socket keeps that order: no event of an
+    order reaches its subscriber before the order's reply (resting buys: two ``order`` pushes each)."""
+    code = "000001.SZ"
+    price = round(ask(code) * 0.95, 2)
+    with gateway.ws("trade") as ws:
+        ws.send(orjson.dumps({"op": "subscribe", "channel": "trading"}).decode())
+        assert recv(ws)["type"] == "subscribed"
+        seqs: list[int] = []
+        placed: list[int] = []
+        for i in range(20):
+            coid = f"wso-first-{i}"
+            early: list[dict[str, Any]] = []
+            reply = ws_op(ws, "place", {**order(coid, code), "price": price}, early)
+            assert reply["status"] == 200 and reply["result"]["status"] == "accepted", reply
+            placed.append(reply["result"]["order_id"])
+            mine = [m for m in early if m["type"] == "trading" and m["data"].get("order_remark") == coid]
+            assert mine == [], (i, mine)
+            seqs += [m["seq"] for m in early if m["type"] == "trading"]
+        deadline = time.monotonic() + 20
+        while len(seqs) < 40 and time.monotonic() < deadline:  # the held events follow, none lost
+            msg = recv(ws, deadline - time.monotonic())
+            if msg["type"] == "trading":
+                seqs.append(msg["seq"])
+        for order_id in placed:  # the cash they hold back is the next tests'
+            assert ws_op(ws, "cancel", {"order_id": order_id})["status"] == 200
+    assert len(seqs) >= 40 and seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # in order, no gap
+
+
 def test_refusals_over_the_socket_have_the_rest_status_and_code(gateway: Gateway) -> None:
     cases = [
         order("wso-lot", volume=150),  # risk: lot size

@@ -146,6 +146,10 @@ class TradingService:
         # that arrives before the SDK's answer only notes the order id (in _seen) instead of writing a
         # "reconciled" outcome on the loop while the answer waits behind it.
         self._placing: str | None = None
+        # While the order being placed has its answer in and its caller has not written the reply yet,
+        # the account events that arrive are held here and published right after (see _on_push).
+        self._answered: Future | None = None
+        self._held: list[tuple[str, dict[str, Any]]] = []
         self._order_status: dict[int, int] = {}  # order id -> last status the gateway saw
         #: code -> (China-time day number, instrument detail): the day's limits and tick, once per day
         self._details: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -224,10 +228,39 @@ class TradingService:
             loop.call_soon_threadsafe(self._on_push, kind, data)
 
     def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+        answered = self._answered
+        if self._held or (answered is not None and answered.done()):
+            # The order being placed is answered and its reply is about to be written: the SDK answered
+            # before these pushes, and its clients see the reply before the events it brought (the drop-in
+            # returns from order_stock before its callbacks, as the SDK does). Tracked now, published
+            # right after the reply (_release_held), in arrival order.
+            self._track_push(kind, data)
+            self._held.append((kind, data))
+            return
         if kind in KINDS:
             self.events.publish(kind, data)
         self._track_push(kind, data)
         self._notify(kind, data)
+
+    def _placed(self) -> None:
+        """The current placement is over (answered, refused or failed): stop holding its events and
+        publish the held ones once the caller, woken in the next pass of the loop, has written its reply
+        (without an ``await`` in between, as the REST route and the socket do)."""
+        self._placing = None
+        self._answered = None
+        if self._held:
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._release_held)
+
+    def _release_held(self) -> None:
+        answered = self._answered
+        if answered is not None and answered.done():  # the next placement is answered: its _placed releases
+            return
+        held, self._held = self._held, []
+        for kind, data in held:
+            if kind in KINDS:
+                self.events.publish(kind, data)
+            self._notify(kind, data)
 
     def _notify(self, kind: str, data: dict[str, Any]) -> None:
         for fn in list(self.listeners):
@@ -378,20 +411,21 @@ class TradingService:
                 started = time.perf_counter()
                 self._placing = coid
                 settlement = _Settlement(lambda outcome: self._write_outcome(coid, outcome, ctx, started))
+                self._answered = settlement.written
                 sent = await self._on_lane(
                     lambda: self._check_claim_send(order, req, coid, ctx, request_row, now, settlement)
                 )
             except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
-                self._placing = None
+                self._placed()
                 raise self._refuse(exc, ctx, coid, request_row) from None
             except Exception as exc:
-                self._placing = None
+                self._placed()
                 self._refuse(exc, ctx, coid, request_row)
                 raise
             try:
                 return await self._outcome(sent, coid, ctx, request_row, settlement)
             finally:
-                self._placing = None
+                self._placed()
 
     async def _outcome(
         self,
