@@ -23,7 +23,8 @@ machine falls on all of them alike instead of on whichever path ran then. Restin
 market, no fills) of 100 shares; 50 warm-up orders per path not counted, then ``TRADING_BENCH_N``
 (default 1,000) in all.
 ``TRADING_BENCH_SRC=/path/to/other/src``: run the gateway and clients of another source tree (a before /
-after comparison in one sitting); paths that tree does not have are skipped.
+after comparison in one sitting); paths that tree does not have are skipped. ``TRADING_BENCH_PACE_MS=5``:
+that long between one order's answer and the next, on every path (default 0: back to back).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ ROUNDS = int(
     os.environ.get("TRADING_BENCH_ROUNDS", "10")
 )  # the paths take turns this many times  # orders per path (p99 of 1,000 = the 10th worst)
 WARMUP = 50  # orders first sent on each path and not counted (connections, caches, the first burst)
+#: ms between one order's answer and the next order, on every path (the in-process one included); 0: back
+#: to back. A strategy rarely saturates its gateway; paced, an order no longer meets the trailing work of
+#: the one before (its pushes' writes, their callbacks)
+PACE_MS = float(os.environ.get("TRADING_BENCH_PACE_MS", "0"))
 DAY = dt.date(2025, 6, 12)
 CODE = "000001.SZ"
 
@@ -139,6 +144,8 @@ def timed(fn, n: int, warmup: int = WARMUP, start: int = 0) -> list[float]:
         fn(i)
         if i >= start + warmup:
             times.append((time.perf_counter() - t0) * 1000)
+        if PACE_MS:
+            time.sleep(PACE_MS / 1000)
     return times
 
 
@@ -302,7 +309,8 @@ def main() -> None:
     finally:
         reference.close()
     direct = results.pop("in-process order_stock")
-    print(f"source tree: {SRC}  ({ROUNDS} rounds of {max(N // ROUNDS, 1)} orders per path)")
+    pace = f", {PACE_MS:g} ms between orders" if PACE_MS else ""
+    print(f"source tree: {SRC}  ({ROUNDS} rounds of {max(N // ROUNDS, 1)} orders per path{pace})")
     print(
         f"{'in-process order_stock':32s} p50 {statistics.median(direct):7.2f} ms  p99 {pct(direct, 99):7.2f} ms  (n={len(direct)})"
     )

@@ -149,7 +149,7 @@ class TradingService:
         # While the order being placed has its answer in and its caller has not written the reply yet,
         # the account events that arrive are held here and published right after (see _on_push).
         self._answered: Future | None = None
-        self._held: list[tuple[str, dict[str, Any]]] = []
+        self._held: list[tuple[str, dict[str, Any], bool]] = []  # (kind, data, to the trading channel)
         self._order_status: dict[int, int] = {}  # order id -> last status the gateway saw
         #: code -> (China-time day number, instrument detail): the day's limits and tick, once per day
         self._details: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -227,15 +227,18 @@ class TradingService:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._on_push, kind, data)
 
-    def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+    def _holding(self) -> bool:
+        """Whether account events wait now: the order being placed is answered and its reply is about to
+        be written (the SDK answered before the events it brought, and its clients see the reply first:
+        the drop-in returns from order_stock before its callbacks, as the SDK does), or events wait
+        already (they keep their order)."""
         answered = self._answered
-        if self._held or (answered is not None and answered.done()):
-            # The order being placed is answered and its reply is about to be written: the SDK answered
-            # before these pushes, and its clients see the reply before the events it brought (the drop-in
-            # returns from order_stock before its callbacks, as the SDK does). Tracked now, published
-            # right after the reply (_release_held), in arrival order.
+        return bool(self._held) or (answered is not None and answered.done())
+
+    def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+        if self._holding():  # tracked now, published right after the reply (_release_held), in order
             self._track_push(kind, data)
-            self._held.append((kind, data))
+            self._held.append((kind, data, kind in KINDS))
             return
         if kind in KINDS:
             self.events.publish(kind, data)
@@ -257,8 +260,8 @@ class TradingService:
         if answered is not None and answered.done():  # the next placement is answered: its _placed releases
             return
         held, self._held = self._held, []
-        for kind, data in held:
-            if kind in KINDS:
+        for kind, data, to_channel in held:
+            if to_channel:
                 self.events.publish(kind, data)
             self._notify(kind, data)
 
@@ -273,6 +276,9 @@ class TradingService:
         """A gateway-made account event (e.g. ``protect.triggered``): an audit row (durable on return),
         then every listener, as for the SDK's pushes. On the event loop."""
         self.audit.append(f"event.{kind}", data, client_order_id=client_order_id)
+        if self._holding():  # behind the SDK's events that wait for a reply (_on_push)
+            self._held.append((kind, data, True))
+            return
         self.events.publish(kind, data)
         self._notify(kind, data)
 
