@@ -236,13 +236,20 @@ class TradingService:
         return bool(self._held) or (answered is not None and answered.done())
 
     def _on_push(self, kind: str, data: dict[str, Any]) -> None:
-        if self._holding():  # tracked now, published right after the reply (_release_held), in order
-            self._track_push(kind, data)
-            self._held.append((kind, data, kind in KINDS))
-            return
-        if kind in KINDS:
+        self._track_push(kind, data)  # at once, held or not: the outcome logic reads what it learns
+        self._account_event(kind, data, kind in KINDS)
+
+    def _account_event(self, kind: str, data: dict[str, Any], to_channel: bool) -> None:
+        """Hand an event to the trading channel (``to_channel``) and the listeners, or hold it behind
+        the events that wait for an answered order's reply (:meth:`_holding`), in arrival order."""
+        if self._holding():
+            self._held.append((kind, data, to_channel))
+        else:
+            self._deliver(kind, data, to_channel)
+
+    def _deliver(self, kind: str, data: dict[str, Any], to_channel: bool) -> None:
+        if to_channel:
             self.events.publish(kind, data)
-        self._track_push(kind, data)
         self._notify(kind, data)
 
     def _placed(self) -> None:
@@ -261,9 +268,7 @@ class TradingService:
             return
         held, self._held = self._held, []
         for kind, data, to_channel in held:
-            if to_channel:
-                self.events.publish(kind, data)
-            self._notify(kind, data)
+            self._deliver(kind, data, to_channel)
 
     def _notify(self, kind: str, data: dict[str, Any]) -> None:
         for fn in list(self.listeners):
@@ -276,11 +281,7 @@ class TradingService:
         """A gateway-made account event (e.g. ``protect.triggered``): an audit row (durable on return),
         then every listener, as for the SDK's pushes. On the event loop."""
         self.audit.append(f"event.{kind}", data, client_order_id=client_order_id)
-        if self._holding():  # behind the SDK's events that wait for a reply (_on_push)
-            self._held.append((kind, data, True))
-            return
-        self.events.publish(kind, data)
-        self._notify(kind, data)
+        self._account_event(kind, data, True)
 
     def _metric(self, name: str, label: str, value: float = 0.0) -> None:
         for fn in list(self.metric_hooks):
