@@ -102,3 +102,19 @@ def test_a_whole_burst_takes_the_columnar_path_and_matches() -> None:
     table = TickColumns.build(codes, ticks).table()
     assert table.equals(rows_table(rows, list(SNAPSHOT_ARROW_TYPES)))
     assert table.column("ask_price")[0].as_py()[-1] is None
+
+
+def test_one_tick_vocabulary_names_every_form_of_a_tick() -> None:
+    """Rows, Arrow frames, recordings and the recorded-data API name a tick's fields from one list, in
+    one order: a field added to the snapshot schema reaches all of them or the suite says where not."""
+    from qmtgate.record.schema import TICK_COLUMNS
+    from qmtgate.record.store import TICK_FIELDS
+    from qmtgate.record.writer import TICK_COLUMNS as BATCH_COLUMNS
+    from qmtgate.source.convert import SNAPSHOT_FIELDS
+
+    row = tick_row("600000.SH", {"time": 1_796_606_700_000, "lastPrice": 10.0})
+    assert tuple(row) == ("code", "ts", "time", *SNAPSHOT_FIELDS)
+    assert tuple(SNAPSHOT_ARROW_TYPES) == tuple(row)
+    assert TICK_FIELDS == SNAPSHOT_FIELDS
+    assert ("date", "code", "ts", "seq", *SNAPSHOT_FIELDS) == TICK_COLUMNS
+    assert ("code", "ts", *SNAPSHOT_FIELDS) == BATCH_COLUMNS

@@ -32,6 +32,32 @@ class Options:
     #: the TLS context of https/wss connections (:func:`tls_context`); None: the system CAs
     ssl_context: ssl.SSLContext | None = None
 
+    @classmethod
+    def create(
+        cls,
+        base_url: str,
+        api_key: str | None,
+        timeout: float,
+        format: str,
+        max_connections: int,
+        tls_fingerprint: str | Sequence[str] | None,
+        tls_ca: str | os.PathLike[str] | None,
+    ) -> Options:
+        """The options of a client constructed with these arguments (both clients take the same)."""
+        base_url = base_url.rstrip("/")
+        tls = tls_context(base_url, tls_fingerprint, tls_ca)
+        return cls(base_url, api_key, timeout, format, max_connections, tls)
+
+    def httpx_options(self) -> dict[str, Any]:
+        """The keyword arguments of the ``httpx`` client (sync or async) for these options."""
+        return {
+            "base_url": self.base_url,
+            "headers": self.headers(),
+            "timeout": self.timeout,
+            "limits": self.limits(),
+            "verify": self.verify(),
+        }
+
     def verify(self) -> ssl.SSLContext | bool:
         """httpx's ``verify=``: the pinned/CA context, or True (system CAs)."""
         return self.ssl_context if self.ssl_context is not None else True

@@ -17,7 +17,6 @@ from qmtgate.client._base import (
     bind_async,
     finish,
     request_kwargs,
-    tls_context,
     transport_error,
 )
 from qmtgate.client._calls import Call
@@ -45,22 +44,10 @@ class AsyncClient:
         tls_fingerprint: str | Sequence[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
-        base_url = base_url.rstrip("/")
-        self.options = Options(
-            base_url,
-            api_key,
-            timeout,
-            format,
-            max_connections,
-            tls_context(base_url, tls_fingerprint, tls_ca),
+        self.options = Options.create(
+            base_url, api_key, timeout, format, max_connections, tls_fingerprint, tls_ca
         )
-        self._http = httpx.AsyncClient(
-            base_url=self.options.base_url,
-            headers=self.options.headers(),
-            timeout=timeout,
-            limits=self.options.limits(),
-            verify=self.options.verify(),
-        )
+        self._http = httpx.AsyncClient(**self.options.httpx_options())
         self._streams: list[Stream] = []
 
     async def send(self, call: Call) -> Any:

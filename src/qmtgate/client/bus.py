@@ -38,7 +38,7 @@ from typing import Any, Literal
 import orjson
 import pyarrow as pa
 
-from qmtgate.client.stream import Batch, Event, _Intent, split_targets
+from qmtgate.client.stream import Batch, Event, _Intent, _StreamAPI, split_targets
 from qmtgate.natswire import FRAME_META_KEY, data_subjects, parse_subject, status_subject, stream_name
 
 logger = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ class _Decoder:
         )
 
 
-class NatsStream:
+class NatsStream(_StreamAPI):
     """A subscription stream over NATS with :class:`~qmtgate.client.stream.Stream`'s API.
 
     ``gateway``: one gateway's id, or ``"*"`` for all on the bus. ``encoding="arrow"``: whole markets come
@@ -353,28 +353,6 @@ class NatsStream:
             with contextlib.suppress(Exception):
                 await nc.close()
         self._push(Event("closed"))
-
-    async def __aenter__(self) -> NatsStream:
-        self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def __aiter__(self) -> AsyncIterator[Batch | Event]:
-        self.start()
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Batch | Event]:
-        while True:
-            item = await self._get()
-            yield item
-            if isinstance(item, Event) and item.kind == "closed":
-                return
-
-    async def next(self, timeout: float | None = None) -> Batch | Event:
-        self.start()
-        return await asyncio.wait_for(self._get(), timeout)
 
     async def wait_connected(self, timeout: float) -> bool:
         self.start()

@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 import pandas as pd
@@ -217,7 +217,48 @@ def split_targets(targets: str | Sequence[str] | None) -> tuple[tuple[str, ...],
     )
 
 
-class Stream:
+_S = TypeVar("_S", bound="_StreamAPI")
+
+
+class _StreamAPI:
+    """What every stream transport offers its user (the WebSocket's :class:`Stream`, NATS's
+    ``NatsStream``): ``async with``, ``async for`` until the ``closed`` event, and :meth:`next`. A
+    transport provides :meth:`start`, :meth:`close` and :meth:`_get` (the next item, waiting for it)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def _get(self) -> Batch | Event:
+        raise NotImplementedError
+
+    async def __aenter__(self: _S) -> _S:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> AsyncIterator[Batch | Event]:
+        self.start()
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Batch | Event]:
+        while True:
+            item = await self._get()
+            yield item
+            if isinstance(item, Event) and item.kind == "closed":
+                return
+
+    async def next(self, timeout: float | None = None) -> Batch | Event:
+        """The next batch or event (``asyncio.TimeoutError`` after ``timeout`` seconds)."""
+        self.start()
+        return await asyncio.wait_for(self._get(), timeout)
+
+
+class Stream(_StreamAPI):
     """A resilient subscription stream; iterate it with ``async for item in stream`` (Batch | Event).
 
     Create it through :meth:`qmtgate.client.AsyncClient.stream`. It starts connecting on first use
@@ -338,23 +379,8 @@ class Stream:
             with contextlib.suppress(Exception):
                 await ws.close()
 
-    async def __aenter__(self) -> Stream:
-        self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def __aiter__(self) -> AsyncIterator[Batch | Event]:
-        self.start()
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Batch | Event]:
-        while True:
-            item = await self._queue.get()
-            yield item
-            if isinstance(item, Event) and item.kind == "closed":
-                return
+    async def _get(self) -> Batch | Event:
+        return await self._queue.get()
 
     async def wait_connected(self, timeout: float) -> bool:
         """Start, and wait up to ``timeout`` s for the first connection: True when connected, False when
@@ -366,11 +392,6 @@ class Stream:
         if self.refused is not None:
             raise self.refused
         return self.connected.is_set()
-
-    async def next(self, timeout: float | None = None) -> Batch | Event:
-        """The next batch or event (``asyncio.TimeoutError`` after ``timeout`` seconds)."""
-        self.start()
-        return await asyncio.wait_for(self._queue.get(), timeout)
 
     # -- the connection loop -----------------------------------------------------------------------------
 

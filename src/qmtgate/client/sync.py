@@ -20,7 +20,6 @@ from qmtgate.client._base import (
     finish,
     finish_raw,
     request_kwargs,
-    tls_context,
     transport_error,
 )
 from qmtgate.client._calls import Call
@@ -76,22 +75,10 @@ class Client:
         tls_fingerprint: str | Sequence[str] | None = None,
         tls_ca: str | os.PathLike[str] | None = None,
     ) -> None:
-        base_url = base_url.rstrip("/")
-        self.options = Options(
-            base_url,
-            api_key,
-            timeout,
-            format,
-            max_connections,
-            tls_context(base_url, tls_fingerprint, tls_ca),
+        self.options = Options.create(
+            base_url, api_key, timeout, format, max_connections, tls_fingerprint, tls_ca
         )
-        self._http = httpx.Client(
-            base_url=self.options.base_url,
-            headers=self.options.headers(),
-            timeout=timeout,
-            limits=self.options.limits(),
-            verify=self.options.verify(),
-        )
+        self._http = httpx.Client(**self.options.httpx_options())
         self._fast = (
             KeepAliveJson(self.options.base_url, self.options.headers(), timeout)
             if self.options.base_url.startswith("http://")

@@ -21,31 +21,15 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qmtgate.source.convert.schema import SNAPSHOT_FIELDS
+
 if TYPE_CHECKING:  # DuckDB (~27 MB resident) loads with the first recording opened, not with the gateway
     import duckdb
 
 #: Bump when a table changes; a file with another version is refused on open.
 SCHEMA_VERSION = 1
 
-TICK_COLUMNS: tuple[str, ...] = (
-    "date",
-    "code",
-    "ts",
-    "seq",
-    "last_price",
-    "open",
-    "high",
-    "low",
-    "pre_close",
-    "volume",
-    "amount",
-    "trades",
-    "phase",
-    "bid_price",
-    "bid_volume",
-    "ask_price",
-    "ask_volume",
-)
+TICK_COLUMNS: tuple[str, ...] = ("date", "code", "ts", "seq", *SNAPSHOT_FIELDS)
 BAR_COLUMNS: tuple[str, ...] = (
     "date",
     "code",

@@ -15,23 +15,10 @@ from typing import Any
 import pyarrow as pa
 
 from qmtgate.record.schema import fetch_arrow, open_database
+from qmtgate.source.convert import SNAPSHOT_FIELDS
 
 BAR_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "pre_close", "volume", "amount")
-TICK_FIELDS: tuple[str, ...] = (
-    "last_price",
-    "open",
-    "high",
-    "low",
-    "pre_close",
-    "volume",
-    "amount",
-    "trades",
-    "phase",
-    "bid_price",
-    "bid_volume",
-    "ask_price",
-    "ask_volume",
-)
+TICK_FIELDS: tuple[str, ...] = SNAPSHOT_FIELDS
 RECORDED_PERIODS: tuple[str, ...] = ("1m",)
 
 

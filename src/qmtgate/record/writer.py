@@ -45,30 +45,21 @@ from qmtgate.record.bars import (
     last_closed_index,
 )
 from qmtgate.record.schema import BAR_COLUMNS, open_database
-from qmtgate.source.convert import CST_OFFSET_MS, MS_PER_DAY, date_of_ms, day_start_ms
+from qmtgate.source.convert import (
+    CST_OFFSET_MS,
+    MS_PER_DAY,
+    SNAPSHOT_ARROW_TYPES,
+    date_of_ms,
+    day_start_ms,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Bars after which no snapshot comes until the next session (11:30, 15:00).
 SESSION_END_BARS = frozenset({120, 240})
 
-_TICK_TYPES: dict[str, pa.DataType] = {
-    "code": pa.string(),
-    "ts": pa.int64(),
-    "last_price": pa.float64(),
-    "open": pa.float64(),
-    "high": pa.float64(),
-    "low": pa.float64(),
-    "pre_close": pa.float64(),
-    "volume": pa.int64(),
-    "amount": pa.float64(),
-    "trades": pa.int64(),
-    "phase": pa.int32(),
-    "bid_price": pa.list_(pa.float64()),
-    "bid_volume": pa.list_(pa.int64()),
-    "ask_price": pa.list_(pa.float64()),
-    "ask_volume": pa.list_(pa.int64()),
-}
+#: a stored tick's Arrow types: the snapshot's, without ``time`` (a recording derives it from ``ts``)
+_TICK_TYPES: dict[str, pa.DataType] = {n: t for n, t in SNAPSHOT_ARROW_TYPES.items() if n != "time"}
 _BAR_TYPES: dict[str, pa.DataType] = {
     "code": pa.string(),
     "ts": pa.int64(),

@@ -48,7 +48,7 @@ from qmtgate.source.base import (
     SourceState,
     SourceStatus,
 )
-from qmtgate.source.convert import day_start_ms, labels
+from qmtgate.source.convert import SNAPSHOT_FIELDS, day_start_ms, labels
 from qmtgate.source.events import SourceEventKind
 from qmtgate.vocab import LOT
 from qmtgate.vocab import xt_tick as vocab_xt_tick
@@ -64,17 +64,9 @@ MINUTE_SIZE = {"5m": 5, "15m": 15, "30m": 30, "60m": 60, "1h": 60}
 GAP_SKIP_MS = 10_000
 #: what the clock keeps of a gap on each side (the last snapshot before it stays on screen briefly)
 GAP_KEEP_MS = 1_000
-_TICK_SQL = (
-    "SELECT code, ts, last_price, open, high, low, pre_close, volume, amount, trades, phase, "
-    "bid_price, bid_volume, ask_price, ask_volume FROM ticks "
-)
-
-
 #: the columns of ``_TICK_SQL``, in its order
-_TICK_COLUMNS = (
-    "code", "ts", "last_price", "open", "high", "low", "pre_close", "volume", "amount", "trades", "phase",
-    "bid_price", "bid_volume", "ask_price", "ask_volume",
-)  # fmt: skip
+_TICK_COLUMNS = ("code", "ts", *SNAPSHOT_FIELDS)
+_TICK_SQL = f"SELECT {', '.join(_TICK_COLUMNS)} FROM ticks "
 
 
 def xt_tick(row: Sequence[Any]) -> dict[str, Any]:

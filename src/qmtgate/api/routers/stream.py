@@ -73,6 +73,14 @@ CLOSE_LIMIT = 1008
 CLOSE_BUSY = 1013
 
 
+async def _close_ended(ws: WebSocket, reason: str | None) -> None:
+    """Close a socket whose outbox has ended, with the close code its reason calls for (a client too
+    slow for its outbox gets ``CLOSE_TOO_SLOW``, so it knows to resume rather than give up)."""
+    reason = reason or "closed"
+    with contextlib.suppress(Exception):
+        await ws.close(code=CLOSE_TOO_SLOW if "too slow" in reason else 1000, reason=reason[:120])
+
+
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
@@ -162,10 +170,7 @@ class _Connection:
         while True:
             frame = await box.get()
             if frame is None:
-                reason = box.closed_reason or "closed"
-                code = CLOSE_TOO_SLOW if "too slow" in reason else 1000
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code=code, reason=reason[:120])
+                await _close_ended(self.ws, box.closed_reason)
                 return
             if isinstance(frame, dict):  # a control message (source status)
                 await self._send(frame)
@@ -560,10 +565,7 @@ class _RealtimeConnection:
         while True:
             frame = await box.get()
             if frame is None:
-                reason = box.closed_reason or "closed"
-                code = CLOSE_TOO_SLOW if "too slow" in reason else 1000
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code=code, reason=reason[:120])
+                await _close_ended(self.ws, box.closed_reason)
                 return
             if isinstance(frame, dict):  # status events: qmt-bridge has none, its handlers read quotes
                 continue

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from qmtgate.source.convert import arrays as arrow
-from qmtgate.source.convert.schema import DBL_MAX, _price, local_iso_one
+from qmtgate.source.convert.schema import DBL_MAX, SNAPSHOT_FIELDS, _price, local_iso_one
 from qmtgate.vocab import (
     LOT,
 )
@@ -100,24 +100,7 @@ _PRICE_FIELDS = (
     ("low", "low"),
     ("pre_close", "lastClose"),
 )
-_ROW_NAMES = (
-    "code",
-    "ts",
-    "time",
-    "last_price",
-    "open",
-    "high",
-    "low",
-    "pre_close",
-    "volume",
-    "amount",
-    "trades",
-    "phase",
-    "bid_price",
-    "bid_volume",
-    "ask_price",
-    "ask_volume",
-)
+_ROW_NAMES = ("code", "ts", "time", *SNAPSHOT_FIELDS)
 
 
 SNAPSHOT_ARROW_TYPES: dict[str, pa.DataType] = {
