@@ -29,6 +29,7 @@ import time as _time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before Python 3.11
 from typing import Any
 
 from qmtgate.xtapi.xtcallback import XtQuantTraderCallback as XtQuantTraderCallback
@@ -569,13 +570,13 @@ class XtQuantTrader:
         while True:
             try:
                 return future.result(timeout=0.05)
-            except TimeoutError:
+            except FutureTimeout:
                 if seq in self._dropped:
                     break
         wait = self.async_client.timeout_ms / 1000 if self.async_client.timeout_ms > 0 else _DROPPED_WAIT
         try:
             return future.result(timeout=wait)
-        except TimeoutError:
+        except FutureTimeout:
             self.cbs.pop(seq, None)
             self._dropped.discard(seq)
             _log.warning("xttrader (simulated): no answer to order request %s; the order may be live", seq)
