@@ -28,7 +28,7 @@ def _lint_imports(src: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
-        [exe, "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")],
+        [exe, "--no-cache", "--no-logo"],  # reads pyproject.toml in cwd (every import-linter 2.x)
         cwd=ROOT,
         env=env,
         capture_output=True,

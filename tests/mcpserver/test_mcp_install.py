@@ -64,7 +64,7 @@ def test_the_mcp_contract_bites(tmp_path: Path) -> None:
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     assert exe is not None, "lint-imports is not installed: pip install -e '.[test]'"
     done = subprocess.run(
-        [exe, "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")],
+        [exe, "--no-cache", "--no-logo"],  # reads pyproject.toml in cwd (every import-linter 2.x)
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(src)},
         capture_output=True,
