@@ -29,18 +29,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not live and not slow" $(PYTEST_ARGS)
 
-# the quick lane on every supported Python found on PATH (python3.10 ... python3.13), each in its own
-# .venv-3.X: the suite itself runs on one interpreter, and some differences only show on another (before
-# 3.11, asyncio's and concurrent.futures' TimeoutError are not the builtin one)
+# the quick lane on other supported Pythons, each in its own .venv-3.X (tools/test_pythons.py says why)
 PYTHONS ?= 3.10 3.11 3.12 3.13
 test-pythons:
-	@set -e; for v in $(PYTHONS); do \
-	  if ! command -v python$$v >/dev/null 2>&1; then echo "python$$v: not found, skipped"; continue; fi; \
-	  [ -x .venv-$$v/bin/python ] || python$$v -m venv .venv-$$v; \
-	  .venv-$$v/bin/python -m pip install -q --upgrade pip; \
-	  .venv-$$v/bin/python -m pip install -q -e '.[server,test]'; \
-	  echo "== python$$v"; .venv-$$v/bin/python -m pytest -m "not live and not slow" -q $(PYTEST_ARGS); \
-	done
+	$(PYTHON) tools/test_pythons.py $(PYTHONS) -- $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools
