@@ -36,13 +36,20 @@ def _runs(exe: str, version: str) -> bool:
     return done.returncode == 0 and done.stdout.strip() == version
 
 
+def _patch_level(path: Path) -> tuple[int, ...]:
+    """``3.10.13`` -> (3, 10, 13), so that 3.10.13 sorts after 3.10.9; other names (``3.10-dev``) first."""
+    parts = path.name.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (-1,)
+
+
 def find_python(version: str) -> str | None:
     """An interpreter of ``version`` ("3.10") that runs, or None."""
     exe = shutil.which(f"python{version}")
     if exe is not None and _runs(exe, version):
         return exe
     root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    for candidate in sorted(Path(root, "versions").glob(f"{version}.*"), reverse=True):
+    installed = Path(root, "versions").glob(f"{version}.*")
+    for candidate in sorted(installed, key=_patch_level, reverse=True):  # the newest patch release first
         for name in (f"python{version}", "python3", "python"):
             exe = str(candidate / "bin" / name)
             if _runs(exe, version):

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qmtgate.source.convert.schema import SNAPSHOT_FIELDS
+from qmtgate.source.convert import SNAPSHOT_FIELDS
 
 if TYPE_CHECKING:  # DuckDB (~27 MB resident) loads with the first recording opened, not with the gateway
     import duckdb
