@@ -138,6 +138,24 @@ def test_a_resume_from_another_epoch_or_outside_the_ring_says_resync(gateway: Ga
         assert resync["reason"] == "new_epoch"
 
 
+@pytest.mark.parametrize(
+    ("point", "field"),
+    [({"since": "3"}, "since"), ({"since": -1}, "since"), ({"since": 2.0}, "since"),
+     ({"since": False}, "since"), ({"since": 3, "epoch": 5}, "epoch")],
+)  # fmt: skip
+def test_a_malformed_resume_point_is_refused_not_taken_as_start_over(
+    gateway: Gateway, point: dict[str, object], field: str
+) -> None:
+    with gateway.ws("trade") as ws:
+        ws.send(orjson.dumps({"op": "subscribe", "channel": "trading", "id": "r", **point}).decode())
+        error = recv(ws)
+        assert error["type"] == "error" and error["error"]["code"] == "bad_request", error
+        assert error["error"]["details"] == {"field": field, "op": "subscribe"}
+        ws.send(orjson.dumps({"op": "subscribe", "channel": "trading", "id": "ok"}).decode())
+        answer = recv(ws)  # nothing was subscribed by the refused message: the next answer is this one's
+        assert answer["type"] == "subscribed" and answer["id"] == "ok", answer
+
+
 def test_read_and_stream_keys_get_nothing_on_the_trading_channel(gateway: Gateway) -> None:
     # a read key may not open the WebSocket at all
     with pytest.raises(Exception) as refused:

@@ -199,6 +199,11 @@ class _Connection:
             await self._error("bad_request", BAD_MESSAGE)
             return
         op = msg.get("op")
+        if op in ("subscribe", "resume"):
+            bad = _bad_resume_point(msg)
+            if bad is not None:
+                await self._error("bad_request", bad[1], {"field": bad[0], "op": op})
+                return
         try:
             if op == "ping":
                 await self._send({"type": "pong", "t": msg.get("t")})
@@ -589,6 +594,17 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return msg if isinstance(msg, dict) else None
+
+
+def _bad_resume_point(msg: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, why) when ``since`` / ``epoch`` cannot name a resume point; None when they can or are
+    absent. A malformed one is refused rather than taken as "start over", which would hide the bug."""
+    since, epoch = msg.get("since"), msg.get("epoch")
+    if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
+        return "since", f"since must be a seq (an integer >= 0), not {since!r}"
+    if epoch is not None and not isinstance(epoch, str):
+        return "epoch", f"epoch must be the string the gateway sent, not {epoch!r}"
+    return None
 
 
 def _str_list(msg: dict[str, Any], name: str) -> list[str] | None:
