@@ -141,6 +141,26 @@ HALTED_PHASES: frozenset[int] = frozenset({PHASE_SUSPENDED, PHASE_TEMPORARY_HALT
 OPEN_PHASES: frozenset[int] = frozenset({12, 13, 18, 19})
 
 
+# -- order statuses ---------------------------------------------------------------------------------------
+
+#: xttrader's ``order_status`` codes (xtconstant ``ORDER_*``, xtquant-api.md §7), named for messages.
+ORDER_STATUS_NAMES: dict[int, str] = {
+    48: "unreported",
+    49: "waiting to report",
+    50: "reported",
+    51: "reported, cancel pending",
+    52: "part filled, cancel pending",
+    53: "part filled, rest cancelled",
+    54: "cancelled",
+    55: "part filled",
+    56: "filled",
+    57: "junk (rejected)",
+    255: "unknown",
+}
+#: Statuses after which an order fills no more and cannot be cancelled.
+ORDER_FINAL_STATUSES: frozenset[int] = frozenset({53, 54, 56, 57})
+
+
 def phase_name(phase: Any) -> str | None:
     """The name of a phase code (``"unknown"`` for a code outside the table; None for no code)."""
     if phase is None:

@@ -148,6 +148,25 @@ def test_cancel_by_client_order_id(trading_client: TestClient) -> None:
     assert both.status_code == 400
 
 
+def test_a_refused_cancel_says_why_from_the_order_itself(trading_client: TestClient) -> None:
+    code = "600030.SH"
+    placed = trading_client.post(ORDERS, json=order_body("cw-1", code, tick(code)["bidPrice"][2])).json()
+    oid = placed["order_id"]
+    assert trading_client.post("/api/v1/trading/cancel", json={"order_id": oid}).status_code == 200
+    env = sim_env()
+    env.market.clock.advance(3)  # the cancel reaches the exchange with the next snapshot
+    env.broker.sync()
+    again = trading_client.post("/api/v1/trading/cancel", json={"order_id": oid})
+    assert again.status_code == 409, again.text
+    error = again.json()["error"]
+    assert error["code"] == "cancel_refused" and "cancelled" in error["message"]
+    assert error["details"] == {"order_id": oid, "order_status": 54, "status_name": "cancelled"}
+    unknown = trading_client.post("/api/v1/trading/cancel", json={"order_id": 987654321})
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error"]["code"] == "order_not_found"
+    assert unknown.json()["error"]["details"] == {"order_id": 987654321}
+
+
 def test_bad_order_bodies_are_422(trading_client: TestClient) -> None:
     good = order_body("bad-1", "600000.SH", 10.0)
     for change in (

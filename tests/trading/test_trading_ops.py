@@ -161,6 +161,9 @@ def test_protection_routes_answer_4xx_for_bad_input(client: TestClient) -> None:
     for spec in bad:
         r = client.post(base, json=spec)
         assert 400 <= r.status_code < 500 and "error" in r.json(), (spec, r.text)
+    unknown = client.post(base, json={"kind": "stop_loss", "code": "999999.SH", "stop_price": 9.0})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_code", unknown.text
+    assert "999999.SH" not in [p["code"] for p in client.get(base).json()]
     assert client.get(f"{base}/0123456789").status_code == 404
     assert client.delete(f"{base}/0123456789").status_code == 404
     assert client.patch(f"{base}/zz", json={}).status_code == 422

@@ -63,6 +63,8 @@ Engine = Annotated[ProtectionEngine, Depends(_engine)]
 
 @router.post("", dependencies=[TRADE], summary="Create a stop-loss, take-profit or trailing stop")
 async def create(body: NewProtection, request: Request, engine: Engine) -> dict[str, Any]:
+    if body.code is not None:  # a code that does not exist would stay armed and never see a quote
+        await request.app.state.services.require_exists([body.code])
     return await engine.create(body.model_dump(), _ctx(request))
 
 

@@ -44,12 +44,10 @@ from qmtgate.source.trading.protect_rules import (
 from qmtgate.source.trading.protect_store import ProtectionStore
 from qmtgate.source.trading.risk import Order
 from qmtgate.source.trading.service import TradingService
-from qmtgate.vocab import is_halted
+from qmtgate.vocab import ORDER_FINAL_STATUSES, is_halted
 
 logger = logging.getLogger(__name__)
 
-#: SDK order statuses after which an order fills no more (cancelled, part-cancelled, filled, junk).
-ORDER_FINAL = frozenset({53, 54, 56, 57})
 WATCHED = ("pending", "armed")
 #: Risk refusals of a protective sell that clear by themselves: it stays armed and fires again.
 TRANSIENT_RULES = frozenset({"orders_per_second", "trading_hours"})
@@ -410,7 +408,7 @@ class ProtectionEngine:
         for t in trades:
             remark = t.get("order_remark")
             filled[remark] = filled.get(remark, 0) + int(t.get("traded_volume") or 0)
-        final = {o.get("order_remark") for o in orders if o.get("order_status") in ORDER_FINAL}
+        final = {o.get("order_remark") for o in orders if o.get("order_status") in ORDER_FINAL_STATUSES}
         async with self._lock:
             for p in attached:
                 if p.status not in WATCHED:

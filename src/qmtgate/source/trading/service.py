@@ -39,7 +39,7 @@ from qmtgate.source.trading.errors import (
 from qmtgate.source.trading.events import KINDS, AccountEvents
 from qmtgate.source.trading.lane import NotSent, TradingLane, sdk_object_to_dict
 from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, RiskChecker
-from qmtgate.vocab import CST_OFFSET_MS, MS_PER_DAY
+from qmtgate.vocab import CST_OFFSET_MS, MS_PER_DAY, ORDER_STATUS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -642,12 +642,31 @@ class TradingService:
             oid = order_id
             result = await self._on_lane(lambda: self.lane.cancel(oid))
             if result != 0:
-                raise CancelRefused(f"the SDK refused to cancel order {oid} (filled, cancelled or unknown)")
+                raise await self._cancel_refusal(oid)
         except (TradingUnavailable, OrderNotFound, CancelRefused) as exc:
             raise self._refuse(exc, ctx, coid) from None
         answer = {"order_id": order_id, "client_order_id": coid, "cancel": "requested"}
         self.audit.append("response.cancel", answer, client_order_id=coid, **ctx)
         return answer
+
+    async def _cancel_refusal(self, order_id: int) -> OrderNotFound | CancelRefused:
+        """Why the SDK refused a cancel (it answers only -1), from the order itself: not in the account
+        (404 ``order_not_found``) or already final (409 ``cancel_refused`` with its status)."""
+        try:
+            order = await self._on_lane(
+                lambda: self.lane.trader.query_stock_order(self.lane.account, order_id)
+            )
+        except Exception:  # the refusal stands; only its reason is missing
+            logger.warning("order %s: the query after a refused cancel failed", order_id, exc_info=True)
+            return CancelRefused(f"the SDK refused to cancel order {order_id}", {"order_id": order_id})
+        if order is None:
+            return OrderNotFound(f"no order {order_id} in the account", {"order_id": order_id})
+        status = getattr(order, "order_status", None)
+        name = ORDER_STATUS_NAMES.get(status) if isinstance(status, int) else None
+        return CancelRefused(
+            f"the SDK refused to cancel order {order_id}" + (f": it is {name}" if name else ""),
+            {"order_id": order_id, "order_status": status, "status_name": name},
+        )
 
     # ------------------------------------------------------------------ queries
 
