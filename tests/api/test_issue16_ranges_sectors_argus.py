@@ -76,6 +76,14 @@ def test_empty_range_on_the_xt_route(http: httpx.Client, start: str, end: str, p
     assert body["count"] == 0 and body["codes"] == ["600000.SH"] and body["unknown"] == []
 
 
+def test_the_xt_divid_factors_route_says_when_a_code_is_unknown(http: httpx.Client) -> None:
+    """xtdata answers an unknown code with an empty frame; the route says which empty frame that is."""
+    unknown = http.get("/api/v1/xt/divid_factors", params={"code": "999999.SH"}).json()
+    assert unknown["count"] == 0 and unknown["unknown"] is True
+    known = http.get("/api/v1/xt/divid_factors", params={"code": "600000.SH", "start_time": "20000101"})
+    assert known.json()["unknown"] is False and known.json()["count"] > 0, known.text
+
+
 @pytest.mark.parametrize(("start", "end", "period"), EMPTY_RANGES)
 def test_empty_range_on_argus_hist_kline(http: httpx.Client, start: str, end: str, period: str) -> None:
     response = http.get(

@@ -133,6 +133,7 @@ class XtMarketDataResponse(BaseModel):
 class XtDividResponse(BaseModel):
     source: str
     code: str
+    unknown: bool = Field(description="The source does not know the code (an empty frame, as in xtdata).")
     count: int
     data: list[dict[str, Any]] = Field(description="Rows: date (YYYYMMDD) + get_divid_factors columns.")
 
@@ -363,4 +364,6 @@ async def divid_factors(
         columns = {"date": pa.array([str(label) for label in frame.index], pa.string())}
         columns.update({name: pa.array(frame[name].to_numpy(dtype=np.float64)) for name in frame.columns})
         table = pa.table(columns)
-    return tabular_response(table, fmt=fmt, source=services.source.name, meta={"code": code})
+    return tabular_response(
+        table, fmt=fmt, source=services.source.name, meta={"code": code, "unknown": not known}
+    )
