@@ -241,3 +241,44 @@ def test_a_key_revoked_while_its_socket_is_open_can_no_longer_trade(gateway: Gat
             store._by_id[record.id] = record
     assert reply["status"] == 401 and reply["error"]["code"] == "unauthorized"
     assert gateway.app.state.trading.audit.outcome("wso-after-revoke") is None
+
+
+def test_concurrent_duplicates_over_rest_and_two_sockets_send_one_order(gateway: Gateway) -> None:
+    """A client that retries before the first answer (a short timeout, two processes, a socket and REST)
+    sends the same client_order_id many times at once: exactly one order reaches the SDK and every
+    request gets its outcome."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = order("wso-race", "601318.SH")
+    sockets = [gateway.ws("trade"), gateway.ws("trade")]
+    try:
+        with gateway.http("trade") as http, ThreadPoolExecutor(max_workers=24) as pool:
+
+            def rest() -> dict[str, Any]:
+                r = http.post("/api/v1/trading/orders", json=body)
+                assert r.status_code == 200, r.text
+                return r.json()
+
+            def on_socket(ws: ClientConnection) -> list[dict[str, Any]]:
+                rids = [next(_ids) for _ in range(5)]
+                for rid in rids:  # five at once on one socket: all in flight together
+                    ws.send(orjson.dumps({"op": "place", "id": rid, "body": body}).decode())
+                replies = {}
+                while len(replies) < len(rids):
+                    msg = recv(ws)
+                    if msg["type"] == "reply":
+                        replies[msg["id"]] = msg
+                assert sorted(replies) == rids and all(m["status"] == 200 for m in replies.values())
+                return [m["result"] for m in replies.values()]
+
+            rest_calls = [pool.submit(rest) for _ in range(20)]
+            socket_calls = [pool.submit(on_socket, ws) for ws in sockets]
+            outcomes = [f.result(60) for f in rest_calls] + [r for f in socket_calls for r in f.result(60)]
+            orders = http.get("/api/v1/trading/orders").json()
+    finally:
+        for ws in sockets:
+            ws.close()
+    assert len(outcomes) == 30
+    assert {(o["status"], o["order_id"]) for o in outcomes} == {("accepted", outcomes[0]["order_id"])}
+    assert sum(not o.get("replayed") for o in outcomes) == 1  # one sent it; the others got its outcome
+    assert [o["order_id"] for o in orders if o["order_remark"] == "wso-race"] == [outcomes[0]["order_id"]]
