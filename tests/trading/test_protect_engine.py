@@ -24,7 +24,7 @@ from qmtgate.source.trading.audit import AuditTrail
 from qmtgate.source.trading.errors import RiskRefused
 from qmtgate.source.trading.protect import ProtectionEngine
 from qmtgate.source.trading.protect_rules import Protection, observe, protective_price, sell_volume
-from qmtgate.source.trading.risk import AccountInfo, MarketInfo
+from qmtgate.source.trading.risk import BOARD_LOTS, AccountInfo, MarketInfo, board_of, lot_refusal
 
 CST = dt.timezone(dt.timedelta(hours=8))
 T0 = int(dt.datetime(2025, 6, 12, 10, 30, tzinfo=CST).timestamp() * 1000)
@@ -430,8 +430,18 @@ def test_protective_price_is_on_the_grid_inside_the_band_and_limits(
     assert price >= last * (1 - band) - 1e-9 or price == down
 
 
-@given(st.integers(0, 10_000), st.one_of(st.none(), st.integers(1, 10_000)))
-def test_sell_volume_is_a_valid_lot_within_sellable_and_cap(sellable: int, cap: int | None) -> None:
-    volume = sell_volume(CODE, sellable, cap)
+@given(
+    st.sampled_from([CODE, "300750.SZ", "688981.SH", "830799.BJ", "113050.SH", "159915.SZ"]),
+    st.integers(0, 10_000),
+    st.one_of(st.none(), st.integers(1, 10_000)),
+)
+def test_sell_volume_is_a_valid_order_size_within_sellable_and_cap(
+    code: str, sellable: int, cap: int | None
+) -> None:
+    volume = sell_volume(code, sellable, cap)
     assert 0 <= volume <= sellable and (cap is None or volume <= cap)
-    assert volume == sellable or volume % 100 == 0
+    if volume:  # what the pre-trade check (the exchange's size rules) lets through
+        assert lot_refusal(board_of(code), "sell", volume, sellable) is None
+    else:  # nothing valid fits under the cap
+        minimum = BOARD_LOTS[board_of(code)][0]
+        assert sellable == 0 or (cap is not None and cap < min(minimum, sellable))

@@ -14,6 +14,8 @@ from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, OrderCou
 CST = dt.timezone(dt.timedelta(hours=8))
 MARKET = MarketInfo(up_limit=11.0, down_limit=9.0, tick=0.01, last=10.0)
 ACCOUNT = AccountInfo(cash=100_000.0, sellable=300)
+#: A new listing's first days: xtquant's detail has no limits (the simulator's sentinel: DBL_MAX / 0)
+NO_LIMIT = MarketInfo(up_limit=1.7976931348623157e308, down_limit=0.0, tick=0.01, last=30.0)
 
 
 def ms(day: dt.date, h: int, m: int, s: int = 0) -> int:
@@ -43,7 +45,24 @@ MARKET_CASES = [
     ("BSE 99", buy(99, code="830799.BJ"), ACCOUNT, MARKET, {}, "lot_size"),
     ("BSE 101", buy(101, code="830799.BJ"), ACCOUNT, MARKET, {}, None),
     ("odd-lot sell of the whole position", sell(37), AccountInfo(1e5, 37), MARKET, {}, None),
-    ("odd-lot sell of part", sell(37), AccountInfo(1e5, 137), MARKET, {}, "lot_size"),
+    ("the odd remainder sold alone", sell(37), AccountInfo(1e5, 137), MARKET, {}, None),
+    ("part of the odd remainder", sell(17), AccountInfo(1e5, 137), MARKET, {}, "lot_size"),
+    ("lots plus the whole odd remainder", sell(137), AccountInfo(1e5, 237), MARKET, {}, None),
+    ("lots plus part of the odd remainder", sell(117), AccountInfo(1e5, 237), MARKET, {}, "lot_size"),
+    ("STAR sell below 200 of a larger position", sell(150, "688981.SH"), AccountInfo(1e5, 250), MARKET, {},
+     "lot_size"),
+    ("STAR sell of a position below 200", sell(150, "688981.SH"), AccountInfo(1e5, 150), MARKET, {}, None),
+    ("convertible bond: one lot of 10", buy(10, code="113050.SH"), ACCOUNT, MARKET, {}, None),
+    ("convertible bond: 15", buy(15, code="127045.SZ"), ACCOUNT, MARKET, {}, "lot_size"),
+    ("convertible bond: the odd 5 alone", sell(5, "123107.SZ"), AccountInfo(1e5, 25), MARKET, {}, None),
+    ("SZ ETF trades in 100s", buy(10, code="159915.SZ"), ACCOUNT, MARKET, {}, "lot_size"),
+    ("no limit today: any limit price", buy(100, 60.0), AccountInfo(1e5, 0), NO_LIMIT, {}, None),
+    ("no limit today: market buy", buy(100, 0.0, price_type="market"), ACCOUNT, NO_LIMIT, {},
+     "market_order_no_limit"),
+    ("no limit (0 in the detail): market buy", buy(100, 0.0, price_type="market"), ACCOUNT,
+     MarketInfo(0.0, 0.0, 0.01, 30.0), {}, "market_order_no_limit"),
+    ("no limit today: market sell valued at last", Order("600000.SH", "sell", 100, "market", 0.0),
+     ACCOUNT, NO_LIMIT, {}, None),
     ("at the up limit", buy(100, 11.0), ACCOUNT, MARKET, {}, None),
     ("above the up limit", buy(100, 11.01), ACCOUNT, MARKET, {}, "price_limit"),
     ("below the down limit", buy(100, 8.99), ACCOUNT, MARKET, {}, "price_limit"),
@@ -140,7 +159,9 @@ def test_orders_per_day_resets_on_the_next_day() -> None:
 @pytest.mark.parametrize(
     ("code", "board"),
     [("600000.SH", "main"), ("000001.SZ", "main"), ("300750.SZ", "chinext"), ("688981.SH", "star"),
-     ("830799.BJ", "bj")],
+     ("689009.SH", "star"), ("830799.BJ", "bj"), ("920002.BJ", "bj"), ("113050.SH", "bond"),
+     ("110059.SH", "bond"), ("019547.SH", "bond"), ("204001.SH", "main"), ("127045.SZ", "bond"),
+     ("131810.SZ", "bond"), ("159915.SZ", "main"), ("510300.SH", "main"), ("588000.SH", "main")],
 )  # fmt: skip
 def test_board_of(code: str, board: str) -> None:
     assert board_of(code) == board

@@ -65,16 +65,31 @@ def test_fee_schedule_by_market_and_kind() -> None:
     assert custom.commission(1_000_000) == 50
 
 
-def test_odd_lots_only_when_selling_the_whole_sellable_position() -> None:
+def test_an_odd_lot_sells_whole_alone_or_with_lots_never_split() -> None:
+    b = broker_at(dt.date(2026, 11, 20), hms(10, 0))
+    code = "600000.SH"
+    hold(b, code, 350)
+    bid = b.book(b.instrument(code), b.day, b.slot).bids[0] / 1000
+    split, _ = b.place_order(ACCOUNT, 2, code, 24, 30, 11, bid)  # part of the odd 50
+    assert b.accounts[ACCOUNT].orders[split].status_msg == "卖出零股须一次性卖出"
+    split, _ = b.place_order(ACCOUNT, 2, code, 24, 130, 11, bid)  # a lot and part of the odd 50
+    assert b.accounts[ACCOUNT].orders[split].status_msg == "卖出零股须一次性卖出"
+    lot_and_odd, _ = b.place_order(ACCOUNT, 2, code, 24, 150, 11, bid)  # a lot and the whole odd 50
+    assert b.accounts[ACCOUNT].orders[lot_and_odd].status == 56
+    assert b.accounts[ACCOUNT].positions[code].volume == 200
+    lots, _ = b.place_order(ACCOUNT, 2, code, 24, 200, 11, bid)
+    assert b.accounts[ACCOUNT].orders[lots].status == 56
+    assert b.accounts[ACCOUNT].positions[code].volume == 0
+
+
+def test_the_odd_remainder_sells_alone() -> None:
     b = broker_at(dt.date(2026, 11, 20), hms(10, 0))
     code = "600000.SH"
     hold(b, code, 150)
     bid = b.book(b.instrument(code), b.day, b.slot).bids[0] / 1000
-    junk, _ = b.place_order(ACCOUNT, 2, code, 24, 50, 11, bid)
-    assert b.accounts[ACCOUNT].orders[junk].status_msg == "卖出零股须一次性全部卖出"
-    whole, _ = b.place_order(ACCOUNT, 2, code, 24, 150, 11, bid)
-    assert b.accounts[ACCOUNT].orders[whole].status == 56
-    assert b.accounts[ACCOUNT].positions[code].volume == 0
+    odd, _ = b.place_order(ACCOUNT, 2, code, 24, 50, 11, bid)
+    assert b.accounts[ACCOUNT].orders[odd].status == 56
+    assert b.accounts[ACCOUNT].positions[code].volume == 100
 
 
 def test_star_sells_below_200_only_to_close_out() -> None:

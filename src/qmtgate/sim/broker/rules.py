@@ -87,11 +87,14 @@ def lot_error(board: Board, is_buy: bool, volume: int, sellable: int) -> str | N
 
     Buys: main boards and ChiNext (and funds) in multiples of 100; STAR at least 200 then any number;
     BSE at least 100 then any number. Sells: the same, except that an odd lot is allowed when it sells
-    out the whole sellable position.
+    out the whole sellable position, or carries the position's odd remainder whole, alone or with whole
+    lots (余额不足1手部分一次性卖出, never split).
     """
     if volume <= 0:
         return "委托数量必须大于0"
     if not is_buy and volume == sellable:
+        return None
+    if not is_buy and board not in (Board.STAR, Board.BJ) and volume % 100 == sellable % 100:
         return None
     if board == Board.STAR:
         if volume < 200:
@@ -102,7 +105,7 @@ def lot_error(board: Board, is_buy: bool, volume: int, sellable: int) -> str | N
             return "北交所委托数量不得低于100股"
         return None
     if volume % 100:
-        return "委托数量必须为100股的整数倍" if is_buy else "卖出零股须一次性全部卖出"
+        return "委托数量必须为100股的整数倍" if is_buy else "卖出零股须一次性卖出"
     return None
 
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from qmtgate.source.trading.risk import CST, board_of
+from qmtgate.source.trading.risk import BOARD_LOTS, CST, board_of
 
 Kind = Literal["stop_loss", "take_profit", "trailing_stop"]
 KINDS: tuple[str, ...] = ("stop_loss", "take_profit", "trailing_stop")
@@ -116,7 +116,6 @@ def sell_volume(code: str, sellable: int, cap: int | None) -> int:
     volume = sellable if cap is None else min(sellable, cap)
     if volume <= 0 or volume == sellable:
         return max(volume, 0)
-    board = board_of(code)
-    if board in ("star", "bj"):  # at least 200 / 100 shares, then any number
-        return volume if volume >= (200 if board == "star" else 100) else 0
-    return volume - volume % 100
+    minimum, step = BOARD_LOTS[board_of(code)]
+    volume -= volume % step
+    return volume if volume >= minimum else 0

@@ -36,6 +36,12 @@ class MarketInfo:
     tick: float
     last: float
 
+    @property
+    def limited(self) -> bool:
+        """Whether the day has price limits: a new listing's first days have none, which xtquant's
+        detail gives as an up limit of 0 or of a "no value" sentinel (DBL_MAX)."""
+        return 0.0 < self.up_limit < 1e300
+
 
 @dataclass(frozen=True)
 class AccountInfo:
@@ -45,32 +51,57 @@ class AccountInfo:
     total_asset: float = 0.0
 
 
+#: Order sizes per board, as (minimum, step) of a buy: 100-share lots on the main boards and ChiNext (and
+#: funds), STAR at least 200 then any number, BSE at least 100 then any number, bonds and repo in lots of
+#: 10 张 (xtquant-api.md §8.3, a-share-market.md).
+BOARD_LOTS: dict[str, tuple[int, int]] = {
+    "main": (100, 100),
+    "chinext": (100, 100),
+    "star": (200, 1),
+    "bj": (100, 1),
+    "bond": (10, 10),
+}
+
+
 def board_of(code: str) -> str:
-    """main | star | chinext | bj: the order-size rules differ by board."""
+    """main | star | chinext | bj | bond: the order-size rules differ by board. Bonds and repo by code
+    range: SH 1xxxxx and 01/02xxxx, SZ 10-13xxxx (SZ 15/16/18xxxx are funds: 100-share lots)."""
     digits, _, market = code.partition(".")
     if market == "BJ":
         return "bj"
-    if market == "SH" and digits.startswith("688"):
-        return "star"
-    if market == "SZ" and digits.startswith(("300", "301")):
-        return "chinext"
+    if market == "SH":
+        if digits.startswith(("688", "689")):
+            return "star"
+        if digits.startswith(("1", "01", "02")):
+            return "bond"
+    if market == "SZ":
+        if digits.startswith(("300", "301")):
+            return "chinext"
+        if digits.startswith(("10", "11", "12", "13")):
+            return "bond"
     return "main"
 
 
 def lot_refusal(board: str, side: str, volume: int, sellable: int) -> str | None:
-    """Why ``volume`` is not a valid order size on ``board`` (None when it is): 100-share lots on the main
-    boards and ChiNext, STAR at least 200 then any number, BSE at least 100 then any number; a sell may
-    be an odd lot when it sells the whole sellable position."""
+    """Why ``volume`` is not a valid order size on ``board`` (None when it is); :data:`BOARD_LOTS`. A sell
+    may also be the whole sellable position, or, on a board that trades in lots, carry the position's odd
+    remainder (below one lot) whole: alone or with whole lots, never split (余额不足1手部分一次性卖出)."""
     if volume <= 0:
         return "volume must be positive"
-    if side == "sell" and volume == sellable:
+    minimum, step = BOARD_LOTS[board]
+    unit = "张" if board == "bond" else "shares"
+    if side == "sell" and (volume == sellable or (step > 1 and volume % step == sellable % step)):
         return None
-    if board == "star":
-        return "STAR market orders are at least 200 shares" if volume < 200 else None
-    if board == "bj":
-        return "BSE orders are at least 100 shares" if volume < 100 else None
-    if volume % 100:
-        return "orders are in lots of 100 shares (an odd-lot sell must sell the whole position)"
+    if volume < minimum:
+        return f"orders are at least {minimum} {unit}" + (
+            " (a smaller sell must sell the whole position)" if side == "sell" else ""
+        )
+    if volume % step:
+        return f"orders are in lots of {step} {unit}" + (
+            f" (a sell may carry the position's whole odd remainder, {sellable % step}, never part of it)"
+            if side == "sell"
+            else ""
+        )
     return None
 
 
@@ -132,7 +163,7 @@ class RiskChecker:
             raise RiskRefused("lot_size", reason, volume=order.volume)
         if order.price_type == "limit":
             price = order.price
-            if not (market.down_limit - 1e-9 <= price <= market.up_limit + 1e-9):
+            if market.limited and not (market.down_limit - 1e-9 <= price <= market.up_limit + 1e-9):
                 raise RiskRefused(
                     "price_limit",
                     f"price {price} is outside today's limits [{market.down_limit}, {market.up_limit}]",
@@ -142,6 +173,11 @@ class RiskChecker:
             steps = price / market.tick
             if not math.isclose(steps, round(steps), abs_tol=1e-6):
                 raise RiskRefused("price_tick", f"price {price} is not on the {market.tick} tick grid")
+        elif order.side == "buy" and not market.limited:
+            raise RiskRefused(
+                "market_order_no_limit",
+                "no price limit today (a new listing): a market buy could fill at any price; use a limit order",
+            )
         else:  # a market order may fill up to the limit price: value it there
             price = market.up_limit if order.side == "buy" else market.last
         value = price * order.volume
