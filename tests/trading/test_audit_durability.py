@@ -8,6 +8,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -97,3 +98,67 @@ def test_a_claim_lost_in_a_power_cut_is_rebuilt_from_qmt_and_a_retry_is_not_sent
             for o in client.get(ORDERS).json()
             if o["order_remark"] and " " not in o["order_remark"]
         )
+
+
+def test_a_restart_in_the_session_does_not_refill_the_daily_order_limit(tmp_path: Path) -> None:
+    audit_path, paper = tmp_path / "a.sqlite", tmp_path / "paper.sqlite"
+
+    def gateway(create: bool) -> TestClient:
+        s = settings(audit_path, paper, create)
+        s = s.model_copy(update={"trading": s.trading.model_copy(update={"risk": s.trading.risk.model_copy(
+            update={"max_orders_per_day": 3})})})  # fmt: skip
+        return TestClient(create_app(s), raise_server_exceptions=False)
+
+    def order(client: TestClient, coid: str) -> Any:
+        tick = sys.modules["xtquant.xtdata"].get_full_tick(["601398.SH"])["601398.SH"]
+        body = {"code": "601398.SH", "side": "buy", "volume": 100, "price": tick["bidPrice"][2],
+                "client_order_id": coid}  # fmt: skip
+        return client.post(ORDERS, json=body)
+
+    with gateway(True) as client:
+        assert [order(client, f"day-{i}").json()["status"] for i in (1, 2)] == ["accepted"] * 2
+    with gateway(False) as client:
+        assert client.app.state.trading.risk.counter.today == 2  # from QMT's orders of the day
+        assert order(client, "day-3").json()["status"] == "accepted"
+        refused = order(client, "day-4")
+        assert refused.status_code == 422 and refused.json()["error"]["details"]["rule"] == "orders_per_day"
+        assert order(client, "day-1").json()["replayed"] is True  # a retry is no new order: still answered
+
+
+def test_a_lost_claim_is_rebuilt_also_when_qmt_comes_up_after_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway restarts before QMT is logged in again: the claims come back at the late connect."""
+    from qmtgate.source.trading import lane as lane_module
+    from qmtgate.source.trading.errors import ConnectError
+
+    audit_path, paper = tmp_path / "a.sqlite", tmp_path / "paper.sqlite"
+    with TestClient(create_app(settings(audit_path, paper, True)), raise_server_exceptions=False) as client:
+        tick = sys.modules["xtquant.xtdata"].get_full_tick(["601398.SH"])["601398.SH"]
+        body = {"code": "601398.SH", "side": "buy", "volume": 100, "price": tick["bidPrice"][2],
+                "client_order_id": "late-1"}  # fmt: skip
+        first = client.post(ORDERS, json=body).json()
+        assert first["status"] == "accepted"
+    db = sqlite3.connect(audit_path)
+    with db:  # the power cut took the claim
+        db.execute("DELETE FROM orders WHERE client_order_id = 'late-1'")
+    db.close()
+    real_open, failures = lane_module.TradingLane._open, {"left": 1}
+
+    def late_open(self: Any) -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise ConnectError("qmt_not_connected", "XtQuantTrader.connect() failed (test)")
+        real_open(self)
+
+    monkeypatch.setattr(lane_module.TradingLane, "_open", late_open)
+    with TestClient(create_app(settings(audit_path, paper, False)), raise_server_exceptions=False) as client:
+        trail = client.app.state.trading.audit
+        deadline = time.monotonic() + 30
+        while trail.outcome("late-1") is None:
+            assert time.monotonic() < deadline, "the claim was not rebuilt after the late connect"
+            time.sleep(0.05)
+        assert trail.outcome("late-1")["order_id"] == first["order_id"]
+        assert client.app.state.trading.risk.counter.today == 1
+        retry = client.post(ORDERS, json=body).json()
+        assert retry["replayed"] is True and retry["order_id"] == first["order_id"]

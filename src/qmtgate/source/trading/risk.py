@@ -133,6 +133,19 @@ class OrderCounter:
         self._recent.append(now_ms / 1000)
         self._today += 1
 
+    def seed(self, now_ms: int, sent_today: int) -> None:
+        """Start the market day's count at ``sent_today`` (at least): a gateway restarted in the session
+        carries on from the orders it had already sent, so a restart never refills the daily limit."""
+        day = dt.datetime.fromtimestamp(now_ms / 1000, CST).date()
+        if day != self._day:
+            self._day, self._today = day, 0
+        self._today = max(self._today, sent_today)
+
+    @property
+    def today(self) -> int:
+        """Orders counted in the current market day."""
+        return self._today
+
 
 @dataclass
 class RiskChecker:

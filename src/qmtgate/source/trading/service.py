@@ -185,16 +185,21 @@ class TradingService:
                 self.audit.set_outcome(coid, {**outcome, "status": "unknown"})
                 self.unknown_coids.append(coid)
         await self.reconcile()
-        await self.recover_claims()
+        self._recover_claims(await self.orders())
 
-    async def recover_claims(self) -> None:
+    def _recover_claims(self, orders: list[dict[str, Any]]) -> None:
         """Claims the ledger lost but QMT kept: with ``audit_sync = normal`` a power cut can take the
         last flush window of the audit file, claims included, while the orders sent in it reached QMT.
         Every order of the day whose remark looks like a client_order_id the ledger does not know is
         claimed again from the SDK's copy (audit row ``recovered``), so a retry of it is answered with
-        that order and never sent a second time."""
+        that order and never sent a second time. ``orders``: the account's orders of the day (after every
+        connect, the first one included, since a gateway may start before QMT is logged in)."""
         known = self.audit.outcomes()
-        for order in await self.orders():
+        # the day's orders sent through a gateway (their remark is a client_order_id) count against the
+        # daily limit: a restart in the session must not refill it
+        sent_today = sum(1 for o in orders if CLIENT_ORDER_ID.fullmatch(o.get("order_remark") or ""))
+        self.risk.counter.seed(self.lane.now_ms(), sent_today)
+        for order in orders:
             coid = order.get("order_remark") or ""
             order_id = order.get("order_id")
             if coid in known or not CLIENT_ORDER_ID.fullmatch(coid) or not isinstance(order_id, int):
@@ -334,7 +339,9 @@ class TradingService:
             self.events.publish("reconnected", {"session_id": self.lane.session_id})
             logger.warning("trading: reconnected with session %s", self.lane.session_id)
             await self.reconcile()
-            for order in await self.orders():
+            orders = await self.orders()
+            self._recover_claims(orders)
+            for order in orders:
                 oid, status = order.get("order_id"), order.get("order_status")
                 if self._order_status.get(oid) != status:
                     self._order_status[oid] = status
