@@ -105,6 +105,7 @@ def test_market_rules(order, account, market, limits, rule) -> None:
         assert info.value.rule == rule and info.value.status_code == 422
 
 
+MKT = buy(100, 0.0, price_type="market")
 STATIC_CASES = [
     ("allowed code", buy(), IN_SESSION, {"allow_codes": ("600000.SH",)}, None),
     ("code not in allow list", buy(code="600036.SH"), IN_SESSION, {"allow_codes": ("600000.SH",)}, "code_not_allowed"),
@@ -116,6 +117,12 @@ STATIC_CASES = [
     ("after the close 15:00", buy(), ms(THU, 15, 0), {}, "trading_hours"),
     ("saturday", buy(), ms(dt.date(2025, 6, 14), 10, 30), {}, "trading_hours"),
     ("hours check off", buy(), ms(THU, 20, 0), {"check_trading_hours": False}, None),
+    ("market order in the opening auction", MKT, ms(THU, 9, 24, 59), {}, "market_order_in_auction"),
+    ("market order after the opening auction", MKT, ms(THU, 9, 25), {}, None),
+    ("market order in continuous trading", MKT, ms(THU, 14, 56, 59), {}, None),
+    ("market order in the closing auction", MKT, ms(THU, 14, 57), {}, "market_order_in_auction"),
+    ("limit order in the closing auction", buy(), ms(THU, 14, 57), {}, None),
+    ("market order, hours check off", MKT, ms(THU, 14, 58), {"check_trading_hours": False}, None),
 ]  # fmt: skip
 
 

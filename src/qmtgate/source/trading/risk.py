@@ -18,6 +18,8 @@ from qmtgate.source.trading.errors import RiskRefused
 CST = dt.timezone(dt.timedelta(hours=8))
 #: Sessions that accept orders (seconds of day, CST): the opening call auction and continuous trading.
 ORDER_WINDOWS = ((9 * 3600 + 15 * 60, 11 * 3600 + 30 * 60), (13 * 3600, 15 * 3600))
+#: The call auctions (opening 09:15-09:25, closing 14:57-15:00 CST): the exchanges take no market orders.
+AUCTION_WINDOWS = ((9 * 3600 + 15 * 60, 9 * 3600 + 25 * 60), (14 * 3600 + 57 * 60, 15 * 3600))
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,12 @@ class RiskChecker:
                 raise RiskRefused(
                     "trading_hours",
                     f"orders are accepted 09:15-11:30 and 13:00-15:00 CST, not {t:%a %H:%M:%S}",
+                )
+            if order.price_type == "market" and any(a <= sod < b for a, b in AUCTION_WINDOWS):
+                raise RiskRefused(
+                    "market_order_in_auction",
+                    f"a call auction takes limit orders only (09:15-09:25, 14:57-15:00 CST), not a market "
+                    f"order at {t:%H:%M:%S}",
                 )
         self.counter.check(now_ms, lim)
 
