@@ -32,6 +32,28 @@ def settings(audit: Path, paper: Path, create: bool) -> Settings:
     )  # fmt: skip
 
 
+def order_body(coid: str) -> dict[str, Any]:
+    """A resting buy of 601398.SH at a bid below the best (it stays open)."""
+    tick = sys.modules["xtquant.xtdata"].get_full_tick(["601398.SH"])["601398.SH"]
+    return {"code": "601398.SH", "side": "buy", "volume": 100, "price": tick["bidPrice"][2],
+            "client_order_id": coid}  # fmt: skip
+
+
+def placed_then_claim_lost(audit_path: Path, paper: Path, coid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A first gateway places ``coid``; then a power cut takes its claim and every audit row of it from the
+    file (the last flush window). Returns (the order's body, its outcome)."""
+    with TestClient(create_app(settings(audit_path, paper, True)), raise_server_exceptions=False) as client:
+        body = order_body(coid)
+        first = client.post(ORDERS, json=body).json()
+        assert first["status"] == "accepted"
+    db = sqlite3.connect(audit_path)
+    with db:
+        db.execute("DELETE FROM orders WHERE client_order_id = ?", (coid,))
+        db.execute("DELETE FROM audit WHERE client_order_id = ?", (coid,))
+    db.close()
+    return body, first
+
+
 @pytest.mark.parametrize(("sync", "pragma"), [("normal", 1), ("full", 2)])
 def test_the_sync_mode_sets_sqlite_and_normal_fsyncs_the_wal_after_writes(
     tmp_path: Path, sync: str, pragma: int
@@ -67,18 +89,7 @@ def test_a_claim_lost_in_a_power_cut_is_rebuilt_from_qmt_and_a_retry_is_not_sent
 ) -> None:
     audit_path = tmp_path / "a.sqlite"
     paper = tmp_path / "paper.sqlite"
-    with TestClient(create_app(settings(audit_path, paper, True)), raise_server_exceptions=False) as client:
-        tick = sys.modules["xtquant.xtdata"].get_full_tick(["601398.SH"])["601398.SH"]
-        body = {"code": "601398.SH", "side": "buy", "volume": 100, "price": tick["bidPrice"][2],
-                "client_order_id": "cut-1"}  # fmt: skip
-        first = client.post(ORDERS, json=body).json()
-        assert first["status"] == "accepted"
-    # the power cut took the last flush window: the claim and every row of cut-1 are gone from the file
-    db = sqlite3.connect(audit_path)
-    with db:
-        db.execute("DELETE FROM orders WHERE client_order_id = 'cut-1'")
-        db.execute("DELETE FROM audit WHERE client_order_id = 'cut-1'")
-    db.close()
+    body, first = placed_then_claim_lost(audit_path, paper, "cut-1")
     with TestClient(create_app(settings(audit_path, paper, False)), raise_server_exceptions=False) as client:
         trail = client.app.state.trading.audit
         assert trail.outcome("cut-1") == {
@@ -110,10 +121,7 @@ def test_a_restart_in_the_session_does_not_refill_the_daily_order_limit(tmp_path
         return TestClient(create_app(s), raise_server_exceptions=False)
 
     def order(client: TestClient, coid: str) -> Any:
-        tick = sys.modules["xtquant.xtdata"].get_full_tick(["601398.SH"])["601398.SH"]
-        body = {"code": "601398.SH", "side": "buy", "volume": 100, "price": tick["bidPrice"][2],
-                "client_order_id": coid}  # fmt: skip
-        return client.post(ORDERS, json=body)
+        return client.post(ORDERS, json=order_body(coid))
 
     with gateway(True) as client:
         assert [order(client, f"day-{i}").json()["status"] for i in (1, 2)] == ["accepted"] * 2
@@ -132,17 +140,7 @@ def test_a_lost_claim_is_rebuilt_also_when_qmt_comes_up_after_the_gateway(
     from qmtgate.source.trading import lane as lane_module
     from qmtgate.source.trading.errors import ConnectError
 
-    audit_path, paper = tmp_path / "a.sqlite", tmp_path / "paper.sqlite"
-    with TestClient(create_app(settings(audit_path, paper, True)), raise_server_exceptions=False) as client:
-        tick = sys.modules["xtquant.xtdata"].get_full_tick(["601398.SH"])["601398.SH"]
-        body = {"code": "601398.SH", "side": "buy", "volume": 100, "price": tick["bidPrice"][2],
-                "client_order_id": "late-1"}  # fmt: skip
-        first = client.post(ORDERS, json=body).json()
-        assert first["status"] == "accepted"
-    db = sqlite3.connect(audit_path)
-    with db:  # the power cut took the claim
-        db.execute("DELETE FROM orders WHERE client_order_id = 'late-1'")
-    db.close()
+    body, first = placed_then_claim_lost(tmp_path / "a.sqlite", tmp_path / "paper.sqlite", "late-1")
     real_open, failures = lane_module.TradingLane._open, {"left": 1}
 
     def late_open(self: Any) -> None:
@@ -152,7 +150,10 @@ def test_a_lost_claim_is_rebuilt_also_when_qmt_comes_up_after_the_gateway(
         real_open(self)
 
     monkeypatch.setattr(lane_module.TradingLane, "_open", late_open)
-    with TestClient(create_app(settings(audit_path, paper, False)), raise_server_exceptions=False) as client:
+    with TestClient(
+        create_app(settings(tmp_path / "a.sqlite", tmp_path / "paper.sqlite", False)),
+        raise_server_exceptions=False,
+    ) as client:
         trail = client.app.state.trading.audit
         deadline = time.monotonic() + 30
         while trail.outcome("late-1") is None:

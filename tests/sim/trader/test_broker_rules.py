@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -65,42 +67,41 @@ def test_fee_schedule_by_market_and_kind() -> None:
     assert custom.commission(1_000_000) == 50
 
 
-def test_an_odd_lot_sells_whole_alone_or_with_lots_never_split() -> None:
+def seller(code: str, held: int) -> tuple[Any, Callable[[int], Any]]:
+    """A broker at 10:00 holding ``held`` sellable shares of ``code``; ``sell(volume)`` places a sell at
+    the bid and returns the order."""
     b = broker_at(dt.date(2026, 11, 20), hms(10, 0))
-    code = "600000.SH"
-    hold(b, code, 350)
+    hold(b, code, held)
     bid = b.book(b.instrument(code), b.day, b.slot).bids[0] / 1000
-    split, _ = b.place_order(ACCOUNT, 2, code, 24, 30, 11, bid)  # part of the odd 50
-    assert b.accounts[ACCOUNT].orders[split].status_msg == "卖出零股须一次性卖出"
-    split, _ = b.place_order(ACCOUNT, 2, code, 24, 130, 11, bid)  # a lot and part of the odd 50
-    assert b.accounts[ACCOUNT].orders[split].status_msg == "卖出零股须一次性卖出"
-    lot_and_odd, _ = b.place_order(ACCOUNT, 2, code, 24, 150, 11, bid)  # a lot and the whole odd 50
-    assert b.accounts[ACCOUNT].orders[lot_and_odd].status == 56
+
+    def sell(volume: int) -> Any:
+        order_id, _ = b.place_order(ACCOUNT, 2, code, 24, volume, 11, bid)
+        return b.accounts[ACCOUNT].orders[order_id]
+
+    return b, sell
+
+
+def test_an_odd_lot_sells_whole_alone_or_with_lots_never_split() -> None:
+    code = "600000.SH"
+    b, sell = seller(code, 350)
+    assert sell(30).status_msg == "卖出零股须一次性卖出"  # part of the odd 50
+    assert sell(130).status_msg == "卖出零股须一次性卖出"  # a lot and part of the odd 50
+    assert sell(150).status == 56  # a lot and the whole odd 50
     assert b.accounts[ACCOUNT].positions[code].volume == 200
-    lots, _ = b.place_order(ACCOUNT, 2, code, 24, 200, 11, bid)
-    assert b.accounts[ACCOUNT].orders[lots].status == 56
+    assert sell(200).status == 56
     assert b.accounts[ACCOUNT].positions[code].volume == 0
 
 
 def test_the_odd_remainder_sells_alone() -> None:
-    b = broker_at(dt.date(2026, 11, 20), hms(10, 0))
-    code = "600000.SH"
-    hold(b, code, 150)
-    bid = b.book(b.instrument(code), b.day, b.slot).bids[0] / 1000
-    odd, _ = b.place_order(ACCOUNT, 2, code, 24, 50, 11, bid)
-    assert b.accounts[ACCOUNT].orders[odd].status == 56
-    assert b.accounts[ACCOUNT].positions[code].volume == 100
+    b, sell = seller("600000.SH", 150)
+    assert sell(50).status == 56
+    assert b.accounts[ACCOUNT].positions["600000.SH"].volume == 100
 
 
 def test_star_sells_below_200_only_to_close_out() -> None:
-    b = broker_at(dt.date(2026, 11, 20), hms(10, 0))
-    code = "688002.SH"
-    hold(b, code, 350)
-    bid = b.book(b.instrument(code), b.day, b.slot).bids[0] / 1000
-    small, _ = b.place_order(ACCOUNT, 2, code, 24, 150, 11, bid)
-    assert b.accounts[ACCOUNT].orders[small].status == 57
-    ok, _ = b.place_order(ACCOUNT, 2, code, 24, 201, 11, bid)
-    assert b.accounts[ACCOUNT].orders[ok].status != 57
+    _, sell = seller("688002.SH", 350)
+    assert sell(150).status == 57
+    assert sell(201).status != 57
 
 
 @pytest.mark.parametrize(
