@@ -51,3 +51,21 @@ def trading_client(audit_path: Path) -> Iterator[TestClient]:
     app = create_app(trading_settings(audit_path, risk={"max_orders_per_second": 1000}))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+def qmt_up_after(monkeypatch: pytest.MonkeyPatch, failures: int) -> dict[str, int]:
+    """QMT not logged in for the gateway's first ``failures`` connects (``qmt_not_connected``, which the
+    gateway retries), then up. Returns the counter of failures left."""
+    from qmtgate.source.trading import lane as lane_module
+    from qmtgate.source.trading.errors import ConnectError
+
+    real_open, left = lane_module.TradingLane._open, {"left": failures}
+
+    def late_open(self: Any) -> None:
+        if left["left"] > 0:
+            left["left"] -= 1
+            raise ConnectError("qmt_not_connected", "XtQuantTrader.connect() failed (test)")
+        real_open(self)
+
+    monkeypatch.setattr(lane_module.TradingLane, "_open", late_open)
+    return left

@@ -17,7 +17,7 @@ from qmtgate.api.app import create_app
 from qmtgate.config import Settings
 from qmtgate.source.trading.audit import AuditTrail
 
-from .conftest import ACCOUNT_ID, USERDATA
+from .conftest import ACCOUNT_ID, USERDATA, qmt_up_after
 
 ORDERS = "/api/v1/trading/orders"
 
@@ -137,19 +137,8 @@ def test_a_lost_claim_is_rebuilt_also_when_qmt_comes_up_after_the_gateway(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The gateway restarts before QMT is logged in again: the claims come back at the late connect."""
-    from qmtgate.source.trading import lane as lane_module
-    from qmtgate.source.trading.errors import ConnectError
-
     body, first = placed_then_claim_lost(tmp_path / "a.sqlite", tmp_path / "paper.sqlite", "late-1")
-    real_open, failures = lane_module.TradingLane._open, {"left": 1}
-
-    def late_open(self: Any) -> None:
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            raise ConnectError("qmt_not_connected", "XtQuantTrader.connect() failed (test)")
-        real_open(self)
-
-    monkeypatch.setattr(lane_module.TradingLane, "_open", late_open)
+    qmt_up_after(monkeypatch, failures=1)
     with TestClient(
         create_app(settings(tmp_path / "a.sqlite", tmp_path / "paper.sqlite", False)),
         raise_server_exceptions=False,

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from qmtgate.api.app import create_app
 
-from .conftest import ACCOUNT_ID, sim_env, trading_settings
+from .conftest import ACCOUNT_ID, qmt_up_after, sim_env, trading_settings
 
 ORDERS = "/api/v1/trading/orders"
 pytestmark = pytest.mark.slow  # each test waits out reconnect retries
@@ -73,19 +73,7 @@ def test_reconnects_with_a_new_session_and_catches_up(tmp_path: Path) -> None:
 def test_qmt_not_up_at_start_is_retried_until_it_is(tmp_path: Path, monkeypatch) -> None:
     """The gateway starts before QMT is logged in: trading answers 503 with the reason, keeps trying, and
     comes up by itself (config errors such as a wrong path are not retried: test_trading_access)."""
-    from qmtgate.source.trading import lane as lane_module
-    from qmtgate.source.trading.errors import ConnectError
-
-    real_open = lane_module.TradingLane._open
-    failures = {"left": 2}
-
-    def flaky_open(self) -> None:
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            raise ConnectError("qmt_not_connected", "XtQuantTrader.connect() failed (test)")
-        real_open(self)
-
-    monkeypatch.setattr(lane_module.TradingLane, "_open", flaky_open)
+    failures = qmt_up_after(monkeypatch, failures=2)
     with TestClient(
         create_app(trading_settings(tmp_path / "a.sqlite")), raise_server_exceptions=False
     ) as client:
