@@ -115,6 +115,7 @@ def test_two_step_place_over_stdio(gateway: Gateway) -> None:
             assert preview["instrument"]["name"] == "贵州茅台" and preview["quote"]["ask1"] == price
             assert preview["estimated_value"] == pytest.approx(price * 100)
             assert preview["cash_available"] == cash and preview["warnings"] == []
+            assert preview["check"] == {"passed": True, "rule": None}
             token = preview["confirm_token"]
             assert gateway.orders() == before
 
@@ -155,13 +156,14 @@ def test_two_step_place_over_stdio(gateway: Gateway) -> None:
             limit_up = preview["instrument"]["limit_up"]
             high = {**order, "price": round(limit_up + 1, 2)}
             risky = await ok(client, "place_order", high)
-            assert any("up limit" in w for w in risky["warnings"])
+            assert risky["check"] == {"passed": False, "rule": "price_limit"}  # the gateway's own verdict
+            assert any("price_limit" in w and str(limit_up) in w for w in risky["warnings"])
             text = await fails(client, "place_order", {**high, "confirm_token": risky["confirm_token"]})
             assert error_code(text) == "risk_refused" and "price_limit" in text
             # a sell with no position: warned in the preview, refused by the gateway
             sell = {"code": "600036.SH", "side": "sell", "volume": 100, "price_type": "market"}
             sp = await ok(client, "place_order", sell)
-            assert any("T+1" in w for w in sp["warnings"])
+            assert sp["check"]["rule"] == "insufficient_position" and any("T+1" in w for w in sp["warnings"])
             text = await fails(client, "place_order", {**sell, "confirm_token": sp["confirm_token"]})
             assert error_code(text) == "risk_refused" and "insufficient_position" in text
             assert len(gateway.orders()) == len(after)

@@ -41,9 +41,12 @@ def local(launched_gateway: Gateway) -> Any:
     xtdata.enable_hello = False
     seq = xtdata.subscribe_whole_quote(["SH", "SZ", "BJ"], lambda data: None)
     xtdata.get_full_tick(["SH", "SZ", "BJ"])  # warm up the whole universe while the gateway starts
-    xtdata.env = env
-    yield xtdata
-    xtdata.unsubscribe_quote(seq)
+    xtdata.env = env  # the tests reach the clock through it; removed after (not an xtdata name)
+    try:
+        yield xtdata
+    finally:
+        xtdata.unsubscribe_quote(seq)
+        del xtdata.env
 
 
 @pytest.fixture(scope="module")

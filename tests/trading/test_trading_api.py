@@ -202,3 +202,38 @@ def test_sdk_raising_while_sending_is_unknown_not_a_500(trading_client: TestClie
     )
     assert retry.json()["status"] == "unknown" and retry.json()["replayed"] is True  # not resent
     assert broker_orders_with_remark(trading_client, "boom-1") == []
+
+
+def test_check_runs_every_pre_trade_check_and_sends_claims_and_counts_nothing(
+    trading_client: TestClient,
+) -> None:
+    code = "600519.SH"
+    t = tick(code)
+    service = trading_client.app.state.trading
+    counted = service.risk.counter.today
+    body = order_body("chk-1", code, t["bidPrice"][2])
+    passed = trading_client.post(f"{ORDERS}/check", json=body)
+    assert passed.status_code == 200, passed.text
+    assert passed.json() == {"passed": True, "value": round(t["bidPrice"][2] * 100, 2), "error": None}
+    refused = trading_client.post(f"{ORDERS}/check", json={**body, "price": round(t["lastPrice"] * 1.5, 2)})
+    assert refused.status_code == 200
+    verdict = refused.json()
+    assert verdict["passed"] is False and verdict["value"] is None
+    assert verdict["error"]["code"] == "risk_refused" and verdict["error"]["details"]["rule"] == "price_limit"
+    # the same order placed meets the same refusal
+    placed = trading_client.post(
+        ORDERS, json={**body, "client_order_id": "chk-2", "price": round(t["lastPrice"] * 1.5, 2)}
+    )
+    assert placed.status_code == 422 and placed.json()["error"] == verdict["error"]
+    without_id = {k: v for k, v in body.items() if k != "client_order_id"}
+    assert trading_client.post(f"{ORDERS}/check", json=without_id).json()["passed"] is True
+    assert trading_client.post(f"{ORDERS}/check", json={**without_id, "volume": 0}).status_code == 422
+    # nothing claimed, sent or counted
+    assert service.audit.outcome("chk-1") is None and broker_orders_with_remark(trading_client, "chk-1") == []
+    assert service.risk.counter.today == counted
+    trading_client.post("/api/v1/trading/halt", params={"cancel_open": False})
+    try:
+        halted = trading_client.post(f"{ORDERS}/check", json=body).json()
+        assert halted["passed"] is False and halted["error"]["code"] == "trading_halted"
+    finally:
+        trading_client.post("/api/v1/trading/resume")

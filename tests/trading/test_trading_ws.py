@@ -208,6 +208,10 @@ def test_the_python_client_trades_with_typed_methods(gateway: Gateway) -> None:
         assert not client.trading_trades().empty
         assert client.trading_asset()["total_asset"] > 0
         assert client.trading_status()["connected"] is True
+        checked = client.trading_check(code, "buy", 100, price)
+        assert checked == {"passed": True, "value": round(price * 100, 2), "error": None}
+        refused = client.trading_check(code, "sell", 100, price)  # bought today: nothing sellable (T+1)
+        assert refused["passed"] is False and refused["error"]["details"]["rule"] == "insufficient_position"
 
 
 def test_client_trading_events_resume_across_a_cut_link(gateway: Gateway) -> None:

@@ -67,6 +67,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: What the trading routes can answer besides 200 (docs/trading.md, "What happens on every failure").
+TRADING_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in {
+        400: "Bad request (e.g. both or neither of order_id and client_order_id).",
+        404: "No such order, protection or code.",
+        409: "Refused in this state: the kill switch is on, a client_order_id was used for another order, "
+        "the SDK refused a cancel, a protection is no longer open.",
+        422: "Invalid body, or a pre-trade risk rule refused the order (details.rule).",
+        503: "The trader is not connected (details.reason) or the lane is busy; see Retry-After.",
+        504: "The trading lane did not answer in time.",
+    }.items()
+}
+
+
 def tabular(model: type[BaseModel], description: str) -> dict[int | str, dict[str, Any]]:
     """The 200 answer of a tabular route: ``model`` as JSON, or an Arrow IPC stream, or CSV."""
     return {

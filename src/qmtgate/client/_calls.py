@@ -376,6 +376,22 @@ def trading_place(
     return Call("POST", f"{V1}/trading/orders", body_of, body=body, idempotent=True)
 
 
+def trading_check(
+    code: str, side: str, volume: int, price: float = 0.0, *, price_type: str = "limit"
+) -> Call:
+    """Every pre-trade check of an order, as :func:`trading_place` would run it now, with nothing sent:
+    ``{"passed": True, "value"}`` or ``{"passed": False, "error": {"code", "message", "details"}}``
+    (``details["rule"]`` names a risk rule). Safe to repeat: it claims, counts and sends nothing."""
+    body = {
+        "code": code,
+        "side": side,
+        "volume": int(volume),
+        "price_type": price_type,
+        "price": float(price),
+    }
+    return Call("POST", f"{V1}/trading/orders/check", body_of, body=body, idempotent=True)
+
+
 def trading_cancel(order_id: int | None = None, client_order_id: str | None = None) -> Call:
     """Cancel by the order id or the ``client_order_id``: ``{"order_id", "client_order_id", "cancel":
     "requested"}`` (the outcome arrives as an order event / in :func:`trading_orders`)."""
@@ -426,6 +442,6 @@ OPERATIONS: tuple[Callable[..., Call], ...] = (
     health, ready, capabilities, klines, snapshots, sectors, sector_members, instruments, instrument,
     instrument_type, dividends, trading_dates, holidays, calendar_day, submit_download, download_job,
     download_jobs, cancel_download, xt_market_data, xt_full_tick, xt_instrument_detail, xt_trading_dates,
-    xt_trading_calendar, xt_holidays, xt_divid_factors, trading_place, trading_cancel, trading_order,
-    trading_orders, trading_trades, trading_positions, trading_asset, trading_status,
+    xt_trading_calendar, xt_holidays, xt_divid_factors, trading_place, trading_check, trading_cancel,
+    trading_order, trading_orders, trading_trades, trading_positions, trading_asset, trading_status,
 )  # fmt: skip

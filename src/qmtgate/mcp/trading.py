@@ -1,8 +1,8 @@
 """Trading tools, listed only when the gateway trades AND ``qmtgate mcp --allow-trading`` was given.
 
-Placing is two calls. The first (no ``confirm_token``) sends nothing: it checks the order against the
-instrument (limits, tick, lot), the quote, the cash and the position, and answers a preview with a token
-bound to exactly those arguments. The second call, with the same arguments and the token, places the
+Placing is two calls. The first (no ``confirm_token``) sends nothing: it runs the gateway's own
+pre-trade checks on the order (``POST /api/v1/trading/orders/check``) and shows them with the instrument,
+the quote, the cash and the position, in a preview with a token bound to exactly those arguments. The second call, with the same arguments and the token, places the
 order through ``POST /api/v1/trading/orders``: the gateway's risk checks, kill switch and audit trail apply
 as to any client, with ``client_order_id`` derived from the token, so a repeated confirmation is answered
 from the gateway's idempotency ledger (``replayed``) and never places a second order.
@@ -10,7 +10,6 @@ from the gateway's idempotency ledger (``replayed``) and never places a second o
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from pydantic import Field
 from qmtgate.mcp.gateway import Gateway, plain, records
 from qmtgate.mcp.names import NameIndex, resolve_codes
 from qmtgate.mcp.summary import quote_row
-from qmtgate.vocab import LOT
 
 TRADE_READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 #: How long a preview's token can confirm it.
@@ -74,13 +72,6 @@ class Confirmations:
             del self.pending[token]
 
 
-def _on_tick(price: float, tick: float | None) -> bool:
-    if not tick:
-        return True
-    steps = price / tick
-    return math.isclose(steps, round(steps), abs_tol=1e-6)
-
-
 async def trading_enabled(gateway: Gateway) -> tuple[bool, str]:
     """Whether the gateway trades for this key: ``GET /api/v1/trading/status`` answers 200."""
     try:
@@ -94,6 +85,9 @@ def register_trading_tools(server: MCPServer, gateway: Gateway, names: NameIndex
     confirmations = Confirmations()
 
     async def preview(order: dict[str, Any]) -> dict[str, Any]:
+        """What the user confirms: the instrument, the quote, cash and position, and the gateway's own
+        verdict on the order (``POST /trading/orders/check``: every risk rule a placement runs, nothing
+        sent), so a warning here is exactly the refusal the confirmed order would meet now."""
         code = order["code"]
         detail = plain(await gateway.call("instrument", code))
         quote_df = await gateway.call("snapshots", [code])
@@ -101,29 +95,16 @@ def register_trading_tools(server: MCPServer, gateway: Gateway, names: NameIndex
         asset = await gateway.rest("GET", "/trading/asset")
         positions = await gateway.rest("GET", "/trading/positions")
         position = next((p for p in positions if p.get("stock_code") == code), None)
-        price = order["price"]
-        if order["price_type"] == "market":
-            price = (
-                detail.get("limit_up") if order["side"] == "buy" else quote and quote["last_price"]
-            ) or 0.0
-        value = round(price * order["volume"], 2)
-        warnings: list[str] = []
-        if order["price_type"] == "limit":
-            up, down = detail.get("limit_up"), detail.get("limit_down")
-            if up and order["price"] > up:
-                warnings.append(f"price {order['price']} is above today's up limit {up}")
-            if down and order["price"] < down:
-                warnings.append(f"price {order['price']} is below today's down limit {down}")
-            if not _on_tick(order["price"], detail.get("price_tick")):
-                warnings.append(f"price {order['price']} is not on the price tick {detail.get('price_tick')}")
-        if order["side"] == "buy" and order["volume"] % LOT:
-            warnings.append(f"a buy must be a multiple of {LOT} shares (200+ on the STAR market)")
-        cash = asset.get("cash")
-        if order["side"] == "buy" and cash is not None and value > cash:
-            warnings.append(f"the order is worth {value} yuan, more than the available cash {cash}")
-        sellable = (position or {}).get("can_use_volume", 0)
-        if order["side"] == "sell" and order["volume"] > sellable:
-            warnings.append(f"only {sellable} shares can be sold today (T+1)")
+        check = await gateway.rest("POST", "/trading/orders/check", body=order)
+        error = check.get("error") or {}
+        rule = (error.get("details") or {}).get("rule") or error.get("code")
+        warnings = (
+            [] if check.get("passed") else [f"{error.get('message')} (the gateway would refuse: {rule})"]
+        )
+        value = check.get("value")
+        if value is None:  # refused before it was valued: the order's face value
+            price = order["price"] if order["price_type"] == "limit" else detail.get("limit_up") or 0.0
+            value = round(price * order["volume"], 2)
         return {
             "instrument": {
                 k: detail.get(k)
@@ -131,8 +112,9 @@ def register_trading_tools(server: MCPServer, gateway: Gateway, names: NameIndex
             },
             "quote": quote,
             "estimated_value": value,
-            "cash_available": cash,
+            "cash_available": asset.get("cash"),
             "position": plain(position),
+            "check": {"passed": bool(check.get("passed")), "rule": rule},
             "warnings": warnings,
         }
 

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from qmtgate.api.openapi import TRADING_ERRORS
 from qmtgate.api.routers.trading import TRADE, _ctx
 from qmtgate.errors import SourceUnavailable
 from qmtgate.source.trading.protect import ProtectionEngine
 
-router = APIRouter(prefix="/trading/protections", tags=["trading"])
+router = APIRouter(prefix="/trading/protections", tags=["trading"], responses=TRADING_ERRORS)
 PID = Annotated[str, Path(pattern=r"^[0-9a-f]{10}$", description="The protection's id.")]
 COID = r"^[A-Za-z0-9_-]{1,24}$"
 
@@ -33,7 +34,7 @@ class NewProtection(BaseModel):
     trail: float | None = Field(None, gt=0, le=1_000_000, description="trailing_stop: 元 below the peak.")
     trail_ratio: float | None = Field(None, gt=0, lt=1, description="trailing_stop: share below the peak.")
     volume: int | None = Field(
-        None, gt=0, le=1_000_000_000, description="Most shares to sell (None: all sellable)."
+        None, ge=1, le=1_000_000_000, description="Most shares to sell (None: all sellable)."
     )
     band: float | None = Field(
         None, gt=0, lt=0.2, description="Protective band (default trading.protect.band)."
@@ -47,7 +48,7 @@ class ChangeProtection(BaseModel):
     target_price: float | None = Field(None, gt=0, le=1_000_000)
     trail: float | None = Field(None, gt=0, le=1_000_000)
     trail_ratio: float | None = Field(None, gt=0, lt=1)
-    volume: int | None = Field(None, gt=0, le=1_000_000_000)
+    volume: int | None = Field(None, ge=1, le=1_000_000_000)
     band: float | None = Field(None, gt=0, lt=0.2)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from qmtgate.api.openapi import TRADING_ERRORS
 from qmtgate.api.responses import OrjsonResponse
 from qmtgate.errors import BadRequest, Forbidden, SourceUnavailable
 from qmtgate.security.deps import request_key, scope_refusal
@@ -41,7 +42,7 @@ def _trading_gate(scope: str) -> Any:
 TRADE = Depends(_trading_gate("trade"))
 TRADE_ADMIN = Depends(_trading_gate("admin"))
 
-router = APIRouter(prefix="/trading", tags=["trading"])
+router = APIRouter(prefix="/trading", tags=["trading"], responses=TRADING_ERRORS)
 
 
 class PlaceOrder(BaseModel):
@@ -51,7 +52,7 @@ class PlaceOrder(BaseModel):
 
     code: str = Field(pattern=r"^\d{6}\.(SH|SZ|BJ)$", description="e.g. 600000.SH")
     side: Literal["buy", "sell"]
-    volume: int = Field(gt=0, le=1_000_000_000, description="Shares.")
+    volume: int = Field(ge=1, le=1_000_000_000, description="Shares.")
     price_type: Literal["limit", "market"] = "limit"
     price: float = Field(0.0, ge=0, le=1_000_000, description="Limit price (元); ignored for market orders.")
     strategy_name: str = Field("", max_length=24)
@@ -65,10 +66,26 @@ class PlaceOrder(BaseModel):
         return self
 
 
+class CheckOrder(PlaceOrder):
+    """An order to check: a place body, ``client_order_id`` optional (nothing is claimed or sent)."""
+
+    client_order_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,24}$")
+
+
+class OrderCheck(BaseModel):
+    passed: bool = Field(description="Every pre-trade check passes now (the order would be sent).")
+    value: float | None = Field(
+        description="The order's value as the checks count it (元; a market buy at the up limit)."
+    )
+    error: dict[str, Any] | None = Field(
+        description="The refusal a place would answer now: {code, message, details} (details.rule for risk)."
+    )
+
+
 class CancelOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int | None = Field(None, gt=0)
+    order_id: int | None = Field(None, ge=1)
     client_order_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,24}$")
 
 
@@ -97,6 +114,18 @@ async def place(body: PlaceOrder, request: Request, service: Service) -> OrjsonR
     # the answer is encoded here, once, by orjson: the response-model pass over a dict[str, Any] would
     # only walk it again (~0.1 ms of an order's round trip)
     return OrjsonResponse(await service.place(body.model_dump(), _ctx(request)))
+
+
+@router.post(
+    "/orders/check",
+    dependencies=[TRADE],
+    summary="Run every pre-trade check on an order; send nothing",
+    description="The kill switch, the connection and every risk rule of `POST /orders`, against the same "
+    "market and account data, without claiming a client_order_id, counting the order or sending it. A "
+    "refusal is the answer (200, `passed: false`), not an error.",
+)
+async def check(body: CheckOrder, service: Service) -> OrderCheck:
+    return OrderCheck(**await service.check(body.model_dump()))
 
 
 @router.post("/cancel", dependencies=[TRADE], summary="Cancel by order_id or client_order_id")

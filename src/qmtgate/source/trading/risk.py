@@ -177,8 +177,9 @@ class RiskChecker:
                 )
         self.counter.check(now_ms, lim)
 
-    def check_market(self, order: Order, market: MarketInfo, account: AccountInfo) -> None:
-        """Checks against the day's prices and the account: size, price, value, cash, position."""
+    def check_market(self, order: Order, market: MarketInfo, account: AccountInfo) -> float:
+        """Checks against the day's prices and the account: size, price, value, cash, position. Returns
+        the order's value as the checks count it (a market buy at the up limit, a market sell at last)."""
         reason = lot_refusal(board_of(order.code), order.side, order.volume, account.sellable)
         if reason:
             raise RiskRefused("lot_size", reason, volume=order.volume)
@@ -238,3 +239,4 @@ class RiskChecker:
                 "insufficient_position",
                 f"selling {order.volume} but only {account.sellable} are sellable today (T+1)",
             )
+        return value

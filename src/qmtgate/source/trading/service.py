@@ -441,6 +441,28 @@ class TradingService:
             finally:
                 self._placed()
 
+    async def check(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Every pre-trade check :meth:`place` would run on ``req`` (code, side, volume, price_type,
+        price), against the same market and account data, with nothing claimed, counted or sent. Answer:
+        ``{"passed": True, "value"}`` (the order's value as the checks count it), or ``{"passed": False,
+        "error": {"code", "message", "details"}}`` with the refusal :meth:`place` would answer now."""
+        try:
+            if self.halted:
+                raise TradingHalted("trading is halted (kill switch); resume with `qmtgate trading resume`")
+            self._require_connected()
+            order = Order(req["code"], req["side"], req["volume"], req["price_type"], req["price"])
+            now = self.lane.now_ms()
+            self.risk.check_static(order, now)
+
+            def on_lane() -> float:
+                market, account = self._market_and_account(order, now)
+                return self.risk.check_market(order, market, account)
+
+            value = await self._on_lane(on_lane)
+        except (RiskRefused, TradingHalted, TradingUnavailable) as exc:
+            return {"passed": False, "value": None, **exc.to_body()}
+        return {"passed": True, "value": round(value, 2), "error": None}
+
     async def _outcome(
         self,
         sent: dict[str, Any] | None,
