@@ -92,6 +92,18 @@ def monitor(
     return m, sink
 
 
+def test_a_gateway_started_mid_session_is_not_stale_before_its_first_tick_is_due() -> None:
+    """No tick seen yet is silence since the monitor began watching, not since the market opened."""
+    source = FakeSource(dt.datetime(2025, 6, 12, 14, 48, tzinfo=CST))  # 108 min into the afternoon
+    clock = Clock()
+    m, sink = monitor(source, {"SH": None}, [0], clock, stale_seconds=60)
+    asyncio.run(m.check())
+    assert sink.sent == []
+    clock.t += 61  # a minute on and still nothing: that is stale
+    asyncio.run(m.check())
+    assert [(a.kind, a.details["silent_seconds"]) for a in sink.sent] == [("market_stale", 61.0)]
+
+
 def test_stale_market_alerts_once_in_session_and_not_at_lunch() -> None:
     source = FakeSource(dt.datetime(2025, 6, 12, 10, 30, tzinfo=CST))
     ages: dict[str, float | None] = {"SH": 5.0, "SZ": 5.0}

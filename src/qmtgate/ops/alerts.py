@@ -189,6 +189,8 @@ class AlertMonitor:
         self.is_trading_day = is_trading_day
         self.error_count = error_count
         self._clock = clock
+        #: when watching began: a market never heard from has been silent since then, not since its open
+        self._watching_since = clock()
         self._conditions: dict[str, _Condition] = {}
         self._dropped = False  # a disconnected event came since the source was last seen connected
         self._unlisten: Callable[[], None] | None = None
@@ -319,7 +321,9 @@ class AlertMonitor:
         limit = self.settings.stale_seconds
         for market in self.markets:
             age = self.last_tick_age(market)
-            silent = since_open if age is None else min(age, since_open)
+            if age is None:  # no tick yet: silent since the gateway began watching (a start mid-session)
+                age = self._clock() - self._watching_since
+            silent = min(age, since_open)
             if silent > limit:
                 self._raise(
                     f"stale:{market}",
