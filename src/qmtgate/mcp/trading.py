@@ -2,8 +2,9 @@
 
 Placing is two calls. The first (no ``confirm_token``) sends nothing: it runs the gateway's own
 pre-trade checks on the order (``POST /api/v1/trading/orders/check``) and shows them with the instrument,
-the quote, the cash and the position, in a preview with a token bound to exactly those arguments. The second call, with the same arguments and the token, places the
-order through ``POST /api/v1/trading/orders``: the gateway's risk checks, kill switch and audit trail apply
+the quote, the cash and the position, in a preview with a token bound to exactly those arguments. The
+second call, with the same arguments and the token, places the order through
+``POST /api/v1/trading/orders``: the gateway's risk checks, kill switch and audit trail apply
 as to any client, with ``client_order_id`` derived from the token, so a repeated confirmation is answered
 from the gateway's idempotency ledger (``replayed``) and never places a second order.
 """
