@@ -152,3 +152,34 @@ def test_doctor_command_runs(as_json: bool) -> None:
         names = {c["name"] for c in json.loads(result.stdout)}
         assert {"python", "clock", "port", "security"} <= names
         assert {"qmt_discovery", "qmt_port"} <= names or "qmt" in names  # "qmt": not Windows, no QMT here
+
+
+def test_doctor_checks_trading_settings_the_way_the_lane_does(tmp_path: Path) -> None:
+    from qmtgate.security.keys import generate_key
+
+    def trading(system: str = "Windows", **overrides: object) -> dict[str, doctor.Check]:
+        base = {"enabled": True, "account_id": "8880001", "audit_path": str(tmp_path / "audit.sqlite"),
+                "userdata_path": str(tmp_path / "userdata_mini"), "allow_loopback_without_auth": True}  # fmt: skip
+        settings = Settings(source="xtquant", trading={**base, **overrides.pop("trading", {})}, **overrides)
+        return {c.name: c for c in doctor.check_trading(settings, system)}
+
+    assert doctor.check_trading(Settings())[0].status == "info"  # off by default: one line saying so
+    missing = trading(trading={"account_id": ""})["trading"]
+    assert missing.status == "fail" and missing.details == {"reason": "account_id_missing"} and missing.fix_zh
+    wrong = trading(trading={"userdata_path": str(tmp_path / "userdata")})["trading"]
+    assert wrong.details == {"reason": "userdata_path_not_userdata_mini"}
+    assert trading()["trading"].details == {"reason": "userdata_path_not_found"}  # not created yet
+    assert trading("Linux")["trading"].status == "ok"  # the simulator takes any path
+    (tmp_path / "userdata_mini").mkdir()
+    good = trading()
+    assert (
+        good["trading"].status == "ok" and good["trading_audit"].status == "ok" and "trading_keys" not in good
+    )
+    nowhere = trading(trading={"audit_path": str(tmp_path / "no" / "such" / "audit.sqlite")})
+    assert nowhere["trading_audit"].status == "fail"
+    unkeyed = trading(trading={"allow_loopback_without_auth": False})
+    assert unkeyed["trading_keys"].status == "warn" and "--scope trade" in unkeyed["trading_keys"].fix_en
+    reader = generate_key("reader", ["read"]).record.model_dump()
+    assert trading(auth={"keys": [reader]})["trading_keys"].status == "warn"  # no key may trade
+    trader = generate_key("trader", ["read", "trade"]).record.model_dump()
+    assert "trading_keys" not in trading(auth={"keys": [reader, trader]})

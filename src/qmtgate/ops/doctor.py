@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import socket
 import struct
@@ -403,6 +404,103 @@ def check_firewall(settings: Settings, system: str | None = None) -> list[Check]
     ]
 
 
+# -- trading -----------------------------------------------------------------------------------------------
+
+_TRADING_FIXES: dict[str, tuple[str, str]] = {
+    "account_id_missing": (
+        "Set trading.account_id (or MINIQMT_ACCOUNT_ID) to the account logged in on this QMT.",
+        "请设置 trading.account_id（或环境变量 MINIQMT_ACCOUNT_ID）为 QMT 上已登录的资金账号。",
+    ),
+    "userdata_path_missing": (
+        "Set trading.userdata_path (or MINIQMT_USERDATA_PATH) to miniQMT's userdata_mini folder, e.g. "
+        r"D:\国金证券QMT交易端\userdata_mini.",
+        r"请设置 trading.userdata_path（或 MINIQMT_USERDATA_PATH）为 miniQMT 的 userdata_mini 目录，例如 "
+        r"D:\国金证券QMT交易端\userdata_mini。",
+    ),
+    "userdata_path_not_userdata_mini": (
+        "Point trading.userdata_path at the userdata_mini folder inside the QMT install folder (not userdata, "
+        "not the install folder itself).",
+        "trading.userdata_path 应指向 QMT 安装目录下的 userdata_mini 目录（不是 userdata，也不是安装目录本身）。",
+    ),
+    "userdata_path_not_found": (
+        "The folder does not exist: check the QMT install folder (miniQMT creates userdata_mini at its first "
+        "login).",
+        "该目录不存在：请检查 QMT 安装目录（miniQMT 首次登录后才会创建 userdata_mini）。",
+    ),
+}
+
+
+def check_trading(settings: Settings, system: str | None = None) -> list[Check]:
+    """With trading on: the settings the trader needs to connect (the lane's own rules), the audit
+    database's folder, and a key that may trade."""
+    from qmtgate.source.trading.lane import settings_problem
+
+    t = settings.trading
+    if not t.enabled:
+        return [
+            Check("trading", "info", "trading is off (the default); docs/trading.md says how to enable it")
+        ]
+    simulated = settings.source == "sim" or (system or platform.system()) != "Windows"
+    checks: list[Check] = []
+    problem = settings_problem(t, simulated)
+    if problem is None:
+        checks.append(Check("trading", "ok", f"account {t.account_id} ({t.account_type}), {t.userdata_path}"))
+    else:
+        fix_en, fix_zh = _TRADING_FIXES.get(
+            problem.reason, ("See docs/trading.md.", "参见 docs/trading.md。")
+        )
+        checks.append(Check("trading", "fail", problem.message, fix_en, fix_zh, {"reason": problem.reason}))
+    folder = Path(t.audit_path).absolute().parent
+    if folder.is_dir() and os.access(folder, os.W_OK):
+        checks.append(Check("trading_audit", "ok", f"audit trail {Path(t.audit_path).absolute()}"))
+    else:
+        checks.append(
+            Check(
+                "trading_audit",
+                "fail",
+                f"the audit trail's folder {folder} is missing or not writable",
+                "Create the folder or set trading.audit_path to a writable place: no order is accepted "
+                "without its audit row.",
+                "请创建该目录，或把 trading.audit_path 设为可写的位置：没有审计记录，网关不接受任何委托。",
+            )
+        )
+    if not settings.auth.active and not t.allow_loopback_without_auth:
+        checks.append(
+            Check(
+                "trading_keys",
+                "warn",
+                "auth is off: every trading request will be refused (trading needs a key with the trade scope)",
+                "Create one: `qmtgate keys create --keys-file keys.json --scope trade`, and serve with "
+                "--keys-file keys.json.",
+                "请创建交易密钥：`qmtgate keys create --keys-file keys.json --scope trade`，并以 "
+                "--keys-file keys.json 启动。",
+            )
+        )
+    elif settings.auth.active and not _has_trade_key(settings):
+        checks.append(
+            Check(
+                "trading_keys",
+                "warn",
+                "no active API key has the trade scope: every trading request will be refused",
+                "`qmtgate keys create --keys-file <your keys file> --scope trade` (and --scope read,stream for "
+                "the data it also needs).",
+                "请执行 `qmtgate keys create --keys-file <密钥文件> --scope trade` 创建交易密钥。",
+            )
+        )
+    return checks
+
+
+def _has_trade_key(settings: Settings) -> bool:
+    from qmtgate.security.guard import has_scope
+    from qmtgate.security.keys import KeyFileError, KeyStore
+
+    try:
+        records = KeyStore(settings.auth.keys, settings.auth.keys_file).records
+    except KeyFileError:
+        return True  # the security check reports an unreadable key file
+    return any(has_scope(r, "trade") and not r.revoked for r in records)
+
+
 # -- all ---------------------------------------------------------------------------------------------------
 
 
@@ -414,6 +512,7 @@ def run_checks(settings: Settings, *, probe_xtquant: bool = True) -> list[Check]
     checks += check_clock()
     checks += check_port(settings.host, settings.port)
     checks += check_security(settings)
+    checks += check_trading(settings)
     checks += check_firewall(settings)
     return checks
 

@@ -87,6 +87,27 @@ class _Callback:
         self._lane.forward("connected", {})
 
 
+def settings_problem(settings: TradingSettings, simulated: bool) -> ConnectError | None:
+    """The configuration mistake that keeps the trader from connecting (None when there is none): the
+    account id, and the userdata path (set, miniQMT's ``userdata_mini``, a folder that exists; any path
+    on the simulator). The lane checks it at every connect; ``qmtgate doctor`` before a start."""
+    if not settings.account_id:
+        return ConnectError("account_id_missing", "trading.account_id (MINIQMT_ACCOUNT_ID) is not set")
+    if not settings.userdata_path:
+        return ConnectError(
+            "userdata_path_missing", "trading.userdata_path (MINIQMT_USERDATA_PATH) is not set"
+        )
+    path = Path(settings.userdata_path)
+    if path.name.lower() != "userdata_mini":
+        return ConnectError(
+            "userdata_path_not_userdata_mini",
+            f"trading.userdata_path must be miniQMT's userdata_mini folder, not {str(path)!r}",
+        )
+    if not simulated and not path.is_dir():
+        return ConnectError("userdata_path_not_found", f"no such folder: {str(path)!r}")
+    return None
+
+
 class TradingLane:
     """The trader, its thread, and the bridge from its callbacks to ``on_push``."""
 
@@ -163,21 +184,9 @@ class TradingLane:
         self.xtconstant = importlib.import_module("xtquant.xtconstant")
         self.xtdata = importlib.import_module("xtquant.xtdata")
         self.simulated = "qmtgate" in (getattr(xttrader, "__file__", "") or "")
-        s = self.settings
-        if not s.account_id:
-            raise ConnectError("account_id_missing", "trading.account_id (MINIQMT_ACCOUNT_ID) is not set")
-        if not s.userdata_path:
-            raise ConnectError(
-                "userdata_path_missing", "trading.userdata_path (MINIQMT_USERDATA_PATH) is not set"
-            )
-        path = Path(s.userdata_path)
-        if path.name.lower() != "userdata_mini":
-            raise ConnectError(
-                "userdata_path_not_userdata_mini",
-                f"trading.userdata_path must be miniQMT's userdata_mini folder, not {str(path)!r}",
-            )
-        if not self.simulated and not path.is_dir():
-            raise ConnectError("userdata_path_not_found", f"no such folder: {str(path)!r}")
+        problem = settings_problem(self.settings, self.simulated)
+        if problem is not None:
+            raise problem
         self._open()
 
     def reopen(self) -> None:
