@@ -4,21 +4,18 @@ the key and with a read-only key, which must be refused with the documented 401 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, settings
-from schemathesis import DataGenerationMethod
 
 from qmtgate.api.app import create_app
 from qmtgate.security.keys import generate_key
 
+from .schemathesis_support import CHECKS, fuzz_settings, load_schema
 from .sim_support import sim_settings, wait_live
 from .support import start_server
-from .test_schemathesis import CHECKS
 
 ADMIN = generate_key("schemathesis", ["admin"])
 READ = generate_key("schemathesis-read", ["read"])
@@ -43,11 +40,7 @@ def api_schema() -> Iterator[schemathesis.BaseSchema]:
     try:
         with httpx.Client(base_url=server.url, timeout=60, headers={"X-API-Key": ADMIN.token}) as client:
             wait_live(client)
-        yield schemathesis.from_uri(
-            f"{server.url}/openapi.json",
-            headers={"X-API-Key": ADMIN.token},
-            data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],
-        )
+        yield load_schema(server.url, headers={"X-API-Key": ADMIN.token})
     finally:
         server.stop()
 
@@ -56,13 +49,7 @@ schema = schemathesis.from_pytest_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(
-    max_examples=int(os.environ.get("QMTGATE_SCHEMATHESIS_EXAMPLES", "10")),
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+@fuzz_settings()
 def test_api_with_auth(case: schemathesis.Case) -> None:
     response = case.call(timeout=60, headers={"X-API-Key": ADMIN.token})
     case.validate_response(response, checks=CHECKS)

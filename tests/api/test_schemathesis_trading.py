@@ -3,23 +3,18 @@ simulator's paper broker, no generated request (valid or not) gets a 5xx or an a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, settings
-from schemathesis import DataGenerationMethod
 
 from qmtgate.api.app import create_app
 
+from .schemathesis_support import CHECKS, fuzz_settings, load_schema
 from .sim_support import sim_settings, wait_live
 from .support import start_server
-from .test_schemathesis import CHECKS
-
-schemathesis.experimental.OPEN_API_3_1.enable()
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +29,7 @@ def trading_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemat
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             wait_live(client)
-        yield schemathesis.from_uri(
-            f"{server.url}/openapi.json",
-            data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],
-        ).include(path_regex="^/api/v1/trading/")
+        yield load_schema(server.url).include(path_regex="^/api/v1/trading/")
     finally:
         server.stop()
 
@@ -46,13 +38,7 @@ schema = schemathesis.from_pytest_fixture("trading_schema")
 
 
 @schema.parametrize()
-@settings(
-    max_examples=int(os.environ.get("QMTGATE_SCHEMATHESIS_EXAMPLES", "25")),
-    deadline=None,
-    derandomize=True,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
+@fuzz_settings(25)
 def test_trading_api(case: schemathesis.Case) -> None:
     response = case.call(timeout=60)
     case.validate_response(response, checks=CHECKS)

@@ -364,16 +364,23 @@ def trading_place(
     call is safe to resend: the gateway answers a repeated ``client_order_id`` with the first outcome and
     never sends a second order, so a transport retry cannot double it."""
     body = {
-        "code": code,
-        "side": side,
-        "volume": int(volume),
-        "price_type": price_type,
-        "price": float(price),
+        **_order(code, side, volume, price, price_type),
         "strategy_name": strategy_name,
         "remark": remark,
         "client_order_id": client_order_id or new_client_order_id(),
     }
     return Call("POST", f"{V1}/trading/orders", body_of, body=body, idempotent=True)
+
+
+def _order(code: str, side: str, volume: int, price: float, price_type: str) -> dict[str, Any]:
+    """The order's own fields of a place or check body."""
+    return {
+        "code": code,
+        "side": side,
+        "volume": int(volume),
+        "price_type": price_type,
+        "price": float(price),
+    }
 
 
 def trading_check(
@@ -382,13 +389,7 @@ def trading_check(
     """Every pre-trade check of an order, as :func:`trading_place` would run it now, with nothing sent:
     ``{"passed": True, "value"}`` or ``{"passed": False, "error": {"code", "message", "details"}}``
     (``details["rule"]`` names a risk rule). Safe to repeat: it claims, counts and sends nothing."""
-    body = {
-        "code": code,
-        "side": side,
-        "volume": int(volume),
-        "price_type": price_type,
-        "price": float(price),
-    }
+    body = _order(code, side, volume, price, price_type)
     return Call("POST", f"{V1}/trading/orders/check", body_of, body=body, idempotent=True)
 
 
