@@ -594,6 +594,13 @@ class TradingRiskSettings(_Frozen):
         le=1,
         description="Most share of total asset one code's position may be after a buy (None: no limit).",
     )
+    max_price_deviation: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Fat-finger check: a limit buy above last x (1 + it) or a limit sell below last x (1 - it) "
+        "is refused (None: off). Protective sells are exempt: their band sets how far they cross.",
+    )
 
 
 class TradingProtectSettings(_Frozen):

@@ -14,6 +14,7 @@ from qmtgate.source.trading.risk import AccountInfo, MarketInfo, Order, OrderCou
 CST = dt.timezone(dt.timedelta(hours=8))
 MARKET = MarketInfo(up_limit=11.0, down_limit=9.0, tick=0.01, last=10.0)
 ACCOUNT = AccountInfo(cash=100_000.0, sellable=300)
+DEV5 = {"max_price_deviation": 0.05}  # the fat-finger check at 5 % of MARKET's last price (10.0)
 #: A new listing's first days: xtquant's detail has no limits (the simulator's sentinel: DBL_MAX / 0)
 NO_LIMIT = MarketInfo(up_limit=1.7976931348623157e308, down_limit=0.0, tick=0.01, last=30.0)
 
@@ -87,6 +88,14 @@ MARKET_CASES = [
     ("position ratio exceeded", buy(100), AccountInfo(1e5, 0, 99_500.0, 1e6), MARKET,
      {"max_position_ratio": 0.1}, "max_position_ratio"),
     ("position ratio met", buy(100), AccountInfo(1e5, 0, 99_000.0, 1e6), MARKET, {"max_position_ratio": 0.1}, None),
+    ("buy within the deviation", buy(100, 10.5), ACCOUNT, MARKET, DEV5, None),
+    ("buy beyond the deviation", buy(100, 10.51), ACCOUNT, MARKET, DEV5, "price_deviation"),
+    ("passive buy far below last", buy(100, 9.0), ACCOUNT, MARKET, DEV5, None),
+    ("sell within the deviation", sell(100, price=9.5), ACCOUNT, MARKET, DEV5, None),
+    ("sell beyond the deviation", sell(100, price=9.49), ACCOUNT, MARKET, DEV5, "price_deviation"),
+    ("passive sell far above last", sell(100, price=11.0), ACCOUNT, MARKET, DEV5, None),
+    ("deviation check off by default", buy(100, 11.0), ACCOUNT, MARKET, {}, None),
+    ("no last price: no deviation check", buy(100, 11.0), ACCOUNT, MarketInfo(11.0, 9.0, 0.01, 0.0), DEV5, None),
 ]  # fmt: skip
 
 
@@ -172,3 +181,12 @@ def test_orders_per_day_resets_on_the_next_day() -> None:
 )  # fmt: skip
 def test_board_of(code: str, board: str) -> None:
     assert board_of(code) == board
+
+
+def test_a_protective_sell_is_exempt_from_the_deviation_check() -> None:
+    """Its band (up to 20 %) sets how far it crosses the market; the fat-finger check is for people."""
+    checker = RiskChecker(TradingRiskSettings(max_price_deviation=0.01))
+    deep = sell(100, price=9.5)
+    with pytest.raises(RiskRefused):
+        checker.check_market(deep, MARKET, ACCOUNT)
+    checker.check_market(deep, MARKET, ACCOUNT, protective=True)

@@ -209,3 +209,35 @@ def test_a_stop_on_a_suspended_stock_does_not_fire_on_its_flat_tick(client: Test
         assert view["status"] == "armed" and view["halted"] is True and view["trigger"] is None
     finally:
         client.delete(f"{base}/{pid}")
+
+
+def test_the_fat_finger_check_refuses_people_and_lets_protective_sells_cross(tmp_path: Any) -> None:
+    settings = trading_settings(
+        tmp_path / "a.sqlite", risk={"max_orders_per_second": 1000, "max_price_deviation": 0.01}
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        service = c.app.state.trading
+        code = "600036.SH"
+        tick = c.post("/api/v1/xt/full_tick", json={"codes": [code]}).json()["data"][code]
+        last = tick["lastPrice"]
+        far = {"code": code, "side": "buy", "volume": 100, "price": round(last * 1.05, 2),
+               "client_order_id": "ff-1"}  # fmt: skip
+        refused = c.post(ORDERS, json=far)
+        assert refused.status_code == 422 and refused.json()["error"]["details"]["rule"] == "price_deviation"
+        assert c.post(f"{ORDERS}/check", json=far).json()["error"]["details"]["rule"] == "price_deviation"
+        passive = c.post(ORDERS, json={**far, "price": tick["bidPrice"][1], "client_order_id": "ff-2"})
+        assert passive.json()["status"] == "accepted"
+        deep_sell = {**far, "side": "sell", "price": round(last * 0.95, 2), "price_type": "limit",
+                     "strategy_name": "", "remark": ""}  # fmt: skip
+
+        async def sell(coid: str, protective: bool) -> str:
+            try:
+                await service.place({**deep_sell, "client_order_id": coid}, {"request_id": None,
+                                    "key_id": "t"}, protective=protective)  # fmt: skip
+            except Exception as e:  # the refusal names the first rule that failed
+                return e.rule  # type: ignore[attr-defined]
+            return "sent"
+
+        assert c.portal.call(sell, "ff-3", False) == "price_deviation"  # type: ignore[union-attr]
+        # a protective sell passes the deviation check (its band sets the price); here nothing is sellable
+        assert c.portal.call(sell, "ff-4", True) == "insufficient_position"  # type: ignore[union-attr]

@@ -177,9 +177,12 @@ class RiskChecker:
                 )
         self.counter.check(now_ms, lim)
 
-    def check_market(self, order: Order, market: MarketInfo, account: AccountInfo) -> float:
+    def check_market(
+        self, order: Order, market: MarketInfo, account: AccountInfo, *, protective: bool = False
+    ) -> float:
         """Checks against the day's prices and the account: size, price, value, cash, position. Returns
-        the order's value as the checks count it (a market buy at the up limit, a market sell at last)."""
+        the order's value as the checks count it (a market buy at the up limit, a market sell at last).
+        ``protective``: a protective sell, which crosses the market by its own band (no deviation check)."""
         reason = lot_refusal(board_of(order.code), order.side, order.volume, account.sellable)
         if reason:
             raise RiskRefused("lot_size", reason, volume=order.volume)
@@ -195,6 +198,9 @@ class RiskChecker:
             steps = price / market.tick
             if not math.isclose(steps, round(steps), abs_tol=1e-6):
                 raise RiskRefused("price_tick", f"price {price} is not on the {market.tick} tick grid")
+            deviation = self.limits.max_price_deviation
+            if deviation is not None and not protective and market.last > 0:
+                self._check_deviation(order, price, market.last, deviation)
         elif order.side == "buy" and not market.limited:
             raise RiskRefused(
                 "market_order_no_limit",
@@ -240,3 +246,21 @@ class RiskChecker:
                 f"selling {order.volume} but only {account.sellable} are sellable today (T+1)",
             )
         return value
+
+    @staticmethod
+    def _check_deviation(order: Order, price: float, last: float, deviation: float) -> None:
+        """A limit price that crosses the last price by more than ``deviation`` (a fat finger)."""
+        if order.side == "buy":
+            bound = last * (1 + deviation)
+            crossed = price > bound + 1e-9
+        else:
+            bound = last * (1 - deviation)
+            crossed = price < bound - 1e-9
+        if crossed:
+            side = "above" if order.side == "buy" else "below"
+            raise RiskRefused(
+                "price_deviation",
+                f"a {order.side} at {price} is more than {deviation:.1%} {side} the last price {last}",
+                last=last,
+                bound=round(bound, 4),
+            )

@@ -427,7 +427,9 @@ class TradingService:
                 settlement = _Settlement(lambda outcome: self._write_outcome(coid, outcome, ctx, started))
                 self._answered = settlement.written
                 sent = await self._on_lane(
-                    lambda: self._check_claim_send(order, req, coid, ctx, request_row, now, settlement)
+                    lambda: self._check_claim_send(
+                        order, req, coid, ctx, request_row, now, settlement, protective
+                    )
                 )
             except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
                 self._placed()
@@ -510,13 +512,14 @@ class TradingService:
         request_row: tuple[str, Any],
         now: int,
         settlement: _Settlement,
+        protective: bool = False,
     ) -> dict[str, Any] | None:
         """On the lane thread: the market and account checks, then (unless dry-run) the claim and the
         request row committed together, then ``order_stock_async``, whose answer settles ``settlement``
         on the thread that delivers it. Returns what :meth:`_await_answer` needs, or None for a dry run.
         A refusal raises before anything is claimed or sent."""
         market, account = self._market_and_account(order, now)
-        self.risk.check_market(order, market, account)
+        self.risk.check_market(order, market, account, protective=protective)
         if self.settings.risk.dry_run:
             return None
         with self.audit.transaction():
@@ -591,7 +594,9 @@ class TradingService:
             self._details[code] = detail
         raw = detail[1]
         last = 0.0
-        if order.price_type != "limit" and order.side == "sell":
+        if (order.price_type != "limit" and order.side == "sell") or (
+            order.price_type == "limit" and self.settings.risk.max_price_deviation is not None
+        ):
             tick = self.lane.xtdata.get_full_tick([code]).get(code) or {}
             last = float(tick.get("lastPrice") or raw.get("PreClose") or 0.0)
         market = MarketInfo(
