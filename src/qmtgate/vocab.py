@@ -141,6 +141,21 @@ HALTED_PHASES: frozenset[int] = frozenset({PHASE_SUSPENDED, PHASE_TEMPORARY_HALT
 OPEN_PHASES: frozenset[int] = frozenset({12, 13, 18, 19})
 
 
+# -- market order types ------------------------------------------------------------------------------------
+
+#: The stock market-order types of xttrader (xtconstant ``MARKET_*`` values, xtquant-api.md §7) by the name
+#: the gateway's API uses, per exchange that accepts them (SSE and BSE share the SSE set).
+MARKET_ORDER_TYPES: dict[str, dict[str, int]] = {
+    "best5_cancel": {"SH": 42, "BJ": 42, "SZ": 47},  # best 5 levels, the rest cancelled (the default)
+    "best5_limit": {"SH": 43, "BJ": 43},  # best 5 levels, the rest a limit order at the last fill
+    "peer_best": {"SH": 44, "BJ": 44, "SZ": 44},  # at the opposite side's best price, the rest rests there
+    "own_best": {"SH": 45, "BJ": 45, "SZ": 45},  # at the own side's best price (rests: passive)
+    "ioc": {"SZ": 46},  # immediately at any level, the rest cancelled
+    "fok": {"SZ": 48},  # all at once within 5 levels, or nothing
+}
+DEFAULT_MARKET_ORDER_TYPE = "best5_cancel"
+
+
 # -- order statuses ---------------------------------------------------------------------------------------
 
 #: xttrader's ``order_status`` codes (xtconstant ``ORDER_*``, xtquant-api.md §7), named for messages.

@@ -273,3 +273,33 @@ def test_sync_requests_run_inline_only_when_nothing_is_queued_before_them() -> N
     finally:
         release.set()
         trader._requests.shutdown(wait=True)
+
+
+def test_a_market_order_keeps_the_xttrader_type_its_caller_chose(gateway: Gateway, drop_in: Any) -> None:
+    """MARKET_MINE_PRICE_FIRST rests on the own side (passive), MARKET_PEER_PRICE_FIRST takes the opposite
+    best: the gateway sends the type the service chose, not one market type for all."""
+    from qmtgate.xtapi import xtconstant
+
+    acc = account()
+    assert drop_in.subscribe(acc) == 0
+    code = "600036.SH"  # a two-sided book at the pinned moment
+    own = drop_in.order_stock(
+        acc, code, xtconstant.STOCK_BUY, 100, xtconstant.MARKET_MINE_PRICE_FIRST, 0, "s", "own"
+    )
+    assert own > 0
+    resting = drop_in.query_stock_order(acc, own)
+    assert resting.order_status in (xtconstant.ORDER_UNREPORTED, xtconstant.ORDER_WAIT_REPORTING,
+                                     xtconstant.ORDER_REPORTED) and resting.traded_volume == 0  # fmt: skip
+    peer = drop_in.order_stock(
+        acc, code, xtconstant.STOCK_BUY, 100, xtconstant.MARKET_PEER_PRICE_FIRST, 0, "s", "peer"
+    )
+    assert peer > 0
+    taken = wait_for(lambda: (o := drop_in.query_stock_order(acc, peer)).traded_volume and o)
+    assert taken.traded_volume == 100
+    # SZ has no best5_limit: refused before QMT, as the SDK's -1 with on_order_error
+    errors = drop_in.callback.errors
+    refused = drop_in.order_stock(
+        acc, "000001.SZ", xtconstant.STOCK_BUY, 100, xtconstant.MARKET_SH_CONVERT_5_LIMIT, 0, "s", "x"
+    )
+    assert refused == -1
+    assert "best5_limit" in wait_for(lambda: errors)[-1].error_msg

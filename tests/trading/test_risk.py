@@ -132,6 +132,12 @@ STATIC_CASES = [
     ("market order in the closing auction", MKT, ms(THU, 14, 57), {}, "market_order_in_auction"),
     ("limit order in the closing auction", buy(), ms(THU, 14, 57), {}, None),
     ("market order, hours check off", MKT, ms(THU, 14, 58), {"check_trading_hours": False}, None),
+    ("own_best on SH", Order("600000.SH", "buy", 100, "market", 0.0, "own_best"), IN_SESSION, {}, None),
+    ("best5_limit on BJ", Order("830799.BJ", "buy", 100, "market", 0.0, "best5_limit"), IN_SESSION, {}, None),
+    ("fok on SZ", Order("000001.SZ", "buy", 100, "market", 0.0, "fok"), IN_SESSION, {}, None),
+    ("best5_limit on SZ", Order("000001.SZ", "buy", 100, "market", 0.0, "best5_limit"), IN_SESSION, {},
+     "market_type"),
+    ("ioc on SH", Order("600000.SH", "sell", 100, "market", 0.0, "ioc"), IN_SESSION, {}, "market_type"),
 ]  # fmt: skip
 
 
@@ -190,3 +196,15 @@ def test_a_protective_sell_is_exempt_from_the_deviation_check() -> None:
     with pytest.raises(RiskRefused):
         checker.check_market(deep, MARKET, ACCOUNT)
     checker.check_market(deep, MARKET, ACCOUNT, protective=True)
+
+
+@pytest.mark.parametrize(
+    ("code", "market_type", "xt"),
+    [("600000.SH", None, 42), ("000001.SZ", None, 47), ("830799.BJ", None, 42), ("600000.SH", "best5_limit", 43),
+     ("000001.SZ", "peer_best", 44), ("688981.SH", "own_best", 45), ("300750.SZ", "ioc", 46),
+     ("000001.SZ", "fok", 48)],
+)  # fmt: skip
+def test_a_market_order_goes_out_with_the_xttrader_type_of_its_exchange(
+    code: str, market_type: str | None, xt: int
+) -> None:
+    assert Order(code, "buy", 100, "market", 0.0, market_type).xt_market_type == xt

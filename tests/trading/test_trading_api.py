@@ -237,3 +237,36 @@ def test_check_runs_every_pre_trade_check_and_sends_claims_and_counts_nothing(
         assert halted["passed"] is False and halted["error"]["code"] == "trading_halted"
     finally:
         trading_client.post("/api/v1/trading/resume")
+
+
+def test_market_type_is_validated_and_kept_out_of_the_ledger_when_not_given(
+    trading_client: TestClient,
+) -> None:
+    body = {
+        "code": "000001.SZ",
+        "side": "buy",
+        "volume": 100,
+        "price_type": "market",
+        "client_order_id": "mt-1",
+    }
+    wrong = trading_client.post(ORDERS, json={**body, "market_type": "best5_limit"})  # an SSE-only type
+    assert wrong.status_code == 422 and wrong.json()["error"]["details"]["rule"] == "market_type"
+    assert wrong.json()["error"]["details"]["accepted"] == [
+        "best5_cancel",
+        "peer_best",
+        "own_best",
+        "ioc",
+        "fok",
+    ]
+    limit = trading_client.post(
+        ORDERS, json={**body, "price_type": "limit", "price": 10.0, "market_type": "fok"}
+    )
+    assert limit.status_code == 422 and limit.json()["error"]["code"] == "validation_error"
+    assert trading_client.post(ORDERS, json={**body, "market_type": "nope"}).status_code == 422
+    placed = trading_client.post(ORDERS, json={**body, "client_order_id": "mt-2"}).json()
+    assert placed["status"] == "accepted"
+    # the ledger keeps the request as before the field existed, so an older request's retry compares equal
+    assert "market_type" not in trading_client.app.state.trading.audit.entry("mt-2")["request"]
+    typed = trading_client.post(ORDERS, json={**body, "client_order_id": "mt-3", "market_type": "fok"}).json()
+    assert trading_client.app.state.trading.audit.entry("mt-3")["request"]["market_type"] == "fok"
+    assert typed["status"] == "accepted"

@@ -64,7 +64,7 @@ class TradingOrderFastLane(PostFastLane):
         await send_json(send, status, answer, *extra)
 
     def _order(self, scope: Scope, body: bytes) -> dict[str, Any] | None:
-        """The order the route would place (its ``body.model_dump()``), or None to leave it to the route."""
+        """The order the route would place (its ``body.request()``), or None to leave it to the route."""
         state = scope["app"].state
         if getattr(state, "trading", None) is None:
             return None
@@ -78,6 +78,6 @@ class TradingOrderFastLane(PostFastLane):
         elif scope_refusal(Request(scope), "trade") is not None:
             return None
         try:
-            return PlaceOrder.model_validate(orjson.loads(body)).model_dump()
+            return PlaceOrder.model_validate(orjson.loads(body)).request()
         except (orjson.JSONDecodeError, ValidationError, TypeError, ValueError):
             return None

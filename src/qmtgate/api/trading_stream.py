@@ -194,7 +194,7 @@ async def order_op(app_state: Any, key: Any, op: str, msg: dict[str, Any]) -> di
         ctx = {"request_id": "ws-" + uuid.uuid4().hex[:13], "key_id": getattr(key, "id", None)}
         if op == "place":
             order = _validated(PlaceOrder, body)
-            result = await service.place(order.model_dump(), ctx)
+            result = await service.place(order.request(), ctx)
         else:
             cancel = _validated(CancelOrder, body)
             if (cancel.order_id is None) == (cancel.client_order_id is None):

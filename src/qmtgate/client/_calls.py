@@ -354,17 +354,20 @@ def trading_place(
     price: float = 0.0,
     *,
     price_type: str = "limit",
+    market_type: str | None = None,
     client_order_id: str | None = None,
     strategy_name: str = "",
     remark: str = "",
 ) -> Call:
-    """Place an order: ``side`` "buy" | "sell", ``volume`` in shares, ``price_type`` "limit" | "market".
-    Answer: ``{"client_order_id", "status": "accepted" | "rejected" | "unknown" | "dry_run", "order_id",
-    "seq", "error_msg"?, "replayed"?}``. Without ``client_order_id`` one is generated (and returned). The
-    call is safe to resend: the gateway answers a repeated ``client_order_id`` with the first outcome and
-    never sends a second order, so a transport retry cannot double it."""
+    """Place an order: ``side`` "buy" | "sell", ``volume`` in shares, ``price_type`` "limit" | "market";
+    ``market_type`` a market order's type (``best5_cancel`` by default, ``best5_limit``, ``peer_best``,
+    ``own_best``, ``ioc``, ``fok``: docs/trading.md). Answer: ``{"client_order_id", "status": "accepted" |
+    "rejected" | "unknown" | "dry_run", "order_id", "seq", "error_msg"?, "replayed"?}``. Without
+    ``client_order_id`` one is generated (and returned). The call is safe to resend: the gateway answers a
+    repeated ``client_order_id`` with the first outcome and never sends a second order, so a transport
+    retry cannot double it."""
     body = {
-        **_order(code, side, volume, price, price_type),
+        **_order(code, side, volume, price, price_type, market_type),
         "strategy_name": strategy_name,
         "remark": remark,
         "client_order_id": client_order_id or new_client_order_id(),
@@ -372,24 +375,35 @@ def trading_place(
     return Call("POST", f"{V1}/trading/orders", body_of, body=body, idempotent=True)
 
 
-def _order(code: str, side: str, volume: int, price: float, price_type: str) -> dict[str, Any]:
-    """The order's own fields of a place or check body."""
-    return {
+def _order(
+    code: str, side: str, volume: int, price: float, price_type: str, market_type: str | None
+) -> dict[str, Any]:
+    """The order's own fields of a place or check body (``market_type`` only when given)."""
+    body: dict[str, Any] = {
         "code": code,
         "side": side,
         "volume": int(volume),
         "price_type": price_type,
         "price": float(price),
     }
+    if market_type is not None:
+        body["market_type"] = market_type
+    return body
 
 
 def trading_check(
-    code: str, side: str, volume: int, price: float = 0.0, *, price_type: str = "limit"
+    code: str,
+    side: str,
+    volume: int,
+    price: float = 0.0,
+    *,
+    price_type: str = "limit",
+    market_type: str | None = None,
 ) -> Call:
     """Every pre-trade check of an order, as :func:`trading_place` would run it now, with nothing sent:
     ``{"passed": True, "value"}`` or ``{"passed": False, "error": {"code", "message", "details"}}``
     (``details["rule"]`` names a risk rule). Safe to repeat: it claims, counts and sends nothing."""
-    body = _order(code, side, volume, price, price_type)
+    body = _order(code, side, volume, price, price_type, market_type)
     return Call("POST", f"{V1}/trading/orders/check", body_of, body=body, idempotent=True)
 
 

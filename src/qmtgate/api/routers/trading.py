@@ -54,6 +54,12 @@ class PlaceOrder(BaseModel):
     side: Literal["buy", "sell"]
     volume: int = Field(ge=1, le=1_000_000_000, description="Shares.")
     price_type: Literal["limit", "market"] = "limit"
+    market_type: Literal["best5_cancel", "best5_limit", "peer_best", "own_best", "ioc", "fok"] | None = Field(
+        None,
+        description="A market order's type (xttrader's MARKET_*): best5_cancel (default; SH/BJ 42, SZ 47), "
+        "best5_limit (SH/BJ 43), peer_best (44), own_best (45, rests on the own side), ioc (SZ 46), fok (SZ "
+        "48). Only with price_type market.",
+    )
     price: float = Field(0.0, ge=0, le=1_000_000, description="Limit price (元); ignored for market orders.")
     strategy_name: str = Field("", max_length=24)
     remark: str = Field("", max_length=200, description="Kept in the gateway's audit trail.")
@@ -63,7 +69,17 @@ class PlaceOrder(BaseModel):
     def _price(self) -> PlaceOrder:
         if self.price_type == "limit" and self.price <= 0:
             raise ValueError("a limit order needs a positive price")
+        if self.price_type == "limit" and self.market_type is not None:
+            raise ValueError("market_type is for market orders (price_type market)")
         return self
+
+    def request(self) -> dict[str, Any]:
+        """The order as the service takes and the ledger keeps it: ``market_type`` only when given, so a
+        retry compares equal to a request recorded before the field existed."""
+        out = self.model_dump()
+        if out["market_type"] is None:
+            del out["market_type"]
+        return out
 
 
 class CheckOrder(PlaceOrder):
@@ -113,7 +129,7 @@ Service = Annotated[TradingService, Depends(_service)]
 async def place(body: PlaceOrder, request: Request, service: Service) -> OrjsonResponse:
     # the answer is encoded here, once, by orjson: the response-model pass over a dict[str, Any] would
     # only walk it again (~0.1 ms of an order's round trip)
-    return OrjsonResponse(await service.place(body.model_dump(), _ctx(request)))
+    return OrjsonResponse(await service.place(body.request(), _ctx(request)))
 
 
 @router.post(
@@ -125,7 +141,7 @@ async def place(body: PlaceOrder, request: Request, service: Service) -> OrjsonR
     "refusal is the answer (200, `passed: false`), not an error.",
 )
 async def check(body: CheckOrder, service: Service) -> OrderCheck:
-    return OrderCheck(**await service.check(body.model_dump()))
+    return OrderCheck(**await service.check(body.request()))
 
 
 @router.post("/cancel", dependencies=[TRADE], summary="Cancel by order_id or client_order_id")

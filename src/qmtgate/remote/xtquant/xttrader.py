@@ -56,20 +56,17 @@ CONNECT_WAIT = 10.0
 #: Attempts of one order request when the network fails (same client_order_id each time).
 PLACE_ATTEMPTS = 3
 
-_MARKET_PRICE_TYPES = frozenset(
-    {
-        _c.MARKET_BEST,
-        _c.MARKET_CONVERT_1,
-        _c.MARKET_CONVERT_5,
-        _c.MARKET_SH_CONVERT_5_CANCEL,
-        _c.MARKET_SH_CONVERT_5_LIMIT,
-        _c.MARKET_PEER_PRICE_FIRST,
-        _c.MARKET_MINE_PRICE_FIRST,
-        _c.MARKET_SZ_INSTBUSI_RESTCANCEL,
-        _c.MARKET_SZ_CONVERT_5_CANCEL,
-        _c.MARKET_SZ_FULL_OR_CANCEL,
-    }
-)
+#: xttrader's stock market price types -> the gateway's market_type (vocab.MARKET_ORDER_TYPES): the order
+#: goes out with the type the caller chose (a passive own_best stays passive).
+_MARKET_TYPE_BY_PRICE_TYPE = {
+    _c.MARKET_SH_CONVERT_5_CANCEL: "best5_cancel",
+    _c.MARKET_SZ_CONVERT_5_CANCEL: "best5_cancel",
+    _c.MARKET_SH_CONVERT_5_LIMIT: "best5_limit",
+    _c.MARKET_PEER_PRICE_FIRST: "peer_best",
+    _c.MARKET_MINE_PRICE_FIRST: "own_best",
+    _c.MARKET_SZ_INSTBUSI_RESTCANCEL: "ioc",
+    _c.MARKET_SZ_FULL_OR_CANCEL: "fok",
+}
 _CANCELABLE = frozenset({_c.ORDER_UNREPORTED, _c.ORDER_WAIT_REPORTING, _c.ORDER_REPORTED, _c.ORDER_PART_SUCC})
 _MARKET_BY_INT = {0: "SH", 1: "SZ", 2: "BJ"}
 
@@ -338,13 +335,14 @@ class XtQuantTrader:
             )
         if order_type not in (_c.STOCK_BUY, _c.STOCK_SELL):
             raise _Refused(f"order_type {order_type!r} is not served (STOCK_BUY / STOCK_SELL)", "unsupported")
+        market_type = _MARKET_TYPE_BY_PRICE_TYPE.get(price_type)
         if price_type == _c.FIX_PRICE:
             kind = "limit"
-        elif price_type in _MARKET_PRICE_TYPES:
+        elif market_type is not None:
             kind = "market"
         else:
             raise _Refused(
-                f"price_type {price_type!r} is not served (FIX_PRICE or a MARKET_* type)", "unsupported"
+                f"price_type {price_type!r} is not served (FIX_PRICE or a stock MARKET_* type)", "unsupported"
             )
         coid = _calls.new_client_order_id()
         with self._remarks_lock:
@@ -355,6 +353,7 @@ class XtQuantTrader:
             int(order_volume),
             float(price),
             price_type=kind,
+            market_type=market_type,
             client_order_id=coid,
             strategy_name=strategy_name,
             remark=order_remark,

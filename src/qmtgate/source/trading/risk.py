@@ -10,10 +10,13 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from qmtgate.config import TradingRiskSettings
 from qmtgate.source.trading.errors import RiskRefused
+from qmtgate.vocab import DEFAULT_MARKET_ORDER_TYPE, MARKET_ORDER_TYPES
 
 CST = dt.timezone(dt.timedelta(hours=8))
 #: Sessions that accept orders (seconds of day, CST): the opening call auction and continuous trading.
@@ -29,6 +32,21 @@ class Order:
     volume: int
     price_type: str  # "limit" | "market"
     price: float
+    market_type: str | None = None  # a market order's type (vocab.MARKET_ORDER_TYPES); None: the default
+
+    @classmethod
+    def of(cls, req: Mapping[str, Any]) -> Order:
+        """The order of a place / check request (``PlaceOrder.request()``)."""
+        return cls(
+            req["code"], req["side"], req["volume"], req["price_type"], req["price"], req.get("market_type")
+        )
+
+    @property
+    def xt_market_type(self) -> int:
+        """The xtconstant ``MARKET_*`` value a market order goes out with (after :meth:`RiskChecker.check_static`
+        accepted its type for the code's exchange)."""
+        name = self.market_type or DEFAULT_MARKET_ORDER_TYPE
+        return MARKET_ORDER_TYPES[name][self.code.rpartition(".")[2]]
 
 
 @dataclass(frozen=True)
@@ -155,8 +173,20 @@ class RiskChecker:
     counter: OrderCounter = field(default_factory=OrderCounter)
 
     def check_static(self, order: Order, now_ms: int) -> None:
-        """Checks that need no market or account data: lists, hours, rates."""
+        """Checks that need no market or account data: lists, market order type, hours, rates."""
         lim = self.limits
+        if order.price_type == "market":
+            name = order.market_type or DEFAULT_MARKET_ORDER_TYPE
+            exchange = order.code.rpartition(".")[2]
+            accepted = MARKET_ORDER_TYPES.get(name, {})
+            if exchange not in accepted:
+                takes = [n for n, by_exchange in MARKET_ORDER_TYPES.items() if exchange in by_exchange]
+                raise RiskRefused(
+                    "market_type",
+                    f"{exchange} takes no {name} market orders (it takes {', '.join(takes)})",
+                    market_type=name,
+                    accepted=takes,
+                )
         if lim.allow_codes and order.code not in lim.allow_codes:
             raise RiskRefused("code_not_allowed", f"{order.code} is not in the allow list", code=order.code)
         if order.code in lim.deny_codes:

@@ -417,7 +417,7 @@ class TradingService:
                         "trading is halted (kill switch); resume with `qmtgate trading resume`"
                     )
                 self._require_connected()
-                order = Order(req["code"], req["side"], req["volume"], req["price_type"], req["price"])
+                order = Order.of(req)
                 now = self.lane.now_ms()
                 self.risk.check_static(order, now)
                 # One trip to the lane thread: the risk inputs, the market checks, the claim and the send
@@ -452,7 +452,7 @@ class TradingService:
             if self.halted:
                 raise TradingHalted("trading is halted (kill switch); resume with `qmtgate trading resume`")
             self._require_connected()
-            order = Order(req["code"], req["side"], req["volume"], req["price_type"], req["price"])
+            order = Order.of(req)
             now = self.lane.now_ms()
             self.risk.check_static(order, now)
 
@@ -528,12 +528,7 @@ class TradingService:
         self.risk.counter.count(now)
         c = self.lane.xtconstant
         side = c.STOCK_BUY if order.side == "buy" else c.STOCK_SELL
-        if order.price_type == "limit":
-            price_type = c.FIX_PRICE
-        else:
-            price_type = (
-                c.MARKET_SZ_CONVERT_5_CANCEL if order.code.endswith(".SZ") else c.MARKET_SH_CONVERT_5_CANCEL
-            )
+        price_type = c.FIX_PRICE if order.price_type == "limit" else order.xt_market_type
         strategy = req.get("strategy_name") or ""
         try:
             seq, answer = self.lane.order_async(
