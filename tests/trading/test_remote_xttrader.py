@@ -296,6 +296,8 @@ def test_a_market_order_keeps_the_xttrader_type_its_caller_chose(gateway: Gatewa
     assert peer > 0
     taken = wait_for(lambda: (o := drop_in.query_stock_order(acc, peer)).traded_volume and o)
     assert taken.traded_volume == 100
+    latest = drop_in.order_stock(acc, code, xtconstant.STOCK_BUY, 100, xtconstant.LATEST_PRICE, 0, "s", "lp")
+    assert latest > 0 and drop_in.query_stock_order(acc, latest).price > 0  # a limit at the last price
     # SZ has no best5_limit: refused before QMT, as the SDK's -1 with on_order_error
     errors = drop_in.callback.errors
     refused = drop_in.order_stock(

@@ -95,6 +95,12 @@ MARKET_CASES = [
     ("sell beyond the deviation", sell(100, price=9.49), ACCOUNT, MARKET, DEV5, "price_deviation"),
     ("passive sell far above last", sell(100, price=11.0), ACCOUNT, MARKET, DEV5, None),
     ("deviation check off by default", buy(100, 11.0), ACCOUNT, MARKET, {}, None),
+    ("latest-price buy valued at last", Order("600000.SH", "buy", 1000, "latest", 0.0), ACCOUNT, MARKET,
+     {"max_order_value": 9_999.0}, "max_order_value"),
+    ("latest-price buy within the value cap", Order("600000.SH", "buy", 1000, "latest", 0.0), ACCOUNT, MARKET,
+     {"max_order_value": 10_000.0}, None),
+    ("latest-price order without a last price", Order("600000.SH", "buy", 100, "latest", 0.0), ACCOUNT,
+     MarketInfo(11.0, 9.0, 0.01, 0.0), {}, "no_last_price"),
     ("no last price: no deviation check", buy(100, 11.0), ACCOUNT, MarketInfo(11.0, 9.0, 0.01, 0.0), DEV5, None),
 ]  # fmt: skip
 

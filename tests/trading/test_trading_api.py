@@ -270,3 +270,15 @@ def test_market_type_is_validated_and_kept_out_of_the_ledger_when_not_given(
     typed = trading_client.post(ORDERS, json={**body, "client_order_id": "mt-3", "market_type": "fok"}).json()
     assert trading_client.app.state.trading.audit.entry("mt-3")["request"]["market_type"] == "fok"
     assert typed["status"] == "accepted"
+
+
+def test_a_latest_price_order_is_a_limit_at_the_last_price(trading_client: TestClient) -> None:
+    code = "600030.SH"
+    last = tick(code)["lastPrice"]
+    body = {"code": code, "side": "buy", "volume": 100, "price_type": "latest", "client_order_id": "lp-1"}
+    checked = trading_client.post(f"{ORDERS}/check", json=body).json()
+    assert checked["passed"] is True and checked["value"] == round(last * 100, 2)
+    placed = trading_client.post(ORDERS, json=body).json()
+    assert placed["status"] == "accepted"
+    order = trading_client.get(f"{ORDERS}/lp-1").json()["order"]
+    assert order["price"] == last and order["order_volume"] == 100

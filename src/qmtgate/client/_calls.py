@@ -359,7 +359,8 @@ def trading_place(
     strategy_name: str = "",
     remark: str = "",
 ) -> Call:
-    """Place an order: ``side`` "buy" | "sell", ``volume`` in shares, ``price_type`` "limit" | "market";
+    """Place an order: ``side`` "buy" | "sell", ``volume`` in shares, ``price_type`` "limit" | "market" |
+    "latest" (a limit at the last price, as xttrader's LATEST_PRICE);
     ``market_type`` a market order's type (``best5_cancel`` by default, ``best5_limit``, ``peer_best``,
     ``own_best``, ``ioc``, ``fok``: docs/trading.md). Answer: ``{"client_order_id", "status": "accepted" |
     "rejected" | "unknown" | "dry_run", "order_id", "seq", "error_msg"?, "replayed"?}``. Without

@@ -53,7 +53,11 @@ class PlaceOrder(BaseModel):
     code: str = Field(pattern=r"^\d{6}\.(SH|SZ|BJ)$", description="e.g. 600000.SH")
     side: Literal["buy", "sell"]
     volume: int = Field(ge=1, le=1_000_000_000, description="Shares.")
-    price_type: Literal["limit", "market"] = "limit"
+    price_type: Literal["limit", "market", "latest"] = Field(
+        "limit",
+        description="limit (FIX_PRICE, at `price`), market (see market_type) or latest (LATEST_PRICE: a limit "
+        "at the last price when QMT takes the order; `price` ignored).",
+    )
     market_type: Literal["best5_cancel", "best5_limit", "peer_best", "own_best", "ioc", "fok"] | None = Field(
         None,
         description="A market order's type (xttrader's MARKET_*): best5_cancel (default; SH/BJ 42, SZ 47), "

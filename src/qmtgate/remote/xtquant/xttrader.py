@@ -338,11 +338,14 @@ class XtQuantTrader:
         market_type = _MARKET_TYPE_BY_PRICE_TYPE.get(price_type)
         if price_type == _c.FIX_PRICE:
             kind = "limit"
+        elif price_type == _c.LATEST_PRICE:
+            kind = "latest"
         elif market_type is not None:
             kind = "market"
         else:
             raise _Refused(
-                f"price_type {price_type!r} is not served (FIX_PRICE or a stock MARKET_* type)", "unsupported"
+                f"price_type {price_type!r} is not served (FIX_PRICE, LATEST_PRICE or a stock MARKET_* type)",
+                "unsupported",
             )
         coid = _calls.new_client_order_id()
         with self._remarks_lock:

@@ -30,7 +30,7 @@ class Order:
     code: str
     side: str  # "buy" | "sell"
     volume: int
-    price_type: str  # "limit" | "market"
+    price_type: str  # "limit" | "market" | "latest" (a limit at the last price)
     price: float
     market_type: str | None = None  # a market order's type (vocab.MARKET_ORDER_TYPES); None: the default
 
@@ -231,6 +231,13 @@ class RiskChecker:
             deviation = self.limits.max_price_deviation
             if deviation is not None and not protective and market.last > 0:
                 self._check_deviation(order, price, market.last, deviation)
+        elif order.price_type == "latest":  # QMT prices it at the last trade: value it there
+            if market.last <= 0:
+                raise RiskRefused(
+                    "no_last_price",
+                    f"no last price for {order.code} now: a latest-price order cannot be valued",
+                )
+            price = market.last
         elif order.side == "buy" and not market.limited:
             raise RiskRefused(
                 "market_order_no_limit",

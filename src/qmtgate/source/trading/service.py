@@ -528,7 +528,9 @@ class TradingService:
         self.risk.counter.count(now)
         c = self.lane.xtconstant
         side = c.STOCK_BUY if order.side == "buy" else c.STOCK_SELL
-        price_type = c.FIX_PRICE if order.price_type == "limit" else order.xt_market_type
+        price_type = {"limit": c.FIX_PRICE, "latest": c.LATEST_PRICE}.get(
+            order.price_type
+        ) or order.xt_market_type
         strategy = req.get("strategy_name") or ""
         try:
             seq, answer = self.lane.order_async(
@@ -589,8 +591,10 @@ class TradingService:
             self._details[code] = detail
         raw = detail[1]
         last = 0.0
-        if (order.price_type != "limit" and order.side == "sell") or (
-            order.price_type == "limit" and self.settings.risk.max_price_deviation is not None
+        if (
+            (order.price_type == "market" and order.side == "sell")
+            or order.price_type == "latest"
+            or (order.price_type == "limit" and self.settings.risk.max_price_deviation is not None)
         ):
             tick = self.lane.xtdata.get_full_tick([code]).get(code) or {}
             last = float(tick.get("lastPrice") or raw.get("PreClose") or 0.0)
