@@ -183,3 +183,23 @@ def test_doctor_checks_trading_settings_the_way_the_lane_does(tmp_path: Path) ->
     assert trading(auth={"keys": [reader]})["trading_keys"].status == "warn"  # no key may trade
     trader = generate_key("trader", ["read", "trade"]).record.model_dump()
     assert "trading_keys" not in trading(auth={"keys": [reader, trader]})
+
+
+def test_doctor_warns_of_a_kill_switch_left_on(tmp_path: Path) -> None:
+    from qmtgate.source.trading.audit import AuditTrail
+    from qmtgate.source.trading.service import KILL_SWITCH
+
+    audit = tmp_path / "audit.sqlite"
+    settings = Settings(source="sim", trading={"enabled": True, "account_id": "8880001", "audit_path": str(audit),
+                                               "userdata_path": str(tmp_path / "userdata_mini")})  # fmt: skip
+    names = {c.name for c in doctor.check_trading(settings, "Linux")}
+    assert "trading_kill_switch" not in names and not audit.exists()  # no file: nothing read, nothing made
+    trail = AuditTrail(audit)
+    try:
+        trail.set_state(KILL_SWITCH, {"halted": True, "since_ms": 1749695400000, "key_id": "boss"})
+        on = {c.name: c for c in doctor.check_trading(settings, "Linux")}["trading_kill_switch"]  # beside it
+        assert on.status == "warn" and "2025-06-12 10:30:00 CST" in on.summary and "resume" in on.fix_en
+        trail.set_state(KILL_SWITCH, {"halted": False, "since_ms": 1749695500000, "key_id": "boss"})
+        assert "trading_kill_switch" not in {c.name for c in doctor.check_trading(settings, "Linux")}
+    finally:
+        trail.close()

@@ -464,6 +464,7 @@ def check_trading(settings: Settings, system: str | None = None) -> list[Check]:
                 "请创建该目录，或把 trading.audit_path 设为可写的位置：没有审计记录，网关不接受任何委托。",
             )
         )
+    checks += _kill_switch_check(t.audit_path)
     if not settings.auth.active and not t.allow_loopback_without_auth:
         checks.append(
             Check(
@@ -488,6 +489,28 @@ def check_trading(settings: Settings, system: str | None = None) -> list[Check]:
             )
         )
     return checks
+
+
+def _kill_switch_check(audit_path: str) -> list[Check]:
+    """A kill switch left on in the audit database: the gateway will refuse every order after a start."""
+    from qmtgate.source.trading.audit import stored_state
+    from qmtgate.source.trading.service import KILL_SWITCH
+
+    switch = stored_state(audit_path, KILL_SWITCH)
+    if not switch or not switch.get("halted"):
+        return []
+    since = switch.get("since_ms")
+    when = dt.datetime.fromtimestamp(since / 1000, CST).strftime("%Y-%m-%d %H:%M:%S") if since else "?"
+    return [
+        Check(
+            "trading_kill_switch",
+            "warn",
+            f"the kill switch is on (since {when} CST, key {switch.get('key_id')}): every new order is refused",
+            "When it is safe to trade again: `qmtgate trading resume --url <gateway> --api-key <admin key>`.",
+            "确认可以恢复交易后执行：`qmtgate trading resume --url <网关地址> --api-key <管理密钥>`。",
+            {"since_ms": since, "key_id": switch.get("key_id")},
+        )
+    ]
 
 
 def _has_trade_key(settings: Settings) -> bool:

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS orders (
     outcome TEXT NOT NULL,
     updated_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 """
 
 
@@ -183,6 +188,23 @@ class WalFlusher:
             db.close()
 
 
+def stored_state(path: str | Path, key: str) -> dict[str, Any] | None:
+    """The value kept under ``key`` in the audit file at ``path``, read-only (nothing created, safe beside
+    a running gateway): None when the file, its ``state`` table or the key is missing."""
+    file = Path(path).absolute()
+    if not file.is_file():
+        return None
+    try:
+        db = sqlite3.connect(file.as_uri() + "?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:  # no state table (a trail from before it), or not a database
+        return None
+    return json.loads(row[0]) if row else None
+
+
 class AuditTrail:
     """Append-only audit rows and the idempotency ledger in one SQLite file (created if missing).
 
@@ -201,6 +223,11 @@ class AuditTrail:
         self._db.execute("PRAGMA synchronous=FULL" if sync == "full" else "PRAGMA synchronous=NORMAL")
         # no checkpoint on a commit (an order's): the flusher checkpoints, at most once per second
         self._db.execute("PRAGMA wal_autocheckpoint=0")
+        #: whether the file had the ``state`` table before (older trails did not): a reader of a state
+        #: kept there may then have to derive it once from the rows (see :meth:`last_row`)
+        self.had_state = bool(
+            self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state'").fetchall()
+        )
         self._db.executescript(_SCHEMA)
         self._flusher = WalFlusher(
             Path(str(self.path) + "-wal"), flush_interval, fsync=sync == "normal", database=self.path
@@ -322,6 +349,42 @@ class AuditTrail:
                 "SELECT request, outcome FROM orders WHERE client_order_id = ?", (client_order_id,)
             ).fetchone()
         return {"request": json.loads(row[0]), "outcome": json.loads(row[1])} if row else None
+
+    # ------------------------------------------------------------------ gateway state
+
+    def set_state(self, key: str, value: dict[str, Any]) -> None:
+        """Keep ``value`` under ``key`` (durable on return, or with the enclosing transaction): state the
+        gateway must find again after a restart, such as the kill switch."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO state (key, value, updated_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+                (key, _dumps(value), int(time.time() * 1000)),
+            )
+            self._written()
+
+    def state(self, key: str) -> dict[str, Any] | None:
+        """The value last kept under ``key`` (None: never)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def last_row(self, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+        """The newest row of one of ``kinds`` (a scan of the table: for a one-time migration only)."""
+        marks = ", ".join("?" * len(kinds))
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT id, ts_ms, kind, request_id, key_id, client_order_id, payload FROM audit "
+                f"WHERE kind IN ({marks}) ORDER BY id DESC LIMIT 1",
+                kinds,
+            )
+            names = [c[0] for c in cur.description]
+            row = cur.fetchone()
+        if row is None:
+            return None
+        out = dict(zip(names, row, strict=True))
+        out["payload"] = json.loads(out["payload"])
+        return out
 
     def outcomes(self) -> dict[str, dict[str, Any]]:
         with self._lock:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import re
 import threading
@@ -26,7 +27,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from qmtgate.config import TradingSettings
-from qmtgate.source.trading.audit import AuditTrail
+from qmtgate.source.trading.audit import CST, AuditTrail
 from qmtgate.source.trading.errors import (
     CancelRefused,
     ConnectError,
@@ -48,6 +49,8 @@ RECONNECT_BACKOFF = 0.5
 RECONNECT_BACKOFF_MAX = 30.0
 #: Connect failures that can clear by themselves (QMT started or logged in later): retried in the background.
 RETRYABLE = frozenset({"qmt_not_connected", "account_not_found", "account_type_mismatch"})
+#: The audit database's ``state`` key of the kill switch ({"halted", "since_ms", "key_id"}).
+KILL_SWITCH = "kill_switch"
 #: Outcomes whose order id the gateway does not know yet.
 OPEN_OUTCOMES = ("sending", "unknown")
 #: What a client_order_id looks like (the REST model's pattern); other order remarks are not ours.
@@ -137,7 +140,10 @@ class TradingService:
         self.lane = TradingLane(settings, self._push_from_sdk)
         #: account events for the WebSocket trading channel (numbered, replayable, never conflated)
         self.events = AccountEvents(settings.events_ring)
-        self.halted = False
+        #: the kill switch, as the audit database keeps it: a restart (a crash, a service restart, a
+        #: reboot) never lifts a halt; only ``resume`` does
+        self.kill_switch: dict[str, Any] = self._kill_switch_at_start()
+        self.halted: bool = bool(self.kill_switch.get("halted"))
         self.connect_error: ConnectError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._place_lock = asyncio.Lock()
@@ -730,6 +736,7 @@ class TradingService:
             "account_type": self.settings.account_type,
             "session_id": self.lane.session_id,
             "halted": self.halted,
+            "halted_since_ms": self.kill_switch.get("since_ms") if self.halted else None,
             "dry_run": self.settings.risk.dry_run,
             "connect_error": (
                 {"reason": self.connect_error.reason, "message": self.connect_error.message}
@@ -741,9 +748,40 @@ class TradingService:
 
     # ------------------------------------------------------------------ kill switch
 
+    def _kill_switch_at_start(self) -> dict[str, Any]:
+        """The kill switch as the last ``halt`` / ``resume`` left it (``{"halted": False}`` when neither
+        ever ran). Kept in the audit database's ``state`` table; a trail written before that table
+        existed is read once from its newest halt/resume row, and the answer kept."""
+        switch = self.audit.state(KILL_SWITCH)
+        if switch is None:
+            switch = {"halted": False}
+            if not self.audit.had_state:
+                row = self.audit.last_row(("halt", "resume"))
+                if row is not None and row["kind"] == "halt":
+                    switch = {"halted": True, "since_ms": row["ts_ms"], "key_id": row["key_id"]}
+            self.audit.set_state(KILL_SWITCH, switch)
+        if switch.get("halted"):
+            since = switch.get("since_ms")
+            when = dt.datetime.fromtimestamp(since / 1000, CST).isoformat() if since else "an earlier run"
+            logger.warning(
+                "trading: the kill switch is on (halted since %s, key %s): every new order is refused until "
+                "`qmtgate trading resume`",
+                when,
+                switch.get("key_id"),
+            )
+        return switch
+
+    def _set_kill_switch(self, halted: bool, kind: str, payload: dict[str, Any], ctx: dict[str, Any]) -> None:
+        """Turn the switch and record why, in one commit: the row and the state a restart reads agree."""
+        switch = {"halted": halted, "since_ms": int(time.time() * 1000), "key_id": ctx.get("key_id")}
+        with self.audit.transaction():
+            self.audit.append(kind, payload, **ctx)
+            self.audit.set_state(KILL_SWITCH, switch)
+        self.kill_switch = switch
+        self.halted = halted
+
     async def halt(self, ctx: dict[str, Any], cancel_open: bool = True) -> dict[str, Any]:
-        self.halted = True
-        self.audit.append("halt", {"cancel_open": cancel_open}, **ctx)
+        self._set_kill_switch(True, "halt", {"cancel_open": cancel_open}, ctx)
         cancelled: list[int] = []
         if cancel_open and self.lane.connected:
             for order in [
@@ -757,6 +795,5 @@ class TradingService:
         return answer
 
     async def resume(self, ctx: dict[str, Any]) -> dict[str, Any]:
-        self.halted = False
-        self.audit.append("resume", {}, **ctx)
+        self._set_kill_switch(False, "resume", {}, ctx)
         return {"halted": False}
