@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS orders (
     client_order_id TEXT PRIMARY KEY,
     request TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    updated_ms INTEGER NOT NULL
+    updated_ms INTEGER NOT NULL,
+    market_day TEXT
 );
 CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
@@ -229,6 +230,9 @@ class AuditTrail:
             self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state'").fetchall()
         )
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(orders)").fetchall()}
+        if "market_day" not in columns:  # a trail from before claims knew their market day
+            self._db.execute("ALTER TABLE orders ADD COLUMN market_day TEXT")
         self._flusher = WalFlusher(
             Path(str(self.path) + "-wal"), flush_interval, fsync=sync == "normal", database=self.path
         )
@@ -311,13 +315,21 @@ class AuditTrail:
 
     # ------------------------------------------------------------------ idempotency ledger
 
-    def claim(self, client_order_id: str, request: dict[str, Any], outcome: dict[str, Any]) -> dict | None:
-        """Record ``client_order_id`` as taken; returns the existing entry (request, outcome) if it was."""
+    def claim(
+        self,
+        client_order_id: str,
+        request: dict[str, Any],
+        outcome: dict[str, Any],
+        market_day: str | None = None,
+    ) -> dict | None:
+        """Record ``client_order_id`` as taken (on ``market_day``, ``YYYY-MM-DD``); returns the existing
+        entry (request, outcome) if it was."""
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO orders (client_order_id, request, outcome, updated_ms) VALUES (?, ?, ?, ?)",
-                    (client_order_id, _dumps(request), _dumps(outcome), int(time.time() * 1000)),
+                    "INSERT INTO orders (client_order_id, request, outcome, updated_ms, market_day) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (client_order_id, _dumps(request), _dumps(outcome), int(time.time() * 1000), market_day),
                 )
                 self._written()
                 return None
@@ -343,12 +355,15 @@ class AuditTrail:
         return json.loads(row[0]) if row else None
 
     def entry(self, client_order_id: str) -> dict[str, Any] | None:
-        """The first request and the current outcome recorded for ``client_order_id``."""
+        """The first request, the current outcome and the market day of the claim (``YYYY-MM-DD``; None
+        for a claim recorded before claims kept it) of ``client_order_id``."""
         with self._lock:
             row = self._db.execute(
-                "SELECT request, outcome FROM orders WHERE client_order_id = ?", (client_order_id,)
+                "SELECT request, outcome, market_day FROM orders WHERE client_order_id = ?", (client_order_id,)
             ).fetchone()
-        return {"request": json.loads(row[0]), "outcome": json.loads(row[1])} if row else None
+        if not row:
+            return None
+        return {"request": json.loads(row[0]), "outcome": json.loads(row[1]), "market_day": row[2]}
 
     # ------------------------------------------------------------------ gateway state
 

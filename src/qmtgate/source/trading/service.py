@@ -68,6 +68,11 @@ MetricHook = Callable[[str, str, float], None]
 _RUNNING: set[asyncio.Task] = set()  # tasks of _run_to_end, referenced until done
 
 
+def _market_day(now_ms: int) -> str:
+    """The China-time date of ``now_ms`` (the market clock's: the simulator's on the simulator)."""
+    return dt.datetime.fromtimestamp(now_ms / 1000, CST).date().isoformat()
+
+
 async def _run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
     """Await ``coro`` run in a task that a cancelled caller does not cancel, as ``asyncio.shield`` does.
     The task hands its result to the caller's future itself: one pass of the event loop less than
@@ -219,7 +224,7 @@ class TradingService:
             outcome = {"client_order_id": coid, "status": "accepted", "order_id": order_id,
                        "reconciled_from": "recovered"}  # fmt: skip
             with self.audit.transaction():
-                if self.audit.claim(coid, request, outcome) is None:
+                if self.audit.claim(coid, request, outcome, self._market_day()) is None:
                     self.audit.append("recovered", {**outcome, "order": order}, client_order_id=coid)
                     logger.warning("trading: claim %s recovered from QMT's order %s", coid, order_id)
 
@@ -530,7 +535,7 @@ class TradingService:
             return None
         with self.audit.transaction():
             self.audit.append(*request_row, client_order_id=coid, **ctx)
-            self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid})
+            self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid}, _market_day(now))
         self.risk.counter.count(now)
         c = self.lane.xtconstant
         side = c.STOCK_BUY if order.side == "buy" else c.STOCK_SELL
@@ -570,7 +575,17 @@ class TradingService:
         if not same:
             raise IdempotencyConflict(
                 f"client_order_id {coid!r} was already used for a different order",
-                {"first_request": entry["request"]},
+                {"reason": "different_order", "first_request": entry["request"]},
+            )
+        first_day, today = entry.get("market_day"), self._market_day()
+        if first_day is not None and first_day != today:
+            # A retry does not outlive its market day: the same id and body on a later day is a new order
+            # that reused an id (a counter that starts again each day), and answering it with the old
+            # day's outcome would tell the caller an order is working that was never sent today.
+            raise IdempotencyConflict(
+                f"client_order_id {coid!r} was used on {first_day} (today is {today}): an id names one "
+                "order for good; send today's order under a new client_order_id",
+                {"reason": "earlier_day", "first_day": first_day, "first_outcome": entry["outcome"]},
             )
         if entry["outcome"].get("status") in OPEN_OUTCOMES:
             await self.reconcile()
@@ -745,6 +760,9 @@ class TradingService:
             ),
             "risk": self.settings.risk.model_dump(mode="json"),
         }
+
+    def _market_day(self) -> str:
+        return _market_day(self.lane.now_ms())
 
     # ------------------------------------------------------------------ kill switch
 
