@@ -359,7 +359,8 @@ class AuditTrail:
         for a claim recorded before claims kept it) of ``client_order_id``."""
         with self._lock:
             row = self._db.execute(
-                "SELECT request, outcome, market_day FROM orders WHERE client_order_id = ?", (client_order_id,)
+                "SELECT request, outcome, market_day FROM orders WHERE client_order_id = ?",
+                (client_order_id,),
             ).fetchone()
         if not row:
             return None
