@@ -21,7 +21,11 @@ Per run:
   seqs are the hub's, contiguous over the whole market);
 * **latency** per update = receipt wall time in the consumer - ``gw_ts`` (the gateway's receipt of the
   burst from the source, same host clock): source callback -> hub -> (publisher -> nats-server) or
-  (WebSocket sender) -> consumer;
+  (WebSocket sender) -> consumer. Receipt is when the consumer's library has the whole message (nats-py's
+  parser hands it to its client; the WebSocket layer has parsed its last frame), as in
+  ``bench/stream_bench.py``: a worker process runs 10+ consumers on one loop, and each one's decode of a
+  batch would otherwise be charged to the receipt of the others. The time the consumer's own callback (or
+  ``recv()``) got it is printed beside it (``callback_p50_ms`` / ``callback_p99_ms``);
 * **CPU**: gateway process utime+stime over the window; the publisher's own share (``qmtgate_nats_cpu_seconds``
   from /metrics: its encoding and writes on the loop thread); nats-server's CPU; per delivered tick =
   CPU / updates delivered to that path's consumers.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import socket
@@ -69,12 +74,14 @@ def pct(values: list[float], q: float) -> float:
 
 class Tally:
     """What one consumer received in the window. A batch consumer keeps each message's seq array and one
-    (latency, rows) pair per message, expanded here at the end rather than per message while receiving."""
+    (latency, rows) pair per message, expanded here at the end rather than per message while receiving.
+    ``lat``: from the library's receipt; ``lat_cb``: from the consumer's callback."""
 
     def __init__(self) -> None:
         self.seqs: set[int] = set()
         self.batches: list[Any] = []
         self.lat: list[Any] = []
+        self.lat_cb: list[Any] = []
         self.updates = 0
 
     def result(self) -> dict[str, Any]:
@@ -82,24 +89,30 @@ class Tally:
 
         if self.batches:
             self.seqs.update(np.concatenate(self.batches).tolist())
-        lat = [x for item in self.lat for x in ([item[0]] * item[1] if isinstance(item, tuple) else [item])]
         lo, hi = (min(self.seqs), max(self.seqs)) if self.seqs else (0, -1)
-        step = max(1, len(lat) // 20000)
         return {
             "updates": self.updates,
             "distinct": len(self.seqs),
             "span": hi - lo + 1,
-            "lat": lat[::step],
+            "lat": _expanded(self.lat),
+            "lat_cb": _expanded(self.lat_cb),
         }
+
+
+def _expanded(items: list[Any]) -> list[float]:
+    """(latency, rows) pairs and single latencies as one latency per update, thinned to ~20,000."""
+    lat = [x for item in items for x in ([item[0]] * item[1] if isinstance(item, tuple) else [item])]
+    return lat[:: max(1, len(lat) // 20000)]
 
 
 def in_window(gw_ts_ms: float, window: tuple[float, float] | None) -> bool:
     return window is not None and window[0] <= gw_ts_ms / 1000 <= window[1]
 
 
-def tally_arrow(tally: Tally, data: bytes, now: float, window: list[Any]) -> None:
+def tally_arrow(tally: Tally, data: bytes, arrived: float, now: float, window: list[Any]) -> None:
     """One Arrow message (a NATS market batch or a WebSocket frame: the same IPC stream and frame header)
-    into ``tally`` when it is live and inside the window; its seq column kept as a numpy view."""
+    into ``tally`` when it is live and inside the window; its seq column kept as a numpy view. ``arrived``:
+    the library had it; ``now``: the consumer's code got it."""
     import orjson
     import pyarrow as pa
 
@@ -114,7 +127,8 @@ def tally_arrow(tally: Tally, data: bytes, now: float, window: list[Any]) -> Non
     seqs = to_numpy(table.column("seq"))
     tally.batches.append(seqs)
     tally.updates += len(seqs)
-    tally.lat.append((now - head["gw_ts"] / 1000, len(seqs)))
+    tally.lat.append((arrived - head["gw_ts"] / 1000, len(seqs)))
+    tally.lat_cb.append((now - head["gw_ts"] / 1000, len(seqs)))
 
 
 async def nats_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop: asyncio.Event) -> None:
@@ -122,17 +136,28 @@ async def nats_consumer(url: str, mode: str, tally: Tally, window: list[Any], st
     import orjson
 
     nc = await nats.connect(url, pending_size=0)
+    arrivals: collections.deque[float] = collections.deque()
+    process_msg = nc._process_msg  # called by nats-py's parser with each whole MSG (one subscription here)
+
+    async def stamped(*args: Any) -> None:
+        arrivals.append(time.time())
+        await process_msg(*args)
+
+    nc._process_msg = stamped  # type: ignore[method-assign]
 
     async def on_json(msg: Any) -> None:
         now = time.time()
+        arrived = arrivals.popleft()
         body = orjson.loads(msg.data)
         if in_window(body["gw_ts"], window[0]):
             tally.seqs.add(body["seq"])
             tally.updates += 1
-            tally.lat.append(now - body["gw_ts"] / 1000)
+            tally.lat.append(arrived - body["gw_ts"] / 1000)
+            tally.lat_cb.append(now - body["gw_ts"] / 1000)
 
     async def on_arrow(msg: Any) -> None:
-        tally_arrow(tally, msg.data, time.time(), window)
+        now = time.time()
+        tally_arrow(tally, msg.data, arrivals.popleft(), now, window)
 
     if mode.startswith("arrow"):
         await nc.subscribe(
@@ -153,8 +178,11 @@ async def ws_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop
     JSON consumers."""
     import orjson
     import websockets
+    from stream_bench import StampedConnection  # bench/ is this script's sys.path[0]
 
-    async with websockets.connect(url, max_size=None, compression=None, ping_interval=None) as ws:
+    async with websockets.connect(
+        url, max_size=None, compression=None, ping_interval=None, create_connection=StampedConnection
+    ) as ws:
         if mode.startswith("arrow"):
             await ws.send(json.dumps({"op": "options", "encoding": "arrow", "compression": "lz4"}))
         await ws.send(json.dumps({"op": "subscribe", "period": "tick", "markets": ["SH", "SZ", "BJ"]}))
@@ -164,8 +192,9 @@ async def ws_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop
             except asyncio.TimeoutError:
                 continue
             now = time.time()
+            arrived = ws.arrivals.popleft() if ws.arrivals else now  # one stamp per message received
             if isinstance(raw, bytes):
-                tally_arrow(tally, raw, now, window)
+                tally_arrow(tally, raw, arrived, now, window)
                 continue
             msg = orjson.loads(raw)
             if msg.get("type") != "data" or msg.get("replay") or not in_window(msg["gw_ts"], window[0]):
@@ -173,7 +202,8 @@ async def ws_consumer(url: str, mode: str, tally: Tally, window: list[Any], stop
             items = msg["items"]
             tally.seqs.update(i["seq"] for i in items)
             tally.updates += len(items)
-            tally.lat += [now - msg["gw_ts"] / 1000] * len(items)
+            tally.lat.append((arrived - msg["gw_ts"] / 1000, len(items)))
+            tally.lat_cb.append((now - msg["gw_ts"] / 1000, len(items)))
 
 
 async def worker_main(kind: str, url: str, n: int, mode: str, out: Path) -> None:
@@ -350,6 +380,7 @@ def one_run(
         if not cons:
             continue
         lat = [x for c in cons for x in c["lat"]]
+        lat_cb = [x for c in cons for x in c["lat_cb"]]
         ratios = [c["distinct"] / c["span"] if c["span"] > 0 else 0.0 for c in cons]
         delivered = sum(c["updates"] for c in cons)
         summary[kind] = {
@@ -358,6 +389,8 @@ def one_run(
             "delivered_updates": delivered,
             "p50_ms": round(pct(lat, 50) * 1000, 1),
             "p99_ms": round(pct(lat, 99) * 1000, 1),
+            "callback_p50_ms": round(pct(lat_cb, 50) * 1000, 1),
+            "callback_p99_ms": round(pct(lat_cb, 99) * 1000, 1),
             "client_cpu_s": round(sum(r["cpu"] for k, r in results if k == kind), 2),
         }
     n_sum, w_sum = summary.get("nats"), summary.get("ws")  # the consumer count when a path had none
