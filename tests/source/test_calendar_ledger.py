@@ -101,3 +101,19 @@ def test_ledger_missing_ranges_and_versions() -> None:
         (D(2025, 1, 9), D(2025, 1, 10))
     ]
     assert ledger.version("000001.SZ", "1d") == 0
+
+
+async def test_closed_on_says_yes_only_when_the_calendar_knows() -> None:
+    with_holidays = CalendarService(StubSource(dt.datetime(2025, 1, 10, 10, tzinfo=CST), DAYS))  # type: ignore[arg-type]
+    assert await with_holidays.closed_on(D(2025, 1, 4))  # a Saturday
+    assert not await with_holidays.closed_on(
+        D(2025, 1, 1)
+    )  # New Year's Day: before the first day listed, unknown
+    assert not await with_holidays.closed_on(D(2025, 1, 10))
+    assert await with_holidays.closed_on(D(2025, 1, 14))  # not in the table of coming days: no session
+    assert not await with_holidays.closed_on(D(2026, 1, 5))  # past the year the table covers: unknown
+    past_only = CalendarService(  # type: ignore[arg-type]
+        StubSource(dt.datetime(2025, 1, 14, 10, tzinfo=CST), DAYS, with_calendar=False)
+    )
+    assert not await past_only.closed_on(D(2025, 1, 14))  # today is not a past session yet: unknown, open
+    assert not await past_only.closed_on(D(2025, 1, 11))  # even a known gap: this source cannot promise

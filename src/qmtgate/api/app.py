@@ -169,6 +169,7 @@ def create_app(
                 from qmtgate.source.trading import TradingService
 
                 trading = TradingService(settings.trading)
+                trading.calendar = services.calendar
                 await trading.start()
                 stack.push_async_callback(trading.stop)
                 app.state.trading = trading

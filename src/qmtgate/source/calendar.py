@@ -102,6 +102,18 @@ class CalendarService:
         i = bisect.bisect_left(self._ordinals, day.toordinal())
         return i < len(self._ordinals) and self._ordinals[i] == day.toordinal()
 
+    async def closed_on(self, day: dt.date) -> bool:
+        """Whether ``day`` is known for certain to have no session (a weekend or an exchange holiday in
+        the source's calendar of coming days). False when the calendar cannot say: a source without
+        the holiday table knows past sessions only, and today is not among them until it is over."""
+        try:
+            days = await self.days()
+        except QmtgateError:
+            return False
+        if not self._covers_future or not days or not days[0] <= day <= dt.date(days[-1].year, 12, 31):
+            return False
+        return not await self.is_trading_day(day)
+
     async def between(self, lo: dt.date | None, hi: dt.date | None) -> list[dt.date]:
         days = await self.days()
         a = 0 if lo is None else bisect.bisect_left(self._ordinals, lo.toordinal())

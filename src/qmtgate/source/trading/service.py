@@ -27,6 +27,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from qmtgate.config import TradingSettings
+from qmtgate.source.calendar import CalendarService
 from qmtgate.source.trading.audit import CST, AuditTrail
 from qmtgate.source.trading.errors import (
     CancelRefused,
@@ -171,6 +172,9 @@ class TradingService:
         #: client_order_ids whose outcome became ``unknown``, oldest first (alerts read it)
         self.unknown_coids: list[str] = []
         self.disconnects = 0  # on_disconnected pushes seen (alerts compare it between checks)
+        #: the market calendar (set by the app when market data runs beside trading): with
+        #: ``risk.check_trading_hours`` an order on an exchange holiday is refused before it is sent
+        self.calendar: CalendarService | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -430,6 +434,7 @@ class TradingService:
                 self._require_connected()
                 order = Order.of(req)
                 now = self.lane.now_ms()
+                await self._check_session_day(now)
                 self.risk.check_static(order, now)
                 # One trip to the lane thread: the risk inputs, the market checks, the claim and the send
                 # run back to back there (a loop round trip between them would only add latency).
@@ -465,6 +470,7 @@ class TradingService:
             self._require_connected()
             order = Order.of(req)
             now = self.lane.now_ms()
+            await self._check_session_day(now)
             self.risk.check_static(order, now)
 
             def on_lane() -> float:
@@ -760,6 +766,19 @@ class TradingService:
             ),
             "risk": self.settings.risk.model_dump(mode="json"),
         }
+
+    async def _check_session_day(self, now_ms: int) -> None:
+        """The trading-hours rule's calendar half: no order on a day the exchanges are closed (a weekday
+        holiday such as National Day), when the calendar knows it (weekends: :meth:`RiskChecker.check_static`)."""
+        if self.calendar is None or not self.settings.risk.check_trading_hours:
+            return
+        day = dt.datetime.fromtimestamp(now_ms / 1000, CST).date()
+        if day.weekday() < 5 and await self.calendar.closed_on(day):
+            raise RiskRefused(
+                "trading_hours",
+                f"the exchanges are closed on {day.isoformat()} (a holiday)",
+                day=day.isoformat(),
+            )
 
     def _market_day(self) -> str:
         return _market_day(self.lane.now_ms())
