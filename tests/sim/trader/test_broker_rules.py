@@ -149,3 +149,18 @@ def test_gateway_sim_settings_configure_the_paper_broker(tmp_path) -> None:
         assert b.accounts["456"].cash_li == 50_000_000 and (tmp_path / "p.sqlite").exists()
     finally:
         b.close()
+
+
+def test_one_book_per_slot_shared_by_its_orders_and_never_changed_by_them() -> None:
+    b = broker_at(dt.date(2025, 6, 12), hms(10, 30))
+    ins = b.instrument("600036.SH")
+    book = b.book(ins, b.day, b.slot)
+    assert book is not None and b.book(ins, b.day, b.slot) is book  # computed once for the slot
+    assert book == b._compute_book(ins, b.day, b.slot)  # what the numpy model gives
+    asks, sizes = list(book.asks), list(book.ask_shares)
+    b.accounts[ACCOUNT].cash_li = 10**13  # enough for the whole level
+    oid, _ = b.place_order(ACCOUNT, 2, "600036.SH", 23, sizes[0], 11, asks[0] / 1000)  # takes the best ask
+    assert oid > 0 and b.accounts[ACCOUNT].trades[-1].volume == sizes[0]
+    assert (book.asks, book.ask_shares) == (asks, sizes)  # what it took is kept beside the book
+    again, _ = b.place_order(ACCOUNT, 2, "600036.SH", 23, 100, 11, asks[0] / 1000)  # the level is used up
+    assert [t for t in b.accounts[ACCOUNT].trades if t.order_id == again] == []
