@@ -4,9 +4,11 @@ switch was kept there: its newest halt/resume row decides, once."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from qmtgate.api.app import create_app
@@ -103,3 +105,37 @@ def test_a_trail_from_before_the_state_table_keeps_its_halt(tmp_path: Path) -> N
             assert again.audit.had_state and again.halted is halted
         finally:
             again.audit.close()
+
+
+def test_a_halt_during_a_placement_leaves_no_order_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A placement that yields to the loop before its lane trip (here: the calendar reloading) while a halt
+    comes in: the order is refused, never sent after the halt's sweep of open orders."""
+    import threading
+
+    with gateway(tmp_path / "audit.sqlite") as client:
+        service = client.app.state.trading
+        detail = service.lane.xtdata.get_instrument_detail("600000.SH")
+        body = {**order("ks-race"), "price": round((detail["UpStopPrice"] + detail["DownStopPrice"]) / 2, 2)}
+        assert client.post(f"{ORDERS}/check", json=body).json()["passed"] is True  # an order that would go
+        entered = threading.Event()
+        check_day = service._check_session_day
+
+        async def slow_calendar(now_ms: int) -> None:
+            entered.set()
+            await asyncio.sleep(0.3)  # the loop runs the halt meanwhile
+            await check_day(now_ms)
+
+        monkeypatch.setattr(service, "_check_session_day", slow_calendar)
+        result: dict = {}
+        placing = threading.Thread(target=lambda: result.update(r=client.post(ORDERS, json=body)))
+        placing.start()
+        assert entered.wait(10)
+        halted = client.post("/api/v1/trading/halt").json()
+        placing.join(10)
+        refused = result["r"]
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "trading_halted"
+        assert halted["halted"] is True
+        assert [o for o in client.get(ORDERS).json() if o["order_remark"] == "ks-race"] == []
+        client.post("/api/v1/trading/resume")

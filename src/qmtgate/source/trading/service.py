@@ -427,14 +427,11 @@ class TradingService:
                 previous = self.audit.outcome(coid)
                 if previous is not None:
                     return await self._replay(coid, req, ctx, request_row)
-                if self.halted and not (protective and self.settings.protect.act_when_halted):
-                    raise TradingHalted(
-                        "trading is halted (kill switch); resume with `qmtgate trading resume`"
-                    )
+                now = self.lane.now_ms()
+                await self._check_session_day(now)  # may wait for the calendar: before the halt check
+                self._check_halted(protective)
                 self._require_connected()
                 order = Order.of(req)
-                now = self.lane.now_ms()
-                await self._check_session_day(now)
                 self.risk.check_static(order, now)
                 # One trip to the lane thread: the risk inputs, the market checks, the claim and the send
                 # run back to back there (a loop round trip between them would only add latency).
@@ -465,8 +462,7 @@ class TradingService:
         ``{"passed": True, "value"}`` (the order's value as the checks count it), or ``{"passed": False,
         "error": {"code", "message", "details"}}`` with the refusal :meth:`place` would answer now."""
         try:
-            if self.halted:
-                raise TradingHalted("trading is halted (kill switch); resume with `qmtgate trading resume`")
+            self._check_halted()
             self._require_connected()
             order = Order.of(req)
             now = self.lane.now_ms()
@@ -537,6 +533,9 @@ class TradingService:
         A refusal raises before anything is claimed or sent."""
         market, account = self._market_and_account(order, now)
         self.risk.check_market(order, market, account, protective=protective)
+        # Again here, right before the claim and the send: a halt turned on since the loop's check (its
+        # sweep of open orders runs on this thread after this trip, or this trip sees the switch).
+        self._check_halted(protective)
         if self.settings.risk.dry_run:
             return None
         with self.audit.transaction():
@@ -766,6 +765,11 @@ class TradingService:
             ),
             "risk": self.settings.risk.model_dump(mode="json"),
         }
+
+    def _check_halted(self, protective: bool = False) -> None:
+        """The kill switch refuses the order (a protective sell passes with ``protect.act_when_halted``)."""
+        if self.halted and not (protective and self.settings.protect.act_when_halted):
+            raise TradingHalted("trading is halted (kill switch); resume with `qmtgate trading resume`")
 
     async def _check_session_day(self, now_ms: int) -> None:
         """The trading-hours rule's calendar half: no order on a day the exchanges are closed (a weekday
