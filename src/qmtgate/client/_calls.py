@@ -444,7 +444,8 @@ def trading_asset() -> Call:
 
 
 def trading_status() -> Call:
-    """The trading lane: ``connected``, ``account_id``, ``halted``, ``dry_run``, ``connect_error``, ``risk``."""
+    """The trading lane: ``connected``, ``account_id``, ``halted`` (the kill switch, kept across gateway
+    restarts) and ``halted_since_ms``, ``dry_run``, ``connect_error``, ``risk``."""
     return Call("GET", f"{V1}/trading/status", body_of)
 
 
