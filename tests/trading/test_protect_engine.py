@@ -337,6 +337,21 @@ async def test_halt_suspends_protections_when_configured(tmp_path: Path) -> None
     assert len(service.sent) == 1
 
 
+async def test_a_halt_that_lands_while_firing_leaves_the_protection_armed(tmp_path: Path) -> None:
+    from qmtgate.source.trading.errors import TradingHalted
+
+    engine, service = await make(tmp_path, act_when_halted=False)
+    p = await engine.create({"kind": "stop_loss", "code": CODE, "stop_price": 9.8}, CTX)
+    service.refuse_next = TradingHalted(
+        "trading is halted (kill switch)"
+    )  # turned on after the engine looked
+    await feed(engine, [9.7])
+    assert service.sent == [] and engine.get(p["id"])["status"] == "armed"  # not failed for good
+    assert service.events[-1][1]["blocked"] == "halted"
+    await feed(engine, [9.6])  # resumed meanwhile: it fires, with the same id (nothing was claimed)
+    assert len(service.sent) == 1 and service.sent[0]["client_order_id"] == f"pt-{p['id']}-0"
+
+
 async def test_per_order_protection_arms_on_fill_for_the_filled_volume(tmp_path: Path) -> None:
     engine, service = await make(tmp_path)
     req = {"code": CODE, "side": "buy", "volume": 400, "client_order_id": "buy-1"}

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from qmtgate.config import TradingProtectSettings
 from qmtgate.errors import BadRequest, NotFound, QmtgateError
-from qmtgate.source.trading.errors import TradingUnavailable
+from qmtgate.source.trading.errors import TradingHalted, TradingUnavailable
 from qmtgate.source.trading.protect_rules import (
     FINAL,
     KINDS,
@@ -350,10 +350,12 @@ class ProtectionEngine:
                 outcome = await service.place(dict(p.order), CTX, protective=True)
             except QmtgateError as exc:
                 rule = getattr(exc, "rule", None)
-                if isinstance(exc, TradingUnavailable) or rule in TRANSIENT_RULES:
-                    # refused before the id was claimed: armed again, the same id fires next time
+                if isinstance(exc, TradingUnavailable | TradingHalted) or rule in TRANSIENT_RULES:
+                    # refused before the id was claimed: armed again, the same id fires next time (a
+                    # halt turned on after the check above suspends it like one turned on before)
+                    reason = rule or ("halted" if isinstance(exc, TradingHalted) else "disconnected")
                     p.status, p.order = "armed", None
-                    self._block(p, rule or "disconnected", exc.message)
+                    self._block(p, reason, exc.message)
                     return
                 p.status, p.outcome = "failed", {"error": exc.to_body()["error"]}
                 p.reason = exc.message
