@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,4 +139,39 @@ def test_a_halt_during_a_placement_leaves_no_order_behind(
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "trading_halted"
         assert halted["halted"] is True
         assert [o for o in client.get(ORDERS).json() if o["order_remark"] == "ks-race"] == []
+        client.post("/api/v1/trading/resume")
+
+
+def test_a_halt_sweeps_after_the_order_in_flight_is_answered(tmp_path: Path) -> None:
+    """The order being placed when the switch turns is answered before the sweep of open orders, so the
+    sweep finds it in QMT's list and cancels it (QMT lists an order once it has answered it)."""
+    import threading
+    import time
+
+    from .conftest import sim_env
+
+    with gateway(tmp_path / "audit.sqlite") as client:
+        service = client.app.state.trading
+        bid = sys.modules["xtquant.xtdata"].get_full_tick(["600036.SH"])["600036.SH"]["bidPrice"][2]
+        body = {**order("ks-flight"), "code": "600036.SH", "price": bid}  # rests below the best bid
+        faults = sim_env().broker.faults
+        faults.delay_order_responses(0.5)
+        done: dict = {}
+        try:
+            placing = threading.Thread(
+                target=lambda: done.update(r=client.post(ORDERS, json=body), t=time.monotonic())
+            )
+            placing.start()
+            deadline = time.monotonic() + 10
+            while (service.audit.outcome("ks-flight") or {}).get("status") != "sending":  # sent, unanswered
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+            halted = client.post("/api/v1/trading/halt").json()
+            halted_at = time.monotonic()
+            placing.join(10)
+        finally:
+            faults.delay_order_responses(0)
+        placed = done["r"].json()
+        assert placed["status"] == "accepted" and done["t"] <= halted_at  # answered before the sweep ended
+        assert placed["order_id"] in halted["cancel_requested"]
         client.post("/api/v1/trading/resume")

@@ -825,12 +825,15 @@ class TradingService:
         self._set_kill_switch(True, "halt", {"cancel_open": cancel_open}, ctx)
         cancelled: list[int] = []
         if cancel_open and self.lane.connected:
-            for order in [
-                sdk_object_to_dict(o) for o in (await self._query("query_stock_orders", True) or [])
-            ]:
-                oid = order["order_id"]
-                if await self._on_lane(lambda oid=oid: self.lane.cancel(oid)) == 0:
-                    cancelled.append(oid)
+            # An order being placed as the switch turned is answered first (or refused by its own check
+            # of the switch), so the sweep comes after QMT has it: its list shows an order it answered.
+            async with self._place_lock:
+                for order in [
+                    sdk_object_to_dict(o) for o in (await self._query("query_stock_orders", True) or [])
+                ]:
+                    oid = order["order_id"]
+                    if await self._on_lane(lambda oid=oid: self.lane.cancel(oid)) == 0:
+                        cancelled.append(oid)
         answer = {"halted": True, "cancel_requested": cancelled}
         self.audit.append("response.halt", answer, **ctx)
         return answer
