@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import re
 import threading
@@ -28,7 +27,8 @@ from typing import Any
 
 from qmtgate.config import TradingSettings
 from qmtgate.source.calendar import CalendarService
-from qmtgate.source.trading.audit import CST, AuditTrail
+from qmtgate.source.convert import date_of_ms, local_iso_one
+from qmtgate.source.trading.audit import AuditTrail
 from qmtgate.source.trading.errors import (
     CancelRefused,
     ConnectError,
@@ -67,11 +67,6 @@ MetricHook = Callable[[str, str, float], None]
 
 
 _RUNNING: set[asyncio.Task] = set()  # tasks of _run_to_end, referenced until done
-
-
-def _market_day(now_ms: int) -> str:
-    """The China-time date of ``now_ms`` (the market clock's: the simulator's on the simulator)."""
-    return dt.datetime.fromtimestamp(now_ms / 1000, CST).date().isoformat()
 
 
 async def _run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -149,7 +144,6 @@ class TradingService:
         #: the kill switch, as the audit database keeps it: a restart (a crash, a service restart, a
         #: reboot) never lifts a halt; only ``resume`` does
         self.kill_switch: dict[str, Any] = self._kill_switch_at_start()
-        self.halted: bool = bool(self.kill_switch.get("halted"))
         self.connect_error: ConnectError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._place_lock = asyncio.Lock()
@@ -540,7 +534,9 @@ class TradingService:
             return None
         with self.audit.transaction():
             self.audit.append(*request_row, client_order_id=coid, **ctx)
-            self.audit.claim(coid, req, {"status": "sending", "client_order_id": coid}, _market_day(now))
+            self.audit.claim(
+                coid, req, {"status": "sending", "client_order_id": coid}, date_of_ms(now).isoformat()
+            )
         self.risk.counter.count(now)
         c = self.lane.xtconstant
         side = c.STOCK_BUY if order.side == "buy" else c.STOCK_SELL
@@ -776,7 +772,7 @@ class TradingService:
         holiday such as National Day), when the calendar knows it (weekends: :meth:`RiskChecker.check_static`)."""
         if self.calendar is None or not self.settings.risk.check_trading_hours:
             return
-        day = dt.datetime.fromtimestamp(now_ms / 1000, CST).date()
+        day = date_of_ms(now_ms)
         if day.weekday() < 5 and await self.calendar.closed_on(day):
             raise RiskRefused(
                 "trading_hours",
@@ -785,9 +781,15 @@ class TradingService:
             )
 
     def _market_day(self) -> str:
-        return _market_day(self.lane.now_ms())
+        """The market clock's China-time date (the simulator's on the simulator), as claims keep it."""
+        return date_of_ms(self.lane.now_ms()).isoformat()
 
     # ------------------------------------------------------------------ kill switch
+
+    @property
+    def halted(self) -> bool:
+        """The kill switch is on: new orders are refused (read from :attr:`kill_switch`)."""
+        return bool(self.kill_switch.get("halted"))
 
     def _kill_switch_at_start(self) -> dict[str, Any]:
         """The kill switch as the last ``halt`` / ``resume`` left it (``{"halted": False}`` when neither
@@ -803,7 +805,7 @@ class TradingService:
             self.audit.set_state(KILL_SWITCH, switch)
         if switch.get("halted"):
             since = switch.get("since_ms")
-            when = dt.datetime.fromtimestamp(since / 1000, CST).isoformat() if since else "an earlier run"
+            when = local_iso_one(since) if since else "an earlier run"
             logger.warning(
                 "trading: the kill switch is on (halted since %s, key %s): every new order is refused until "
                 "`qmtgate trading resume`",
@@ -819,7 +821,6 @@ class TradingService:
             self.audit.append(kind, payload, **ctx)
             self.audit.set_state(KILL_SWITCH, switch)
         self.kill_switch = switch
-        self.halted = halted
 
     async def halt(self, ctx: dict[str, Any], cancel_open: bool = True) -> dict[str, Any]:
         self._set_kill_switch(True, "halt", {"cancel_open": cancel_open}, ctx)
