@@ -201,9 +201,9 @@ def stored_state(path: str | Path, key: str) -> dict[str, Any] | None:
             row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         finally:
             db.close()
-    except sqlite3.Error:  # no state table (a trail from before it), or not a database
+        return json.loads(row[0]) if row else None
+    except (sqlite3.Error, ValueError):  # no state table (a trail from before it), not a database, bad JSON
         return None
-    return json.loads(row[0]) if row else None
 
 
 class AuditTrail:
