@@ -297,10 +297,19 @@ def validation_error_body(details: list[dict[str, Any]]) -> dict[str, Any]:
     names = sorted({str(err["loc"][-1]) for err in details if len(err["loc"]) > 1})
     codes = {_PARAM_CODES.get(name) for name in names}
     code = codes.pop() if len(codes) == 1 and None not in codes else ErrorCode.VALIDATION_ERROR
-    message = "request validation failed"
-    if names:
-        message += ": invalid " + ", ".join(repr(name) for name in names)
+    parts = ["invalid " + ", ".join(repr(name) for name in names)] if names else []
+    # a rule on the whole body (a limit order without a price) says itself: its text is the reason
+    parts += [plain_reason(err) for err in details if len(err["loc"]) <= 1][:3]
+    message = "request validation failed" + (": " + "; ".join(parts) if parts else "")
     return error_body(code, message, details)
+
+
+def plain_reason(err: Mapping[str, Any]) -> str:
+    """A validation item's text without pydantic's wording around a validator's own message."""
+    text = str(err.get("msg") or err.get("type") or "invalid")
+    for prefix in ("Value error, ", "Assertion failed, "):
+        text = text.removeprefix(prefix)
+    return text
 
 
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:

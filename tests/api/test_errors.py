@@ -129,3 +129,39 @@ def test_every_code_has_a_status() -> None:
     assert errors.error_body(errors.ErrorCode.NOT_FOUND, "m") == {
         "error": {"code": "not_found", "message": "m", "details": None}
     }
+
+
+def test_a_rule_on_the_whole_body_says_its_reason_in_the_message() -> None:
+    from qmtgate.errors import validation_error_body
+
+    body = validation_error_body(
+        [
+            {
+                "loc": ["body"],
+                "msg": "Value error, a limit order needs a positive price",
+                "type": "value_error",
+            },
+            {"loc": ["body", "volume"], "msg": "Input should be greater than 0", "type": "greater_than"},
+        ]
+    )["error"]
+    assert (
+        body["message"] == "request validation failed: invalid 'volume'; a limit order needs a positive price"
+    )
+    assert body["code"] == "validation_error" and len(body["details"]) == 2
+
+
+def test_the_client_keeps_validation_items_and_says_them() -> None:
+    from qmtgate.client.errors import ValidationError, error_from_body
+
+    items = [{"loc": ["query", "count"], "msg": "Input should be greater than or equal to 1", "type": "x"}]
+    body = {"error": {"code": "validation_error", "message": "request validation failed: invalid 'count'",
+                      "details": items}}  # fmt: skip
+    error = error_from_body(422, body)
+    assert isinstance(error, ValidationError) and error.details == {"errors": items}
+    assert str(error) == (
+        "request validation failed: invalid 'count' (Input should be greater than or equal to 1 (count))"
+        " [validation_error, HTTP 422]"
+    )
+    said = {"error": {"code": "validation_error", "message": "request validation failed: no price",
+                      "details": [{"loc": ["body"], "msg": "Value error, no price", "type": "value_error"}]}}  # fmt: skip
+    assert error_from_body(422, said).message == "request validation failed: no price"  # said once

@@ -13,7 +13,7 @@ from qmtgate.api.app import create_app
 from qmtgate.config import Settings, TradingSettings
 from qmtgate.security.keys import generate_key
 
-from .conftest import trading_settings
+from .conftest import ACCOUNT_ID, sim_settings, trading_settings
 
 ROUTES = [
     ("get", "/api/v1/trading/status"),
@@ -114,7 +114,6 @@ def test_miniqmt_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"account_id": "7770001"}, "account_not_found"),
         ({"account_type": "CREDIT"}, "account_type_mismatch"),
         ({"userdata_path": "/tmp/qmtgate-sim/userdata"}, "userdata_path_not_userdata_mini"),
-        ({"account_id": ""}, "account_id_missing"),
     ],
 )
 def test_connect_failures_have_one_clear_reason(tmp_path: Path, trading: dict, reason: str) -> None:
@@ -124,3 +123,41 @@ def test_connect_failures_have_one_clear_reason(tmp_path: Path, trading: dict, r
         r = client.post("/api/v1/trading/orders", json=ORDER)
         assert r.status_code == 503 and r.json()["error"]["code"] == "trading_unavailable"
         assert r.json()["error"]["details"]["reason"] == reason
+
+
+def test_the_simulator_trades_on_its_paper_account_when_none_is_named(tmp_path: Path) -> None:
+    """``qmtgate serve --enable-trading`` on a fresh machine: no account id and no userdata path set, the
+    simulator's one paper account is used and said (status, audit), and an order goes through."""
+    settings = trading_settings(tmp_path / "a.sqlite", account_id="", userdata_path="")
+    with TestClient(create_app(settings)) as client:
+        status = client.get("/api/v1/trading/status").json()
+        assert status["connected"] is True and status["connect_error"] is None
+        assert status["account_id"] == ACCOUNT_ID and status["simulated"] is True
+        latest = {**ORDER, "price_type": "latest", "price": 0, "client_order_id": "paper1"}
+        r = client.post("/api/v1/trading/orders", json=latest)
+        assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        asset = client.get("/api/v1/trading/asset").json()
+        assert asset["account_id"] == ACCOUNT_ID
+
+
+def test_an_unnamed_account_is_refused_where_there_is_a_choice(tmp_path: Path) -> None:
+    """Several paper accounts (as a real QMT may have): the gateway never picks one; it names them."""
+    base = {"enabled": True, "account_id": "", "audit_path": str(tmp_path / "a.sqlite"),
+            "allow_loopback_without_auth": True}  # fmt: skip
+    settings = sim_settings(trading=base)
+    settings = settings.model_copy(
+        update={"sim": settings.sim.model_copy(update={"paper_accounts": ("8880001", "8880002")})}
+    )
+    with TestClient(create_app(settings)) as client:
+        error = client.get("/api/v1/trading/status").json()["connect_error"]
+        assert error["reason"] == "account_id_missing" and "8880001, 8880002" in error["message"]
+        r = client.post("/api/v1/trading/orders", json=ORDER)
+        assert r.status_code == 503 and r.json()["error"]["details"]["reason"] == "account_id_missing"
+
+
+def test_a_real_qmt_never_gets_a_default_account() -> None:
+    from qmtgate.source.trading.lane import settings_problem
+
+    unnamed = TradingSettings(enabled=True, account_id="", userdata_path="")
+    assert settings_problem(unnamed, simulated=False).reason == "account_id_missing"
+    assert settings_problem(unnamed, simulated=True) is None

@@ -188,6 +188,7 @@ def test_read_and_stream_keys_get_nothing_on_the_trading_channel(gateway: Gatewa
 
 def test_the_python_client_trades_with_typed_methods(gateway: Gateway) -> None:
     from qmtgate.client import Client
+    from qmtgate.client.errors import ValidationError
 
     code = "600036.SH"
     with Client(gateway.url, api_key=KEYS["both"].token) as client:
@@ -212,6 +213,12 @@ def test_the_python_client_trades_with_typed_methods(gateway: Gateway) -> None:
         assert checked == {"passed": True, "value": round(price * 100, 2), "error": None}
         refused = client.trading_check(code, "sell", 100, price)  # bought today: nothing sellable (T+1)
         assert refused["passed"] is False and refused["error"]["details"]["rule"] == "insufficient_position"
+        latest = client.trading_place(code, "buy", 100, None, price_type="latest")  # no price to give
+        assert latest["status"] == "accepted"
+        with pytest.raises(ValidationError) as refused_limit:  # a limit order without one: the 422
+            client.trading_check(code, "buy", 100, None)
+        assert "a limit order needs a positive price" in str(refused_limit.value)
+        assert refused_limit.value.details["errors"][0]["type"] == "value_error"  # the gateway's items, kept
 
 
 def test_client_trading_events_resume_across_a_cut_link(gateway: Gateway) -> None:

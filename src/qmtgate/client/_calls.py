@@ -351,7 +351,7 @@ def trading_place(
     code: str,
     side: str,
     volume: int,
-    price: float = 0.0,
+    price: float | None = 0.0,
     *,
     price_type: str = "limit",
     market_type: str | None = None,
@@ -377,15 +377,16 @@ def trading_place(
 
 
 def _order(
-    code: str, side: str, volume: int, price: float, price_type: str, market_type: str | None
+    code: str, side: str, volume: int, price: float | None, price_type: str, market_type: str | None
 ) -> dict[str, Any]:
-    """The order's own fields of a place or check body (``market_type`` only when given)."""
+    """The order's own fields of a place or check body (``market_type`` only when given; no price is 0,
+    which market and latest-price orders ignore and a limit order is refused for)."""
     body: dict[str, Any] = {
         "code": code,
         "side": side,
         "volume": int(volume),
         "price_type": price_type,
-        "price": float(price),
+        "price": float(price or 0.0),
     }
     if market_type is not None:
         body["market_type"] = market_type
@@ -396,7 +397,7 @@ def trading_check(
     code: str,
     side: str,
     volume: int,
-    price: float = 0.0,
+    price: float | None = 0.0,
     *,
     price_type: str = "limit",
     market_type: str | None = None,

@@ -137,5 +137,22 @@ def error_from_body(status: int, body: Any) -> GatewayError:
         return GatewayError(f"HTTP {status} without an error envelope", status=status)
     code = str(error.get("code") or "error")
     cls = ERRORS_BY_CODE.get(code, GatewayError)
-    details = error.get("details") if isinstance(error.get("details"), dict) else None
-    return cls(str(error.get("message") or code), code=code, status=status, details=details)
+    raw = error.get("details")
+    message = str(error.get("message") or code)
+    details: dict[str, Any] | None = raw if isinstance(raw, dict) else None
+    if isinstance(raw, list):  # request validation: one item per field, kept, and said in the message
+        details = {"errors": raw}
+        reasons = [_reason(item) for item in raw[:3] if isinstance(item, dict)]
+        said = [reason for reason in reasons if reason.partition(" (")[0] not in message]
+        if said:
+            message = f"{message} ({'; '.join(said)})"
+    return cls(message, code=code, status=status, details=details)
+
+
+def _reason(item: dict[str, Any]) -> str:
+    """One validation item as a reader wants it: ``Input should be greater than 0 (volume)``."""
+    text = str(item.get("msg") or item.get("type") or "invalid")
+    for prefix in ("Value error, ", "Assertion failed, "):  # pydantic's wording around a validator's text
+        text = text.removeprefix(prefix)
+    where = [str(part) for part in item.get("loc") or [] if part not in ("body", "query", "path")]
+    return f"{text} ({'.'.join(where)})" if where else text

@@ -87,13 +87,24 @@ class _Callback:
         self._lane.forward("connected", {})
 
 
+#: the folder a trader on the simulator is given when ``trading.userdata_path`` is unset (the simulated
+#: SDK keeps no files there)
+SIM_USERDATA_PATH = "userdata_mini"
+
+
 def settings_problem(settings: TradingSettings, simulated: bool) -> ConnectError | None:
     """The configuration mistake that keeps the trader from connecting (None when there is none): the
     account id, and the userdata path (set, miniQMT's ``userdata_mini``, a folder that exists; any path
-    on the simulator). The lane checks it at every connect; ``qmtgate doctor`` before a start."""
-    if not settings.account_id:
+    on the simulator). The lane checks it at every connect; ``qmtgate doctor`` before a start.
+
+    On the simulator both may be left unset: the trader then uses the paper broker's one account
+    (``[sim] paper_accounts``), so ``qmtgate serve --enable-trading`` paper-trades on a fresh machine.
+    A real QMT never gets a default: the account to trade is always named."""
+    if not settings.account_id and not simulated:
         return ConnectError("account_id_missing", "trading.account_id (MINIQMT_ACCOUNT_ID) is not set")
     if not settings.userdata_path:
+        if simulated:
+            return None
         return ConnectError(
             "userdata_path_missing", "trading.userdata_path (MINIQMT_USERDATA_PATH) is not set"
         )
@@ -189,6 +200,20 @@ class TradingLane:
             raise problem
         self._open()
 
+    def _paper_account(self, trader: Any) -> str:
+        """The simulated broker's account, when it has exactly one (the default ``[sim] paper_accounts``)."""
+        ids = sorted({str(info.account_id) for info in trader.query_account_infos() or []})
+        if len(ids) != 1:
+            raise ConnectError(
+                "account_id_missing",
+                "trading.account_id (MINIQMT_ACCOUNT_ID) is not set and the simulator's paper broker has "
+                f"{len(ids)} accounts ({', '.join(ids) or 'none'}): name one",
+            )
+        logger.warning(
+            "trading: trading.account_id is not set; using the simulator's paper account %s", ids[0]
+        )
+        return ids[0]
+
     def reopen(self) -> None:
         """On the lane thread, after ``on_disconnected``: the old trader is dead for good (the SDK's
         rule), so stop it and connect a new one with a new session id."""
@@ -205,7 +230,7 @@ class TradingLane:
         xttrader = importlib.import_module("xtquant.xttrader")
         xttype = importlib.import_module("xtquant.xttype")
         s = self.settings
-        path = Path(s.userdata_path)
+        path = Path(s.userdata_path or SIM_USERDATA_PATH)  # unset only on the simulator (settings_problem)
         self.session_id = self._new_session()
         trader = xttrader.XtQuantTrader(str(path), self.session_id)  # constructed on this thread
         trader.register_callback(_Callback(self))
@@ -217,6 +242,8 @@ class TradingLane:
                 "XtQuantTrader.connect() failed: QMT/miniQMT is not running or not logged in "
                 f"(or session id {self.session_id} is already in use)",
             )
+        if not s.account_id:  # only on the simulator (settings_problem): its paper account
+            s = self.settings = s.model_copy(update={"account_id": self._paper_account(trader)})
         self.account = xttype.StockAccount(s.account_id, s.account_type)
         if trader.subscribe(self.account) != 0:
             infos = trader.query_account_infos() or []

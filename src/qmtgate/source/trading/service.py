@@ -187,7 +187,7 @@ class TradingService:
                 )
             return
         self.audit.append(
-            "connected", {"session_id": self.lane.session_id, "account": self.settings.account_id}
+            "connected", {"session_id": self.lane.session_id, "account": self.lane.settings.account_id}
         )
         for coid, outcome in self.audit.outcomes().items():  # a crash while sending: outcome unknown
             if outcome.get("status") == "sending":
@@ -748,8 +748,9 @@ class TradingService:
     def status(self) -> dict[str, Any]:
         return {
             "connected": self.lane.connected,
-            "account_id": self.settings.account_id,
+            "account_id": self.lane.settings.account_id,  # the simulator's paper account when unset
             "account_type": self.settings.account_type,
+            "simulated": self.lane.simulated,
             "session_id": self.lane.session_id,
             "halted": self.halted,
             "halted_since_ms": self.kill_switch.get("since_ms") if self.halted else None,
