@@ -104,6 +104,38 @@ def test_a_whole_burst_takes_the_columnar_path_and_matches() -> None:
     assert table.column("ask_price")[0].as_py()[-1] is None
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(tick, min_size=2, max_size=12), st.integers(1, 5))
+def test_a_burst_built_in_slices_equals_the_burst_built_at_once(ticks: list[dict], size: int) -> None:
+    """The hub's pump converts a whole market in slices (the loop free in between): the same columns,
+    masks and table as one build, or the same refusal (the scalar path) when one slice is not plain."""
+    codes = [f"{600000 + i}.SH" for i in range(len(ticks))]
+    try:
+        whole = TickColumns.build(codes, ticks)
+    except (TypeError, ValueError):
+        whole = None
+    try:
+        parts = [
+            TickColumns.build(codes[i : i + size], ticks[i : i + size]) for i in range(0, len(ticks), size)
+        ]
+    except (TypeError, ValueError):
+        assert whole is None
+        return
+    assert whole is not None
+    sliced = TickColumns.concat(parts)
+    assert sliced.codes == whole.codes and sliced.table().equals(whole.table())
+    for name, values in whole.values.items():
+        assert values.dtype == sliced.values[name].dtype
+        assert ((values == sliced.values[name]) | (values != values)).all()  # NaN where NaN
+        mask, got = whole.valid[name], sliced.valid[name]
+        if mask is None:
+            assert got is None
+        else:
+            assert got is not None and (mask == got).all()
+    for a, b in zip(sliced.rows(), whole.rows(), strict=True):
+        assert list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+
+
 def test_one_tick_vocabulary_names_every_form_of_a_tick() -> None:
     """Rows, Arrow frames, recordings and the recorded-data API name a tick's fields from one list, in
     one order: a field added to the snapshot schema reaches all of them or the suite says where not."""

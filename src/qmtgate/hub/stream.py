@@ -9,7 +9,9 @@ Data flow (one way):
    (column-wise), its updates get consecutive ``seq`` numbers (monotonic within this gateway run, whose
    ``epoch`` is new at every start), update the one last-value cache (:mod:`qmtgate.hub.lvc`, which REST
    snapshots, the fast lane and client seeds all read), go into the replay ring, and are handed to every
-   client whose interest matches as ONE frame per burst.
+   client whose interest matches as ONE frame per burst. A whole market is converted in slices of
+   :data:`CONVERT_SLICE` codes with the loop free in between (orders and requests that arrive meanwhile
+   wait for one slice); the burst is then applied at once, so no reader ever sees half of it.
 3. Each client's sender task drains its own bounded outbox (see :mod:`qmtgate.hub.clients`).
 
 Upstream subscriptions are refcounted (:mod:`qmtgate.hub.upstream`): ten clients on one code make one
@@ -61,6 +63,9 @@ MAX_PENDING_TICKS = 110_000
 #: seconds after a publish at which the replay ring packs and evicts its older bursts (off the burst's path;
 #: until then it holds a little more than its capacity, never less)
 RING_TIDY_DELAY = 0.05
+#: codes converted per slice of a whole-market burst: the pump yields to the loop between slices, so an
+#: order or a request that arrives meanwhile waits for one slice (~2 ms), not the whole market (~10 ms)
+CONVERT_SLICE = 1000
 
 
 def market_of(code: str) -> str:
@@ -265,17 +270,45 @@ class StreamHub:
                 self._wake_scheduled = False
             self._pumping = True
             for i in range(len(batch)):  # by index: no loop variable keeps the last batch alive
-                self._publish_entry(*batch[i])
+                channel, data, received, connection = batch[i]
+                columns = await self._sliced_columns(data) if channel == TICK else None
+                self._publish_entry(channel, data, received, connection, columns)
                 self.batches_published += 1
                 await asyncio.sleep(0)
             self._pumping = False
             retire_later(batch)  # the raw batches are freed later, not when the next burst wakes the pump
 
+    async def _sliced_columns(self, data: Mapping[str, Any]) -> TickColumns | None:
+        """A large tick burst's columns, converted :data:`CONVERT_SLICE` codes at a time with the loop
+        free in between (the conversion reads no hub state; the burst is applied at once afterwards, so
+        readers never see half of it). None: a small burst, or one the scalar path must take."""
+        if len(data) <= CONVERT_SLICE:
+            return None
+        items = list(data.values())
+        if set(map(type, items)) != {dict} or not all(items):  # subscribe_quote's lists: publish decides
+            return None
+        codes = list(data)
+        parts = []
+        try:
+            for start in range(0, len(codes), CONVERT_SLICE):
+                if parts:
+                    await asyncio.sleep(0)
+                end = start + CONVERT_SLICE
+                parts.append(TickColumns.build(codes[start:end], items[start:end]))
+        except (TypeError, ValueError):  # not plain numbers: publish converts row by row
+            return None
+        return TickColumns.concat(parts)
+
     def _publish_entry(
-        self, channel: str, data: Mapping[str, Any], received: float, connection: int | None
+        self,
+        channel: str,
+        data: Mapping[str, Any],
+        received: float,
+        connection: int | None,
+        columns: TickColumns | None = None,
     ) -> None:
         try:
-            self.publish(channel, data, received, connection)
+            self.publish(channel, data, received, connection, columns)
         except Exception:  # one bad batch must not kill the pump
             logger.exception("dropping a malformed %s batch", channel)
 
@@ -285,10 +318,13 @@ class StreamHub:
         data: Mapping[str, Any],
         received: float | None = None,
         connection: int | None = None,
+        columns: TickColumns | None = None,
     ) -> list[Update]:
         """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop).
 
-        ``connection``: the source connection the batch's subscription was made on (whole-market feed)."""
+        ``connection``: the source connection the batch's subscription was made on (whole-market feed).
+        ``columns``: the burst's ticks already converted (``TickColumns.build(list(data), list(data.values()))``
+        in slices by the pump), for a burst of plain tick dicts."""
         updates: list[Update] = []
         if channel == TICK:
             codes: list[str] = list(data)
@@ -303,7 +339,9 @@ class StreamHub:
                         codes.append(code)
                         items.append(item)
             try:
-                burst: TickBurst | None = TickBurst(TickColumns.build(codes, items))
+                if columns is None or plain is None:
+                    columns = TickColumns.build(codes, items)
+                burst: TickBurst | None = TickBurst(columns)
             except (TypeError, ValueError):  # not plain numbers: the scalar converter, row by row
                 burst = None
             if burst is not None:

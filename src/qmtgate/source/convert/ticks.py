@@ -221,6 +221,28 @@ class TickColumns:
             valid[f"{side}_volume"] = None
         return cls(list(codes), values, valid)
 
+    @classmethod
+    def concat(cls, parts: Sequence[TickColumns]) -> TickColumns:
+        """The columns of consecutive slices of one burst as one, equal to building the burst at once
+        (every value is converted on its own, so slicing changes nothing): a caller that must not hold
+        the event loop for a whole market's conversion builds it slice by slice (the hub's pump)."""
+        if len(parts) == 1:
+            return parts[0]
+        values = {name: np.concatenate([p.values[name] for p in parts]) for name in parts[0].values}
+        valid: dict[str, np.ndarray | None] = {}
+        for name in parts[0].valid:
+            masks = [p.valid[name] for p in parts]
+            if all(m is None for m in masks):
+                valid[name] = None
+            else:  # None: every value of that slice valid
+                valid[name] = np.concatenate(
+                    [
+                        np.ones(p.values[name].shape, bool) if m is None else m
+                        for p, m in zip(parts, masks, strict=True)
+                    ]
+                )
+        return cls(list(itertools.chain.from_iterable(p.codes for p in parts)), values, valid)
+
     def rows(self) -> list[dict[str, Any]]:
         cols: dict[str, list[Any]] = {"code": self.codes}
         for name, values in self.values.items():
