@@ -170,6 +170,8 @@ def test_doctor_checks_trading_settings_the_way_the_lane_does(tmp_path: Path) ->
     assert wrong.details == {"reason": "userdata_path_not_userdata_mini"}
     assert trading()["trading"].details == {"reason": "userdata_path_not_found"}  # not created yet
     assert trading("Linux")["trading"].status == "ok"  # the simulator takes any path
+    paper = trading("Linux", trading={"account_id": "", "userdata_path": ""})["trading"]
+    assert paper.status == "ok" and "paper account" in paper.summary and "8880001" in paper.summary
     (tmp_path / "userdata_mini").mkdir()
     good = trading()
     assert (

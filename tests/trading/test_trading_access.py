@@ -155,9 +155,16 @@ def test_an_unnamed_account_is_refused_where_there_is_a_choice(tmp_path: Path) -
         assert r.status_code == 503 and r.json()["error"]["details"]["reason"] == "account_id_missing"
 
 
-def test_a_real_qmt_never_gets_a_default_account() -> None:
-    from qmtgate.source.trading.lane import settings_problem
+def test_only_a_chosen_simulator_gets_a_default_account() -> None:
+    """A real QMT, and a Windows gateway that fell back to the simulator (``auto`` with QMT down), never
+    trade an account nobody named; ``--source sim``, or a machine where xtquant cannot exist, may."""
+    from qmtgate.source.trading.lane import settings_problem, simulator_chosen
 
     unnamed = TradingSettings(enabled=True, account_id="", userdata_path="")
-    assert settings_problem(unnamed, simulated=False).reason == "account_id_missing"
-    assert settings_problem(unnamed, simulated=True) is None
+    assert settings_problem(unnamed, simulated=False, paper_default=True).reason == "account_id_missing"
+    fell_back = settings_problem(unnamed, simulated=True, paper_default=False)
+    assert fell_back.reason == "account_id_missing" and "--source sim" in fell_back.message
+    assert settings_problem(unnamed, simulated=True, paper_default=True) is None
+    assert simulator_chosen(Settings(source="sim"), "Windows")
+    assert not simulator_chosen(Settings(source="auto"), "Windows")
+    assert simulator_chosen(Settings(source="auto"), "Linux") and simulator_chosen(Settings(), "Darwin")

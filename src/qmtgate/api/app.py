@@ -167,8 +167,11 @@ def create_app(
                 stack.callback(freezer.cancel)
             if settings.trading.enabled:  # the trading lane (docs/trading.md), after market data
                 from qmtgate.source.trading import TradingService
+                from qmtgate.source.trading.lane import simulator_chosen
 
-                trading = TradingService(settings.trading)
+                # an unset account id means the paper account only where the simulator was chosen
+                # (not a Windows gateway that fell back to it: there the account is always named)
+                trading = TradingService(settings.trading, paper_default=simulator_chosen(settings))
                 trading.calendar = services.calendar
                 await trading.start()
                 stack.push_async_callback(trading.stop)

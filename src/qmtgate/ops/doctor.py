@@ -433,18 +433,26 @@ _TRADING_FIXES: dict[str, tuple[str, str]] = {
 def check_trading(settings: Settings, system: str | None = None) -> list[Check]:
     """With trading on: the settings the trader needs to connect (the lane's own rules), the audit
     database's folder, and a key that may trade."""
-    from qmtgate.source.trading.lane import settings_problem
+    from qmtgate.source.trading.lane import settings_problem, simulator_chosen
 
     t = settings.trading
     if not t.enabled:
         return [
             Check("trading", "info", "trading is off (the default); docs/trading.md says how to enable it")
         ]
-    simulated = settings.source == "sim" or (system or platform.system()) != "Windows"
+    simulated = simulator_chosen(settings, system)
     checks: list[Check] = []
-    problem = settings_problem(t, simulated)
+    problem = settings_problem(t, simulated, paper_default=simulated)
     if problem is None:
-        checks.append(Check("trading", "ok", f"account {t.account_id} ({t.account_type}), {t.userdata_path}"))
+        if t.account_id:
+            checks.append(
+                Check("trading", "ok", f"account {t.account_id} ({t.account_type}), {t.userdata_path}")
+            )
+        else:  # settings_problem allowed it: the simulator's paper account
+            accounts = ", ".join(settings.sim.paper_accounts)
+            checks.append(
+                Check("trading", "ok", f"the simulator's paper account ([sim] paper_accounts: {accounts})")
+            )
     else:
         fix_en, fix_zh = _TRADING_FIXES.get(
             problem.reason, ("See docs/trading.md.", "参见 docs/trading.md。")

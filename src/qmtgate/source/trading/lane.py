@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
-from qmtgate.config import TradingSettings
+from qmtgate.config import Settings, TradingSettings
 from qmtgate.source.trading.errors import ConnectError
 
 logger = logging.getLogger(__name__)
@@ -87,21 +88,32 @@ class _Callback:
         self._lane.forward("connected", {})
 
 
+def simulator_chosen(settings: Settings, system: str | None = None) -> bool:
+    """The simulator is the gateway's source by choice: ``--source sim``, or a machine where the real
+    xtquant cannot exist (it imports only on Windows), so ``auto`` can only mean the simulator."""
+    return settings.source == "sim" or (system or platform.system()) != "Windows"
+
+
 #: the folder a trader on the simulator is given when ``trading.userdata_path`` is unset (the simulated
 #: SDK keeps no files there)
 SIM_USERDATA_PATH = "userdata_mini"
 
 
-def settings_problem(settings: TradingSettings, simulated: bool) -> ConnectError | None:
+def settings_problem(
+    settings: TradingSettings, simulated: bool, paper_default: bool = False
+) -> ConnectError | None:
     """The configuration mistake that keeps the trader from connecting (None when there is none): the
     account id, and the userdata path (set, miniQMT's ``userdata_mini``, a folder that exists; any path
     on the simulator). The lane checks it at every connect; ``qmtgate doctor`` before a start.
 
-    On the simulator both may be left unset: the trader then uses the paper broker's one account
-    (``[sim] paper_accounts``), so ``qmtgate serve --enable-trading`` paper-trades on a fresh machine.
-    A real QMT never gets a default: the account to trade is always named."""
-    if not settings.account_id and not simulated:
-        return ConnectError("account_id_missing", "trading.account_id (MINIQMT_ACCOUNT_ID) is not set")
+    ``paper_default``: the simulator was chosen (``--source sim``, or a machine where xtquant cannot
+    exist), so the account id may stay unset and the trader uses the paper broker's one account
+    (``[sim] paper_accounts``): ``qmtgate serve --enable-trading`` paper-trades on a fresh machine. A
+    Windows gateway that fell back to the simulator, and a real QMT, never get a default: the account to
+    trade is always named there."""
+    if not settings.account_id and not (simulated and paper_default):
+        hint = " (the simulator's paper account is used only with --source sim)" if simulated else ""
+        return ConnectError("account_id_missing", f"trading.account_id (MINIQMT_ACCOUNT_ID) is not set{hint}")
     if not settings.userdata_path:
         if simulated:
             return None
@@ -122,8 +134,9 @@ def settings_problem(settings: TradingSettings, simulated: bool) -> ConnectError
 class TradingLane:
     """The trader, its thread, and the bridge from its callbacks to ``on_push``."""
 
-    def __init__(self, settings: TradingSettings, on_push: PushHandler) -> None:
+    def __init__(self, settings: TradingSettings, on_push: PushHandler, paper_default: bool = False) -> None:
         self.settings = settings
+        self.paper_default = paper_default  # see settings_problem
         self._on_push = on_push
         # SimpleQueue: a C queue whose get() wakes on one lock, a few tens of microseconds sooner per call
         # than Queue (a Condition), and every order makes one trip
@@ -195,7 +208,7 @@ class TradingLane:
         self.xtconstant = importlib.import_module("xtquant.xtconstant")
         self.xtdata = importlib.import_module("xtquant.xtdata")
         self.simulated = "qmtgate" in (getattr(xttrader, "__file__", "") or "")
-        problem = settings_problem(self.settings, self.simulated)
+        problem = settings_problem(self.settings, self.simulated, self.paper_default)
         if problem is not None:
             raise problem
         self._open()

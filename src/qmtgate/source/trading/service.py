@@ -130,7 +130,11 @@ class _Settlement:
 
 
 class TradingService:
-    def __init__(self, settings: TradingSettings, audit: AuditTrail | None = None) -> None:
+    def __init__(
+        self, settings: TradingSettings, audit: AuditTrail | None = None, *, paper_default: bool = False
+    ) -> None:
+        """``paper_default``: the simulator was chosen, so an unset account id means its paper account
+        (:func:`qmtgate.source.trading.lane.settings_problem`)."""
         self.settings = settings
         self.audit = (
             audit
@@ -138,7 +142,7 @@ class TradingService:
             else AuditTrail(settings.audit_path, settings.audit_sync, settings.audit_flush_ms / 1000)
         )
         self.risk = RiskChecker(settings.risk)
-        self.lane = TradingLane(settings, self._push_from_sdk)
+        self.lane = TradingLane(settings, self._push_from_sdk, paper_default)
         #: account events for the WebSocket trading channel (numbered, replayable, never conflated)
         self.events = AccountEvents(settings.events_ring)
         #: the kill switch, as the audit database keeps it: a restart (a crash, a service restart, a
