@@ -68,6 +68,16 @@ RING_TIDY_DELAY = 0.05
 CONVERT_SLICE = 1000
 
 
+def _plain_ticks(data: Mapping[str, Any]) -> tuple[list[str], list[Mapping[str, Any]]] | None:
+    """``data``'s codes and tick dicts when every value is a non-empty dict (a whole-quote push: the form
+    the cache stores and the column converter takes), checked at C speed; None otherwise
+    (``subscribe_quote`` gives lists, and a code may come empty)."""
+    items = list(data.values())
+    if set(map(type, items)) != {dict} or not all(items):
+        return None
+    return list(data), items
+
+
 def market_of(code: str) -> str:
     return code.rsplit(".", 1)[-1]
 
@@ -282,12 +292,10 @@ class StreamHub:
         """A large tick burst's columns, converted :data:`CONVERT_SLICE` codes at a time with the loop
         free in between (the conversion reads no hub state; the burst is applied at once afterwards, so
         readers never see half of it). None: a small burst, or one the scalar path must take."""
-        if len(data) <= CONVERT_SLICE:
+        plain = _plain_ticks(data) if len(data) > CONVERT_SLICE else None
+        if plain is None:  # small, or subscribe_quote's lists: publish decides
             return None
-        items = list(data.values())
-        if set(map(type, items)) != {dict} or not all(items):  # subscribe_quote's lists: publish decides
-            return None
-        codes = list(data)
+        codes, items = plain
         parts = []
         try:
             for start in range(0, len(codes), CONVERT_SLICE):
@@ -327,10 +335,11 @@ class StreamHub:
         in slices by the pump), for a burst of plain tick dicts."""
         updates: list[Update] = []
         if channel == TICK:
-            codes: list[str] = list(data)
-            items: list[Mapping[str, Any]] = list(data.values())
+            ticks = _plain_ticks(data)
             plain: Mapping[str, Any] | None = data  # {code: tick dict} as the cache stores it
-            if set(map(type, items)) != {dict} or not all(items):  # checked at C speed
+            if ticks is not None:
+                codes, items = ticks
+            else:
                 plain = None
                 codes, items = [], []
                 for code, tick in data.items():
