@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from qmtgate.source.trading.service import _Settlement
+from qmtgate.source.trading.service import _reply_from_thread, _run_to_end, _Settlement
 
 from .test_trading_api import ORDERS, order_body, tick
 
@@ -67,6 +67,76 @@ def test_a_waiter_that_gave_up_does_not_break_the_write() -> None:
     settlement = _Settlement(writes.append)
     assert settlement.written.cancel()  # what wait_for does to the wrapped future on a timeout
     assert settlement.settle({"status": "accepted"}) == {"status": "accepted"} and len(writes) == 1
+
+
+def test_then_gets_the_outcome_that_stands_and_nothing_else() -> None:
+    handed: list[dict[str, Any]] = []
+    settlement = _Settlement(lambda outcome: None)
+    answer = {"status": "accepted", "order_id": 7}
+    settlement.settle(answer, handed.append)
+    settlement.settle({"status": "unknown"}, handed.append)  # dropped: not handed on either
+    assert handed == [answer]
+
+
+def test_then_is_not_called_when_the_write_fails_and_its_failure_spares_the_waiter() -> None:
+    def failing(outcome: dict[str, Any]) -> None:
+        raise OSError("disk full")
+
+    handed: list[dict[str, Any]] = []
+    with pytest.raises(OSError):
+        _Settlement(failing).settle({"status": "accepted"}, handed.append)
+    assert handed == []
+
+    def broken(outcome: dict[str, Any]) -> None:
+        raise RuntimeError("event loop is closed")
+
+    settlement = _Settlement(lambda outcome: None)
+    assert settlement.settle({"status": "accepted"}, broken) == {"status": "accepted"}
+    assert settlement.written.result() == {"status": "accepted"}  # the loop still learns it
+
+
+@pytest.mark.anyio
+async def test_an_answer_from_another_thread_reaches_the_caller_before_the_placement_ends() -> None:
+    """The caller's future is resolved from the answering thread (one loop pass), while the placement's
+    own coroutine still has work after it (its wait for the written outcome, its bookkeeping): that work
+    runs to the end all the same, and its result does not replace the answer."""
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[Any] = loop.create_future()
+    resolve = _reply_from_thread(reply)
+    finished = asyncio.Event()
+    release = asyncio.Event()
+
+    async def placement() -> dict[str, Any]:
+        await release.wait()  # still busy when the answer comes
+        finished.set()
+        return {"status": "from the coroutine"}
+
+    answer = {"status": "accepted", "order_id": 7}
+    threading.Thread(target=resolve, args=(answer,)).start()
+    assert await asyncio.wait_for(_run_to_end(placement(), reply), 5) is answer
+    assert not finished.is_set()
+    release.set()
+    await asyncio.wait_for(finished.wait(), 5)
+
+
+@pytest.mark.anyio
+async def test_a_caller_that_goes_away_leaves_the_placement_running() -> None:
+    loop = asyncio.get_running_loop()
+    reply: asyncio.Future[Any] = loop.create_future()
+    finished = asyncio.Event()
+
+    async def placement() -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        finished.set()
+        return {"status": "accepted"}
+
+    caller = asyncio.ensure_future(_run_to_end(placement(), reply))
+    await asyncio.sleep(0)
+    caller.cancel()
+    await asyncio.wait_for(finished.wait(), 5)
+    _reply_from_thread(reply)({"status": "late"})  # a cancelled reply takes nothing, and nothing raises
+    await asyncio.sleep(0.01)
+    assert reply.cancelled()
 
 
 def record_outcome_writes(service: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, str]]:

@@ -69,12 +69,15 @@ MetricHook = Callable[[str, str, float], None]
 _RUNNING: set[asyncio.Task] = set()  # tasks of _run_to_end, referenced until done
 
 
-async def _run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
+async def _run_to_end(coro: Coroutine[Any, Any, Any], waiter: asyncio.Future[Any] | None = None) -> Any:
     """Await ``coro`` run in a task that a cancelled caller does not cancel, as ``asyncio.shield`` does.
-    The task hands its result to the caller's future itself: one pass of the event loop less than
-    shield's chain of done-callbacks (inner task -> outer future -> caller), on every order's answer."""
+    The task hands its result to the caller's future (``waiter``, or a new one) itself: one pass of the
+    event loop less than shield's chain of done-callbacks (inner task -> outer future -> caller), on
+    every order's answer. Whoever else holds ``waiter`` may resolve it first (an order's answer, from the
+    thread that wrote it); the task's own result then only ends the task."""
     loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[Any] = loop.create_future()
+    if waiter is None:
+        waiter = loop.create_future()
 
     async def run() -> None:
         try:
@@ -100,6 +103,17 @@ async def _run_to_end(coro: Coroutine[Any, Any, Any]) -> Any:
     return await waiter
 
 
+def _reply_from_thread(reply: asyncio.Future[Any]) -> Callable[[Any], None]:
+    """A thread-safe ``fn(result)`` that resolves ``reply`` (on its loop) unless it is done already."""
+    loop = reply.get_loop()
+
+    def resolve(result: Any) -> None:
+        if not reply.done():
+            reply.set_result(result)
+
+    return lambda result: loop.call_soon_threadsafe(resolve, result)
+
+
 class _Settlement:
     """The one outcome of a sent order: its SDK answer's, written on the thread that delivers it, or the
     loop's ``unknown`` when no answer came in time, whichever is first (the other is dropped: a late
@@ -112,8 +126,11 @@ class _Settlement:
         self.outcome: dict[str, Any] | None = None
         self.written: Future = Future()
 
-    def settle(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        """Write ``outcome`` unless one was written already; returns the one that stands."""
+    def settle(
+        self, outcome: dict[str, Any], then: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """Write ``outcome`` unless one was written already; returns the one that stands. ``then``:
+        called with ``outcome`` once it is written and stands (not when another stood already)."""
         with self._lock:
             if self.outcome is not None:
                 return self.outcome
@@ -124,6 +141,11 @@ class _Settlement:
                     self.written.set_exception(exc)
                 raise
             self.outcome = outcome
+        if then is not None:
+            try:
+                then(outcome)
+            except Exception:  # the caller still has it through written, a loop pass later
+                logger.exception("trading: handing an outcome to its caller failed")
         with contextlib.suppress(InvalidStateError):
             self.written.set_result(outcome)
         return outcome
@@ -411,11 +433,19 @@ class TradingService:
         hangs up mid-request does not cancel it, so its outcome is still recorded for the retry.
         ``protective``: a protective order's sell, which the kill switch lets through when
         ``trading.protect.act_when_halted`` (docs/trading.md)."""
-        return await _run_to_end(self._place(req, ctx, protective))
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        return await _run_to_end(self._place(req, ctx, protective, reply), reply)
 
     async def _place(
-        self, req: dict[str, Any], ctx: dict[str, Any], protective: bool = False
+        self,
+        req: dict[str, Any],
+        ctx: dict[str, Any],
+        protective: bool = False,
+        reply: asyncio.Future[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """``reply``: the caller's future. An SDK answer resolves it from the thread that wrote the
+        outcome (one loop pass to the caller, who writes the reply at once), while this coroutine's own
+        wake-up (the wait for the written outcome, then the end of the placement) follows behind it."""
         coid = req["client_order_id"]
         # The request row is committed together with the first decision about it: nothing is answered
         # or sent before both are written.
@@ -437,9 +467,10 @@ class TradingService:
                 self._placing = coid
                 settlement = _Settlement(lambda outcome: self._write_outcome(coid, outcome, ctx, started))
                 self._answered = settlement.written
+                early = None if reply is None else _reply_from_thread(reply)
                 sent = await self._on_lane(
                     lambda: self._check_claim_send(
-                        order, req, coid, ctx, request_row, now, settlement, protective
+                        order, req, coid, ctx, request_row, now, settlement, protective, early
                     )
                 )
             except (RiskRefused, TradingHalted, TradingUnavailable, IdempotencyConflict) as exc:
@@ -524,11 +555,13 @@ class TradingService:
         now: int,
         settlement: _Settlement,
         protective: bool = False,
+        early: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
         """On the lane thread: the market and account checks, then (unless dry-run) the claim and the
         request row committed together, then ``order_stock_async``, whose answer settles ``settlement``
-        on the thread that delivers it. Returns what :meth:`_await_answer` needs, or None for a dry run.
-        A refusal raises before anything is claimed or sent."""
+        on the thread that delivers it (and, once written, goes to ``early``: the caller's reply).
+        Returns what :meth:`_await_answer` needs, or None for a dry run. A refusal raises before
+        anything is claimed or sent."""
         market, account = self._market_and_account(order, now)
         self.risk.check_market(order, market, account, protective=protective)
         # Again here, right before the claim and the send: a halt turned on since the loop's check (its
@@ -561,7 +594,7 @@ class TradingService:
 
         def answered(future: Future) -> None:
             try:
-                settlement.settle(self._answer_outcome(seq, coid, future.result()))
+                settlement.settle(self._answer_outcome(seq, coid, future.result()), early)
             except Exception:  # handed to the loop through settlement.written
                 logger.exception("trading: writing the outcome of %s failed", coid)
 
