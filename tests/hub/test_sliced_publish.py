@@ -5,6 +5,7 @@ exactly what converting it at once gives: the same seqs, rows and table, applied
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -50,3 +51,31 @@ def test_a_large_burst_leaves_the_loop_between_slices_and_publishes_the_same(
     assert [cached[u.code].row for u in expected] == [u.row for u in expected]
     assert cached[EVERY[3]].row["last_price"] is None
     assert expected[0].burst.columns.table().equals(cached[EVERY[0]].burst.columns.table())
+
+
+@pytest.mark.anyio
+async def test_retired_ticks_are_freed_a_slice_at_a_time_with_the_loop_free_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Freeing is one C call that keeps the interpreter lock: a whole burst's raw ticks freed at once
+    held every thread of the gateway for 10-20 ms. The loop runs other work between slices."""
+    from qmtgate.hub import lvc
+
+    monkeypatch.setattr(lvc, "RETIRE_SECONDS", 0.0)
+    total = 3 * lvc.RETIRE_SLICE + 7
+    objects = [{"lastPrice": float(i), "askPrice": [float(i)] * 5} for i in range(total)]
+    lvc.retire_later(objects)
+    seen = [len(objects)]
+    while objects:
+        await asyncio.sleep(0)  # another task's turn on the loop
+        seen.append(len(objects))
+    shrunk = [a - b for a, b in itertools.pairwise(seen) if a != b]
+    assert shrunk == [lvc.RETIRE_SLICE] * 3 + [7]
+
+
+def test_retired_ticks_without_a_loop_are_freed_at_once() -> None:
+    from qmtgate.hub import lvc
+
+    objects = [{"lastPrice": 1.0}] * 10
+    lvc.retire_later(objects)
+    assert objects == []

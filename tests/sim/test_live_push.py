@@ -155,3 +155,20 @@ def test_a_snapshot_query_does_not_swallow_the_pushes_of_the_slots_it_passes() -
     assert pushed[-1]["time"] == tick["time"] and pushed[-1]["lastPrice"] == tick["lastPrice"]
     times = [p["time"] for p in pushed]
     assert times == sorted(set(times)), "each slot once, in order"
+
+
+def test_a_burst_built_in_slices_equals_the_burst_built_at_once() -> None:
+    """The publisher builds a whole market's tick dicts in slices (the interpreter lock let go in
+    between, sim/live.py): every dict, suspended stocks and indexes included, is the one built at once."""
+    from qmtgate.sim.live import DICT_SLICE_ROWS, LiveSession
+
+    m = SimMarket(seed=0)
+    m.clock = MarketClock(m.calendar, mode="manual", start_ms=ms_of(TRADING_DAY, 10 * 3600 + 30 * 60))
+    session = LiveSession(m)
+    session.advance(m.time())
+    rows = session.rows_with_data()
+    assert len(rows) > 4 * DICT_SLICE_ROWS
+    whole = session.tick_dicts(rows)
+    assert session.tick_dicts(rows, DICT_SLICE_ROWS) == whole
+    assert session.tick_dicts(rows, 7) == whole  # a last slice shorter than the others
+    assert any(t["stockStatus"] == 1 for t in whole)  # a suspended stock was among them

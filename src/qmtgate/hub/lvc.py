@@ -66,22 +66,42 @@ class CacheStats:
 
 #: How long a burst's raw ticks are kept after use before they are freed (see :func:`retire_later`).
 RETIRE_SECONDS = 1.0
+#: ... and how many are freed at a time, with the loop's other work (and the process's other threads)
+#: let in between: ~1-2 ms each.
+RETIRE_SLICE = 500
+#: The pause between two slices: the loop waits in its selector meanwhile, without the interpreter lock,
+#: long enough for a thread that waits for it (the trading lane, the SDK's push thread) to wake and take
+#: it. A pause of one loop pass is not: the loop takes the lock back first, and the waiter's
+#: switch-interval clock (5 ms) starts over. (Not used between the slices of a burst's conversion: there
+#: the simulator's publisher thread took the turns, and the frames went out 5-12 ms later at p50.)
+RETIRE_PAUSE_S = 0.0002
 
 
 def retire_later(objects: list[Any]) -> None:
-    """Free ``objects`` (by clearing the list) a moment from now, on the running loop.
+    """Free ``objects`` (by emptying the list) a moment from now, on the running loop, a slice at a time.
 
     A whole-market burst from xtquant is ~5,400 dicts with their ladder lists, ~250,000 objects; whoever
-    drops the last reference pays ~10-20 ms of the event loop to free them. The cache and the hub's pump
-    would drop them exactly when the next burst arrives, i.e. on the path of its frames. Deferred by
-    :data:`RETIRE_SECONDS` (bursts come every 3 s) they are freed while the loop is idle.
+    drops the last reference pays ~10-20 ms to free them. The cache and the hub's pump would drop them
+    exactly when the next burst arrives, i.e. on the path of its frames. Deferred by
+    :data:`RETIRE_SECONDS` (bursts come every 3 s) they are freed while the loop is idle; in slices of
+    :data:`RETIRE_SLICE`, because freeing is one C call that never lets go of the interpreter lock: freed
+    at once, it held every thread of the gateway (an order on its way through the trading lane too) for
+    the whole 10-20 ms, past the interpreter's switch interval.
     """
     if not objects:
         return
     try:
-        asyncio.get_running_loop().call_later(RETIRE_SECONDS, objects.clear)
+        loop = asyncio.get_running_loop()
     except RuntimeError:  # no running loop (a test applying by hand): free now
         objects.clear()
+        return
+    loop.call_later(RETIRE_SECONDS, _retire_slice, loop, objects)
+
+
+def _retire_slice(loop: asyncio.AbstractEventLoop, objects: list[Any]) -> None:
+    del objects[-RETIRE_SLICE:]
+    if objects:
+        loop.call_later(RETIRE_PAUSE_S, _retire_slice, loop, objects)
 
 
 class LastValueCache:
