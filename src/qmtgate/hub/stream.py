@@ -68,6 +68,10 @@ RING_TIDY_DELAY = 0.05
 CONVERT_SLICE = 1000
 
 
+#: a burst of plain tick dicts split and converted: (codes, tick dicts, their columns)
+Converted = tuple[list[str], list[Mapping[str, Any]], TickColumns]
+
+
 def _plain_ticks(data: Mapping[str, Any]) -> tuple[list[str], list[Mapping[str, Any]]] | None:
     """``data``'s codes and tick dicts when every value is a non-empty dict (a whole-quote push: the form
     the cache stores and the column converter takes), checked at C speed; None otherwise
@@ -281,17 +285,18 @@ class StreamHub:
             self._pumping = True
             for i in range(len(batch)):  # by index: no loop variable keeps the last batch alive
                 channel, data, received, connection = batch[i]
-                columns = await self._sliced_columns(data) if channel == TICK else None
-                self._publish_entry(channel, data, received, connection, columns)
+                converted = await self._sliced_columns(data) if channel == TICK else None
+                self._publish_entry(channel, data, received, connection, converted)
                 self.batches_published += 1
                 await asyncio.sleep(0)
             self._pumping = False
             retire_later(batch)  # the raw batches are freed later, not when the next burst wakes the pump
 
-    async def _sliced_columns(self, data: Mapping[str, Any]) -> TickColumns | None:
-        """A large tick burst's columns, converted :data:`CONVERT_SLICE` codes at a time with the loop
-        free in between (the conversion reads no hub state; the burst is applied at once afterwards, so
-        readers never see half of it). None: a small burst, or one the scalar path must take."""
+    async def _sliced_columns(self, data: Mapping[str, Any]) -> Converted | None:
+        """A large tick burst's codes, tick dicts and columns, converted :data:`CONVERT_SLICE` codes at a
+        time with the loop free in between (the conversion reads no hub state; the burst is applied at
+        once afterwards, so readers never see half of it). None: a small burst, or one the scalar path
+        must take."""
         plain = _plain_ticks(data) if len(data) > CONVERT_SLICE else None
         if plain is None:  # small, or subscribe_quote's lists: publish decides
             return None
@@ -305,7 +310,7 @@ class StreamHub:
                 parts.append(TickColumns.build(codes[start:end], items[start:end]))
         except (TypeError, ValueError):  # not plain numbers: publish converts row by row
             return None
-        return TickColumns.concat(parts)
+        return codes, items, TickColumns.concat(parts)
 
     def _publish_entry(
         self,
@@ -313,10 +318,10 @@ class StreamHub:
         data: Mapping[str, Any],
         received: float,
         connection: int | None,
-        columns: TickColumns | None = None,
+        converted: Converted | None = None,
     ) -> None:
         try:
-            self.publish(channel, data, received, connection, columns)
+            self.publish(channel, data, received, connection, converted)
         except Exception:  # one bad batch must not kill the pump
             logger.exception("dropping a malformed %s batch", channel)
 
@@ -326,16 +331,17 @@ class StreamHub:
         data: Mapping[str, Any],
         received: float | None = None,
         connection: int | None = None,
-        columns: TickColumns | None = None,
+        converted: Converted | None = None,
     ) -> list[Update]:
         """Sequence one upstream burst, cache it, ring it and fan it out (on the event loop).
 
         ``connection``: the source connection the batch's subscription was made on (whole-market feed).
-        ``columns``: the burst's ticks already converted (``TickColumns.build(list(data), list(data.values()))``
-        in slices by the pump), for a burst of plain tick dicts."""
+        ``converted``: ``data``, a burst of plain tick dicts, already split and converted by the pump
+        (:meth:`_sliced_columns`)."""
         updates: list[Update] = []
         if channel == TICK:
-            ticks = _plain_ticks(data)
+            ticks = _plain_ticks(data) if converted is None else converted[:2]
+            columns = None if converted is None else converted[2]
             plain: Mapping[str, Any] | None = data  # {code: tick dict} as the cache stores it
             if ticks is not None:
                 codes, items = ticks
@@ -348,7 +354,7 @@ class StreamHub:
                         codes.append(code)
                         items.append(item)
             try:
-                if columns is None or plain is None:
+                if columns is None:
                     columns = TickColumns.build(codes, items)
                 burst: TickBurst | None = TickBurst(columns)
             except (TypeError, ValueError):  # not plain numbers: the scalar converter, row by row

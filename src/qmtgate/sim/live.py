@@ -35,6 +35,11 @@ DICT_SLICE_ROWS = 500
 SLICE_PAUSE_S = 0.00005
 
 
+def _take(arrays: SnapshotArrays, index: np.ndarray | slice) -> SnapshotArrays:
+    """The rows ``index`` of every array (a copy for an index array, views for a slice)."""
+    return SnapshotArrays(**{f: getattr(arrays, f)[index] for f in SnapshotArrays.__dataclass_fields__})
+
+
 #: Slots after which a fresh advance's state is kept in the day cache: the opening match, the end of
 #: each continuous segment and the close (a fresh process restores the latest one before its time).
 BOUNDARY_SLOTS = frozenset(
@@ -347,7 +352,7 @@ class LiveSession:
         the same slot and the dicts equal those built at once."""
         with self._lock:  # held only to copy one consistent slot's values; the dicts are built after
             s = self.state
-            sub = SnapshotArrays(**{f: getattr(s, f)[rows] for f in SnapshotArrays.__dataclass_fields__})
+            sub = _take(s, rows)
             day_start_ms = self.day_start_ms
             suspended = self.suspended[rows]
         m = self.m
@@ -361,9 +366,8 @@ class LiveSession:
             if start:
                 time.sleep(SLICE_PAUSE_S)
             part = slice(start, start + slice_rows)
-            arrays = SnapshotArrays(**{f: getattr(sub, f)[part] for f in SnapshotArrays.__dataclass_fields__})
             out += build_tick_dicts(
-                arrays, day_start_ms, is_index[part], liquidity[part], keys[part], suspended[part]
+                _take(sub, part), day_start_ms, is_index[part], liquidity[part], keys[part], suspended[part]
             )
         return out
 
