@@ -1,6 +1,6 @@
 """Simulated trader benchmark (issue 20).
 
-Run: ``PYTHONPATH=src .venv/bin/python bench/trader_bench.py`` (well under a minute). Prints the figures and
+Run: ``PYTHONPATH=src .venv/bin/python bench/trader_bench.py`` (about two minutes). Prints the figures and
 rewrites the "Simulated trader (issue 20)" section of bench/RESULTS.md, leaving other sections alone.
 
 1. **Orders per second through the simulated xttrader**: resting limit buys (below the market, so no
@@ -10,6 +10,10 @@ rewrites the "Simulated trader (issue 20)" section of bench/RESULTS.md, leaving 
 2. **Matching cost per snapshot with 1,000 resting orders**: 1,000 resting buys and sells spread over
    50 codes at prices around the market; the manual clock is stepped 3 s at a time (one snapshot slot)
    and each ``PaperBroker.sync()`` is timed: median and p95 per step, with the fills it produced.
+3. **A busy day** (a SQLite account): rounds of 4,000 orders (nine in ten marketable buys that fill at once,
+   one in ten resting far below the market) over 200 codes; per round the placing rate and the median
+   ``PaperBroker.sync()`` of the 3-s steps that follow, so a cost that grows with the day's orders and
+   fills shows as falling rates and rising syncs from round to round.
 """
 
 from __future__ import annotations
@@ -140,12 +144,59 @@ def matching_cost(resting: int = 1000, steps: int = 300) -> dict:
     }
 
 
+def busy_day(rounds: int = 6, per_round: int = 4000) -> list[dict]:
+    with tempfile.TemporaryDirectory() as d:
+        env, trader, cb, account = setup(Path(d) / "paper.sqlite")
+        from xtquant import xtconstant as c
+        from xtquant import xtdata
+
+        broker = env.broker
+        pool = [k for k in xtdata.get_stock_list_in_sector("沪深A股") if k.endswith((".SH", ".SZ"))][:400]
+        snap = xtdata.get_full_tick(pool)
+        codes = [k for k in pool if snap[k]["askPrice"][0] > 0][:200]
+        acct = broker.accounts["8880001"]
+        out = []
+        for r in range(rounds):
+            ticks = xtdata.get_full_tick(codes)
+            t0 = time.perf_counter()
+            for i in range(per_round):
+                t = ticks[codes[i % len(codes)]]
+                if i % 10:
+                    price = round(min(t["askPrice"][0] * 1.01, t["lastPrice"] * 1.05), 2)
+                else:
+                    price = round(t["bidPrice"][0] * 0.95, 2)
+                trader.order_stock_async(account, codes[i % len(codes)], c.STOCK_BUY, 100, c.FIX_PRICE, price)
+            while cb.answers < (r + 1) * per_round:
+                time.sleep(0.001)
+            rate = per_round / (time.perf_counter() - t0)
+            times = []
+            for _ in range(10):
+                env.market.clock.advance(3)
+                t1 = time.perf_counter()
+                broker.sync()
+                times.append(time.perf_counter() - t1)
+            out.append(
+                {
+                    "orders": len(acct.orders),
+                    "trades": len(acct.trades),
+                    "live": sum(1 for o in acct.orders.values() if o.live),
+                    "rate": rate,
+                    "sync_ms": statistics.median(times) * 1000,
+                }
+            )
+            print(out[-1], flush=True)
+        trader.stop()
+        env.close()
+    return out
+
+
 def main() -> None:
     n = 2000
     mem_sync, mem_async = orders_per_second(n, None)
     with tempfile.TemporaryDirectory() as d:
         db_sync, db_async = orders_per_second(n, Path(d) / "paper.sqlite")
     m = matching_cost()
+    busy = busy_day()
     lines = [
         SECTION,
         "",
@@ -165,6 +216,17 @@ def main() -> None:
         f"at the touch and up to 9 ticks away; {m['steps']} steps of 3 s): median {m['median_ms']:.2f} ms, "
         f"p95 {m['p95_ms']:.2f} ms per `PaperBroker.sync()`; {m['fills']:,} fills, "
         f"{m['live_at_end']:,} orders still resting at the end.",
+        "",
+        "**A busy day** (SQLite account; rounds of 4,000 orders over 200 codes, nine in ten filled at once, "
+        "one in ten resting; then ten 3-s steps):",
+        "",
+        "| after round | orders / fills / resting | placing (orders/s) | `sync()` median |",
+        "|---|---|---|---|",
+        *(
+            f"| {i + 1} | {b['orders']:,} / {b['trades']:,} / {b['live']:,} | {b['rate']:,.0f} | "
+            f"{b['sync_ms']:.2f} ms |"
+            for i, b in enumerate(busy)
+        ),
         "",
     ]
     text = "\n".join(lines)

@@ -122,6 +122,22 @@ class BrokerError(Exception):
     """A request the broker refuses before an order exists (answered with order_id -1)."""
 
 
+def _newest(trades: list[Trade], ids: set[str]) -> list[Trade]:
+    """The trades named by ``ids``, in the order they were made. They are the day's newest (made since
+    the last save), so the search runs back from the end and stops once all are found: a save costs what
+    it writes, not the length of a day that may hold tens of thousands of fills."""
+    found: list[Trade] = []
+    wanted = set(ids)
+    for t in reversed(trades):
+        if t.traded_id in wanted:
+            found.append(t)
+            wanted.discard(t.traded_id)
+            if not wanted:
+                break
+    found.reverse()
+    return found
+
+
 class PaperBroker:
     """Accounts, order entry, matching against the simulated market, day changes, persistence."""
 
@@ -150,6 +166,12 @@ class PaperBroker:
             self._next_order_id = int(self.store.get_meta("next_order_id") or 1)
             self._next_trade_id = int(self.store.get_meta("next_trade_id") or 1)
             self._next_sysid = int(self.store.get_meta("next_sysid") or 1)
+        #: order id -> (account, order) for every order that may still be live: the slots' matching walks
+        #: these, not the day's whole order book (a strategy's day can hold tens of thousands of orders,
+        #: nearly all of them done); an order leaves the index on the first walk that finds it final
+        self._working: dict[int, tuple[Account, Order]] = {
+            o.order_id: (acct, o) for acct in self.accounts.values() for o in acct.orders.values() if o.live
+        }
         cash = yuan_to_li(self.cfg.starting_cash)
         for account_id, kind in self.cfg.accounts:
             if account_id not in self.accounts:
@@ -425,6 +447,7 @@ class PaperBroker:
             market_order=is_market,
         )
         acct.orders[o.order_id] = o
+        self._working[o.order_id] = (acct, o)
         events.append((account_id, "order", obj.order_object(acct, o, ins.name)))
 
         def junk(msg: str, error_id: int = R.ERROR_ORDER) -> tuple[int, str]:
@@ -782,12 +805,16 @@ class PaperBroker:
         """Slots a..b of session d: fills from the market's trades, pending cancels, the close."""
         if b < a:
             return
-        live: list[tuple[Account, Order]] = [
-            (acct, o)
-            for acct in self.accounts.values()
-            for o in acct.orders.values()
-            if o.live and o.day == d
-        ]
+        live: list[tuple[Account, Order]] = []
+        done: list[int] = []
+        for oid, entry in self._working.items():
+            o = entry[1]
+            if not o.live:
+                done.append(oid)
+            elif o.day == d:
+                live.append(entry)
+        for oid in done:
+            del self._working[oid]
         if not live:
             return
         agenda: list[tuple[int, int, int, Any]] = []
@@ -896,6 +923,7 @@ class PaperBroker:
                 if ins is not None:
                     self._apply_corporate_actions(acct, p, ins, day)
                 p.yesterday_volume = p.volume
+        self._working.clear()
         self._used.clear()
         self._price_cache.clear()
         self._book_cache.clear()
@@ -1020,6 +1048,7 @@ class PaperBroker:
             self.store.save(list(self.accounts.values()), orders, positions, trades, meta)
         else:
             accounts, orders, trades, positions = [], [], [], []
+            new_trades: dict[str, set[str]] = {}  # account -> ids of the trades made since the last save
             for kind, aid, key in self._touched:
                 acct = self.accounts.get(aid)
                 if acct is None:
@@ -1032,7 +1061,9 @@ class PaperBroker:
                     p = acct.positions.get(key)
                     positions.append((aid, p if p is not None else key))
                 elif kind == "t":
-                    trades.extend(t for t in acct.trades if t.traded_id == key)
+                    new_trades.setdefault(aid, set()).add(key)
+            for aid, ids in new_trades.items():
+                trades += _newest(self.accounts[aid].trades, ids)
             self.store.save(accounts, orders, positions, trades, meta)
         self._touched.clear()
         self._removed_positions = []
