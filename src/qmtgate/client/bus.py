@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -44,6 +45,7 @@ from qmtgate.natswire import FRAME_META_KEY, data_subjects, parse_subject, statu
 logger = logging.getLogger(__name__)
 
 _READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
+_NO_TS = np.iinfo(np.int64).min  # no tick delivered yet for a (channel, code)
 #: message fields that are the envelope, not the row
 _ENVELOPE = ("epoch", "channel", "gw_ts", "prev_seq", "conflated")
 
@@ -64,7 +66,13 @@ class _Checker:
         self.dedupe = dedupe
         self.held: dict[tuple[str, str, str], int] = {}  # (gw, channel or "batch", code or market) -> seq
         self.epochs: dict[str, str] = {}
-        self.last_ts: dict[tuple[str, str], int] = {}  # (channel, code) -> newest exchange ts delivered
+        # the newest exchange ts delivered per (channel, code): a slot per pair and the times in one array,
+        # so a whole-market batch is checked with array operations rather than a Python call per row
+        self._slots: dict[tuple[str, str], int] = {}
+        self._last = np.full(1024, _NO_TS, dtype=np.int64)
+        # (gw, market) -> (the batch's code column, its slots): a market's batches list the same codes
+        # burst after burst, so the slots are looked up once, not per batch
+        self._memo: dict[tuple[str, str], tuple[pa.ChunkedArray, np.ndarray]] = {}
         self.duplicates = 0
         self.cross_duplicates = 0
 
@@ -87,17 +95,51 @@ class _Checker:
         self.held[key] = seq
         return True, prev is not None and held is not None and prev > held
 
+    def _slot(self, channel: str, code: str) -> int:
+        slot = self._slots.get((channel, code))
+        if slot is None:
+            slot = self._slots[(channel, code)] = len(self._slots)
+            if slot == len(self._last):
+                self._last = np.concatenate([self._last, np.full(len(self._last), _NO_TS, dtype=np.int64)])
+        return slot
+
     def fresh(self, channel: str, code: str, ts: int | None) -> bool:
         """False for a tick another gateway already delivered (same code, same or older exchange time)."""
         if not self.dedupe or channel != "tick" or ts is None:
             return True
-        key = (channel, code)
-        last = self.last_ts.get(key)
-        if last is not None and ts <= last:
+        slot = self._slot(channel, code)
+        if ts <= self._last[slot]:
             self.cross_duplicates += 1
             return False
-        self.last_ts[key] = ts
+        self._last[slot] = ts
         return True
+
+    def fresh_rows(self, key: tuple[str, str], codes: pa.ChunkedArray, stamps: pa.ChunkedArray) -> np.ndarray:
+        """:meth:`fresh` for every row of a tick batch at once (``key``: its gateway and market), as a mask;
+        the same answers, in the same order, as calling it row by row."""
+        memo = self._memo.get(key)
+        if memo is not None and memo[0].equals(codes):
+            slots = memo[1]
+        else:
+            slots = np.fromiter(
+                (self._slot("tick", c) for c in codes.to_pylist()), dtype=np.int64, count=len(codes)
+            )
+            self._memo[key] = (codes, slots)
+        repeated = len(slots) and np.bincount(slots).max() > 1
+        if stamps.null_count or repeated:  # rows that depend on each other: one at a time
+            return np.fromiter(
+                (
+                    self.fresh("tick", c, t)
+                    for c, t in zip(codes.to_pylist(), stamps.to_pylist(), strict=True)
+                ),
+                dtype=bool,
+                count=len(codes),
+            )
+        ts = stamps.to_numpy()
+        keep = ts > self._last[slots]
+        self._last[slots[keep]] = ts[keep]
+        self.cross_duplicates += int(len(keep) - np.count_nonzero(keep))
+        return keep
 
 
 class _Decoder:
@@ -226,10 +268,8 @@ class _Decoder:
                 )
             )
         if ck.dedupe:
-            codes = table.column("code").to_pylist()
-            stamps = table.column("ts").to_pylist()
-            mask = [ck.fresh("tick", c, t) for c, t in zip(codes, stamps, strict=True)]
-            if not all(mask):
+            mask = ck.fresh_rows((gw, header["market"]), table.column("code"), table.column("ts"))
+            if not mask.all():
                 table = table.filter(pa.array(mask))
         table = table.replace_schema_metadata(None)
         return Batch(
