@@ -94,6 +94,9 @@ class StreamHub:
         self.config = config or HubConfig()
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
+        # the seeds of the last whole-market subscription: ((epoch, seq, channel, markets), the seed list,
+        # its frames by the subscriber's prev_seq), see :meth:`subscribe` and :meth:`deliver_seeds`
+        self._market_seeds: tuple[tuple[Any, ...], list[Update], dict[int | None, Frame]] | None = None
         self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted, on_pack=self._packing)
         self._tidy_scheduled = False
         self._inbox: deque[tuple[str, Mapping[str, Any], float, int | None]] = deque()
@@ -532,7 +535,31 @@ class StreamHub:
         client.keys.update(acquired)
         interest.codes.update(new_codes)
         interest.markets.update(markets)
-        return self.lvc.seeds(channel, new_codes, markets)
+        if new_codes or not markets:
+            return self.lvc.seeds(channel, new_codes, markets)
+        # Whole markets only: every client that asks for the same markets before the next publish gets
+        # the same list (a reconnect storm of whole-market clients sorts the cache once, not per client),
+        # and :meth:`deliver_seeds` one frame for it, encoded once per wire format.
+        key = (self.epoch, self.seq, channel, frozenset(markets))
+        if self._market_seeds is None or self._market_seeds[0] != key:
+            self._market_seeds = (key, self.lvc.seeds(channel, (), markets), {})
+        return self._market_seeds[1]
+
+    def deliver_seeds(self, client: ClientState, channel: str, seeds: list[Update]) -> None:
+        """Queue a new subscription's current values (what :meth:`subscribe` returned) as one snapshot
+        frame. Clients given the same seed list with the same history on the channel share the frame
+        (and so its encodes), as clients of one burst share its live frame."""
+        if not seeds:
+            return
+        prev = client.sent_to.get(channel)
+        memo = self._market_seeds
+        shared = memo[2] if memo is not None and memo[1] is seeds else None
+        frame = shared.get(prev) if shared is not None else None
+        if frame is None:
+            frame = Frame(channel, seeds[0].seq, seeds[-1].seq, seeds, conflated=True, replay=True)
+            if shared is not None:
+                shared[prev] = frame
+        self.deliver(client, [frame])
 
     def _covered(self, channel: str, code: str) -> bool:
         """A code's ticks already flow when its whole market is fed or held upstream."""

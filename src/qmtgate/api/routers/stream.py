@@ -59,7 +59,6 @@ from qmtgate.api.stream_codec import ArrowCompression, WireEncoding, encode
 from qmtgate.api.trading_stream import ORDER_OPS, TradingChannel, order_op, trading_refusal
 from qmtgate.codes import normalize_code
 from qmtgate.errors import ErrorCode, QmtgateError, error_body
-from qmtgate.hub.clients import Frame
 from qmtgate.hub.stream import BAR_PERIODS, MARKETS, TICK, ClientState, HubError, StreamHub
 from qmtgate.security.guard import has_scope
 from qmtgate.security.ws import authorize_websocket, held_markets, stream_quota_error
@@ -407,9 +406,7 @@ class _Connection:
         if since is not None:
             await self._resume(since, epoch)
         elif seeds:
-            self.hub.deliver(
-                self.client, [Frame(period, seeds[0].seq, seeds[-1].seq, seeds, conflated=True, replay=True)]
-            )
+            self.hub.deliver_seeds(self.client, period, seeds)
 
     async def _unknown(self, codes: list[str]) -> list[str]:
         return await _unknown_codes(self.services, codes)
