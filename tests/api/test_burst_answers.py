@@ -129,3 +129,75 @@ def test_shared_answers_survive_a_cancelled_requester_and_retry_a_failed_build()
         assert list(answers._entries) == ["k"], "the previous burst's answers were let go"
 
     asyncio.run(scenario())
+
+
+def test_a_polled_answer_is_built_ahead_of_the_next_bursts_first_request(sim_client: TestClient) -> None:
+    answers = _services(sim_client).answers
+    url = f"{WHOLE}&format=arrow"
+    assert sim_client.get(url).status_code == 200  # a poller asked: the answer is warm from now on
+    warmed = answers.warmed
+    _next_burst(sim_client)
+    deadline = time.monotonic() + 10
+    while answers.warmed == warmed:  # built ahead once the burst's frames are out
+        assert time.monotonic() < deadline, "the polled answer was not built ahead"
+        time.sleep(0.02)
+    encodes, reuses = answers.encodes, answers.reuses
+    first = sim_client.get(url).content  # the burst's first request: already built
+    assert (answers.encodes, answers.reuses) == (encodes, reuses + 1)
+    assert first == _fresh(sim_client, url), "what was built ahead is what a fresh encode gives"
+
+
+def test_only_answers_asked_lately_are_built_ahead_and_a_run_of_changes_warms_once() -> None:
+    import asyncio
+
+    from starlette.responses import Response
+
+    from qmtgate.api.burst_answers import BurstAnswers
+
+    async def scenario() -> None:
+        answers = BurstAnswers(warm_seconds=10)
+        version = [1]
+        built: list[str] = []
+
+        def build_for(tag: str):
+            async def build() -> Response:
+                built.append(f"{tag}-{version[0]}")
+                return Response(f"{tag}-{version[0]}".encode())
+
+            return build
+
+        await answers.get("polled", 1, build_for("p"))
+        await answers.get("once", 1, build_for("o"))
+        build, _ = answers._asked["once"]
+        answers._asked["once"] = (build, time.monotonic() - 11)  # asked, but long ago
+        version[0] = 2
+        assert answers.warm(2) == 1
+        await asyncio.sleep(0)
+        encodes = answers.encodes
+        assert (await answers.get("polled", 2, build_for("p"))).body == b"p-2"
+        assert answers.encodes == encodes and answers.warmed == 1, "served from the build ahead"
+        assert "once" not in answers._asked and "once" not in answers._entries
+        assert answers.warm(2) == 0, "an answer built for this version is not built again"
+
+        async def broken() -> Response:
+            raise RuntimeError("encode failed")
+
+        answers._asked["polled"] = (broken, time.monotonic())
+        assert answers.warm(3) == 1
+        await asyncio.sleep(0.01)
+        version[0] = 3
+        assert (await answers.get("polled", 3, build_for("p"))).body == b"p-3", (
+            "a failed build ahead is redone"
+        )
+
+        # a run of changes (a feed that delivers a burst in pieces) warms once, after the last of them
+        changed = answers.watch(lambda: version[0], delay=0.05)
+        version[0] = 4
+        before = len(built)
+        for _ in range(5):
+            changed(None)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.15)
+        assert built[before:] == ["p-4"]
+
+    asyncio.run(scenario())

@@ -84,6 +84,9 @@ class Services:
         if self.hub is not None:
             await self.hub.start()
             self._started.append(self.hub)
+            quotes = self.quotes
+            if quotes is not None:  # answers that are polled are built ahead of each burst's requests
+                self.hub.add_listener(self.answers.watch(lambda: quotes.version))
         if self.feed is not None:
             await self.feed.start()
             self._started.append(self.feed)
@@ -95,6 +98,7 @@ class Services:
             logger.info("instrument index not loaded at start: %s", e)
 
     async def stop(self) -> None:
+        self.answers.clear()  # no answer is built ahead for a stopping gateway
         if self._warming is not None:
             self._warming.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
