@@ -33,8 +33,28 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(content: Any) -> bytes:
-    """Serialize to JSON bytes; NaN and +-Infinity become null (JSON has no such numbers)."""
-    return orjson.dumps(content, default=_default, option=_OPTIONS)
+    """Serialize to JSON bytes; NaN and +-Infinity become null (JSON has no such numbers). An integer
+    beyond 64 bits (orjson's limit: say, an id a client sent that an error echoes back) is written as its
+    decimal string rather than failing the response."""
+    try:
+        return orjson.dumps(content, default=_default, option=_OPTIONS)
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        return orjson.dumps(_wide_ints_as_text(content), default=_default, option=_OPTIONS)
+
+
+_INT64 = range(-(2**63), 2**64)  # what orjson writes as a number (signed 64-bit, or unsigned)
+
+
+def _wide_ints_as_text(obj: Any) -> Any:
+    if isinstance(obj, int) and not isinstance(obj, bool) and obj not in _INT64:
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _wide_ints_as_text(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_wide_ints_as_text(v) for v in obj]
+    return obj
 
 
 class OrjsonResponse(JSONResponse):

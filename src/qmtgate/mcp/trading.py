@@ -194,7 +194,7 @@ def register_trading_tools(server: MCPServer, gateway: Gateway, names: NameIndex
         ),
     )
     async def cancel_order(
-        order_id: Annotated[int | None, Field(gt=0, description="委托编号 / order id")] = None,
+        order_id: Annotated[int | None, Field(gt=0, le=2**63 - 1, description="委托编号 / order id")] = None,
         client_order_id: Annotated[
             str | None, Field(pattern=r"^[A-Za-z0-9_-]{1,24}$", description="客户委托号 / client order id")
         ] = None,

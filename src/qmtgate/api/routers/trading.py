@@ -105,7 +105,9 @@ class OrderCheck(BaseModel):
 class CancelOrder(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: int | None = Field(None, ge=1)
+    order_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="QMT's order id (xttrader's order_id)."
+    )
     client_order_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,24}$")
 
 
