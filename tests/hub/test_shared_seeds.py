@@ -69,11 +69,14 @@ async def test_a_client_with_history_on_the_channel_gets_its_own_frame_with_its_
     assert [u.seq for u in own.updates] == [u.seq for u in shared.updates]
 
 
-async def test_codes_still_get_seeds_of_their_own() -> None:
+async def test_code_subscriptions_share_their_seeds_too_and_other_codes_get_their_own() -> None:
     hub = live_hub()
     _, a = await subscribe(hub, ["600002.SH", "000003.SZ"], [])
-    _, b = await subscribe(hub, ["600002.SH", "000003.SZ"], [])
-    assert a is not b and [u.code for u in a.updates] == [u.code for u in b.updates]
+    _, b = await subscribe(hub, ["000003.SZ", "600002.SH"], [])
+    assert a is b
+    assert sorted(u.code for u in a.updates) == ["000003.SZ", "600002.SH"]
+    _, c = await subscribe(hub, ["600002.SH"], [])
+    assert c is not a and [u.code for u in c.updates] == ["600002.SH"]
 
 
 def fresh_client(hub: StreamHub, markets: set[str], codes: frozenset[str] = frozenset()):
@@ -130,3 +133,15 @@ def test_the_shared_replies_stay_few() -> None:
     for since in range(1, 40):
         hub.resume(fresh_client(hub, {"SH"}), since, hub.epoch)
     assert len(hub._replies) <= 8
+
+
+async def test_a_caller_may_extend_the_seeds_it_was_given_without_touching_anyone_elses() -> None:
+    """The NATS publisher adds its bar seeds to the tick seeds ``subscribe`` returned (``seeds += ...``):
+    the list it gets is its own, whoever else subscribed to the same markets."""
+    hub = live_hub()
+    publisher = hub.connect()
+    seeds = await hub.subscribe(publisher, TICK, [], ["SH", "SZ"])
+    n = len(seeds)
+    seeds += ["not a tick"]  # type: ignore[list-item]
+    _, frame = await subscribe(hub, [], ["SH", "SZ"])
+    assert len(frame.updates) == n and all(u.channel == TICK for u in frame.updates)

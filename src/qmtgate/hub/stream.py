@@ -66,8 +66,8 @@ RING_TIDY_DELAY = 0.05
 #: codes converted per slice of a whole-market burst: the pump yields to the loop between slices, so an
 #: order or a request that arrives meanwhile waits for one slice (~2 ms), not the whole market (~10 ms)
 CONVERT_SLICE = 1000
-#: resumes and snapshots kept for the clients that ask the same before the next publish (a reconnect
-#: storm's askers fall into a few groups: the same interest, the same resume point)
+#: seeds, resumes and snapshots kept for the clients that ask the same before the next publish (a
+#: reconnect storm's askers fall into a few groups: the same interest, the same resume point)
 SHARED_REPLIES = 8
 
 
@@ -97,10 +97,7 @@ class StreamHub:
         self.config = config or HubConfig()
         self.epoch = uuid.uuid4().hex[:12]
         self.seq = 0
-        # the seeds of the last whole-market subscription: ((epoch, seq, channel, markets), the seed list,
-        # its frames by the subscriber's prev_seq), see :meth:`subscribe` and :meth:`deliver_seeds`
-        self._market_seeds: tuple[tuple[Any, ...], list[Update], dict[int | None, Frame]] | None = None
-        self._replies: dict[tuple[Any, ...], Any] = {}  # resumes and snapshots shared by clients, see _shared
+        self._replies: dict[tuple[Any, ...], Any] = {}  # seeds, resumes, snapshots shared: see _shared
         self.ring = ReplayRing(self.config.ring_capacity, on_evict=self._evicted, on_pack=self._packing)
         self._tidy_scheduled = False
         self._inbox: deque[tuple[str, Mapping[str, Any], float, int | None]] = deque()
@@ -539,31 +536,19 @@ class StreamHub:
         client.keys.update(acquired)
         interest.codes.update(new_codes)
         interest.markets.update(markets)
-        if new_codes or not markets:
-            return self.lvc.seeds(channel, new_codes, markets)
-        # Whole markets only: every client that asks for the same markets before the next publish gets
-        # the same list (a reconnect storm of whole-market clients sorts the cache once, not per client),
-        # and :meth:`deliver_seeds` one frame for it, encoded once per wire format.
-        key = (self.epoch, self.seq, channel, frozenset(markets))
-        if self._market_seeds is None or self._market_seeds[0] != key:
-            self._market_seeds = (key, self.lvc.seeds(channel, (), markets), {})
-        return self._market_seeds[1]
+        return self.lvc.seeds(channel, new_codes, markets)
 
     def deliver_seeds(self, client: ClientState, channel: str, seeds: list[Update]) -> None:
         """Queue a new subscription's current values (what :meth:`subscribe` returned) as one snapshot
-        frame. Clients given the same seed list with the same history on the channel share the frame
-        (and so its encodes), as clients of one burst share its live frame."""
-        if not seeds:
-            return
-        prev = client.sent_to.get(channel)
-        memo = self._market_seeds
-        shared = memo[2] if memo is not None and memo[1] is seeds else None
-        frame = shared.get(prev) if shared is not None else None
-        if frame is None:
-            frame = Frame(channel, seeds[0].seq, seeds[-1].seq, seeds, conflated=True, replay=True)
-            if shared is not None:
-                shared[prev] = frame
-        self.deliver(client, [frame])
+        frame, shared (:meth:`_shared`) with the clients given the same updates: a reconnect storm of
+        whole-market clients encodes its seeds once per wire format."""
+        if seeds:
+            frames = self._shared(
+                client,
+                ("seeds", channel, tuple(u.seq for u in seeds)),  # seqs name the updates within an epoch
+                lambda: [Frame(channel, seeds[0].seq, seeds[-1].seq, seeds, conflated=True, replay=True)],
+            )
+            self.deliver(client, frames)
 
     def _covered(self, channel: str, code: str) -> bool:
         """A code's ticks already flow when its whole market is fed or held upstream."""
@@ -616,9 +601,9 @@ class StreamHub:
         """``make()``'s frames for ``client``, shared with every client that asks the same (``what``) with
         the same interests and the same history before the next publish.
 
-        After a restart or a network blip every client reconnects at once and asks for a snapshot (a
-        resync) or a resume; the same answer built and encoded once per client cost the loop ~15-35 ms
-        per whole-market client. Shared frames are encoded once per wire format (``api.stream_codec``),
+        After a restart or a network blip every client reconnects at once and subscribes (seeds), asks
+        for a snapshot (a resync) or resumes; the same answer built and encoded once per client cost the
+        loop ~15-35 ms per whole-market client. Shared frames are encoded once per wire format (``api.stream_codec``),
         and :meth:`deliver` gives each client the same ``prev_seq`` chain, as their histories are equal."""
         interests = tuple(
             sorted((ch, frozenset(i.codes), frozenset(i.markets)) for ch, i in client.interests.items())
