@@ -70,9 +70,9 @@ class _Checker:
         # so a whole-market batch is checked with array operations rather than a Python call per row
         self._slots: dict[tuple[str, str], int] = {}
         self._last = np.full(1024, _NO_TS, dtype=np.int64)
-        # (gw, market) -> (the batch's code column, its slots): a market's batches list the same codes
-        # burst after burst, so the slots are looked up once, not per batch
-        self._memo: dict[tuple[str, str], tuple[pa.ChunkedArray, np.ndarray]] = {}
+        # (gw, market) -> (the batch's code column, its slots, whether a code repeats in it): a market's
+        # batches list the same codes burst after burst, so the slots are looked up once, not per batch
+        self._memo: dict[tuple[str, str], tuple[pa.ChunkedArray, np.ndarray, bool]] = {}
         self.duplicates = 0
         self.cross_duplicates = 0
 
@@ -119,13 +119,13 @@ class _Checker:
         the same answers, in the same order, as calling it row by row."""
         memo = self._memo.get(key)
         if memo is not None and memo[0].equals(codes):
-            slots = memo[1]
+            _, slots, repeated = memo
         else:
             slots = np.fromiter(
                 (self._slot("tick", c) for c in codes.to_pylist()), dtype=np.int64, count=len(codes)
             )
-            self._memo[key] = (codes, slots)
-        repeated = len(slots) and np.bincount(slots).max() > 1
+            repeated = bool(len(slots)) and bool(np.bincount(slots).max() > 1)
+            self._memo[key] = (codes, slots, repeated)
         if stamps.null_count or repeated:  # rows that depend on each other: one at a time
             return np.fromiter(
                 (
