@@ -38,9 +38,7 @@ def dumps(content: Any) -> bytes:
     decimal string rather than failing the response."""
     try:
         return orjson.dumps(content, default=_default, option=_OPTIONS)
-    except TypeError as exc:
-        if "64-bit" not in str(exc):
-            raise
+    except TypeError:  # anything else orjson cannot write fails the same way the second time
         return orjson.dumps(_wide_ints_as_text(content), default=_default, option=_OPTIONS)
 
 
