@@ -121,7 +121,7 @@ class Services:
         holds (a code with a snapshot this session exists); the rest are checked against the source's
         instrument index (a fixed number of upstream calls per day, never one per code)."""
         if self.quotes is not None and self.quotes.is_live():
-            cached = self.quotes.raw(codes)
+            cached = self.quotes.has_raw(codes)
             codes = [code for code in codes if code not in cached]
         if codes:
             self._raise_unknown(await self.source.unknown_codes(codes))

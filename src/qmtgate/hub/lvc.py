@@ -10,8 +10,9 @@ writes each burst here once, right after converting it once (``TickColumns.build
 * ``updates``: ``(channel, code) -> Update``; a tick update's row is made from its burst's columns on
   first use (:class:`~qmtgate.hub.ring.TickBurst`) and kept, so a snapshot reads the conversion the
   stream already did, never converts again;
-* ``raw``: ``code -> xtquant tick dict`` as the SDK delivered it (stored by reference, C-speed dict
-  update; the replaced dicts are freed later, off the burst's path, by :func:`retire_later`).
+* ``raw``: ``code -> xtquant tick dict`` as the SDK delivered it (:class:`~qmtgate.hub.raw_ticks.RawTicks`:
+  the newest by reference, a C-speed dict update; packed into columns, and the dicts freed a slice at a
+  time, once the burst's frames are out).
 
 Every write happens inside one synchronous call on the loop, so a reader on the loop never sees half a
 burst; :attr:`LastValueCache.version` moves with every tick burst, so an answer encoded from the cache
@@ -25,6 +26,7 @@ data of the expected connection has been applied while the source is connected.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -32,6 +34,7 @@ from typing import Any
 
 from qmtgate.codes import classify
 from qmtgate.hub.clients import Interest
+from qmtgate.hub.raw_ticks import RawTicks
 from qmtgate.hub.ring import Update
 
 TICK = "tick"
@@ -112,7 +115,8 @@ class LastValueCache:
         self.updates: dict[Key, Update] = {}
         #: ``code -> xtquant tick dict`` (off for a hub nobody asks raw ticks of: ``qmtgate record``)
         self.keep_raw = keep_raw
-        self._raw: dict[str, Mapping[str, Any]] = {}
+        self._raw = RawTicks()
+        self._packing: asyncio.TimerHandle | None = None
         self._by_market: dict[str, dict[str, None]] = {}  # tick codes per market, in arrival order
         self._known: set[str] = set()  # every tick code of _by_market
         self._pending = pending
@@ -164,9 +168,7 @@ class LastValueCache:
         if not self._known.issuperset(codes):  # in push order: whole-market listings keep the source's order
             self._add_codes(codes)
         if self.keep_raw:
-            chunk = raw if raw is not None else dict(zip(codes, items, strict=True))
-            retire_later(list(map(self._raw.get, chunk)))  # the ticks replaced: freed once the frames are out
-            self._raw.update(chunk)
+            self._put_raw(raw if raw is not None else dict(zip(codes, items, strict=True)))
         self.pushes += 1
         self.applied += len(codes)
         self.version += 1
@@ -196,8 +198,40 @@ class LastValueCache:
     def put_raw(self, data: Mapping[str, Mapping[str, Any]]) -> None:
         """Raw ticks of a batch that went through the row-by-row converter."""
         if self.keep_raw and data:
-            retire_later(list(map(self._raw.get, data)))
-            self._raw.update(data)
+            self._put_raw(data)
+
+    def _put_raw(self, batch: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep ``batch``'s dicts; on a running loop, pack them once their frames are out (the replaced
+        ones are freed by the same slices). Without one (a cache written by hand) they stay as they are."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._raw.put(batch, 0.0, track=False)
+            return
+        self._raw.put(batch, time.monotonic())
+        if self._packing is None:
+            self._schedule_packing(loop)
+
+    def _schedule_packing(self, loop: asyncio.AbstractEventLoop) -> None:
+        due = self._raw.next_due()
+        if due is not None:
+            self._packing = loop.call_later(max(0.0, due - time.monotonic()), self._pack_step, loop)
+
+    def _pack_step(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One slice of packing; the next one after a pause in the selector (as :func:`_retire_slice`)."""
+        self._packing = None
+        now = time.monotonic()
+        self._raw.pack_slice(now)
+        if self._raw.due(now):
+            self._packing = loop.call_later(RETIRE_PAUSE_S, self._pack_step, loop)
+        else:
+            self._schedule_packing(loop)
+
+    def stop_packing(self) -> None:
+        """Cancel the packing timer (the loop is closing); what was not packed stays as dicts."""
+        if self._packing is not None:
+            self._packing.cancel()
+            self._packing = None
 
     def detach(self, updates: Sequence[Update]) -> None:
         """Updates left the replay ring: entries still pointing into their burst get a row of their own,
@@ -229,11 +263,16 @@ class LastValueCache:
         return sorted((u for u in self.latest(channel) if interest.matches(u)), key=_seq)
 
     def raw_tick(self, code: str) -> Mapping[str, Any] | None:
+        """The code's latest xtquant tick dict (do not modify it: while fresh it is the SDK's own object)."""
         return self._raw.get(code)
 
     def raw(self, codes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
-        raw = self._raw
-        return {code: raw[code] for code in codes if code in raw}
+        """``{code: xtquant tick dict}`` for the ``codes`` with a tick, in their order."""
+        return self._raw.many(codes)
+
+    def has_raw(self, codes: Iterable[str]) -> set[str]:
+        """Which of ``codes`` have a tick (no dicts made: a membership check)."""
+        return self._raw.known(codes)
 
     def rows(self, codes: Iterable[str]) -> tuple[list[dict[str, Any]], list[str]]:
         """Normalized tick rows for ``codes`` (in order) and the codes the cache has no tick of.

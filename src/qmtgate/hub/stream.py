@@ -202,6 +202,7 @@ class StreamHub:
             self._unlisten = None
         for c in list(self.clients.values()):
             c.outbox.close("gateway shutting down")
+        self.lvc.stop_packing()
         for task in (self._task, *self._resubscribing):
             if task is not None:
                 task.cancel()
@@ -291,10 +292,18 @@ class StreamHub:
                 channel, data, received, connection = batch[i]
                 converted = await self._sliced_columns(data) if channel == TICK else None
                 self._publish_entry(channel, data, received, connection, converted)
+                # No local keeps the burst's dicts past this point: the cache packs them and frees them
+                # before the next burst (held here, they would wait for it and double the peak).
+                data = converted = None
                 self.batches_published += 1
                 await asyncio.sleep(0)
             self._pumping = False
-            retire_later(batch)  # the raw batches are freed later, not when the next burst wakes the pump
+            # The raw batches are freed later, not when the next burst wakes the pump; tick batches the cache
+            # keeps are its to free (it packs their dicts and frees them a slice at a time): dropped here,
+            # their dicts only lose a reference.
+            keep = self.lvc.keep_raw
+            retire_later([entry for entry in batch if not (keep and entry[0] == TICK)])
+            del batch
 
     async def _sliced_columns(self, data: Mapping[str, Any]) -> Converted | None:
         """A large tick burst's codes, tick dicts and columns, converted :data:`CONVERT_SLICE` codes at a
