@@ -44,6 +44,10 @@ def main() -> None:
             raise SystemExit(2) from None
         mcp_main(sys.argv[2:])
         return
+    if sys.argv[1:2] == ["serve"]:  # before anything imports pyarrow (see the function)
+        from qmtgate.ops.allocator import prefer_system_arrow_pool
+
+        prefer_system_arrow_pool()
     try:
         from qmtgate.cli import app
     except ModuleNotFoundError as e:

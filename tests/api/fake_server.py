@@ -22,16 +22,20 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import pyarrow as pa
-import uvicorn
+from qmtgate.ops.allocator import prefer_system_arrow_pool
+
+prefer_system_arrow_pool()  # as the console script's `serve` does, before pyarrow loads
+
+import pyarrow as pa  # noqa: E402
+import uvicorn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ for source.fake_xtdata
 
-from qmtgate.api.app import create_app
-from qmtgate.config import Settings
-from qmtgate.source.executor import ExecutorConfig, XtdataExecutor
-from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig
-from source.fake_xtdata import FakeXtdata
+from qmtgate.api.app import create_app  # noqa: E402
+from qmtgate.config import Settings  # noqa: E402
+from qmtgate.source.executor import ExecutorConfig, XtdataExecutor  # noqa: E402
+from qmtgate.source.xtdata_source import XtdataSource, XtdataSourceConfig  # noqa: E402
+from source.fake_xtdata import FakeXtdata  # noqa: E402
 
 
 def main() -> None:

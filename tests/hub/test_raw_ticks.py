@@ -71,6 +71,8 @@ def test_packed_ticks_read_back_exactly_as_the_sdk_gave_them(
             pack_all(store)
         for code, tick in latest.items():
             assert same(store.get(code), tick)
+            assert all(same(store.value(code, k), v) for k, v in tick.items())
+            assert store.value(code, "noSuchKey") is None
     pack_all(store)
     assert store.stats()["fresh"] == 0 or all(not t for t in latest.values())
     codes = [*latest, "999999.SH", *reversed(latest)]

@@ -68,6 +68,9 @@ class FakeLvc:
     def raw_tick(self, code: str) -> dict[str, Any] | None:
         return self.raws.get(code)
 
+    def raw_value(self, code: str, key: str) -> Any:
+        return self.raws.get(code, {}).get(key)
+
 
 class FakeHub:
     def __init__(self, streamed: list[tuple[str, str]]) -> None:

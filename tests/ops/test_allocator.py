@@ -3,6 +3,7 @@ would have moved them onto the heap (see qmtgate.ops.allocator)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -53,3 +54,36 @@ def test_pinned_threshold_returns_freed_blocks_to_the_os() -> None:
 def test_pin_is_a_no_op_off_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "win32")
     assert pin_mmap_threshold() is False
+
+
+def test_serve_allocates_arrow_buffers_from_the_system_pool_unless_told_otherwise() -> None:
+    """The console script's ``serve`` sets pyarrow's pool before pyarrow loads: every buffer, the IPC
+    writer's and the codecs' too, comes from the C runtime's allocator; a pool the user chose stays."""
+    probe = textwrap.dedent(
+        """
+        import os, sys
+        from qmtgate.ops.allocator import prefer_system_arrow_pool
+        assert "pyarrow" not in sys.modules
+        print(prefer_system_arrow_pool())
+        import pyarrow as pa
+        table = pa.table({"x": list(range(10_000))})
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
+            w.write_table(table)
+        print(pa.default_memory_pool().backend_name)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["system", "system"]
+    chosen = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"},
+    )
+    assert (
+        chosen.stdout.split()[0] == "jemalloc"
+    )  # the user's choice is kept (whether the wheel has it or not)

@@ -266,6 +266,10 @@ class LastValueCache:
         """The code's latest xtquant tick dict (do not modify it: while fresh it is the SDK's own object)."""
         return self._raw.get(code)
 
+    def raw_value(self, code: str, key: str) -> Any:
+        """One field of the code's latest xtquant tick (None without one), without making its dict."""
+        return self._raw.value(code, key)
+
     def raw(self, codes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """``{code: xtquant tick dict}`` for the ``codes`` with a tick, in their order."""
         return self._raw.many(codes)

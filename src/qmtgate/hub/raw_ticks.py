@@ -162,29 +162,29 @@ class RawTicks:
         return len(taken)
 
     def _pack(self, taken: list[tuple[str, Mapping[str, Any]]]) -> None:
-        layouts: dict[tuple[str, ...], tuple[list[str], list[Mapping[str, Any]]]] = {}
-        for code, tick in taken:
-            group = layouts.get(keys := tuple(tick))
-            if group is None:
-                group = layouts[keys] = ([], [])
-            group[0].append(code)
-            group[1].append(tick)
-        for keys, (codes, ticks) in layouts.items():
-            try:
-                block = _Block(keys, codes, ticks)
-            except Exception:  # a value numpy cannot take: this layout's dicts stay as they came
-                self._fresh.update(zip(codes, ticks, strict=True))
-                continue
-            self._place(block)
+        codes = [code for code, _ in taken]
+        ticks = [tick for _, tick in taken]
+        layouts = list(map(tuple, ticks))  # each dict's keys in order
+        first = layouts[0]
+        if layouts.count(first) == len(layouts):  # xtquant's ticks of one kind share a layout
+            groups = {first: (codes, ticks)}
+        else:
+            groups = {}
+            for code, tick, keys in zip(codes, ticks, layouts, strict=True):
+                group = groups.setdefault(keys, ([], []))
+                group[0].append(code)
+                group[1].append(tick)
+        for keys, (names, dicts) in groups.items():
+            self._place(_Block(keys, names, dicts))
         self._compact()
 
     def _place(self, block: _Block) -> None:
         packed, blocks = self._packed, self._blocks
-        for i, code in enumerate(block.codes):
-            old = packed.get(code)
-            if old is not None:
-                self._release(old[0])
-            packed[code] = (block, i)
+        for old in filter(None, map(packed.get, block.codes)):
+            self._release(old[0])
+        packed.update(
+            zip(block.codes, zip(itertools.repeat(block), range(len(block)), strict=False), strict=True)
+        )
         blocks[id(block)] = block
         self._rows_held += len(block)
 
@@ -228,6 +228,21 @@ class RawTicks:
             return tick
         at = self._packed.get(code)
         return None if at is None else at[0].row(at[1])
+
+    def value(self, code: str, key: str) -> Any:
+        """One value of the code's latest tick (None when it has no tick or no such key), no dict made."""
+        tick = self._fresh.get(code)
+        if tick is not None:
+            return tick.get(key)
+        at = self._packed.get(code)
+        if at is None:
+            return None
+        block, i = at
+        try:
+            column = block.columns[block.keys.index(key)]
+        except ValueError:
+            return None
+        return column[i].tolist() if isinstance(column, np.ndarray) else column[i]
 
     def __contains__(self, code: object) -> bool:
         return code in self._fresh or code in self._packed

@@ -150,8 +150,7 @@ class StalenessTracker:
 
     def halted(self, key: tuple[str, str], lvc: LastValueCache) -> bool:
         """Whether the code's latest tick in the cache says suspended / halted (it is quiet, not stale)."""
-        raw = lvc.raw_tick(key[1])
-        return raw is not None and is_halted(raw.get("openInt"))
+        return is_halted(lvc.raw_value(key[1], "openInt"))
 
     def symbol_silence(self, key: tuple[str, str], opened: float) -> float:
         sym = self.symbols.get(key)
