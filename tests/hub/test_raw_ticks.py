@@ -93,8 +93,29 @@ def test_fresh_dicts_are_the_sdks_own_objects_until_packed() -> None:
     assert store.pack_slice(100.0 + PACK_AFTER) == 1
     again = store.get("600000.SH")
     assert again is not tick and same(again, tick)
-    again["askPrice"].append(1.0)  # a reader's copy: the cache's value does not change
-    assert same(store.get("600000.SH"), tick)
+
+
+def test_dicts_made_of_packed_rows_serve_the_next_reader_until_the_row_changes() -> None:
+    """A watch list polled many times per burst makes its dicts once per burst; a new row of the code (a
+    later burst, packed) is never answered with the old dict."""
+    store = RawTicks()
+    codes = [f"{i:06d}.SZ" for i in range(30)]
+    store.put({c: {"lastPrice": 1.0, "v": [1, 2]} for c in codes}, 0.0)
+    pack_all(store)
+    first = store.many(codes)
+    assert all(store.many(codes)[c] is first[c] for c in codes)  # the same objects again
+    assert store.get(codes[3]) is first[codes[3]]
+    store.put({codes[3]: {"lastPrice": 2.0, "v": [3, 4]}}, 1.0)
+    assert store.get(codes[3]) == {"lastPrice": 2.0, "v": [3, 4]}  # fresh wins at once
+    pack_all(store)
+    assert store.get(codes[3]) == {"lastPrice": 2.0, "v": [3, 4]}  # its new row, not the remembered dict
+    assert store.many(codes)[codes[4]] is first[codes[4]]
+    many = [f"{i:06d}.SH" for i in range(raw_ticks.MEMO_MAX + 10)]  # a whole market: not memoized
+    store.put({c: {"x": 1.0} for c in many}, 2.0)
+    pack_all(store, raw_ticks.PACK_SLICE)
+    big = store.many(many)
+    assert store.many(many)[many[0]] is not big[many[0]] and store.many(many) == big
+    assert len(store._memo) <= raw_ticks.MEMO_MAX
 
 
 def test_a_tick_replaced_before_it_was_packed_is_dropped_and_the_newest_kept() -> None:

@@ -11,10 +11,11 @@ So each burst's dicts are kept as they came (readers get the SDK's own objects, 
 :data:`PACK_AFTER` seconds, longer than the burst's frames take to leave; then :class:`RawTicks` turns
 them into columns :data:`PACK_SLICE` codes at a time, the cache's owner letting the loop breathe in
 between (the dicts are freed by the same slices: freeing ~250,000 objects at once holds the
-interpreter lock for 10-20 ms). A reader of a packed code gets a fresh dict equal to the one the SDK
+interpreter lock for 10-20 ms). A reader of a packed code gets a dict equal to the one the SDK
 delivered: the same keys in the same order and the same values of the same types (floats, ints and
 equal-length lists of either become arrays and come back as exactly those Python values; any other
-value is kept as the object itself).
+value is kept as the object itself). Dicts made for readers are kept for the next reader while the code's
+row stands (:data:`MEMO_MAX`): like the SDK's own, they are shared and must not be modified.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ PACK_AFTER = 0.3
 #: codes packed (and dicts freed) per slice: ~1 ms of the loop each
 PACK_SLICE = 500
 
+#: packed codes whose dicts, once made for a reader, are kept for the next one until the code's row
+#: changes (a watch list polled many times per burst makes its dicts once per burst); past this many the
+#: memo starts over, and a read of more packed codes than this (a whole market) is not memoized
+MEMO_MAX = 1000
+
 Column = np.ndarray | list[Any]
+_serials = itertools.count()
 
 
 def _column(values: list[Any]) -> Column:
@@ -66,9 +73,10 @@ def _column(values: list[Any]) -> Column:
 class _Block:
     """Packed ticks of one key layout: ``codes[i]``'s dict is row ``i`` of every column."""
 
-    __slots__ = ("codes", "columns", "keys", "live")
+    __slots__ = ("codes", "columns", "keys", "live", "serial")
 
     def __init__(self, keys: tuple[str, ...], codes: list[str], ticks: list[Mapping[str, Any]]) -> None:
+        self.serial = next(_serials)  # names this block in the readers' memo without keeping it alive
         self.keys = keys
         self.codes = codes
         self.columns = [_column(list(map(operator.itemgetter(k), ticks))) for k in keys]
@@ -78,6 +86,7 @@ class _Block:
     def taken(cls, block: _Block, rows: list[int]) -> _Block:
         """The ``rows`` of ``block`` as a block of their own (compaction: no dicts made)."""
         out = cls.__new__(cls)
+        out.serial = next(_serials)
         out.keys = block.keys
         out.codes = [block.codes[i] for i in rows]
         index = np.asarray(rows, np.int64)
@@ -124,6 +133,8 @@ class RawTicks:
         self._arrivals: deque[tuple[float, list[tuple[str, Mapping[str, Any]]]]] = deque()
         self._blocks: dict[int, _Block] = {}
         self._rows_held = 0
+        #: code -> (its block's serial, its row, the dict made of it for a reader)
+        self._memo: dict[str, tuple[int, int, dict[str, Any]]] = {}
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -219,6 +230,7 @@ class RawTicks:
         self._arrivals.clear()
         self._blocks.clear()
         self._rows_held = 0
+        self._memo.clear()
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -227,7 +239,19 @@ class RawTicks:
         if tick is not None:
             return tick
         at = self._packed.get(code)
-        return None if at is None else at[0].row(at[1])
+        if at is None:
+            return None
+        made = self._memo.get(code)
+        if made is not None and made[0] == at[0].serial and made[1] == at[1]:
+            return made[2]
+        tick = at[0].row(at[1])
+        self._remember(code, at, tick)
+        return tick
+
+    def _remember(self, code: str, at: tuple[_Block, int], tick: dict[str, Any]) -> None:
+        if len(self._memo) >= MEMO_MAX:
+            self._memo.clear()
+        self._memo[code] = (at[0].serial, at[1], tick)
 
     def value(self, code: str, key: str) -> Any:
         """One value of the code's latest tick (None when it has no tick or no such key), no dict made."""
@@ -256,9 +280,10 @@ class RawTicks:
         return (wanted & self._fresh.keys()) | (wanted & self._packed.keys())
 
     def many(self, codes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
-        """``{code: dict}`` for the ``codes`` that have a tick, in their order; packed ones made block by block."""
+        """``{code: dict}`` for the ``codes`` that have a tick, in their order; packed ones made block by block
+        (or taken from the readers' memo while their rows have not changed)."""
         out: dict[str, Any] = {}
-        fresh, packed = self._fresh, self._packed
+        fresh, packed, memo = self._fresh, self._packed, self._memo
         wanted: dict[int, tuple[_Block, list[str], list[int]]] = {}
         for code in codes:
             tick = fresh.get(code)
@@ -268,14 +293,23 @@ class RawTicks:
             at = packed.get(code)
             if at is None or code in out:
                 continue
+            made = memo.get(code)
+            if made is not None and made[0] == at[0].serial and made[1] == at[1]:
+                out[code] = made[2]
+                continue
             out[code] = None  # its place in the order; filled below
             group = wanted.get(id(at[0]))
             if group is None:
                 group = wanted[id(at[0])] = (at[0], [], [])
             group[1].append(code)
             group[2].append(at[1])
+        remember = sum(len(group[1]) for group in wanted.values()) <= MEMO_MAX
         for block, names, rows in wanted.values():
-            out.update(zip(names, block.rows(rows), strict=True))
+            made_now = block.rows(rows)
+            out.update(zip(names, made_now, strict=True))
+            if remember:
+                for name, row, tick in zip(names, rows, made_now, strict=True):
+                    self._remember(name, (block, row), tick)
         return out
 
     def stats(self) -> dict[str, int]:
