@@ -67,7 +67,8 @@ class CacheStats:
         }
 
 
-#: How long a burst's raw ticks are kept after use before they are freed (see :func:`retire_later`).
+#: How long raw batches the cache does not keep (bars; every batch of a hub without raw ticks) are held
+#: after use before they are freed (see :func:`retire_later`; the cache frees its own while packing).
 RETIRE_SECONDS = 1.0
 #: ... and how many are freed at a time, with the loop's other work (and the process's other threads)
 #: let in between: ~1-2 ms each.

@@ -224,14 +224,6 @@ class RawTicks:
                 self._blocks[id(kept)] = kept
                 self._rows_held += len(kept)
 
-    def clear(self) -> None:
-        self._fresh.clear()
-        self._packed.clear()
-        self._arrivals.clear()
-        self._blocks.clear()
-        self._rows_held = 0
-        self._memo.clear()
-
     # -- reading ------------------------------------------------------------------------------------
 
     def get(self, code: str) -> Mapping[str, Any] | None:
@@ -241,12 +233,17 @@ class RawTicks:
         at = self._packed.get(code)
         if at is None:
             return None
-        made = self._memo.get(code)
-        if made is not None and made[0] == at[0].serial and made[1] == at[1]:
-            return made[2]
+        made = self._remembered(code, at)
+        if made is not None:
+            return made
         tick = at[0].row(at[1])
         self._remember(code, at, tick)
         return tick
+
+    def _remembered(self, code: str, at: tuple[_Block, int]) -> dict[str, Any] | None:
+        """The dict made earlier of the code's row ``at``, if it is still that row's."""
+        made = self._memo.get(code)
+        return made[2] if made is not None and made[0] == at[0].serial and made[1] == at[1] else None
 
     def _remember(self, code: str, at: tuple[_Block, int], tick: dict[str, Any]) -> None:
         if len(self._memo) >= MEMO_MAX:
@@ -271,9 +268,6 @@ class RawTicks:
     def __contains__(self, code: object) -> bool:
         return code in self._fresh or code in self._packed
 
-    def __len__(self) -> int:
-        return len(self._fresh.keys() | self._packed.keys())
-
     def known(self, codes: Iterable[str]) -> set[str]:
         """Which of ``codes`` have a tick (no dicts made)."""
         wanted = set(codes)
@@ -283,7 +277,7 @@ class RawTicks:
         """``{code: dict}`` for the ``codes`` that have a tick, in their order; packed ones made block by block
         (or taken from the readers' memo while their rows have not changed)."""
         out: dict[str, Any] = {}
-        fresh, packed, memo = self._fresh, self._packed, self._memo
+        fresh, packed = self._fresh, self._packed
         wanted: dict[int, tuple[_Block, list[str], list[int]]] = {}
         for code in codes:
             tick = fresh.get(code)
@@ -293,9 +287,9 @@ class RawTicks:
             at = packed.get(code)
             if at is None or code in out:
                 continue
-            made = memo.get(code)
-            if made is not None and made[0] == at[0].serial and made[1] == at[1]:
-                out[code] = made[2]
+            made = self._remembered(code, at)
+            if made is not None:
+                out[code] = made
                 continue
             out[code] = None  # its place in the order; filled below
             group = wanted.get(id(at[0]))
